@@ -4,5 +4,5 @@
 and reassociation would break that. ``cache=True`` keeps the warm start well under a second.
 """
 
-SERIAL = {"nopython": True, "nogil": True, "cache": True, "fastmath": False}
+SERIAL = {"nogil": True, "cache": True, "fastmath": False}
 PARALLEL = {**SERIAL, "parallel": True}

@@ -1,0 +1,146 @@
+"""Quantile cut points by selection and parallel bin assignment (numba).
+
+All kernels are private: they never validate. ``segscore.scoring`` is the typed wrapper.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from native_kernels._options import PARALLEL, SERIAL
+
+
+@njit(**SERIAL)
+def _partition3(work, lo, hi, pivot):
+    """Three-way partition of work[lo:hi] around ``pivot`` (INOUT work).
+
+    Returns (lt, gt): work[lo:lt] < pivot, work[lt:gt] == pivot, work[gt:hi] > pivot.
+    """
+    lt = lo
+    i = lo
+    gt = hi
+    while i < gt:
+        v = work[i]
+        if v < pivot:
+            work[i] = work[lt]
+            work[lt] = v
+            lt += 1
+            i += 1
+        elif v > pivot:
+            gt -= 1
+            work[i] = work[gt]
+            work[gt] = v
+        else:
+            i += 1
+    return lt, gt
+
+
+@njit(**SERIAL)
+def _select_ranks(work, ranks, out):
+    """Order statistics of ``work`` (INOUT, float64, no NaN; reordered in place).
+
+    ranks: IN int64, sorted ascending, unique, each in [0, len(work)).
+    out:   OUT float64, same length as ranks: out[j] = sorted(work)[ranks[j]].
+    Multi-quickselect with a three-way partition (fast on heavy ties) and a fixed
+    xorshift pivot sequence; O(n log len(ranks)) expected, no full sort.
+    """
+    n_ranks = ranks.shape[0]
+    # explicit stack of (lo, hi, first rank index, last rank index + 1)
+    stack = np.empty((64 + 2 * n_ranks, 4), dtype=np.int64)
+    top = 0
+    stack[0, 0] = 0
+    stack[0, 1] = work.shape[0]
+    stack[0, 2] = 0
+    stack[0, 3] = n_ranks
+    top = 1
+    state = np.uint64(0x9E3779B97F4A7C15)
+    while top > 0:
+        top -= 1
+        lo = stack[top, 0]
+        hi = stack[top, 1]
+        r0 = stack[top, 2]
+        r1 = stack[top, 3]
+        if r0 >= r1:
+            continue
+        state ^= state << np.uint64(13)
+        state ^= state >> np.uint64(7)
+        state ^= state << np.uint64(17)
+        pivot = work[lo + np.int64(state % np.uint64(hi - lo))]
+        lt, gt = _partition3(work, lo, hi, pivot)
+        j = r0
+        while j < r1 and ranks[j] < lt:
+            j += 1
+        left_end = j
+        while j < r1 and ranks[j] < gt:
+            out[j] = pivot
+            j += 1
+        if left_end > r0:
+            stack[top, 0] = lo
+            stack[top, 1] = lt
+            stack[top, 2] = r0
+            stack[top, 3] = left_end
+            top += 1
+        if r1 > j:
+            stack[top, 0] = gt
+            stack[top, 1] = hi
+            stack[top, 2] = j
+            stack[top, 3] = r1
+            top += 1
+
+
+@njit(**SERIAL)
+def _cut_points(work, probs, out):
+    """numpy's default ("linear") quantiles of ``work`` at ``probs``, bit for bit.
+
+    work:  INOUT float64 (n > 0, no NaN), reordered in place.
+    probs: IN float64 in [0, 1].
+    out:   OUT float64, one cut point per prob.
+    Mirrors numpy: h = (n - 1) * p, a = x[floor(h)], b = x[floor(h) + 1] (both the max
+    when h >= n - 1), g = h - floor(h); a + (b - a) * g, or b - (b - a) * (1 - g) when g >= 0.5.
+    """
+    n = work.shape[0]
+    m = probs.shape[0]
+    lows = np.empty(m, dtype=np.int64)
+    highs = np.empty(m, dtype=np.int64)
+    gammas = np.empty(m, dtype=np.float64)
+    for j in range(m):
+        h = (n - 1) * probs[j]
+        lo = np.floor(h)
+        gammas[j] = h - lo
+        if h >= n - 1:
+            lows[j] = n - 1
+            highs[j] = n - 1
+        else:
+            lows[j] = np.int64(lo)
+            highs[j] = np.int64(lo) + 1
+    ranks = np.unique(np.concatenate((lows, highs)))
+    values = np.empty(ranks.shape[0], dtype=np.float64)
+    _select_ranks(work, ranks, values)
+    for j in range(m):
+        a = values[np.searchsorted(ranks, lows[j])]
+        b = values[np.searchsorted(ranks, highs[j])]
+        diff = b - a
+        g = gammas[j]
+        if g >= 0.5:
+            out[j] = b - diff * (1.0 - g)
+        else:
+            out[j] = a + diff * g
+
+
+@njit(**PARALLEL)
+def _assign_bins(x, cuts, out):
+    """Bin of every value: 1 + #{k : x[i] > cuts[k]}; 0 for NaN.
+
+    x: IN float64 (n,); cuts: IN float64 ascending (q - 1,); out: OUT int8 (n,).
+    Each element is independent, so the result does not depend on the thread count.
+    """
+    m = cuts.shape[0]
+    for i in prange(x.shape[0]):
+        v = x[i]
+        if np.isnan(v):
+            out[i] = 0
+        else:
+            s = 1
+            for k in range(m):
+                if v > cuts[k]:
+                    s += 1
+            out[i] = s

@@ -1,0 +1,71 @@
+"""Quantile scoring (SPEC §3): typed wrappers over ``native_kernels.quantile``.
+
+For a metric x over all scored customers and q bins, cut points c_k are numpy's default
+("linear") quantiles at k/q, k = 1..q-1, and score = 1 + #{k : x > c_k}. Equal values
+always get equal scores, whatever the input order or thread count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from native_kernels.quantile import _assign_bins, _cut_points
+
+
+def score_probabilities(q: int) -> np.ndarray:
+    """The probabilities k/q, k = 1..q-1, as float64 (shape (q-1,))."""
+    return np.arange(1, q, dtype=np.float64) / q
+
+
+def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray:
+    """numpy-"linear" quantiles of the non-NaN values of ``x`` at ``probs``.
+
+    x: 1-d numeric array (n,); probs: values in [0, 1]. Returns float64 (len(probs),),
+    equal bit for bit to ``np.nanquantile(x, probs)``; all NaN when x has no non-NaN value.
+    Uses selection, not a full sort.
+    """
+    values = np.asarray(x)
+    if values.ndim != 1:
+        raise ValueError(f"cut_points expects a 1-d array, got shape {values.shape}")
+    p = np.ascontiguousarray(probs, dtype=np.float64)
+    if p.ndim != 1 or np.any(~((p >= 0.0) & (p <= 1.0))):
+        raise ValueError("probabilities must be a 1-d sequence of values in [0, 1]")
+    work = np.array(values, dtype=np.float64)  # private copy: selection reorders it
+    work = work[~np.isnan(work)]
+    out = np.full(p.shape[0], np.nan)
+    if work.shape[0] > 0 and p.shape[0] > 0:
+        _cut_points(work, p, out)
+    return out
+
+
+def assign_scores(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Score of every value: 1 + #{k : x > cuts[k]}, 0 for NaN. Returns int8 (n,).
+
+    ``cuts`` must be ascending and hold fewer than 127 values.
+    """
+    values = np.ascontiguousarray(x, dtype=np.float64)
+    c = np.ascontiguousarray(cuts, dtype=np.float64)
+    if values.ndim != 1 or c.ndim != 1:
+        raise ValueError("assign_scores expects 1-d arrays")
+    if c.shape[0] >= 127 or np.any(np.diff(c) < 0) or np.any(np.isnan(c)):
+        raise ValueError("cut points must be fewer than 127, ascending and not NaN")
+    out = np.empty(values.shape[0], dtype=np.int8)
+    _assign_bins(values, c, out)
+    return out
+
+
+def quantile_scores(x: np.ndarray, q: int, *, invert: bool = False,
+                    cuts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores 1..q of ``x`` (int8 (n,)) and the cut points used (float64 (q-1,)).
+
+    ``cuts`` re-applies frozen cut points instead of fitting them; ``invert`` returns
+    q + 1 - score (recency: recent buyers score high).
+    """
+    if cuts is None:
+        cuts = cut_points(x, score_probabilities(q))
+    scores = assign_scores(x, cuts)
+    if invert:
+        scores = (q + 1 - scores).astype(np.int8)
+    return scores, cuts

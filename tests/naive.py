@@ -1,0 +1,67 @@
+"""Obviously-correct slow reference implementations used by the tests.
+
+Nothing here is fast or clever on purpose: each function restates the SPEC in plain
+Python / NumPy so the engine can be compared against it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import numpy as np
+
+DAY_US = 86_400_000_000
+
+
+def quantile_scores(x, q):
+    """SPEC §3 literally: cut points = np.quantile (linear) at k/q; score = 1 + #{k: x > c_k}."""
+    x = np.asarray(x, dtype=np.float64)
+    cuts = np.quantile(x, [k / q for k in range(1, q)])
+    return [1 + sum(1 for c in cuts if v > c) for v in x], cuts
+
+
+def customer_features(rows, as_of: datetime, window_days: int | None = None, has_order_id=False):
+    """Per-customer RFM features from a list of dict rows (SPEC §2), one dict per customer.
+
+    rows: dicts with customer_id, order_ts (datetime), amount (float), optional order_id,
+    channel, category. Only rows with order_ts <= as_of (and inside the window) count.
+    Customers with no purchase (amount > 0) are returned with scored=False.
+    """
+    start = as_of - timedelta(days=window_days) if window_days else None
+    by_customer = defaultdict(list)
+    for r in rows:
+        if r["order_ts"] > as_of or (start is not None and r["order_ts"] <= start):
+            continue
+        by_customer[r["customer_id"]].append(r)
+    out = {}
+    for cid, rs in by_customer.items():
+        purchases = [r for r in rs if r["amount"] > 0]
+        monetary = round(sum(round(r["amount"] * 10_000) for r in rs) / 10_000, 4)
+        feats = {"monetary": monetary, "scored": bool(purchases)}
+        if purchases:
+            first = min(r["order_ts"] for r in purchases)
+            last = max(r["order_ts"] for r in purchases)
+            if has_order_id:
+                freq = len({r["order_id"] for r in purchases})
+            else:
+                freq = len(purchases)
+            gross = sum(round(r["amount"] * 10_000) for r in purchases) / 10_000
+            feats.update(
+                recency_days=math.floor((as_of - last) / timedelta(days=1)),
+                tenure_days=math.floor((as_of - first) / timedelta(days=1)),
+                frequency=freq,
+                avg_order_value=gross / freq,
+                return_amount=-sum(round(r["amount"] * 10_000) for r in rs if r["amount"] < 0) / 10_000,
+            )
+        out[cid] = feats
+    return out
+
+
+def first_match(rules, values):
+    """Index of the first rule whose inclusive ranges all contain ``values`` (dicts)."""
+    for i, rule in enumerate(rules):
+        if all(lo <= values[f] <= hi for f, (lo, hi) in rule.items()):
+            return i
+    return None

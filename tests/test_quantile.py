@@ -1,0 +1,119 @@
+"""native_kernels.quantile (through segscore.scoring) against numpy / pandas / tests/naive.py."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import naive
+from segscore.scoring import assign_scores, cut_points, quantile_scores, score_probabilities
+
+finite = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
+tied = st.sampled_from([0.0, 1.0, 1.0, 2.5, 7.0, -3.0, 1e6])
+
+
+@given(arrays(np.float64, st.integers(1, 300), elements=st.one_of(finite, tied)),
+       st.integers(2, 9))
+def test_cut_points_equal_numpy_bit_for_bit(x, q):
+    probs = score_probabilities(q)
+    got = cut_points(x, probs)
+    want = np.quantile(x, probs)
+    assert np.array_equal(got, want), (got, want)
+
+
+@given(arrays(np.float64, st.integers(1, 300), elements=st.one_of(finite, tied)),
+       st.integers(2, 9))
+def test_scores_equal_naive(x, q):
+    got, _ = quantile_scores(x, q)
+    want, _ = naive.quantile_scores(x, q)
+    assert got.tolist() == want
+
+
+@given(arrays(np.float64, st.integers(1, 200), elements=st.one_of(finite, tied)),
+       st.integers(2, 9), st.randoms(use_true_random=False))
+def test_scores_do_not_depend_on_order(x, q, rnd):
+    perm = list(range(len(x)))
+    rnd.shuffle(perm)
+    a, ca = quantile_scores(x, q)
+    b, cb = quantile_scores(x[perm], q)
+    assert np.array_equal(ca, cb)
+    assert np.array_equal(a[perm], b)
+
+
+def test_equal_values_get_equal_scores_with_heavy_ties():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 4, size=10_001).astype(np.float64)
+    s, _ = quantile_scores(x, 5)
+    for v in np.unique(x):
+        assert len(np.unique(s[x == v])) == 1
+
+
+def test_matches_pandas_qcut_where_edges_unique():
+    rng = np.random.default_rng(7)
+    x = rng.lognormal(3, 1, size=5_000)
+    s, _ = quantile_scores(x, 5)
+    want = pd.qcut(x, 5, labels=False) + 1
+    assert np.array_equal(s, want)
+
+
+def test_invert_for_recency():
+    x = np.array([0, 10, 20, 30, 40], dtype=np.float64)
+    s, _ = quantile_scores(x, 5, invert=True)
+    assert s.tolist() == [5, 4, 3, 2, 1]
+
+
+def test_nan_is_ignored_for_cuts_and_scored_zero():
+    x = np.array([np.nan, 1.0, 2.0, 3.0, np.nan, 4.0])
+    cuts = cut_points(x, score_probabilities(4))
+    assert np.array_equal(cuts, np.nanquantile(x, score_probabilities(4)))
+    s = assign_scores(x, cuts)
+    assert s[0] == 0 and s[4] == 0 and s[1] == 1 and s[5] == 4
+
+
+def test_empty_and_single_row():
+    assert np.isnan(cut_points(np.array([]), score_probabilities(5))).all()
+    assert assign_scores(np.array([]), np.array([1.0, 2.0])).shape == (0,)
+    s, cuts = quantile_scores(np.array([42.0]), 5)
+    assert s.tolist() == [1] and np.all(cuts == 42.0)
+
+
+def test_frozen_cut_points_are_reapplied():
+    s, cuts = quantile_scores(np.array([1.0, 2, 3, 4, 5]), 5, cuts=np.array([0.5, 1.5, 2.5, 3.5]))
+    assert s.tolist() == [2, 3, 4, 5, 5]
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        cut_points(np.zeros((2, 2)), [0.5])
+    with pytest.raises(ValueError):
+        cut_points(np.zeros(3), [1.5])
+    with pytest.raises(ValueError):
+        assign_scores(np.zeros(3), np.array([2.0, 1.0]))
+
+
+SCRIPT = """
+import numpy as np, numba, sys
+from segscore.scoring import quantile_scores
+rng = np.random.default_rng(3)
+x = np.round(rng.lognormal(2, 1.5, 300_000), 1)
+s, c = quantile_scores(x, 5)
+sys.stdout.write(str(numba.get_num_threads()) + " " + str(hash(s.tobytes())) + " " + c.tobytes().hex())
+"""
+
+
+def test_identical_with_one_and_two_threads():
+    outs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "PYTHONHASHSEED": "0"}
+        r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                           text=True, check=True)
+        n, digest, cuts = r.stdout.split()
+        assert n == threads
+        outs.append((digest, cuts))
+    assert outs[0] == outs[1]
