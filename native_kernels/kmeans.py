@@ -1,0 +1,248 @@
+"""K-means kernels (numba): k-means++ seeding, mini-batch step, Lloyd pass, assignment.
+
+All kernels are private: they never validate. ``segscore.clustering`` is the typed wrapper.
+Shapes: X (n, d) float32 or float64, C-contiguous; centers (k, d) float64. Distances are
+squared Euclidean, accumulated in float64. Ties go to the lowest centre index.
+
+Determinism: parallel kernels split rows into fixed chunks of ``CHUNK`` rows (boundaries
+depend only on n), write one partial result per chunk inside ``prange`` and merge the
+partials serially in chunk order, so results are bit-identical whatever the thread count.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from native_kernels._options import PARALLEL, SERIAL
+
+CHUNK = 65536
+
+
+def n_chunks(n):
+    """Number of row chunks for n rows (at least 1)."""
+    return max(1, (n + CHUNK - 1) // CHUNK)
+
+
+@njit(**SERIAL)
+def _sq_dist(X, i, centers, j):
+    """Squared distance between row X[i] and centre centers[j] (float64)."""
+    s = 0.0
+    for f in range(X.shape[1]):
+        t = np.float64(X[i, f]) - centers[j, f]
+        s += t * t
+    return s
+
+
+@njit(**SERIAL)
+def _nearest(X, i, centers):
+    """(index, squared distance) of the centre nearest to X[i]; ties -> lowest index."""
+    best = 0
+    best_d = _sq_dist(X, i, centers, 0)
+    for j in range(1, centers.shape[0]):
+        d = _sq_dist(X, i, centers, j)
+        if d < best_d:
+            best_d = d
+            best = j
+    return best, best_d
+
+
+@njit(**PARALLEL)
+def _all_finite(X, chunk_ok):
+    """True when X holds no NaN/inf. chunk_ok: OUT bool (n_chunks,), scratch."""
+    n, d = X.shape
+    for c in prange(chunk_ok.shape[0]):
+        ok = True
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            for f in range(d):
+                if not np.isfinite(X[i, f]):
+                    ok = False
+        chunk_ok[c] = ok
+    return chunk_ok.all()
+
+
+@njit(**PARALLEL)
+def _assign(X, centers, labels, chunk_inertia):
+    """Nearest centre of every row; returns the total inertia (float64).
+
+    X: IN (n, d); centers: IN float64 (k, d); labels: OUT int32 (n,);
+    chunk_inertia: OUT float64 (n_chunks,), per-chunk sums of squared distances.
+    """
+    n = X.shape[0]
+    for c in prange(chunk_inertia.shape[0]):
+        s = 0.0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            j, d = _nearest(X, i, centers)
+            labels[i] = j
+            s += d
+        chunk_inertia[c] = s
+    total = 0.0
+    for c in range(chunk_inertia.shape[0]):
+        total += chunk_inertia[c]
+    return total
+
+
+@njit(**PARALLEL)
+def _distances(X, centers, out):
+    """Euclidean distance of every row to every centre. out: OUT float64 (n, k)."""
+    for i in prange(X.shape[0]):
+        for j in range(centers.shape[0]):
+            out[i, j] = np.sqrt(_sq_dist(X, i, centers, j))
+
+
+@njit(**PARALLEL)
+def _lloyd_pass(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed):
+    """One Lloyd pass: assign rows to ``centers`` and accumulate per-chunk cluster sums.
+
+    X: IN (n, d); centers: IN float64 (k, d); labels: INOUT int32 (n,), previous labels in,
+    new labels out; chunk_sums: OUT float64 (n_chunks, k, d); chunk_counts: OUT int64
+    (n_chunks, k); chunk_inertia: OUT float64 (n_chunks,), w.r.t. ``centers``;
+    chunk_changed: OUT int64 (n_chunks,), rows whose label changed.
+    Merge with ``_merge_chunks``.
+    """
+    n, dim = X.shape
+    for c in prange(chunk_inertia.shape[0]):
+        chunk_sums[c, :, :] = 0.0
+        chunk_counts[c, :] = 0
+        s = 0.0
+        moved = 0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            j, d = _nearest(X, i, centers)
+            if labels[i] != j:
+                moved += 1
+                labels[i] = j
+            s += d
+            chunk_counts[c, j] += 1
+            for f in range(dim):
+                chunk_sums[c, j, f] += X[i, f]
+        chunk_inertia[c] = s
+        chunk_changed[c] = moved
+
+
+@njit(**SERIAL)
+def _merge_chunks(chunk_sums, chunk_counts, centers_old, centers_new, counts):
+    """Merge per-chunk sums in chunk order into cluster means.
+
+    chunk_sums: IN float64 (n_chunks, k, d); chunk_counts: IN int64 (n_chunks, k);
+    centers_old: IN float64 (k, d); centers_new: OUT float64 (k, d), the means (an empty
+    cluster keeps its old centre); counts: OUT int64 (k,), cluster sizes.
+    """
+    k, dim = centers_old.shape
+    for j in range(k):
+        cnt = 0
+        for c in range(chunk_counts.shape[0]):
+            cnt += chunk_counts[c, j]
+        counts[j] = cnt
+        for f in range(dim):
+            if cnt == 0:
+                centers_new[j, f] = centers_old[j, f]
+            else:
+                s = 0.0
+                for c in range(chunk_sums.shape[0]):
+                    s += chunk_sums[c, j, f]
+                centers_new[j, f] = s / cnt
+
+
+@njit(**SERIAL)
+def _minibatch_step(X, idx, centers, weight_sums, labels, sums, counts):
+    """Sculley mini-batch update on rows X[idx]; returns the batch inertia (float64).
+
+    X: IN (n, d); idx: IN int64 (b,) row indices; centers: INOUT float64 (k, d);
+    weight_sums: INOUT float64 (k,), rows seen per centre (the per-centre learning rate is
+    counts / (weight_sums + counts)); labels: OUT int32 (b,) w.r.t. the old centres;
+    sums: OUT float64 (k, d), counts: OUT int64 (k,), batch scratch.
+    The batch inertia is measured against the centres before the update.
+    """
+    k, dim = centers.shape
+    sums[:, :] = 0.0
+    counts[:] = 0
+    inertia = 0.0
+    for t in range(idx.shape[0]):
+        i = idx[t]
+        j, d = _nearest(X, i, centers)
+        labels[t] = j
+        inertia += d
+        counts[j] += 1
+        for f in range(dim):
+            sums[j, f] += X[i, f]
+    for j in range(k):
+        if counts[j] > 0:
+            w = weight_sums[j]
+            total = w + counts[j]
+            for f in range(dim):
+                centers[j, f] = (centers[j, f] * w + sums[j, f]) / total
+            weight_sums[j] = total
+    return inertia
+
+
+@njit(**SERIAL)
+def _kmeanspp(X, first, rand_trials, centers, center_ids):
+    """Greedy k-means++ seeding (as scikit-learn's ``_kmeans_plusplus``).
+
+    X: IN (n, d), the seeding sample; first: IN int, row of the first centre;
+    rand_trials: IN float64 (k - 1, n_trials), uniforms in [0, 1): candidate c is drawn with
+    probability proportional to its squared distance to the chosen centres, and the candidate
+    that most lowers the potential wins (ties -> first trial);
+    centers: OUT float64 (k, d); center_ids: OUT int64 (k,), chosen rows.
+    """
+    n, dim = X.shape
+    k = centers.shape[0]
+    n_trials = rand_trials.shape[1]
+    closest = np.empty(n, dtype=np.float64)
+    trial = np.empty(n, dtype=np.float64)
+    best_dist = np.empty(n, dtype=np.float64)
+    for f in range(dim):
+        centers[0, f] = X[first, f]
+    center_ids[0] = first
+    pot = 0.0
+    for i in range(n):
+        closest[i] = _sq_dist(X, i, centers, 0)
+        pot += closest[i]
+    for c in range(1, k):
+        cum = np.cumsum(closest)
+        best_pot = np.inf
+        best_id = 0
+        for t in range(n_trials):
+            cand = min(np.searchsorted(cum, rand_trials[c - 1, t] * pot), n - 1)
+            for f in range(dim):
+                centers[c, f] = X[cand, f]
+            p = 0.0
+            for i in range(n):
+                trial[i] = min(closest[i], _sq_dist(X, i, centers, c))
+                p += trial[i]
+            if p < best_pot:
+                best_pot = p
+                best_id = cand
+                best_dist[:] = trial
+        for f in range(dim):
+            centers[c, f] = X[best_id, f]
+        center_ids[c] = best_id
+        closest[:] = best_dist
+        pot = best_pot
+
+
+@njit(**PARALLEL)
+def _silhouette_samples(X, labels, sizes, out):
+    """Silhouette coefficient of every row (Euclidean), O(n^2 d): keep n to a few thousand.
+
+    X: IN (n, d); labels: IN int32 (n,) in [0, k); sizes: IN int64 (k,), cluster sizes;
+    out: OUT float64 (n,): (b - a) / max(a, b), 0 for rows of singleton clusters.
+    """
+    n, dim = X.shape
+    k = sizes.shape[0]
+    for i in prange(n):
+        acc = np.zeros(k, dtype=np.float64)
+        for m in range(n):
+            s = 0.0
+            for f in range(dim):
+                t = np.float64(X[i, f]) - np.float64(X[m, f])
+                s += t * t
+            acc[labels[m]] += np.sqrt(s)
+        own = labels[i]
+        if sizes[own] <= 1:
+            out[i] = 0.0
+            continue
+        a = acc[own] / (sizes[own] - 1)
+        b = np.inf
+        for j in range(k):
+            if j != own and sizes[j] > 0:
+                b = min(b, acc[j] / sizes[j])
+        out[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0

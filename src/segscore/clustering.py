@@ -1,0 +1,250 @@
+"""Mini-batch K-means: a scikit-learn-compatible estimator over ``native_kernels.kmeans``.
+
+Algorithm (``fit``):
+1. Greedy k-means++ seeding (2 + ln k local trials, as scikit-learn) on ``n_init`` random
+   samples of ``init_size`` rows; the seeding with the lowest inertia on one shared random
+   validation sample wins.
+2. Sculley mini-batch updates with per-centre learning rates (rows seen per centre). Batches
+   are ``batch_size`` row indices drawn uniformly with replacement: O(batch), not O(n).
+   Centres whose row count falls below ``reassignment_ratio`` × the largest count (or that
+   are empty) are moved to random rows of the batch, as in scikit-learn.
+   Stops after ``max_no_improvement`` steps without a new minimum of the smoothed batch
+   inertia (exponentially weighted average, alpha = max(2 b / (n + 1), 1/16), per row),
+   or after ``max_iter`` epochs (max_iter × n / b steps).
+3. Full-data Lloyd refinement passes, until no label moves, the summed squared centre shift
+   is ≤ ``tol`` × mean feature variance (as scikit-learn's KMeans; the variance is taken on
+   the validation sample), or ``max_refine_passes`` passes were made. An empty cluster keeps
+   its centre.
+4. A final full assignment giving ``labels_`` and the exact ``inertia_`` (skipped when the
+   last Lloyd pass moved no label: its labels and inertia are then already exact, since the
+   recomputed means are bit-identical to the centres used).
+
+Results are deterministic for a given ``random_state`` and bit-identical for any numba
+thread count. Centres are float64 whatever the input dtype (float32 input is accumulated in
+float64). X is never copied when it is already C-contiguous float32 or float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from native_kernels.kmeans import (
+    _all_finite,
+    _assign,
+    _distances,
+    _kmeanspp,
+    _lloyd_pass,
+    _merge_chunks,
+    _minibatch_step,
+    n_chunks,
+)
+
+_EWA_MIN_ALPHA = 1.0 / 16.0
+
+
+def check_matrix(X) -> np.ndarray:
+    """X as a C-contiguous float32/float64 (n, d) array, copied only when needed.
+
+    Raises ValueError on a wrong shape, no rows, no columns, or non-finite values.
+    """
+    arr = np.asarray(X)
+    if arr.dtype not in (np.float32, np.float64) or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-d array (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"expected at least one sample and one feature, got shape {arr.shape}")
+    if not _all_finite(arr, np.empty(n_chunks(arr.shape[0]), dtype=np.bool_)):
+        raise ValueError("input contains NaN or infinity")
+    return arr
+
+
+def assign_labels(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, float]:
+    """Nearest centre of each row of a checked X: (labels int32 (n,), inertia float)."""
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    inertia = _assign(X, centers, labels, np.empty(n_chunks(X.shape[0])))
+    return labels, float(inertia)
+
+
+class MiniBatchKMeans:
+    """Mini-batch K-means with k-means++ seeding and full-data Lloyd refinement.
+
+    Attributes after ``fit``: ``cluster_centers_`` float64 (k, d); ``labels_`` int32 (n,);
+    ``inertia_`` (sum of squared distances to the nearest centre); ``n_iter_`` (epochs of
+    mini-batch steps, rounded up); ``n_steps_`` (mini-batch steps); ``n_refine_passes_``.
+    """
+
+    def __init__(self, n_clusters: int = 8, *, batch_size: int = 4096, max_iter: int = 100,
+                 n_init: int = 3, tol: float = 1e-4, max_no_improvement: int = 10,
+                 reassignment_ratio: float = 0.01, max_refine_passes: int = 30,
+                 init_size: int | None = None, random_state: int | None = None):
+        self.n_clusters = n_clusters
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.reassignment_ratio = reassignment_ratio
+        self.max_refine_passes = max_refine_passes
+        self.init_size = init_size
+        self.random_state = random_state
+
+    _PARAMS = ("n_clusters", "batch_size", "max_iter", "n_init", "tol", "max_no_improvement",
+               "reassignment_ratio", "max_refine_passes", "init_size", "random_state")
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor parameters (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params) -> MiniBatchKMeans:
+        """Set constructor parameters (scikit-learn protocol)."""
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise ValueError(f"invalid parameter {name!r} for MiniBatchKMeans")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        return f"MiniBatchKMeans(n_clusters={self.n_clusters}, random_state={self.random_state})"
+
+    def _check_params(self, n: int) -> None:
+        k = self.n_clusters
+        if not (isinstance(k, int | np.integer) and k >= 1):
+            raise ValueError(f"n_clusters must be a positive integer, got {k!r}")
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
+        for name in ("batch_size", "max_iter", "n_init", "max_no_improvement"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.max_refine_passes < 0 or self.tol < 0 or self.reassignment_ratio < 0:
+            raise ValueError("max_refine_passes, tol and reassignment_ratio must be >= 0")
+
+    def fit(self, X, y=None) -> MiniBatchKMeans:
+        """Fit on X (n, d); y is ignored. Returns self."""
+        X = check_matrix(X)
+        n = X.shape[0]
+        self._check_params(n)
+        rng = np.random.default_rng(self.random_state)
+        batch = min(self.batch_size, n)
+        init_size = min(n, self.init_size or max(3 * batch, 10 * self.n_clusters))
+        valid = X[_sample(rng, n, init_size)]
+        centers = self._seed(X, valid, rng, init_size)
+        self.n_steps_ = self._minibatch(X, centers, rng, batch)
+        self.n_iter_ = math.ceil(self.n_steps_ * batch / n)
+        shift_tol = self.tol * float(np.mean(np.var(valid, axis=0, dtype=np.float64)))
+        self.cluster_centers_, self.labels_, self.inertia_ = self._refine(X, centers, shift_tol)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _seed(self, X, valid, rng, init_size) -> np.ndarray:
+        """Best of ``n_init`` k-means++ seedings by inertia on ``valid``: float64 (k, d)."""
+        k = self.n_clusters
+        n_trials = 2 + int(np.log(k))
+        best, best_inertia = None, np.inf
+        for _ in range(self.n_init):
+            sample = X[_sample(rng, X.shape[0], init_size)]
+            first = int(rng.integers(sample.shape[0]))
+            rand = rng.random((k - 1, n_trials))
+            centers = np.empty((k, X.shape[1]), dtype=np.float64)
+            _kmeanspp(sample, first, rand, centers, np.empty(k, dtype=np.int64))
+            inertia = assign_labels(valid, centers)[1]
+            if inertia < best_inertia:
+                best, best_inertia = centers, inertia
+        return best
+
+    def _minibatch(self, X, centers, rng, batch) -> int:
+        """Mini-batch steps on ``centers`` (INOUT); returns the number of steps taken."""
+        n = X.shape[0]
+        k, d = centers.shape
+        weight_sums = np.zeros(k, dtype=np.float64)
+        labels = np.empty(batch, dtype=np.int32)
+        sums = np.empty((k, d), dtype=np.float64)
+        counts = np.empty(k, dtype=np.int64)
+        alpha = min(1.0, max(2.0 * batch / (n + 1), _EWA_MIN_ALPHA))
+        ewa, ewa_min, no_improvement = None, np.inf, 0
+        max_steps = max(1, (self.max_iter * n) // batch)
+        for step in range(1, max_steps + 1):
+            idx = rng.integers(0, n, batch)
+            inertia = _minibatch_step(X, idx, centers, weight_sums, labels, sums, counts) / batch
+            self._reassign(X, idx, centers, weight_sums, rng)
+            ewa = inertia if ewa is None else ewa * (1.0 - alpha) + inertia * alpha
+            if ewa < ewa_min:
+                ewa_min, no_improvement = ewa, 0
+            else:
+                no_improvement += 1
+            if no_improvement >= self.max_no_improvement:
+                break
+        return step
+
+    def _reassign(self, X, idx, centers, weight_sums, rng) -> None:
+        """Move centres with few rows to random batch rows (INOUT centers, weight_sums)."""
+        if self.reassignment_ratio <= 0:
+            return
+        low = weight_sums < self.reassignment_ratio * weight_sums.max()
+        if low.all():
+            return
+        if low.sum() > 0.5 * idx.shape[0]:
+            low[np.argsort(weight_sums, kind="stable")[int(0.5 * idx.shape[0]):]] = False
+        n_low = int(low.sum())
+        if n_low:
+            picks = idx[rng.choice(idx.shape[0], size=n_low, replace=False)]
+            centers[low] = X[picks]
+            weight_sums[low] = weight_sums[~low].min()
+
+    def _refine(self, X, centers, shift_tol) -> tuple[np.ndarray, np.ndarray, float]:
+        """Lloyd passes then final assignment: (centres, labels int32, inertia)."""
+        n, d = X.shape
+        k = centers.shape[0]
+        m = n_chunks(n)
+        labels = np.full(n, -1, dtype=np.int32)
+        chunk_sums = np.empty((m, k, d), dtype=np.float64)
+        chunk_counts = np.empty((m, k), dtype=np.int64)
+        chunk_inertia = np.empty(m, dtype=np.float64)
+        chunk_changed = np.empty(m, dtype=np.int64)
+        counts = np.empty(k, dtype=np.int64)
+        self.n_refine_passes_ = 0
+        for _ in range(self.max_refine_passes):
+            _lloyd_pass(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed)
+            new_centers = np.empty_like(centers)
+            _merge_chunks(chunk_sums, chunk_counts, centers, new_centers, counts)
+            self.n_refine_passes_ += 1
+            if chunk_changed.sum() == 0:  # same partition: means equal centres bit for bit
+                return new_centers, labels, float(chunk_inertia.sum())
+            shift = float(((new_centers - centers) ** 2).sum())
+            centers = new_centers
+            if shift <= shift_tol:
+                break
+        inertia = _assign(X, centers, labels, chunk_inertia)
+        return centers, labels, float(inertia)
+
+    def _check_fitted(self, X) -> np.ndarray:
+        if not hasattr(self, "cluster_centers_"):
+            raise ValueError("this MiniBatchKMeans instance is not fitted yet; call fit first")
+        X = check_matrix(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, the model expects {self.n_features_in_}")
+        return X
+
+    def predict(self, X) -> np.ndarray:
+        """Index of the nearest centre for every row of X (n, d): int32 (n,)."""
+        return assign_labels(self._check_fitted(X), self.cluster_centers_)[0]
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit on X and return ``labels_`` (int32 (n,))."""
+        return self.fit(X).labels_
+
+    def transform(self, X) -> np.ndarray:
+        """Euclidean distance of every row to every centre: float64 (n, k)."""
+        X = self._check_fitted(X)
+        out = np.empty((X.shape[0], self.n_clusters), dtype=np.float64)
+        _distances(X, self.cluster_centers_, out)
+        return out
+
+
+def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``size`` distinct row indices out of n, sorted (O(size) for size << n)."""
+    if size >= n:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=size, replace=False))

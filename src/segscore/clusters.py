@@ -1,0 +1,303 @@
+"""Behavioural clusters stage: scaled features → mini-batch K-means → cluster id + profiles.
+
+Scaling: every feature is cast to float64, NaN counts as null; a feature also listed in
+``log_features`` is clipped at 0 then ``log1p``-ed (net spend may be ≤ 0); then z-scored with
+the mean and population std of the whole table (std 0 → 1). Nulls become z = 0 (the mean).
+Clustering runs on the z-scores as a float32 matrix (n, d).
+
+Automatic K (``ClusterSettings.k is None``): on a seeded sample of ``sample_size`` rows, fit
+each K in k_min..k_max and score it by the mean silhouette coefficient (Euclidean, on a seeded
+sub-sample of ``SILHOUETTE_ROWS`` rows of that sample); the highest score wins, ties to the
+smaller K. Every candidate and its score is recorded in the model.
+
+Canonical ids: clusters are numbered by descending centroid z of ``monetary`` (the first
+feature when monetary is not used), ties by the other features in order, descending.
+
+Labels: for each feature in order, z ≥ ``Z_HIGH`` gives its "high" word and z ≤ −``Z_HIGH``
+its "low" word (recency: low = "recent", high = "lapsed"); words are joined with " · ",
+"average" when no feature passes; a repeated label gets " (2)", " (3)"… in id order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from native_kernels.kmeans import _silhouette_samples
+from segscore.clustering import MiniBatchKMeans, assign_labels
+
+SCHEMA_VERSION = 1
+SILHOUETTE_ROWS = 4000
+Z_HIGH = 0.5
+_WORDS = {  # feature: (word when z <= -Z_HIGH, word when z >= Z_HIGH)
+    "recency_days": ("recent", "lapsed"),
+    "frequency": ("infrequent", "frequent"),
+    "monetary": ("low spend", "high spend"),
+    "tenure_days": ("new", "long-standing"),
+    "avg_order_value": ("small baskets", "large baskets"),
+    "return_rate": ("few returns", "many returns"),
+}
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Clustering options. ``k=None`` picks K automatically in k_min..k_max.
+
+    Log transforms apply to the features listed in both ``features`` and ``log_features``.
+    ``enabled`` is read by the pipeline (the stage is skipped when False).
+    """
+
+    k: int | None = None
+    k_min: int = 3
+    k_max: int = 10
+    features: tuple[str, ...] = ("recency_days", "frequency", "monetary", "tenure_days")
+    log_features: tuple[str, ...] = ("recency_days", "frequency", "monetary")
+    random_state: int = 0
+    sample_size: int = 50_000
+    enabled: bool = True
+
+    def __post_init__(self):
+        if self.k is not None and self.k < 1:
+            raise ValueError(f"cluster k must be >= 1, got {self.k}")
+        if not 2 <= self.k_min <= self.k_max:
+            raise ValueError(f"need 2 <= k_min <= k_max, got {self.k_min}..{self.k_max}")
+        if not self.features or len(set(self.features)) != len(self.features):
+            raise ValueError(f"cluster features must be non-empty and unique: {self.features}")
+        if self.sample_size < 100:
+            raise ValueError(f"sample_size must be >= 100, got {self.sample_size}")
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterModel:
+    """A fitted clustering: re-applies scaling + centroids without refitting.
+
+    means, stds: float64 (d,) of the transformed features; centroids: float64 (k, d) z-scores;
+    selection: how K was chosen (candidates with scores); profiles: one dict per cluster id.
+    """
+
+    features: tuple[str, ...]
+    log_features: tuple[str, ...]
+    means: np.ndarray
+    stds: np.ndarray
+    centroids: np.ndarray
+    selection: dict = field(default_factory=dict)
+    profiles: tuple[dict, ...] = ()
+
+    @property
+    def k(self) -> int:
+        """Number of clusters."""
+        return self.centroids.shape[0]
+
+    def standardize(self, features: pl.DataFrame) -> np.ndarray:
+        """The z-score matrix of a feature table: float32 C-contiguous (n, d)."""
+        _check_columns(features, self.features)
+        exprs = [((_transformed(f, f in self.log_features) - m) / s).fill_null(0.0)
+                 for f, m, s in zip(self.features, self.means, self.stds, strict=True)]
+        table = features.select(exprs)
+        X = np.empty((features.height, len(self.features)), dtype=np.float32)
+        for j, name in enumerate(self.features):
+            X[:, j] = table.get_column(name).to_numpy()
+        return X
+
+    def assign(self, features: pl.DataFrame) -> np.ndarray:
+        """Cluster id of every row of a feature table: int32 (n,)."""
+        return assign_labels(self.standardize(features), self.centroids)[0]
+
+    def to_dict(self) -> dict:
+        """JSON-safe description (floats round-trip exactly through JSON)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "k": self.k,
+            "features": list(self.features),
+            "transforms": {f: "log1p_clip0" if f in self.log_features else "identity"
+                           for f in self.features},
+            "means": [float(v) for v in self.means],
+            "stds": [float(v) for v in self.stds],
+            "centroids": [[float(v) for v in row] for row in self.centroids],
+            "selection": self.selection,
+            "profiles": list(self.profiles),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClusterModel:
+        """Rebuild a model written by ``to_dict``."""
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported cluster model schema {d.get('schema_version')!r}")
+        features = tuple(d["features"])
+        return cls(
+            features=features,
+            log_features=tuple(f for f in features if d["transforms"][f] == "log1p_clip0"),
+            means=np.asarray(d["means"], dtype=np.float64),
+            stds=np.asarray(d["stds"], dtype=np.float64),
+            centroids=np.asarray(d["centroids"], dtype=np.float64).reshape(d["k"], len(features)),
+            selection=d["selection"],
+            profiles=tuple(d["profiles"]),
+        )
+
+
+def fit_clusters(features: pl.DataFrame, settings: ClusterSettings) -> ClusterModel:
+    """Fit the clustering of a per-customer feature table (one row per customer)."""
+    return fit_assign_clusters(features, settings)[0]
+
+
+def fit_assign_clusters(features: pl.DataFrame,
+                        settings: ClusterSettings) -> tuple[ClusterModel, np.ndarray]:
+    """Fit as ``fit_clusters`` and also return the cluster id of every row: int32 (n,)."""
+    _check_columns(features, settings.features)
+    if features.height == 0:
+        raise ValueError("cannot cluster an empty feature table")
+    logs = tuple(f for f in settings.features if f in settings.log_features)
+    means, stds = _scaling(features, settings.features, logs)
+    scaler = ClusterModel(settings.features, logs, means, stds, np.empty((0, len(means))))
+    X = scaler.standardize(features)
+    rng = np.random.default_rng(settings.random_state)
+    sample = X[_rows(rng, X.shape[0], settings.sample_size)]
+    k_cap = _distinct_rows(sample, X, settings.k or settings.k_max)
+    k, selection = _choose_k(sample, settings, k_cap, rng)
+    est = MiniBatchKMeans(k, random_state=settings.random_state).fit(X)
+    centroids = _canonical_order(est.cluster_centers_, settings.features)
+    labels, inertia = assign_labels(X, centroids)
+    selection["inertia"] = inertia
+    profiles = _profiles(features, labels, settings.features, centroids, means, stds, logs)
+    model = ClusterModel(settings.features, logs, means, stds, centroids, selection, profiles)
+    return model, labels
+
+
+def _check_columns(features: pl.DataFrame, names: tuple[str, ...]) -> None:
+    missing = [f for f in names if f not in features.columns]
+    if missing:
+        raise ValueError(f"cluster features missing from the feature table: {missing}")
+    bad = [f for f in names if not features.schema[f].is_numeric()]
+    if bad:
+        raise ValueError(f"cluster features must be numeric: {bad}")
+
+
+def _transformed(name: str, log: bool) -> pl.Expr:
+    """The feature as float64, NaN as null, log1p of the value clipped at 0 when ``log``."""
+    e = pl.col(name).cast(pl.Float64).fill_nan(None)
+    return e.clip(lower_bound=0.0).log1p() if log else e
+
+
+def _scaling(features: pl.DataFrame, names, logs) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std of every transformed feature: float64 (d,) each."""
+    stats = features.select(
+        [_transformed(f, f in logs).mean().alias(f"m{j}") for j, f in enumerate(names)]
+        + [_transformed(f, f in logs).std(ddof=0).alias(f"s{j}") for j, f in enumerate(names)]
+    ).row(0)
+    d = len(names)
+    means = np.array([0.0 if v is None else v for v in stats[:d]], dtype=np.float64)
+    stds = np.array([1.0 if not v else v for v in stats[d:]], dtype=np.float64)
+    return means, stds
+
+
+def _rows(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """min(size, n) distinct sorted row indices."""
+    if size >= n:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def _distinct_rows(sample: np.ndarray, X: np.ndarray, limit: int) -> int:
+    """min(limit, number of distinct rows of X); looks at all of X only when the sample is short."""
+    found = np.unique(sample, axis=0).shape[0]
+    if found < limit and sample.shape[0] < X.shape[0]:
+        found = np.unique(X, axis=0).shape[0]
+    return min(limit, found)
+
+
+def _choose_k(sample: np.ndarray, settings: ClusterSettings, k_cap: int,
+              rng: np.random.Generator) -> tuple[int, dict]:
+    """K to use (≤ k_cap) and the selection record."""
+    selection = {"method": "fixed" if settings.k else "silhouette", "candidates": [],
+                 "sample_rows": int(sample.shape[0])}
+    if settings.k or k_cap < settings.k_min:
+        return (settings.k and min(settings.k, k_cap)) or k_cap, selection
+    sub = np.ascontiguousarray(sample[_rows(rng, sample.shape[0], SILHOUETTE_ROWS)])
+    selection["silhouette_rows"] = int(sub.shape[0])
+    best_k, best_score = 0, -np.inf
+    for k in range(settings.k_min, k_cap + 1):
+        est = MiniBatchKMeans(k, random_state=settings.random_state).fit(sample)
+        score = silhouette_score(sub, est.predict(sub))
+        selection["candidates"].append({"k": k, "silhouette": score,
+                                        "inertia": float(est.inertia_)})
+        if score > best_score:
+            best_k, best_score = k, score
+    return best_k, selection
+
+
+def silhouette_score(X: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette coefficient (Euclidean) of X (n, d) under labels (n,); O(n² d).
+
+    0.0 when fewer than two clusters are non-empty.
+    """
+    X = np.ascontiguousarray(X)
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    sizes = np.bincount(labels).astype(np.int64)
+    if np.count_nonzero(sizes) < 2:
+        return 0.0
+    out = np.empty(X.shape[0], dtype=np.float64)
+    _silhouette_samples(X, labels, sizes, out)
+    return float(out.mean())
+
+
+def _canonical_order(centers: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Centres sorted by descending monetary z, ties by the other features (descending)."""
+    first = names.index("monetary") if "monetary" in names else 0
+    priority = [first] + [j for j in range(len(names)) if j != first]
+    order = np.lexsort([-centers[:, j] for j in reversed(priority)])
+    return np.ascontiguousarray(centers[order])
+
+
+def cluster_label(z: np.ndarray, names: tuple[str, ...]) -> str:
+    """Plain-language label of one centroid from its z-scores (see the module docstring)."""
+    words = []
+    for name, value in zip(names, z, strict=True):
+        low, high = _WORDS.get(name, (f"low {name}", f"high {name}"))
+        if value >= Z_HIGH:
+            words.append(high)
+        elif value <= -Z_HIGH:
+            words.append(low)
+    return " · ".join(words) or "average"
+
+
+def _profiles(features, labels, names, centroids, means, stds, logs) -> tuple[dict, ...]:
+    """Per cluster id: size, share, label, centroid (z and original units), medians."""
+    n = labels.shape[0]
+    sizes = np.bincount(labels, minlength=centroids.shape[0])
+    medians = (features.select(names).with_columns(pl.Series("_cluster", labels))
+               .group_by("_cluster").agg(pl.col(f).median() for f in names))
+    by_id = {row["_cluster"]: row for row in medians.iter_rows(named=True)}
+    original = centroids * stds + means
+    for j, f in enumerate(names):
+        if f in logs:
+            original[:, j] = np.expm1(original[:, j])
+    labels_text = _unique_labels([cluster_label(z, names) for z in centroids])
+    return tuple(
+        {
+            "cluster": c,
+            "label": labels_text[c],
+            "size": int(sizes[c]),
+            "share": float(sizes[c] / n),
+            "centroid_z": {f: float(centroids[c, j]) for j, f in enumerate(names)},
+            "centroid": {f: float(original[c, j]) for j, f in enumerate(names)},
+            "median": {f: _json_number(by_id.get(c, {}).get(f)) for f in names},
+        }
+        for c in range(centroids.shape[0])
+    )
+
+
+def _unique_labels(labels: list[str]) -> list[str]:
+    """Append " (2)", " (3)"… to repeated labels, in order."""
+    seen: dict[str, int] = {}
+    out = []
+    for text in labels:
+        seen[text] = seen.get(text, 0) + 1
+        out.append(text if seen[text] == 1 else f"{text} ({seen[text]})")
+    return out
+
+
+def _json_number(v) -> float | None:
+    """A median as a JSON-safe float (None when missing or NaN)."""
+    return None if v is None or v != v else float(v)
