@@ -227,8 +227,8 @@ def _draw_category(cum: np.ndarray, owner: np.ndarray, u: np.ndarray) -> np.ndar
     cum: (customers, k); owner: (rows,) row -> customer; u: (rows,) uniforms.
     Returns int8 codes (rows,), without materialising a (rows, k) array."""
     code = np.zeros(len(owner), dtype=np.int8)
-    for j in range(cum.shape[1] - 1):
-        code += u > cum[owner, j]
+    for column in np.ascontiguousarray(cum[:, :-1].T):
+        code += u > column[owner]
     return code
 
 
