@@ -33,9 +33,12 @@ import numpy as np
 from native_kernels.kmeans import (
     _all_finite,
     _assign,
+    _assign_rows,
     _distances,
+    _finite_rows,
     _kmeanspp,
     _lloyd_pass,
+    _lloyd_rows,
     _merge_chunks,
     _minibatch_step,
     n_chunks,
@@ -56,7 +59,10 @@ def check_matrix(X) -> np.ndarray:
         raise ValueError(f"expected a 2-d array (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"expected at least one sample and one feature, got shape {arr.shape}")
-    if not _all_finite(arr, np.empty(n_chunks(arr.shape[0]), dtype=np.bool_)):
+    m = n_chunks(arr.shape[0])
+    finite = (_finite_rows(arr, 0, arr.shape[0]) if m == 1
+              else _all_finite(arr, np.empty(m, dtype=np.bool_)))
+    if not finite:
         raise ValueError("input contains NaN or infinity")
     return arr
 
@@ -64,8 +70,25 @@ def check_matrix(X) -> np.ndarray:
 def assign_labels(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, float]:
     """Nearest centre of each row of a checked X: (labels int32 (n,), inertia float)."""
     labels = np.empty(X.shape[0], dtype=np.int32)
-    inertia = _assign(X, centers, labels, np.empty(n_chunks(X.shape[0])))
-    return labels, float(inertia)
+    return labels, _assign_into(X, centers, labels)
+
+
+def _assign_into(X, centers, labels) -> float:
+    """Fill labels (OUT int32 (n,)); return the inertia. One chunk runs serially (same result,
+    no thread launch)."""
+    m = n_chunks(X.shape[0])
+    if m == 1:
+        return float(_assign_rows(X, centers, labels, 0, X.shape[0]))
+    return float(_assign(X, centers, labels, np.empty(m)))
+
+
+def _lloyd_into(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed):
+    """One Lloyd pass (see ``_lloyd_pass``); one chunk runs serially (same result)."""
+    if chunk_inertia.shape[0] == 1:
+        s, moved = _lloyd_rows(X, centers, labels, 0, X.shape[0], chunk_sums[0], chunk_counts[0])
+        chunk_inertia[0], chunk_changed[0] = s, moved
+    else:
+        _lloyd_pass(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed)
 
 
 class MiniBatchKMeans:
@@ -206,7 +229,7 @@ class MiniBatchKMeans:
         counts = np.empty(k, dtype=np.int64)
         self.n_refine_passes_ = 0
         for _ in range(self.max_refine_passes):
-            _lloyd_pass(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed)
+            _lloyd_into(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed)
             new_centers = np.empty_like(centers)
             _merge_chunks(chunk_sums, chunk_counts, centers, new_centers, counts)
             self.n_refine_passes_ += 1
@@ -216,8 +239,7 @@ class MiniBatchKMeans:
             centers = new_centers
             if shift <= shift_tol:
                 break
-        inertia = _assign(X, centers, labels, chunk_inertia)
-        return centers, labels, float(inertia)
+        return centers, labels, _assign_into(X, centers, labels)
 
     def _check_fitted(self, X) -> np.ndarray:
         if not hasattr(self, "cluster_centers_"):

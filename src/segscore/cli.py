@@ -1,0 +1,199 @@
+"""The ``segscore`` command line: parse options, call the API, map errors to exit codes
+(0 ok, 2 bad input or usage, 1 internal error). No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from segscore.errors import InputError
+
+out_console = Console()
+
+
+def _fail(exc: Exception, code: int) -> None:
+    Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, markup=False)
+    sys.exit(code)
+
+
+def _guard(fn):
+    """Run a command body: InputError → exit 2 with its message; anything else → exit 1."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            _fail(exc, 2)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # internal error: say so, with the type
+            _fail(RuntimeError(f"internal error ({type(exc).__name__}): {exc}"), 1)
+    return wrapper
+
+
+def _summary(result) -> None:
+    table = Table(title=f"Segments as of {result.manifest['as_of']}")
+    for col in ("segment", "customers", "share", "revenue share"):
+        table.add_column(col, justify="left" if col == "segment" else "right")
+    for p in result.report["segments"]:
+        table.add_row(p["name"], f"{p['customers']:,}", f"{100 * p['customer_share']:.1f}%",
+                      f"{100 * p['revenue_share']:.1f}%")
+    out_console.print(table)
+    rows = result.manifest["rows"]
+    out_console.print(f"rows read {rows['read']:,} · used {rows['used']:,} · rejected "
+                      f"{rows['rejected_total']:,} · after as_of {rows['after_as_of']:,} · "
+                      f"outside window {rows['outside_window']:,}")
+    if result.out_dir is not None:
+        out_console.print(f"output: {result.out_dir}\nreport: {result.out_dir / 'report' / 'index.html'}")
+
+
+def run_options(fn):
+    """Options shared by ``run`` and ``demo``."""
+    for option in reversed([
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="TOML config (columns, bins, rule tables, clustering)."),
+        click.option("--as-of", help="Scoring instant: a date (end of that day) or timestamp. "
+                                     "Default: end of the day of the latest valid transaction."),
+        click.option("--window-days", type=click.IntRange(min=1),
+                     help="Only use rows in (as_of - N days, as_of]."),
+        click.option("--bins", type=click.IntRange(2, 9), help="Quantile bins (default 5)."),
+        click.option("--model", "model_path", type=click.Path(dir_okay=False),
+                     help="Re-apply a previous run's model.json instead of refitting."),
+        click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),
+                     help="Built-in segment table."),
+        click.option("--k", "k", help="Clusters: a number, 'auto' (default) or 'off'."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
+        click.option("--quiet", is_flag=True, help="No progress output."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _overrides(window_days, bins, preset, k) -> dict:
+    over: dict = {}
+    if window_days is not None or bins is not None:
+        over["scoring"] = {k_: v for k_, v in (("window_days", window_days), ("bins", bins))
+                           if v is not None}
+    if preset:
+        over["segments"] = {"preset": preset}
+    if k is not None:
+        if k == "off":
+            over["clustering"] = {"enabled": False}
+        elif k == "auto":
+            over["clustering"] = {"k": "auto"}
+        elif k.isdigit():
+            over["clustering"] = {"k": int(k)}
+        else:
+            raise InputError(f"--k: expected a number, 'auto' or 'off', got {k!r}")
+    return over
+
+
+def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
+         overwrite, quiet):
+    from segscore.config import load_config
+    from segscore.pipeline import run
+    from segscore.progress import StageProgress
+
+    config = load_config(config_path, _overrides(window_days, bins, preset, k))
+    return run(source, out, config=config, as_of=as_of, model_path=model_path,
+               overwrite=overwrite, on_stage=StageProgress(quiet))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="segscore")
+def main() -> None:
+    """segscore: nightly customer segmentation from Parquet transactions."""
+
+
+@main.command("run")
+@click.argument("source", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output directory (written atomically).")
+@run_options
+@_guard
+def run_cmd(source, out, quiet, **opts):
+    """Score the transactions in SOURCE (Parquet file, directory, glob or hive dataset)."""
+    result = _run(list(source), out, quiet=quiet, **opts)
+    if not quiet:
+        _summary(result)
+
+
+@main.command()
+@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Where to keep the data and output (default: a new temp folder).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@_guard
+def demo(customers, seed, out, quiet):
+    """Generate a synthetic base, run the whole pipeline on it, print the summary."""
+    from segscore_datasets import generate_transactions
+
+    root = Path(out) if out else Path(tempfile.mkdtemp(prefix="segscore-demo-"))
+    if not quiet:
+        Console(stderr=True).print(f"generating {customers:,} synthetic customers in {root} …")
+    data = generate_transactions(root / "data", customers, seed=seed)
+    result = _run([str(data.out_dir / "transactions")], root / "output", config_path=None,
+                  as_of=None, window_days=None, bins=None, model_path=None, preset=None, k=None,
+                  overwrite=False, quiet=quiet)
+    _summary(result)
+
+
+@main.command()
+@click.option("--customers", required=True, type=click.IntRange(min=1))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--files", type=click.IntRange(min=1), help="Number of transaction files.")
+@_guard
+def generate(customers, out, seed, files):
+    """Write a realistic synthetic transaction set (bounded memory, any scale)."""
+    from segscore_datasets import generate_transactions
+
+    try:
+        s = generate_transactions(out, customers, seed=seed, files=files)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    out_console.print(f"{s.customers:,} customers, {s.rows:,} rows in {len(s.files)} files "
+                      f"({s.bytes_written / 1e6:.1f} MB) → {s.out_dir}")
+
+
+@main.command()
+@click.argument("source", nargs=-1, required=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@_guard
+def validate(source, config_path):
+    """Check config and input files (schemas, readability) without scoring."""
+    from segscore.config import load_config
+    from segscore.schema import discover, inspect_inputs
+
+    config = load_config(config_path)
+    infos = inspect_inputs(discover(list(source)), config.columns)
+    for info in infos:
+        out_console.print(f"ok {info.path} · {info.rows:,} rows · {info.bytes:,} bytes",
+                          highlight=False, markup=False)
+    out_console.print(f"{len(infos)} file(s), {sum(i.rows for i in infos):,} rows: valid")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
+@_guard
+def report(out_dir):
+    """Re-render OUT_DIR/report/index.html from its report.json."""
+    import json
+
+    from segscore.report import render_html
+
+    path = Path(out_dir) / "report" / "report.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read report.json: {exc}") from None
+    (path.parent / "index.html").write_text(render_html(data), "utf-8")
+    out_console.print(f"wrote {path.parent / 'index.html'}")

@@ -1,0 +1,331 @@
+"""Run configuration: frozen dataclasses loaded from TOML data (never code), validated
+before any data is read. A user file is laid over ``presets/defaults.toml`` key by key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from segscore.clusters import ClusterSettings
+from segscore.errors import ConfigError
+from segscore.rules import Rule, RuleTable, check_table
+
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+SEGMENT_PRESETS = ("rfm", "value_behaviour")
+LIFECYCLE_FIELDS = ("recency_days", "tenure_days", "frequency")
+OPTIONAL_COLUMNS = ("order_id", "channel", "category")
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Input column names. Optional columns are used when present; ``explicit`` lists the
+    optional ones the user named, which must then exist."""
+
+    customer_id: str = "customer_id"
+    order_ts: str = "order_ts"
+    amount: str = "amount"
+    order_id: str = "order_id"
+    channel: str = "channel"
+    category: str = "category"
+    explicit: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A value tier: by rank (``top_share`` of customers by monetary) or by ``min_monetary``."""
+
+    key: str
+    name: str
+    top_share: float | None = None
+    min_monetary: float | None = None
+
+
+@dataclass(frozen=True)
+class ValueTierConfig:
+    method: str  # "rank" or "thresholds"
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a run's result, apart from the input data."""
+
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    bins: int = 5
+    window_days: int | None = None
+    max_abs_amount: float = 10_000_000.0
+    segments: RuleTable | None = None
+    value_tier: ValueTierConfig | None = None
+    lifecycle: RuleTable | None = None
+    clustering: ClusterSettings = field(default_factory=ClusterSettings)
+
+    def to_dict(self) -> dict:
+        """JSON-safe form (model.json, config hash)."""
+        return {
+            "columns": asdict(self.columns),
+            "bins": self.bins,
+            "window_days": self.window_days,
+            "max_abs_amount": self.max_abs_amount,
+            "segments": self.segments.to_dict(),
+            "value_tier": {"method": self.value_tier.method,
+                           "tiers": [asdict(t) for t in self.value_tier.tiers]},
+            "lifecycle": self.lifecycle.to_dict(),
+            "clustering": asdict(self.clustering),
+        }
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of :meth:`to_dict`."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_toml_text(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+
+
+def _preset(name: str) -> dict:
+    text = resources.files("segscore.presets").joinpath(f"{name}.toml").read_text("utf-8")
+    return _read_toml_text(text, f"preset {name}")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` laid over ``base``: tables merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def _only(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _typed(value: Any, kinds: tuple[type, ...], where: str) -> Any:
+    if isinstance(value, bool) and bool not in kinds:
+        raise ConfigError(f"{where}: expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
+    if not isinstance(value, kinds):
+        raise ConfigError(f"{where}: expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
+    return value
+
+
+def _key(value: Any, where: str) -> str:
+    _typed(value, (str,), where)
+    if not KEY_PATTERN.match(value):
+        raise ConfigError(f"{where}: key {value!r} must be a snake_case slug "
+                          "(a-z, 0-9, _; starting with a letter; at most 63 characters)")
+    return value
+
+
+def _range(value: Any, where: str) -> tuple[int | None, int | None]:
+    """[lo, hi] or {min = lo, max = hi} → inclusive (lo, hi), None where open."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ConfigError(f"{where}: a range is [lo, hi], got {value!r}")
+        lo, hi = value
+    elif isinstance(value, dict):
+        _only(value, {"min", "max"}, where)
+        lo, hi = value.get("min"), value.get("max")
+    else:
+        raise ConfigError(f"{where}: a range is [lo, hi] or {{ min = .., max = .. }}, got {value!r}")
+    for bound in (lo, hi):
+        if bound is not None:
+            _typed(bound, (int,), where)
+    return lo, hi
+
+
+def _rule_table(raw: list, name: str, fields: tuple[str, ...],
+                domain: tuple[tuple[int, int | None], ...], where: str) -> RuleTable:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected an array of tables ([[...]])")
+    rules = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        _typed(item, (dict,), at)
+        _only(item, {"key", "name", "action", *fields}, at)
+        if "key" not in item:
+            raise ConfigError(f"{at}: missing 'key'")
+        key = _key(item["key"], f"{at}.key")
+        ranges = tuple((f, *_range(item[f], f"{at}.{f}")) for f in fields if f in item)
+        rules.append(Rule(key=key, name=_typed(item.get("name", key), (str,), f"{at}.name"),
+                          action=_typed(item.get("action", ""), (str,), f"{at}.action"),
+                          ranges=ranges))
+    table = RuleTable(name=name, fields=fields, domain=domain, rules=tuple(rules))
+    check_table(table, where)
+    return table
+
+
+def _segments(raw: dict, bins: int, where: str) -> RuleTable:
+    _only(raw, {"preset", "rules"}, where)
+    if "rules" in raw and "preset" in raw:
+        raise ConfigError(f"{where}: give either preset or rules, not both")
+    if "rules" in raw:
+        rules, name = raw["rules"], "custom"
+    else:
+        name = _typed(raw.get("preset", "rfm"), (str,), f"{where}.preset")
+        if name not in SEGMENT_PRESETS:
+            raise ConfigError(f"{where}.preset: unknown preset {name!r}; "
+                              f"built-in: {', '.join(SEGMENT_PRESETS)}")
+        rules = _preset(name)["rules"]
+    domain = ((1, bins),) * 3
+    table = _rule_table(rules, name, ("r", "f", "m"), domain, f"{where}.rules")
+    return table
+
+
+def _value_tier(raw: dict, where: str) -> ValueTierConfig:
+    _only(raw, {"method", "tiers"}, where)
+    method = _typed(raw.get("method", "rank"), (str,), f"{where}.method")
+    if method not in ("rank", "thresholds"):
+        raise ConfigError(f"{where}.method: expected 'rank' or 'thresholds', got {method!r}")
+    raw_tiers = raw.get("tiers", [])
+    if not isinstance(raw_tiers, list) or len(raw_tiers) < 2:
+        raise ConfigError(f"{where}.tiers: give at least two tiers")
+    bound = "top_share" if method == "rank" else "min_monetary"
+    tiers = []
+    for i, item in enumerate(raw_tiers):
+        at = f"{where}.tiers[{i}]"
+        _typed(item, (dict,), at)
+        _only(item, {"key", "name", bound}, at)
+        key = _key(item.get("key"), f"{at}.key")
+        last = i == len(raw_tiers) - 1
+        if last and bound in item:
+            raise ConfigError(f"{at}: the last tier is the catch-all and takes no {bound}")
+        if not last and bound not in item:
+            raise ConfigError(f"{at}: missing {bound} (only the last tier is the catch-all)")
+        value = None if last else float(_typed(item[bound], (int, float), f"{at}.{bound}"))
+        tiers.append(Tier(key=key, name=_typed(item.get("name", key), (str,), f"{at}.name"),
+                          **{bound: value}))
+    values = [getattr(t, bound) for t in tiers[:-1]]
+    if len({t.key for t in tiers}) != len(tiers):
+        raise ConfigError(f"{where}.tiers: duplicate keys")
+    if method == "rank":
+        if any(not 0 < v < 1 for v in values) or sum(values) >= 1:
+            raise ConfigError(f"{where}.tiers: each top_share must be in (0, 1) and together "
+                              f"below 1 (the last tier takes the rest), got {values}")
+    elif any(a <= b for a, b in zip(values, values[1:])):
+        raise ConfigError(f"{where}.tiers: min_monetary must strictly decrease, got {values}")
+    return ValueTierConfig(method=method, tiers=tuple(tiers))
+
+
+def _clustering(raw: dict, where: str) -> ClusterSettings:
+    _only(raw, {"enabled", "k", "k_min", "k_max", "random_state", "features"}, where)
+    k = raw.get("k", "auto")
+    if k != "auto":
+        _typed(k, (int,), f"{where}.k")
+        if not 2 <= k <= 64:
+            raise ConfigError(f"{where}.k: expected 'auto' or an integer in 2..64, got {k}")
+    try:
+        return ClusterSettings(
+            enabled=_typed(raw.get("enabled", True), (bool,), f"{where}.enabled"),
+            k=None if k == "auto" else k,
+            k_min=_typed(raw.get("k_min", 3), (int,), f"{where}.k_min"),
+            k_max=_typed(raw.get("k_max", 10), (int,), f"{where}.k_max"),
+            random_state=_typed(raw.get("random_state", 0), (int,), f"{where}.random_state"),
+            features=tuple(_typed(f, (str,), f"{where}.features")
+                           for f in raw.get("features", ClusterSettings.features)),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _columns(raw: dict, where: str) -> ColumnMap:
+    names = {"customer_id", "order_ts", "amount", *OPTIONAL_COLUMNS}
+    _only(raw, names, where)
+    values = {k: _typed(v, (str,), f"{where}.{k}") for k, v in raw.items()}
+    for k, v in values.items():
+        if not v:
+            raise ConfigError(f"{where}.{k}: column name is empty")
+    explicit = tuple(sorted(k for k in OPTIONAL_COLUMNS if k in raw))
+    return ColumnMap(**values, explicit=explicit)
+
+
+def build_config(user: dict, source: str = "config") -> RunConfig:
+    """Validate a user config dict (as parsed from TOML) laid over the built-in defaults."""
+    _typed(user, (dict,), source)
+    _only(user, {"columns", "scoring", "quality", "segments", "value_tier", "lifecycle",
+                 "clustering"}, source)
+    for section, value in user.items():
+        _typed(value, (dict,), f"{source}: [{section}]")
+    defaults = _preset("defaults")
+    user_columns = user.get("columns", {})
+    raw = _merge(defaults, {k: v for k, v in user.items() if k != "columns"})
+    # Lists replace (not merge): a user's [[value_tier.tiers]] replaces the default tiers.
+    scoring = raw["scoring"]
+    _only(scoring, {"bins", "window_days"}, f"{source}: [scoring]")
+    bins = _typed(scoring.get("bins", 5), (int,), f"{source}: scoring.bins")
+    if not 2 <= bins <= 9:
+        raise ConfigError(f"{source}: scoring.bins must be in 2..9 (one digit per score), got {bins}")
+    window = scoring.get("window_days")
+    if window is not None and (_typed(window, (int,), f"{source}: scoring.window_days") < 1):
+        raise ConfigError(f"{source}: scoring.window_days must be a positive number of days")
+    quality = raw["quality"]
+    _only(quality, {"max_abs_amount"}, f"{source}: [quality]")
+    bound = float(_typed(quality["max_abs_amount"], (int, float), f"{source}: quality.max_abs_amount"))
+    if not bound > 0:
+        raise ConfigError(f"{source}: quality.max_abs_amount must be positive")
+    lifecycle = raw["lifecycle"]
+    _only(lifecycle, {"rules"}, f"{source}: [lifecycle]")
+    return RunConfig(
+        columns=_columns({**defaults["columns"], **user_columns}, f"{source}: [columns]")
+        if user_columns else ColumnMap(),
+        bins=bins,
+        window_days=window,
+        max_abs_amount=bound,
+        segments=_segments(user.get("segments", defaults["segments"]), bins, f"{source}: segments"),
+        value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
+        lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
+                              ((0, None),) * 3, f"{source}: lifecycle.rules"),
+        clustering=_clustering(raw["clustering"], f"{source}: [clustering]"),
+    )
+
+
+def load_config(path: Path | str | None = None, overrides: dict | None = None) -> RunConfig:
+    """Load ``path`` (TOML) or the defaults, then apply ``overrides`` (same shape as TOML)."""
+    user: dict = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: config is not UTF-8 text") from None
+        user = _read_toml_text(text, str(p))
+        source = str(p)
+    if overrides:
+        user = _merge(user, overrides)
+    return build_config(user, source)
+
+
+def parse_as_of(value: str | date | datetime | None) -> datetime | None:
+    """``as_of`` as a naive UTC datetime; a date means the end of that day (SPEC §1)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, 23, 59, 59, 999999)
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return parse_as_of(date.fromisoformat(text))
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--as-of: {value!r} is not an ISO date (2026-06-30) "
+                          "or timestamp (2026-06-30T18:00:00)") from None
+    if parsed.tzinfo is not None:
+        from datetime import timezone
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed

@@ -1,0 +1,84 @@
+"""model.json: everything needed to re-apply a run's scoring without refitting (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segscore.clusters import ClusterModel
+from segscore.config import RunConfig, build_config
+from segscore.errors import InputError
+
+MODEL_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FrozenModel:
+    """Fitted state of a run: R/F/M cut points, tier bounds and the cluster model."""
+
+    cuts: dict[str, np.ndarray]
+    tier_bounds: np.ndarray
+    clusters: ClusterModel | None
+
+
+def model_dict(config: RunConfig, frozen: FrozenModel, extra: dict) -> dict:
+    """The JSON-safe model.json content."""
+    return {
+        "schema_version": MODEL_SCHEMA_VERSION,
+        "producer": "segscore",
+        "bins": config.bins,
+        "cut_points": {k: [float(v) for v in c] for k, c in frozen.cuts.items()},
+        "value_tier_bounds": [float(v) for v in frozen.tier_bounds],
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        "clusters": frozen.clusters.to_dict() if frozen.clusters is not None else None,
+        **extra,
+    }
+
+
+def _ranges(rule: dict) -> dict:
+    return {f: {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
+            for f, (lo, hi) in rule["ranges"].items()}
+
+
+def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenModel]:
+    """Read a model.json: the rule tables, bins and clustering options come from the model;
+    columns, window and quality bounds stay those of ``current`` (they describe tonight's input).
+    """
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text("utf-8"))
+        if d.get("producer") != "segscore" or d.get("schema_version") != MODEL_SCHEMA_VERSION:
+            raise ValueError("not a segscore model.json of a supported version")
+        cfg = d["config"]
+        user = {
+            "scoring": {"bins": d["bins"]},
+            "segments": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
+                                    **_ranges(r)} for r in cfg["segments"]["rules"]]},
+            "value_tier": {"method": cfg["value_tier"]["method"],
+                           "tiers": [{k: v for k, v in t.items() if v is not None}
+                                     for t in cfg["value_tier"]["tiers"]]},
+            "lifecycle": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
+                                     **_ranges(r)} for r in cfg["lifecycle"]["rules"]]},
+            "clustering": {k: v for k, v in cfg["clustering"].items()
+                           if k in ("enabled", "k_min", "k_max", "random_state", "features")},
+        }
+        model_cfg = build_config(user, str(p))
+        frozen = FrozenModel(
+            cuts={k: np.asarray(v, dtype=np.float64) for k, v in d["cut_points"].items()},
+            tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
+            clusters=ClusterModel.from_dict(d["clusters"]) if d.get("clusters") else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{p}: cannot use as --model: {exc}") from None
+    for k in ("r", "f", "m"):
+        if frozen.cuts.get(k) is None or frozen.cuts[k].shape != (model_cfg.bins - 1,):
+            raise InputError(f"{p}: cut_points.{k} must hold {model_cfg.bins - 1} values")
+    merged = RunConfig(columns=current.columns, bins=model_cfg.bins,
+                       window_days=current.window_days, max_abs_amount=current.max_abs_amount,
+                       segments=model_cfg.segments, value_tier=model_cfg.value_tier,
+                       lifecycle=model_cfg.lifecycle, clustering=model_cfg.clustering)
+    return merged, frozen

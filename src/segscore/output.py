@@ -1,0 +1,165 @@
+"""Run directory writing (SPEC §5): everything goes into a temporary sibling directory, is
+fsynced, then swapped into place in one atomic step. A failed or killed run never leaves a
+partial directory at the output path, and never destroys the previous output.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import polars as pl
+
+from segscore.errors import InputError
+
+TMP_TAG = ".segscore-tmp-"
+OLD_TAG = ".segscore-old-"
+PRODUCER = "segscore"
+ROWS_PER_PART = 1_000_000
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def is_segscore_output(path: Path) -> bool:
+    """True when ``path`` holds a manifest.json written by segscore."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("producer") == PRODUCER
+
+
+def _siblings(out: Path, tag: str) -> list[Path]:
+    parent = out.parent
+    if not parent.is_dir():
+        return []
+    return sorted(p for p in parent.iterdir() if p.name.startswith(f".{out.name}{tag}"))
+
+
+def recover_and_clean(out: Path) -> None:
+    """Undo what a killed run left: restore a moved-away previous output, drop temp dirs."""
+    olds = _siblings(out, OLD_TAG)
+    if olds and not out.exists():
+        os.rename(olds[-1], out)
+        olds = olds[:-1]
+    for leftover in _siblings(out, TMP_TAG) + olds:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse before any work if ``out`` exists and may not be replaced."""
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"{out}: output path exists and is not a directory")
+        if not overwrite:
+            raise InputError(f"{out}: output directory exists; pass --overwrite to replace it")
+        if not is_segscore_output(out):
+            raise InputError(f"{out}: refusing to overwrite a directory that is not a segscore "
+                             "output (no segscore manifest.json)")
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+class RunDirectory:
+    """A temporary sibling of ``out`` that becomes ``out`` on :meth:`commit`."""
+
+    def __init__(self, out: Path, overwrite: bool, run_id: str | None = None):
+        self.out = out.absolute()
+        self.overwrite = overwrite
+        self.run_id = run_id or uuid.uuid4().hex
+        self.tmp = self.out.parent / f".{self.out.name}{TMP_TAG}{self.run_id}"
+
+    def open(self) -> Path:
+        """Recover/clean leftovers, check the target, create the temp dir; returns it."""
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        recover_and_clean(self.out)
+        check_target(self.out, self.overwrite)
+        self.tmp.mkdir()
+        return self.tmp
+
+    def commit(self) -> None:
+        """fsync everything, then put the temp dir at ``out`` (replacing an old output)."""
+        _fsync_tree(self.tmp)
+        if self.out.exists():
+            check_target(self.out, self.overwrite)
+            if _exchange(self.tmp, self.out):
+                _fsync_dir(self.out.parent)
+                shutil.rmtree(self.tmp)
+                return
+            old = self.out.parent / f".{self.out.name}{OLD_TAG}{self.run_id}"
+            os.rename(self.out, old)
+            os.rename(self.tmp, self.out)
+            _fsync_dir(self.out.parent)
+            shutil.rmtree(old)
+        else:
+            os.rename(self.tmp, self.out)
+            _fsync_dir(self.out.parent)
+
+    def abort(self) -> None:
+        """Remove the temp dir; the previous output is untouched."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Pretty, key-sorted JSON with a trailing newline (stable bytes for equal content)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+
+
+def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, start in enumerate(range(0, max(frame.height, 1), ROWS_PER_PART)):
+        path = directory / f"part-{i:05d}.parquet"
+        frame.slice(start, ROWS_PER_PART).write_parquet(path, compression="zstd", statistics=True)
+        written.append({"path": str(path), "rows": min(ROWS_PER_PART, frame.height - start)})
+    return written
+
+
+def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path,
+                      threads: int = 2) -> list[dict]:
+    """Hive layout root/segment=<key>/part-NNNNN.parquet; ``customers`` has a ``segment``
+    column of keys (dropped from the files: it lives in the path). Returns files written."""
+    groups = [(key, customers.filter(pl.col("segment") == key).drop("segment")) for key in keys]
+    groups = [(k, g) for k, g in groups if g.height > 0]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts = pool.map(lambda kg: _write_parts(kg[1], root / f"segment={kg[0]}"), groups)
+        return [p for group in parts for p in group]
+
+
+def write_table(frame: pl.DataFrame, directory: Path) -> list[dict]:
+    """A (possibly empty) table as directory/part-NNNNN.parquet."""
+    return _write_parts(frame, directory)

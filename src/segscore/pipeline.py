@@ -1,0 +1,225 @@
+"""The single-machine pipeline: discover → ingest → features → score → label → cluster →
+write, each stage timed. ``run`` is the Python API; the CLI is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import platform
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from segscore import __version__
+from segscore.clusters import fit_assign_clusters
+from segscore.config import RunConfig, load_config, parse_as_of
+from segscore.errors import InputError
+from segscore.features import ChannelColumns, aggregate, channel_columns, finish, split_scored
+from segscore.ingest import (STATUSES, USED, classify, default_as_of, rejected_rows,
+                             resolve_roles, scan_inputs, window_start)
+from segscore.model import FrozenModel, load_model, model_dict
+from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
+from segscore.report import build_report, write_report
+from segscore.schema import InputFile, discover, inspect_inputs
+from segscore.scoring import quantile_scores
+from segscore.segments import label_all
+from segscore.timing import StageClock
+
+MANIFEST_SCHEMA_VERSION = 1
+
+
+@dataclass
+class RunResult:
+    """What a run produced. ``customers`` has one row per scored customer (sorted by id)."""
+
+    customers: pl.DataFrame
+    unscored: pl.DataFrame
+    rejected: pl.DataFrame
+    model: dict
+    manifest: dict
+    report: dict
+    out_dir: Path | None = None
+    timings: list[dict] = field(default_factory=list)
+
+
+def _versions() -> dict:
+    import numba
+    import pyarrow
+    return {"segscore": __version__, "polars": pl.__version__, "numpy": np.__version__,
+            "numba": numba.__version__, "pyarrow": pyarrow.__version__,
+            "python": platform.python_version()}
+
+
+def _reconcile(counts: pl.DataFrame, infos: list[InputFile]) -> tuple[dict, list[dict]]:
+    """Row reconciliation, in total and per file: read = used + rejected + after + outside."""
+    per_file = []
+    for i, info in enumerate(infos):
+        rows = counts.filter(pl.col("file") == i)
+        by = dict(zip(rows["status"].to_list(), rows["len"].to_list()))
+        entry = {"path": str(info.path), "bytes": info.bytes, "rows_read": info.rows,
+                 "used": by.get(USED, 0), "after_as_of": by.get(1, 0),
+                 "outside_window": by.get(2, 0),
+                 "rejected": {STATUSES[s]: n for s, n in sorted(by.items()) if s >= 3}}
+        accounted = entry["used"] + entry["after_as_of"] + entry["outside_window"] + \
+            sum(entry["rejected"].values())
+        if accounted != info.rows:
+            raise RuntimeError(f"{info.path}: reconciliation failed: footer says {info.rows} rows, "
+                               f"classified {accounted}")
+        per_file.append(entry)
+    total = {"read": sum(f["rows_read"] for f in per_file),
+             "used": sum(f["used"] for f in per_file),
+             "after_as_of": sum(f["after_as_of"] for f in per_file),
+             "outside_window": sum(f["outside_window"] for f in per_file),
+             "rejected": {}}
+    for f in per_file:
+        for reason, n in f["rejected"].items():
+            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
+    total["rejected_total"] = sum(total["rejected"].values())
+    total["balanced"] = total["read"] == (total["used"] + total["after_as_of"] +
+                                          total["outside_window"] + total["rejected_total"])
+    return total, per_file
+
+
+def _score_and_label(table: pl.DataFrame, config: RunConfig,
+                     frozen: FrozenModel | None) -> tuple[pl.DataFrame, dict[str, np.ndarray], np.ndarray]:
+    """Add r/f/m scores, rfm_code, segment, value_tier, lifecycle_stage columns."""
+    feats = {c: table.get_column(c).to_numpy() for c in
+             ("recency_days", "tenure_days", "frequency", "monetary")}
+    q = config.bins
+    cuts_in = frozen.cuts if frozen else {}
+    r, r_cut = quantile_scores(feats["recency_days"], q, invert=True, cuts=cuts_in.get("r"))
+    f, f_cut = quantile_scores(feats["frequency"], q, cuts=cuts_in.get("f"))
+    m, m_cut = quantile_scores(feats["monetary"], q, cuts=cuts_in.get("m"))
+    labels, tier_bounds = label_all(feats, {"r": r, "f": f, "m": m}, config,
+                                    frozen.tier_bounds if frozen else None)
+    seg_keys = pl.Series(config.segments.keys, dtype=pl.String)
+    tier_keys = pl.Series([t.key for t in config.value_tier.tiers], dtype=pl.String)
+    life_keys = pl.Series(config.lifecycle.keys, dtype=pl.String)
+    code = r.astype(np.int32) * 100 + f.astype(np.int32) * 10 + m.astype(np.int32)
+    scored = table.with_columns(
+        pl.Series("r_score", r), pl.Series("f_score", f), pl.Series("m_score", m),
+        pl.Series("rfm_code", code).cast(pl.String),
+        pl.Series("segment", seg_keys.gather(labels["segment"])),
+        pl.Series("value_tier", tier_keys.gather(labels["value_tier"])),
+        pl.Series("lifecycle_stage", life_keys.gather(labels["lifecycle_stage"])),
+    )
+    return scored, {"r": r_cut, "f": f_cut, "m": m_cut}, tier_bounds
+
+
+def run(source: str | Path | list, out: str | Path | None = None, *,
+        config: RunConfig | None = None, config_path: str | Path | None = None,
+        as_of: str | datetime | None = None, model_path: str | Path | None = None,
+        overwrite: bool = False, on_stage=None) -> RunResult:
+    """Score every customer in ``source`` (Parquet file, directory, glob or list).
+
+    With ``out``, writes the run directory atomically (SPEC §5); without, only returns.
+    ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
+    ``on_stage(name, "start"|"end")`` is called around each stage (progress display).
+    """
+    started = datetime.now(timezone.utc)
+    run_id = uuid.uuid4().hex
+    config = config or load_config(config_path)
+    frozen = None
+    if model_path is not None:
+        config, frozen = load_model(model_path, config)
+    as_of_dt = parse_as_of(as_of)
+    clock = StageClock(on_stage)
+    run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
+
+    with clock.stage("discover") as box:
+        infos = inspect_inputs(discover(source), config.columns)
+        box["rows"] = sum(i.rows for i in infos)
+    if run_dir is not None:
+        tmp = run_dir.open()
+    try:
+        result = _run_stages(infos, config, frozen, as_of_dt, clock)
+        manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
+                          "model_source": str(model_path) if model_path else None}
+        if run_dir is not None:
+            with clock.stage("write", rows=result.customers.height):
+                outputs = _write(tmp, result, config)
+            result.out_dir = run_dir.out
+        else:
+            outputs = []
+        result.timings = clock.to_list()
+        result.manifest.update(manifest_extra, outputs=outputs, timings=result.timings,
+                               finished_at=datetime.now(timezone.utc).isoformat())
+        result.report = build_report(result, config)
+        if run_dir is not None:
+            write_report(tmp / "report", result.report)
+            write_json(tmp / "manifest.json", result.manifest)
+            run_dir.commit()
+    except BaseException:
+        if run_dir is not None:
+            run_dir.abort()
+        raise
+    return result
+
+
+def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
+                as_of: datetime | None, clock: StageClock) -> RunResult:
+    roles = resolve_roles(infos)
+    id_is_string = roles.id_dtype == pl.String
+    rows = scan_inputs(infos, config.columns, roles)
+    with clock.stage("ingest") as box:
+        if as_of is None:
+            as_of = default_as_of(rows, config, id_is_string)
+        classified = classify(rows, as_of, config, id_is_string)
+        used = classified.filter(pl.col("status") == USED)
+        channels = channel_columns(used) if roles.channel else ChannelColumns()
+        counts_q = classified.group_by(["file", "status"]).len()
+        agg_q = aggregate(used, roles, channels)
+        counts, rejected, raw = pl.collect_all([counts_q, rejected_rows(classified, infos), agg_q])
+        totals, per_file = _reconcile(counts, infos)
+        box["rows"] = totals["read"]
+    with clock.stage("features") as box:
+        scored_raw, unscored = split_scored(raw)
+        if scored_raw.height == 0:
+            raise InputError("no customer has a purchase (amount > 0) in the scoring window "
+                             f"ending {as_of.isoformat()}: nothing to score")
+        table = finish(scored_raw, as_of, channels)
+        box["rows"] = table.height
+    with clock.stage("score_and_label", rows=table.height):
+        table, cuts, tier_bounds = _score_and_label(table, config, frozen)
+    clusters = frozen.clusters if frozen else None
+    with clock.stage("cluster", rows=table.height):
+        if clusters is not None:
+            ids = clusters.assign(table)
+        elif config.clustering.enabled:
+            clusters, ids = fit_assign_clusters(table, config.clustering)
+        else:
+            ids = None
+        if ids is not None:
+            names = [p["label"] for p in clusters.profiles]
+            table = table.with_columns(pl.Series("cluster", ids, dtype=pl.Int32),
+                                       pl.Series("cluster_label", names, dtype=pl.String)
+                                       .gather(ids))
+    table = table.with_columns(pl.lit(as_of).cast(pl.Datetime("us")).alias("as_of"))
+    frozen_now = FrozenModel(cuts=cuts, tier_bounds=tier_bounds, clusters=clusters)
+    start = window_start(as_of, config.window_days)
+    model = model_dict(config, frozen_now, {
+        "as_of": as_of.isoformat(), "versions": _versions(),
+        "channel_columns": channels.to_dict(),
+        "refit": frozen is None})
+    manifest = {
+        "schema_version": MANIFEST_SCHEMA_VERSION, "producer": PRODUCER, "status": "succeeded",
+        "as_of": as_of.isoformat(), "window_start_exclusive": start.isoformat() if start else None,
+        "config_hash": config.config_hash(), "versions": model["versions"],
+        "inputs": per_file, "rows": totals,
+        "customers": {"seen": raw.height, "scored": table.height,
+                      "not_scored": unscored.height},
+    }
+    return RunResult(customers=table, unscored=unscored, rejected=rejected, model=model,
+                     manifest=manifest, report={})
+
+
+def _write(tmp: Path, result: RunResult, config: RunConfig) -> list[dict]:
+    """Write customers (partitioned), unscored, rejected and model.json into ``tmp``."""
+    files = write_partitioned(result.customers, list(config.segments.keys), tmp / "customers")
+    files += write_table(result.unscored, tmp / "unscored")
+    files += write_table(result.rejected, tmp / "rejected")
+    write_json(tmp / "model.json", result.model)
+    return [{"path": str(Path(f["path"]).relative_to(tmp)), "rows": f["rows"]} for f in files]

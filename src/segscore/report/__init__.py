@@ -1,0 +1,6 @@
+"""Profiling reports: numbers (profile.py) → report.json, and report.json → index.html (html.py)."""
+
+from segscore.report.html import render_html, write_report
+from segscore.report.profile import REPORT_SCHEMA_VERSION, build_report
+
+__all__ = ["REPORT_SCHEMA_VERSION", "build_report", "render_html", "write_report"]

@@ -1,0 +1,128 @@
+"""Input discovery and per-file schema checks (SPEC §1). Reads Parquet footers only.
+
+Every problem names the file, the column and what is wrong, as an InputError (exit 2),
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segscore.config import OPTIONAL_COLUMNS, ColumnMap
+from segscore.errors import InputError
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One Parquet input file: its path, size, row count and the kinds of its mapped columns.
+
+    kinds maps role (customer_id, order_ts, amount, order_id, channel, category) to
+    "int", "string", "timestamp", "timestamp_tz", "date", "float", "decimal"; roles absent
+    from the file are absent from kinds.
+    """
+
+    path: Path
+    bytes: int
+    rows: int
+    kinds: dict[str, str]
+
+
+def discover(source: str | Path | list[str | Path]) -> list[Path]:
+    """Parquet files of a file, a directory (recursively, hive layouts included) or a glob.
+
+    Hidden and underscore-prefixed names (``_SUCCESS``, ``.crc``) are skipped. Sorted.
+    """
+    sources = source if isinstance(source, list) else [source]
+    files: set[Path] = set()
+    for item in sources:
+        text = str(item)
+        path = Path(text)
+        if any(ch in text for ch in "*?["):
+            matches = [Path(m) for m in glob.glob(text, recursive=True)]
+            if not matches:
+                raise InputError(f"{text}: the pattern matches no file")
+            files.update(m for m in matches if m.is_file())
+        elif path.is_dir():
+            found = [p for p in path.rglob("*.parquet") if p.is_file() and not any(
+                part.startswith((".", "_")) for part in p.relative_to(path).parts)]
+            if not found:
+                raise InputError(f"{path}: the directory holds no .parquet file")
+            files.update(found)
+        elif path.is_file():
+            files.add(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    return sorted(files)
+
+
+def _kind(dtype: pa.DataType) -> str | None:
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if pa.types.is_integer(dtype):
+        return "int"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return "string"
+    if pa.types.is_timestamp(dtype):
+        return "timestamp_tz" if dtype.tz else "timestamp"
+    if pa.types.is_date(dtype):
+        return "date"
+    if pa.types.is_floating(dtype):
+        return "float"
+    if pa.types.is_decimal(dtype):
+        return "decimal"
+    if pa.types.is_boolean(dtype):
+        return "bool"
+    return None
+
+
+ACCEPTED = {
+    "customer_id": {"int", "string"},
+    "order_ts": {"timestamp", "timestamp_tz", "date", "string"},
+    "amount": {"float", "decimal", "int"},
+    "order_id": {"int", "string"},
+    "channel": {"string", "int", "bool"},
+    "category": {"string", "int", "bool"},
+}
+
+
+def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
+    """Read one file's footer and check the mapped columns exist with accepted types."""
+    try:
+        meta = pq.read_metadata(path)
+        arrow_schema = meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    by_name = {f.name: f.type for f in arrow_schema}
+    kinds: dict[str, str] = {}
+    for role, accepted in ACCEPTED.items():
+        name = getattr(columns, role)
+        if name not in by_name:
+            if role in OPTIONAL_COLUMNS and role not in columns.explicit:
+                continue
+            raise InputError(f"{path}: column '{name}' ({role}) is missing; "
+                             f"the file has: {', '.join(by_name) or 'no columns'}")
+        kind = _kind(by_name[name])
+        if kind not in accepted:
+            raise InputError(f"{path}: column '{name}' ({role}) has type {by_name[name]}, "
+                             f"expected one of: {', '.join(sorted(accepted))}")
+        kinds[role] = kind
+    return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds)
+
+
+def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
+    """Inspect every file and check that they agree on the kind of id and optional columns."""
+    if not files:
+        raise InputError("no input files")
+    infos = [inspect_file(f, columns) for f in files]
+    first = infos[0]
+    for info in infos[1:]:
+        a, b = first.kinds.get("customer_id"), info.kinds.get("customer_id")
+        if a != b:
+            raise InputError(f"{info.path}: column '{columns.customer_id}' holds {b} ids but "
+                             f"{first.path} holds {a} ids; all files must agree")
+    return infos
