@@ -55,7 +55,7 @@ def _summary(result) -> None:
 
 
 def run_options(fn):
-    """Options shared by ``run`` and ``demo``."""
+    """Options of ``run``."""
     for option in reversed([
         click.option("--config", "config_path", type=click.Path(dir_okay=False),
                      help="TOML config (columns, bins, rule tables, clustering)."),
@@ -69,6 +69,10 @@ def run_options(fn):
         click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),
                      help="Built-in segment table."),
         click.option("--k", "k", help="Clusters: a number, 'auto' (default) or 'off'."),
+        click.option("--previous", type=click.Path(file_okay=False),
+                     help="Last night's output directory: adds segment migration to the report."),
+        click.option("--customers", "attributes", type=click.Path(dir_okay=False),
+                     help="Customer attributes Parquet (one row per customer id) for profiles."),
         click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
         click.option("--quiet", is_flag=True, help="No progress output."),
     ]):
@@ -96,14 +100,15 @@ def _overrides(window_days, bins, preset, k) -> dict:
 
 
 def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
-         overwrite, quiet):
+         overwrite, quiet, previous=None, attributes=None):
     from segscore.config import load_config
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
     config = load_config(config_path, _overrides(window_days, bins, preset, k))
     return run(source, out, config=config, as_of=as_of, model_path=model_path,
-               overwrite=overwrite, on_stage=StageProgress(quiet))
+               overwrite=overwrite, previous=previous, attributes=attributes,
+               on_stage=StageProgress(quiet))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -112,11 +112,14 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
 def run(source: str | Path | list, out: str | Path | None = None, *,
         config: RunConfig | None = None, config_path: str | Path | None = None,
         as_of: str | datetime | None = None, model_path: str | Path | None = None,
-        overwrite: bool = False, on_stage=None) -> RunResult:
+        overwrite: bool = False, previous: str | Path | None = None,
+        attributes: str | Path | None = None, on_stage=None) -> RunResult:
     """Score every customer in ``source`` (Parquet file, directory, glob or list).
 
     With ``out``, writes the run directory atomically (SPEC §5); without, only returns.
     ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
+    ``previous`` (last night's output directory) adds migration to the report;
+    ``attributes`` (Parquet, one row per customer id) adds attribute breakdowns.
     ``on_stage(name, "start"|"end")`` is called around each stage (progress display).
     """
     started = datetime.now(timezone.utc)
@@ -147,9 +150,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         result.timings = clock.to_list()
         result.manifest.update(manifest_extra, outputs=outputs, timings=result.timings,
                                finished_at=datetime.now(timezone.utc).isoformat())
-        result.report = build_report(result, config)
+        with clock.stage("report", rows=result.customers.height):
+            result.report, migration = build_report(result, config, previous_dir=previous,
+                                                    attributes_path=attributes)
+            if run_dir is not None:
+                write_report(tmp / "report", result.report)
+                if migration is not None:
+                    migration.write_parquet(tmp / "migration.parquet", compression="zstd")
+        result.timings = clock.to_list()
+        result.manifest["timings"] = result.timings
         if run_dir is not None:
-            write_report(tmp / "report", result.report)
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
     except BaseException:

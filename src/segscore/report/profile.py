@@ -40,8 +40,11 @@ def _profiles(customers: pl.DataFrame, by: str, names: dict[str, str],
     return out
 
 
-def build_report(result, config) -> dict:
-    """The report.json dict of a finished run (``result`` is a pipeline RunResult)."""
+def build_report(result, config, *, previous_dir=None, attributes_path=None):
+    """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
+
+    previous_dir and attributes_path are not used yet (issue 4).
+    """
     c = result.customers
     seg = config.segments.rules
     report = {
@@ -65,4 +68,4 @@ def build_report(result, config) -> dict:
         names = {p["cluster"]: p["label"] for p in clusters["profiles"]}
         report["clusters"] = _profiles(c, "cluster", names, {})
         report["cluster_selection"] = clusters["selection"]
-    return report
+    return report, None
