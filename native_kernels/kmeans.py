@@ -33,30 +33,64 @@ def _sq_dist(X, i, centers, j):
 
 
 @njit(**SERIAL)
-def _nearest(X, i, centers):
-    """(index, squared distance) of the centre nearest to X[i]; ties -> lowest index."""
+def _nearest(X, i, ct, dist):
+    """(index, squared distance) of the centre nearest to X[i]; ties -> lowest index.
+
+    ct: IN float64 (d, k), the centres transposed (the inner loop over k vectorizes);
+    dist: scratch float64 (k,). The sum over features runs in feature order, as ``_sq_dist``.
+    """
+    k = ct.shape[1]
+    dist[:] = 0.0
+    for f in range(ct.shape[0]):
+        x = np.float64(X[i, f])
+        for j in range(k):
+            t = x - ct[f, j]
+            dist[j] += t * t
     best = 0
-    best_d = _sq_dist(X, i, centers, 0)
-    for j in range(1, centers.shape[0]):
-        d = _sq_dist(X, i, centers, j)
-        if d < best_d:
-            best_d = d
+    best_d = dist[0]
+    for j in range(1, k):
+        if dist[j] < best_d:
+            best_d = dist[j]
             best = j
     return best, best_d
 
 
+@njit(**SERIAL)
+def _finite_rows(X, start, stop):
+    """True when X[start:stop] holds no NaN/inf."""
+    for i in range(start, stop):
+        for f in range(X.shape[1]):
+            if not np.isfinite(X[i, f]):
+                return False
+    return True
+
+
 @njit(**PARALLEL)
 def _all_finite(X, chunk_ok):
-    """True when X holds no NaN/inf. chunk_ok: OUT bool (n_chunks,), scratch."""
-    n, d = X.shape
+    """True when X holds no NaN/inf. chunk_ok: OUT bool (n_chunks,), per-chunk results."""
+    n = X.shape[0]
     for c in prange(chunk_ok.shape[0]):
-        ok = True
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            for f in range(d):
-                if not np.isfinite(X[i, f]):
-                    ok = False
-        chunk_ok[c] = ok
-    return chunk_ok.all()
+        chunk_ok[c] = _finite_rows(X, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in range(chunk_ok.shape[0]):
+        if not chunk_ok[c]:
+            return False
+    return True
+
+
+@njit(**SERIAL)
+def _assign_rows(X, centers, labels, start, stop):
+    """Nearest centre of rows start..stop; returns their inertia (float64).
+
+    X: IN (n, d); centers: IN float64 (k, d); labels: OUT int32 (n,), rows start..stop written.
+    """
+    ct = np.ascontiguousarray(centers.T)
+    dist = np.empty(ct.shape[1])
+    s = 0.0
+    for i in range(start, stop):
+        j, d = _nearest(X, i, ct, dist)
+        labels[i] = j
+        s += d
+    return s
 
 
 @njit(**PARALLEL)
@@ -65,15 +99,11 @@ def _assign(X, centers, labels, chunk_inertia):
 
     X: IN (n, d); centers: IN float64 (k, d); labels: OUT int32 (n,);
     chunk_inertia: OUT float64 (n_chunks,), per-chunk sums of squared distances.
+    With one chunk, ``_assign_rows(X, centers, labels, 0, n)`` gives the same result.
     """
     n = X.shape[0]
     for c in prange(chunk_inertia.shape[0]):
-        s = 0.0
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            j, d = _nearest(X, i, centers)
-            labels[i] = j
-            s += d
-        chunk_inertia[c] = s
+        chunk_inertia[c] = _assign_rows(X, centers, labels, c * CHUNK, min(n, (c + 1) * CHUNK))
     total = 0.0
     for c in range(chunk_inertia.shape[0]):
         total += chunk_inertia[c]
@@ -88,31 +118,49 @@ def _distances(X, centers, out):
             out[i, j] = np.sqrt(_sq_dist(X, i, centers, j))
 
 
-@njit(**PARALLEL)
-def _lloyd_pass(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed):
-    """One Lloyd pass: assign rows to ``centers`` and accumulate per-chunk cluster sums.
+@njit(**SERIAL)
+def _lloyd_rows(X, centers, labels, start, stop, sums, counts):
+    """Lloyd assignment + accumulation over rows start..stop; returns (inertia, moved).
 
     X: IN (n, d); centers: IN float64 (k, d); labels: INOUT int32 (n,), previous labels in,
-    new labels out; chunk_sums: OUT float64 (n_chunks, k, d); chunk_counts: OUT int64
-    (n_chunks, k); chunk_inertia: OUT float64 (n_chunks,), w.r.t. ``centers``;
-    chunk_changed: OUT int64 (n_chunks,), rows whose label changed.
+    new labels out (rows start..stop); sums: OUT float64 (k, d), counts: OUT int64 (k,),
+    per-cluster sums and sizes of these rows; inertia is w.r.t. ``centers``; moved counts
+    rows whose label changed.
+    """
+    k, dim = centers.shape
+    ct = np.ascontiguousarray(centers.T)
+    dist = np.empty(k)
+    for j in range(k):
+        counts[j] = 0
+        for f in range(dim):
+            sums[j, f] = 0.0
+    s = 0.0
+    moved = 0
+    for i in range(start, stop):
+        j, d = _nearest(X, i, ct, dist)
+        if labels[i] != j:
+            moved += 1
+            labels[i] = j
+        s += d
+        counts[j] += 1
+        for f in range(dim):
+            sums[j, f] += X[i, f]
+    return s, moved
+
+
+@njit(**PARALLEL)
+def _lloyd_pass(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed):
+    """One Lloyd pass over all rows, chunk by chunk (``_lloyd_rows`` on each chunk).
+
+    X: IN (n, d); centers: IN float64 (k, d); labels: INOUT int32 (n,);
+    chunk_sums: OUT float64 (n_chunks, k, d); chunk_counts: OUT int64 (n_chunks, k);
+    chunk_inertia: OUT float64 (n_chunks,); chunk_changed: OUT int64 (n_chunks,).
     Merge with ``_merge_chunks``.
     """
-    n, dim = X.shape
+    n = X.shape[0]
     for c in prange(chunk_inertia.shape[0]):
-        chunk_sums[c, :, :] = 0.0
-        chunk_counts[c, :] = 0
-        s = 0.0
-        moved = 0
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            j, d = _nearest(X, i, centers)
-            if labels[i] != j:
-                moved += 1
-                labels[i] = j
-            s += d
-            chunk_counts[c, j] += 1
-            for f in range(dim):
-                chunk_sums[c, j, f] += X[i, f]
+        s, moved = _lloyd_rows(X, centers, labels, c * CHUNK, min(n, (c + 1) * CHUNK),
+                               chunk_sums[c], chunk_counts[c])
         chunk_inertia[c] = s
         chunk_changed[c] = moved
 
@@ -152,12 +200,14 @@ def _minibatch_step(X, idx, centers, weight_sums, labels, sums, counts):
     The batch inertia is measured against the centres before the update.
     """
     k, dim = centers.shape
+    ct = np.ascontiguousarray(centers.T)
+    dist = np.empty(k)
     sums[:, :] = 0.0
     counts[:] = 0
     inertia = 0.0
     for t in range(idx.shape[0]):
         i = idx[t]
-        j, d = _nearest(X, i, centers)
+        j, d = _nearest(X, i, ct, dist)
         labels[t] = j
         inertia += d
         counts[j] += 1

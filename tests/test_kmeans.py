@@ -1,0 +1,240 @@
+"""native_kernels.kmeans and segscore.clustering.MiniBatchKMeans against naive references."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import naive_kmeans as naive
+from native_kernels.kmeans import (
+    CHUNK,
+    _assign,
+    _assign_rows,
+    _kmeanspp,
+    _lloyd_pass,
+    _merge_chunks,
+    _minibatch_step,
+    n_chunks,
+)
+from segscore.clustering import MiniBatchKMeans, assign_labels, check_matrix
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def blobs(n, k, d, seed, dtype=np.float64, spread=20.0, std=0.5):
+    """Well-separated Gaussian blobs: (X (n, d), true labels (n,))."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-spread, spread, (k, d))
+    y = rng.integers(0, k, n)
+    return (centres[y] + rng.normal(0, std, (n, d))).astype(dtype), y
+
+
+def rfm_like(n, seed):
+    """Heavy-tailed RFM-like features, log-scaled and z-scored: float64 (n, 4)."""
+    rng = np.random.default_rng(seed)
+    freq = rng.negative_binomial(1, 0.25, n) + 1
+    spend = freq * rng.lognormal(3.5, 1.0, n) * rng.pareto(3.0, n).clip(0.2, 50)
+    recency = rng.exponential(120, n).round()
+    tenure = recency + rng.gamma(2.0, 200, n).round()
+    X = np.column_stack([np.log1p(recency), np.log1p(freq), np.log1p(spend), tenure])
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+# ---------------------------------------------------------------- kernels vs naive
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 1000, CHUNK + 1234])
+def test_assign_matches_naive(dtype, n):
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 3)).astype(dtype)
+    centers = rng.normal(size=(5, 3))
+    labels, inertia = assign_labels(X, centers)
+    ref_labels, ref_inertia = naive.assign(X, centers)
+    np.testing.assert_array_equal(labels, ref_labels)
+    assert inertia == pytest.approx(ref_inertia, rel=1e-12)
+
+
+def test_parallel_and_serial_assign_agree_on_one_chunk():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 4))
+    centers = rng.normal(size=(6, 4))
+    a, b = np.empty(500, np.int32), np.empty(500, np.int32)
+    total = _assign(X, centers, a, np.empty(1))
+    assert total == _assign_rows(X, centers, b, 0, 500)
+    np.testing.assert_array_equal(a, b)
+
+
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 4)),
+           elements=st.integers(-3, 3).map(float)),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+)
+def test_assign_property_ties_to_lowest_index(X, k, seed):
+    """Small integer grids force exact ties (and duplicate centres): lowest index wins."""
+    rng = np.random.default_rng(seed)
+    centers = rng.integers(-3, 4, (k, X.shape[1])).astype(np.float64)
+    if k > 1:
+        centers[-1] = centers[0]  # a duplicate centre can never win
+    labels, inertia = assign_labels(X, centers)
+    ref_labels, ref_inertia = naive.assign(X, centers)
+    np.testing.assert_array_equal(labels, ref_labels)
+    assert inertia == ref_inertia  # integer arithmetic: exact
+
+
+@pytest.mark.parametrize("n", [10, CHUNK * 2 + 5])
+def test_lloyd_pass_matches_naive_step(n):
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    centers = np.vstack([rng.normal(size=(4, 3)), [[50.0, 50.0, 50.0]]])  # last one stays empty
+    m = n_chunks(n)
+    labels = np.full(n, -1, np.int32)
+    sums, counts = np.empty((m, 5, 3)), np.empty((m, 5), np.int64)
+    inertia, changed = np.empty(m), np.empty(m, np.int64)
+    _lloyd_pass(X, centers, labels, sums, counts, inertia, changed)
+    new, sizes = np.empty_like(centers), np.empty(5, np.int64)
+    _merge_chunks(sums, counts, centers, new, sizes)
+    ref_labels, ref_new, ref_sizes = naive.lloyd_step(X, centers)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(sizes, ref_sizes)
+    np.testing.assert_allclose(new, ref_new, rtol=1e-9)
+    assert new[4].tolist() == [50.0, 50.0, 50.0]
+    assert changed.sum() == n
+    assert inertia.sum() == pytest.approx(naive.inertia(X, centers, ref_labels), rel=1e-12)
+    _lloyd_pass(X, centers, labels, sums, counts, inertia, changed)
+    assert changed.sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minibatch_step_matches_naive(dtype):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2)).astype(dtype)
+    idx = rng.integers(0, 300, 64)
+    centers = rng.normal(size=(4, 2))
+    weights = np.array([0.0, 3.0, 10.0, 1.0])
+    ref_labels, ref_centers, ref_w, ref_inertia = naive.minibatch_update(X, idx, centers, weights)
+    labels = np.empty(64, np.int32)
+    inertia = _minibatch_step(X, idx, centers, weights, labels, np.empty((4, 2)),
+                              np.empty(4, np.int64))
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(centers, ref_centers, rtol=1e-12)
+    np.testing.assert_array_equal(weights, ref_w)
+    assert inertia == pytest.approx(ref_inertia, rel=1e-12)
+
+
+def test_kmeanspp_picks_distinct_rows_and_spreads_out():
+    X, _ = blobs(2000, 6, 3, seed=1)
+    rng = np.random.default_rng(0)
+    centers, ids = np.empty((6, 3)), np.empty(6, np.int64)
+    _kmeanspp(X, 17, rng.random((5, 3)), centers, ids)
+    assert ids[0] == 17 and len(set(ids.tolist())) == 6
+    np.testing.assert_array_equal(centers, X[ids])
+    _, y = blobs(2000, 6, 3, seed=1)
+    assert len(set(y[ids].tolist())) == 6  # one seed per well-separated blob
+
+
+# ---------------------------------------------------------------- estimator
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blobs_recovered(dtype):
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = blobs(20_000, 6, 4, seed=2, dtype=dtype)
+    km = MiniBatchKMeans(6, batch_size=1024, random_state=0).fit(X)
+    assert adjusted_rand_score(y, km.labels_) >= 0.99
+    assert km.labels_.dtype == np.int32 and km.cluster_centers_.shape == (6, 4)
+    ref_labels, ref_inertia = naive.assign(X, km.cluster_centers_)
+    np.testing.assert_array_equal(km.labels_, ref_labels)
+    assert km.inertia_ == pytest.approx(ref_inertia, rel=1e-9)
+
+
+def test_inertia_not_worse_than_sklearn_lloyd():
+    from sklearn.cluster import KMeans
+
+    X = rfm_like(30_000, seed=7)
+    for k in (4, 8):
+        ours = MiniBatchKMeans(k, random_state=0).fit(X).inertia_
+        theirs = np.median([KMeans(k, n_init=1, algorithm="lloyd", random_state=s).fit(X).inertia_
+                            for s in range(3)])
+        assert ours <= theirs * 1.005, (k, ours, theirs)
+
+
+def test_api_predict_transform_fit_predict():
+    X, _ = blobs(3000, 4, 3, seed=4, dtype=np.float32)
+    km = MiniBatchKMeans(4, random_state=1)
+    labels = km.fit_predict(X)
+    np.testing.assert_array_equal(labels, km.labels_)
+    np.testing.assert_array_equal(km.predict(X), labels)
+    dist = km.transform(X[:50])
+    assert dist.shape == (50, 4)
+    np.testing.assert_array_equal(dist.argmin(axis=1), labels[:50])
+    assert km.n_iter_ >= 1 and km.n_refine_passes_ >= 1
+    assert km.get_params()["n_clusters"] == 4
+    assert km.set_params(n_clusters=3).n_clusters == 3
+    with pytest.raises(ValueError, match="features"):
+        km.predict(X[:, :2])
+
+
+def test_same_seed_same_result_and_duplicates():
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), 40, axis=0)
+    a = MiniBatchKMeans(3, random_state=3).fit(X)
+    b = MiniBatchKMeans(3, random_state=3).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.inertia_ == 0.0
+    same = MiniBatchKMeans(2, random_state=0).fit(np.ones((10, 2)))  # all rows identical
+    assert same.inertia_ == 0.0 and set(same.labels_.tolist()) == {0}
+
+
+def test_edge_cases():
+    single = MiniBatchKMeans(1, random_state=0).fit(np.array([[1.5, -2.0]]))
+    assert single.labels_.tolist() == [0] and single.inertia_ == 0.0
+    np.testing.assert_array_equal(single.cluster_centers_, [[1.5, -2.0]])
+    with pytest.raises(ValueError, match="n_clusters"):
+        MiniBatchKMeans(3).fit(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="at least one sample"):
+        MiniBatchKMeans(1).fit(np.empty((0, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        MiniBatchKMeans(1).fit(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="2-d"):
+        MiniBatchKMeans(1).fit(np.zeros(5))
+    with pytest.raises(ValueError, match="not fitted"):
+        MiniBatchKMeans(1).predict(np.zeros((1, 1)))
+
+
+def test_no_copy_of_contiguous_float_input():
+    for dtype in (np.float32, np.float64):
+        X = np.zeros((10, 2), dtype=dtype)
+        assert check_matrix(X) is X
+    fortran = np.asfortranarray(np.zeros((10, 2)))
+    assert check_matrix(fortran).flags.c_contiguous
+    assert check_matrix(np.zeros((3, 2), dtype=np.int64)).dtype == np.float64
+
+
+def test_bit_identical_with_one_and_two_threads():
+    script = textwrap.dedent("""
+        import hashlib, numpy as np, numba
+        from segscore.clustering import MiniBatchKMeans
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((150_000, 3)).astype(np.float32)
+        km = MiniBatchKMeans(5, batch_size=2048, random_state=0).fit(X)
+        h = hashlib.sha256(km.cluster_centers_.tobytes() + km.labels_.tobytes()
+                           + np.float64(km.inertia_).tobytes())
+        print(numba.get_num_threads(), h.hexdigest())
+    """)
+    outs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads,
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), *sys.path])}
+        res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, check=True)
+        outs.append(res.stdout.split())
+    assert [o[0] for o in outs] == ["1", "2"]
+    assert outs[0][1] == outs[1][1]
