@@ -153,29 +153,35 @@ class MiniBatchKMeans:
         batch = min(self.batch_size, n)
         init_size = min(n, self.init_size or max(3 * batch, 10 * self.n_clusters))
         valid = X[_sample(rng, n, init_size)]
-        centers = self._seed(X, valid, rng, init_size)
-        self.n_steps_ = self._minibatch(X, centers, rng, batch)
+        centers, self.n_steps_ = self._best_start(X, valid, rng, batch, init_size)
         self.n_iter_ = math.ceil(self.n_steps_ * batch / n)
         shift_tol = self.tol * float(np.mean(np.var(valid, axis=0, dtype=np.float64)))
         self.cluster_centers_, self.labels_, self.inertia_ = self._refine(X, centers, shift_tol)
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _seed(self, X, valid, rng, init_size) -> np.ndarray:
-        """Best of ``n_init`` k-means++ seedings by inertia on ``valid``: float64 (k, d)."""
-        k = self.n_clusters
-        n_trials = 2 + int(np.log(k))
-        best, best_inertia = None, np.inf
+    def _best_start(self, X, valid, rng, batch, init_size) -> tuple[np.ndarray, int]:
+        """Best of ``n_init`` (k-means++ seeding + mini-batch run) by inertia on ``valid``.
+
+        Returns the centres float64 (k, d) and the total number of mini-batch steps.
+        """
+        best, best_inertia, steps = None, np.inf, 0
         for _ in range(self.n_init):
-            sample = X[_sample(rng, X.shape[0], init_size)]
-            first = int(rng.integers(sample.shape[0]))
-            rand = rng.random((k - 1, n_trials))
-            centers = np.empty((k, X.shape[1]), dtype=np.float64)
-            _kmeanspp(sample, first, rand, centers, np.empty(k, dtype=np.int64))
+            centers = self._seed(X[_sample(rng, X.shape[0], init_size)], rng)
+            steps += self._minibatch(X, centers, rng, batch)
             inertia = assign_labels(valid, centers)[1]
             if inertia < best_inertia:
                 best, best_inertia = centers, inertia
-        return best
+        return best, steps
+
+    def _seed(self, sample, rng) -> np.ndarray:
+        """Greedy k-means++ centres picked among the rows of ``sample``: float64 (k, d)."""
+        k = self.n_clusters
+        rand = rng.random((k - 1, 2 + int(np.log(k))))
+        centers = np.empty((k, sample.shape[1]), dtype=np.float64)
+        _kmeanspp(sample, int(rng.integers(sample.shape[0])), rand, centers,
+                  np.empty(k, dtype=np.int64))
+        return centers
 
     def _minibatch(self, X, centers, rng, batch) -> int:
         """Mini-batch steps on ``centers`` (INOUT); returns the number of steps taken."""
