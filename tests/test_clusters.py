@@ -1,0 +1,167 @@
+"""segscore.clusters: scaling, automatic K, canonical ids, labels, profiles, frozen models."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+import naive_kmeans as naive
+from segscore.clusters import (
+    Z_HIGH,
+    ClusterModel,
+    ClusterSettings,
+    cluster_label,
+    fit_assign_clusters,
+    fit_clusters,
+    silhouette_score,
+)
+
+
+def feature_table(n=6000, seed=0):
+    """Synthetic per-customer features with heavy tails, returns (monetary ≤ 0) and nulls."""
+    rng = np.random.default_rng(seed)
+    freq = rng.negative_binomial(1, 0.3, n) + 1
+    spend = np.round(freq * rng.lognormal(3.0, 1.0, n), 2)
+    spend[rng.random(n) < 0.03] *= -1
+    recency = rng.exponential(150, n).astype(np.int64)
+    aov = spend / freq
+    return pl.DataFrame({
+        "customer_id": np.arange(n),
+        "recency_days": recency,
+        "frequency": freq,
+        "monetary": spend,
+        "tenure_days": recency + rng.gamma(2.0, 200, n).astype(np.int64),
+        "avg_order_value": pl.Series(aov).set(pl.Series(rng.random(n) < 0.01), None),
+    })
+
+
+@pytest.fixture(scope="module")
+def table():
+    return feature_table()
+
+
+@pytest.fixture(scope="module")
+def fitted(table):
+    return fit_assign_clusters(table, ClusterSettings(k_max=6, sample_size=3000))
+
+
+def test_auto_k_records_candidates_and_picks_best(fitted):
+    model, labels = fitted
+    sel = model.selection
+    assert sel["method"] == "silhouette"
+    assert [c["k"] for c in sel["candidates"]] == [3, 4, 5, 6]
+    best = max(sel["candidates"], key=lambda c: c["silhouette"])
+    assert model.k == best["k"]
+    assert labels.dtype == np.int32 and set(np.unique(labels)) <= set(range(model.k))
+
+
+def test_run_to_run_identical(table, fitted):
+    model, labels = fitted
+    again, labels2 = fit_assign_clusters(table, ClusterSettings(k_max=6, sample_size=3000))
+    assert json.dumps(model.to_dict()) == json.dumps(again.to_dict())
+    np.testing.assert_array_equal(labels, labels2)
+
+
+def test_frozen_model_reapplies_without_refit(table, fitted):
+    model, labels = fitted
+    frozen = ClusterModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    np.testing.assert_array_equal(frozen.assign(table), labels)
+    np.testing.assert_array_equal(frozen.centroids, model.centroids)
+    np.testing.assert_array_equal(model.assign(table), labels)
+    # a new batch of customers is scaled with the stored means/stds, not its own
+    part = table.head(100)
+    np.testing.assert_array_equal(frozen.assign(part), labels[:100])
+
+
+def test_scaling_and_assignment_match_naive(table, fitted):
+    model, labels = fitted
+    cols = []
+    for f in model.features:
+        x = table[f].cast(pl.Float64).to_numpy()
+        if f in model.log_features:
+            x = np.log1p(np.clip(x, 0, None))
+        cols.append(x)
+    raw = np.column_stack(cols)
+    np.testing.assert_allclose(model.means, raw.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(model.stds, raw.std(axis=0), rtol=1e-9)
+    X = model.standardize(table)
+    assert X.dtype == np.float32 and X.flags.c_contiguous and np.isfinite(X).all()
+    np.testing.assert_allclose(X, (raw - model.means) / model.stds, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(labels, naive.assign(X, model.centroids)[0])
+
+
+def test_canonical_order_by_monetary(fitted):
+    model, _ = fitted
+    m = model.features.index("monetary")
+    assert np.all(np.diff(model.centroids[:, m]) <= 0)
+
+
+def test_profiles(table, fitted):
+    model, labels = fitted
+    profiles = model.profiles
+    assert [p["cluster"] for p in profiles] == list(range(model.k))
+    assert sum(p["size"] for p in profiles) == table.height
+    assert sum(p["share"] for p in profiles) == pytest.approx(1.0)
+    for p in profiles:
+        members = table.filter(pl.Series(labels == p["cluster"]))
+        assert p["median"]["monetary"] == pytest.approx(members["monetary"].median())
+        assert p["label"] == cluster_label(model.centroids[p["cluster"]], model.features) or \
+            p["label"].startswith(cluster_label(model.centroids[p["cluster"]], model.features))
+        assert p["centroid"]["frequency"] >= 0
+    assert len({p["label"] for p in profiles}) == model.k
+    json.dumps(model.to_dict(), allow_nan=False)
+
+
+def test_labels_from_z_thresholds():
+    names = ("recency_days", "frequency", "monetary", "tenure_days", "share_web")
+    assert cluster_label(np.array([-1.0, 1.0, Z_HIGH, 0.0, 0.0]), names) == \
+        "recent · frequent · high spend"
+    assert cluster_label(np.array([2.0, -0.6, -2.0, 0.7, 0.9]), names) == \
+        "lapsed · infrequent · low spend · long-standing · high share_web"
+    assert cluster_label(np.zeros(5), names) == "average"
+
+
+def test_fixed_k_and_other_features(table):
+    settings = ClusterSettings(k=4, features=("frequency", "avg_order_value"),
+                               log_features=("avg_order_value",), sample_size=2000)
+    model, labels = fit_assign_clusters(table, settings)
+    assert model.k == 4 and model.selection["method"] == "fixed"
+    assert model.log_features == ("avg_order_value",)
+    assert np.all(np.diff(model.centroids[:, 0]) <= 0)  # no monetary: first feature orders ids
+    assert len(labels) == table.height
+
+
+def test_few_distinct_rows_caps_k():
+    df = pl.DataFrame({"recency_days": [1, 1, 50, 50] * 30, "frequency": [1, 1, 9, 9] * 30,
+                       "monetary": [5.0, 5.0, 900.0, 900.0] * 30, "tenure_days": [10] * 120})
+    model = fit_clusters(df, ClusterSettings(sample_size=100))
+    assert model.k == 2
+    assert [p["size"] for p in model.profiles] == [60, 60]
+    assert model.profiles[0]["median"]["monetary"] == 900.0
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="missing"):
+        fit_clusters(pl.DataFrame({"frequency": [1, 2]}), ClusterSettings())
+    with pytest.raises(ValueError, match="empty"):
+        fit_clusters(feature_table(10).head(0), ClusterSettings())
+    with pytest.raises(ValueError, match="numeric"):
+        fit_clusters(pl.DataFrame({"monetary": ["a"]}), ClusterSettings(features=("monetary",)))
+    with pytest.raises(ValueError, match="k_min"):
+        ClusterSettings(k_min=5, k_max=4)
+    with pytest.raises(ValueError, match="schema"):
+        ClusterModel.from_dict({"schema_version": 99})
+
+
+def test_silhouette_matches_sklearn_and_naive():
+    from sklearn.metrics import silhouette_score as sk_silhouette
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    labels = rng.integers(0, 4, 300).astype(np.int32)
+    labels[0] = 4  # a singleton cluster scores 0
+    ours = silhouette_score(X, labels)
+    assert ours == pytest.approx(sk_silhouette(X, labels), rel=1e-9)
+    assert ours == pytest.approx(naive.silhouette(X, labels), rel=1e-9)
+    assert silhouette_score(X, np.zeros(300, np.int32)) == 0.0
