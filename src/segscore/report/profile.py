@@ -1,71 +1,231 @@
 """report.json content: profiles per segment / tier / lifecycle stage / cluster, the cut
-points, data quality and the run's performance profile. Reads what the pipeline computed;
-never recomputes scores."""
+points, the R×F grid, revenue concentration, data quality, attribute breakdowns, migration
+and the run's performance profile. Reads what the pipeline computed; never recomputes scores.
+
+Everything per customer is done with polars group_bys / numpy vector operations (no Python
+loops over rows), so the report stays a small fraction of a run at tens of millions of
+customers. The schema is documented in docs/report.md.
+"""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
+
+import numpy as np
 import polars as pl
 
-REPORT_SCHEMA_VERSION = 1
+from segscore.report.attributes import attribute_breakdowns
+from segscore.report.migration import migration_report
+from segscore.report.perf import performance_profile
+
+REPORT_SCHEMA_VERSION = 2
+LORENZ_POINTS = 101
+TOP_SHARES = (0.01, 0.10, 0.20)
+
+_STATS = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 
 
-def _profiles(customers: pl.DataFrame, by: str, names: dict[str, str],
-              actions: dict[str, str]) -> list[dict]:
-    """One profile per value of ``by`` (in ``names`` order, empty groups included)."""
-    total_n = customers.height
-    total_rev = float(customers["monetary"].sum())
-    stats = (customers.group_by(by).agg(
+def _num(v) -> float | None:
+    """JSON-safe float (None for null / NaN / inf)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _gross() -> pl.Expr:
+    """Gross purchase spend of a customer (before returns)."""
+    return pl.col("avg_order_value") * pl.col("frequency")
+
+
+def _profile_query(lf: pl.LazyFrame, by: str, channels: list[str]) -> pl.LazyFrame:
+    aggs = [
         pl.len().alias("customers"),
         pl.col("monetary").sum().alias("revenue"),
+        _gross().sum().alias("gross"),
+        pl.col("return_amount").sum().alias("returns"),
         pl.col("frequency").sum().alias("orders"),
-        *[pl.col(c).median().alias(f"median_{c}") for c in
-          ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")],
-        *[pl.col(c).mean().alias(f"mean_{c}") for c in
-          ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")],
-    ))
+        pl.col("return_rate").mean().alias("mean_return_rate"),
+        *[pl.col(c).median().alias(f"median_{c}") for c in _STATS],
+        *[pl.col(c).mean().alias(f"mean_{c}") for c in _STATS],
+        *[(pl.col(c) * _gross()).sum().alias(f"ch_{c}") for c in channels],
+    ]
+    return lf.group_by(by).agg(aggs)
+
+
+def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n: int,
+              total_rev: float, channels: dict[str, str]) -> list[dict]:
+    """One profile per value of ``by`` in ``names`` order (empty groups included; values
+    present in the data but unknown to ``names`` appended, so nothing is dropped)."""
     rows = {r[by]: r for r in stats.iter_rows(named=True)}
+    keys = list(names) + [k for k in rows if k not in names]
     out = []
-    for key, name in names.items():
+    for key in keys:
         r = rows.get(key, {})
-        n = r.get("customers", 0)
+        n = int(r.get("customers") or 0)
         rev = float(r.get("revenue") or 0.0)
-        entry = {"key": key, "name": name, "action": actions.get(key, ""), "customers": n,
-                 "customer_share": n / total_n if total_n else 0.0, "revenue": rev,
-                 "revenue_share": rev / total_rev if total_rev else 0.0,
-                 "orders": int(r.get("orders") or 0)}
-        for k, v in r.items():
-            if k.startswith(("median_", "mean_")):
-                entry[k] = None if v is None else float(v)
+        gross = float(r.get("gross") or 0.0)
+        entry = {"key": key, "name": names.get(key, str(key)), "action": actions.get(key, ""),
+                 "customers": n, "customer_share": n / total_n if total_n else 0.0,
+                 "revenue": rev, "revenue_share": rev / total_rev if total_rev else 0.0,
+                 "gross_revenue": gross, "return_amount": float(r.get("returns") or 0.0),
+                 "orders": int(r.get("orders") or 0),
+                 "return_rate": float(r.get("returns") or 0.0) / gross if gross else None,
+                 "mean_return_rate": _num(r.get("mean_return_rate"))}
+        for c in _STATS:
+            entry[f"median_{c}"] = _num(r.get(f"median_{c}"))
+            entry[f"mean_{c}"] = _num(r.get(f"mean_{c}"))
+        entry["channel_mix"] = {label: (float(r.get(f"ch_{col}") or 0.0) / gross if gross
+                                        else None) for col, label in channels.items()}
         out.append(entry)
+    return out
+
+
+def _score_ranges(cuts: list[float], invert: bool) -> list[dict]:
+    """What each score means tonight: the value interval (lo, hi] of the metric."""
+    q = len(cuts) + 1
+    out = []
+    for s in range(1, q + 1):  # s = raw (un-inverted) score: x in (c_{s-1}, c_s]
+        lo = cuts[s - 2] if s >= 2 else None
+        hi = cuts[s - 1] if s <= q - 1 else None
+        out.append({"score": q + 1 - s if invert else s, "above": lo, "at_most": hi})
+    return sorted(out, key=lambda d: d["score"])
+
+
+def _rf_grid(c: pl.DataFrame, q: int) -> dict:
+    g = c.group_by("r_score", "f_score").agg(pl.len().alias("n"),
+                                              pl.col("monetary").mean().alias("m"))
+    counts = [[0] * q for _ in range(q)]
+    mean_m: list[list[float | None]] = [[None] * q for _ in range(q)]
+    for r, f, n, m in g.iter_rows():
+        if 1 <= r <= q and 1 <= f <= q:
+            counts[r - 1][f - 1] = int(n)
+            mean_m[r - 1][f - 1] = _num(m)
+    return {"q": q, "index": "counts[r_score - 1][f_score - 1]", "counts": counts,
+            "mean_monetary": mean_m}
+
+
+def _concentration(monetary: np.ndarray) -> dict:
+    """Top-share revenue, Pareto (top-down) and Lorenz (bottom-up) curves, Gini."""
+    n = monetary.size
+    x = np.sort(monetary.astype(np.float64, copy=False))  # ascending
+    cum = np.concatenate([[0.0], np.cumsum(x)])
+    total = cum[-1]
+    fr = np.linspace(0.0, 1.0, LORENZ_POINTS)
+    idx = np.rint(fr * n).astype(np.int64)
+    lorenz = cum[idx] / total if total else np.zeros_like(fr)
+    top = cum[-1] - cum[n - idx]  # revenue of the top idx customers
+    pareto = top / total if total else np.zeros_like(fr)
+
+    def top_share(p):
+        k = int(np.ceil(p * n))
+        return float((cum[-1] - cum[n - k]) / total) if total else 0.0
+
+    # Gini from the Lorenz curve (trapezoids over all customers, exact).
+    gini = float(1.0 - (cum[:-1] + cum[1:]).sum() / (n * total)) if total and n else None
+    return {
+        "revenue_definition": "net spend (monetary, returns included)",
+        "customers": int(n), "revenue": float(total),
+        "top_shares": [{"customer_share": p, "customers": int(np.ceil(p * n)),
+                        "revenue_share": top_share(p)} for p in TOP_SHARES],
+        "customers_with_non_positive_revenue": int((x <= 0).sum()),
+        "gini": gini,
+        "lorenz": [{"customer_share": float(a), "revenue_share": float(b)}
+                   for a, b in zip(fr, lorenz)],
+        "pareto": [{"customer_share": float(a), "revenue_share": float(b)}
+                   for a, b in zip(fr, pareto)],
+    }
+
+
+def _cluster_profiles(c: pl.DataFrame, stats: pl.DataFrame, model_clusters: dict, total_n,
+                      total_rev, channels) -> list[dict]:
+    profiles = model_clusters.get("profiles", [])
+    names = {p["cluster"]: p["label"] for p in profiles}
+    out = _profiles(stats, "cluster", names, {}, total_n, total_rev, channels)
+    by_id = {p["cluster"]: p for p in profiles}
+    for e in out:
+        p = by_id.get(e["key"], {})
+        e["centroid"] = p.get("centroid")
+        e["centroid_z"] = p.get("centroid_z")
     return out
 
 
 def build_report(result, config, *, previous_dir=None, attributes_path=None):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
-    previous_dir and attributes_path are not used yet (issue 4).
+    ``previous_dir``: last night's output directory → migration matrices and the migration
+    table (customer_id, previous_segment, current_segment, …). ``attributes_path``: Parquet,
+    one row per customer id → per-segment attribute breakdowns.
     """
+    t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
-    seg = config.segments.rules
+    total_n = c.height
+    total_rev = float(c["monetary"].sum())
+    channel_map = (result.model.get("channel_columns") or {}).get("columns") or {}
+    channels = {col: label for col, label in channel_map.items() if col in c.columns}
+    if "share_other" in c.columns and "share_other" not in channels:
+        channels["share_other"] = "other"
+    has_cluster = "cluster" in c.columns
+
+    lf = c.lazy()
+    dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
+    stats = dict(zip(dims, pl.collect_all([_profile_query(lf, d, list(channels)) for d in dims])))
+
+    seg, life = config.segments.rules, config.lifecycle.rules
+    mk = lambda d, names, actions: _profiles(stats[d], d, names, actions, total_n,  # noqa: E731
+                                             total_rev, channels)
+    q = config.bins
+    cuts = result.model["cut_points"]
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
+        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "run_id": result.manifest.get("run_id"),
         "as_of": result.manifest["as_of"],
         "customers": result.manifest["customers"],
-        "segments": _profiles(c, "segment", {r.key: r.name for r in seg},
-                              {r.key: r.action for r in seg}),
-        "value_tiers": _profiles(c, "value_tier",
-                                 {t.key: t.name for t in config.value_tier.tiers}, {}),
-        "lifecycle_stages": _profiles(c, "lifecycle_stage",
-                                      {r.key: r.name for r in config.lifecycle.rules},
-                                      {r.key: r.action for r in config.lifecycle.rules}),
-        "cut_points": result.model["cut_points"],
+        "totals": {"customers": total_n, "revenue": total_rev,
+                   "gross_revenue": float(c.select(_gross().sum()).item()),
+                   "orders": int(c["frequency"].sum())},
+        "channels": list(channels.values()),
+        "segments": mk("segment", {r.key: r.name for r in seg}, {r.key: r.action for r in seg}),
+        "value_tiers": mk("value_tier", {t.key: t.name for t in config.value_tier.tiers}, {}),
+        "lifecycle_stages": mk("lifecycle_stage", {r.key: r.name for r in life},
+                               {r.key: r.action for r in life}),
+        "cut_points": cuts,
+        "score_ranges": {
+            "bins": q,
+            "r": {"metric": "recency_days", "inverted": True,
+                  "ranges": _score_ranges(cuts["r"], True)},
+            "f": {"metric": "frequency", "inverted": False,
+                  "ranges": _score_ranges(cuts["f"], False)},
+            "m": {"metric": "monetary", "inverted": False,
+                  "ranges": _score_ranges(cuts["m"], False)},
+        },
         "value_tier_bounds": result.model["value_tier_bounds"],
-        "data_quality": result.manifest["rows"],
-        "performance": {"stages": result.timings, "versions": result.manifest["versions"]},
+        "rf_grid": _rf_grid(c, q),
+        "concentration": _concentration(c["monetary"].to_numpy()),
+        "data_quality": {**result.manifest["rows"],
+                         "customers": result.manifest["customers"],
+                         "inputs": [{k: f.get(k) for k in ("path", "bytes", "rows_read", "used",
+                                                           "after_as_of", "outside_window",
+                                                           "rejected")}
+                                    for f in result.manifest.get("inputs", [])]},
     }
-    if "cluster" in c.columns:
-        clusters = result.model["clusters"]
-        names = {p["cluster"]: p["label"] for p in clusters["profiles"]}
-        report["clusters"] = _profiles(c, "cluster", names, {})
-        report["cluster_selection"] = clusters["selection"]
-    return report, None
+    if has_cluster:
+        clusters = result.model.get("clusters") or {}
+        report["clusters"] = _cluster_profiles(c, stats["cluster"], clusters, total_n,
+                                               total_rev, channels)
+        report["cluster_features"] = clusters.get("features", [])
+        report["cluster_selection"] = clusters.get("selection")
+    else:
+        report["clusters"] = []
+    report["attributes"] = (attribute_breakdowns(c, attributes_path, config)
+                            if attributes_path is not None else None)
+    migration = None
+    if previous_dir is not None:
+        report["migration"], migration = migration_report(c, previous_dir, config)
+    else:
+        report["migration"] = None
+    report["performance"] = performance_profile(result, time.perf_counter() - t0,
+                                                time.process_time() - c0)
+    return report, migration
