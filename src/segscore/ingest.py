@@ -50,13 +50,34 @@ def resolve_roles(infos: list[InputFile]) -> Roles:
     )
 
 
+# ISO 8601 forms accepted in string timestamp columns, tried in this order for every value on
+# its own (never a format inferred from the first row: that made the result depend on row order
+# and silently nulled every value of another form). A space may stand for the ``T``, ``Z`` for
+# ``+00:00``; a value with an offset is converted to UTC. Anything else is
+# ``unparseable_timestamp``.
+_TS_WITH_OFFSET = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
+_TS_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M")
+
+
+def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
+    """String → naive-UTC Datetime(us), value by value; null where not ISO 8601."""
+    s = (col.str.strip_chars()
+         .str.replace(r"^(\d{4}-\d{2}-\d{2})[ tT]", "${1}T")
+         .str.replace(r"[zZ]$", "+00:00"))
+    tries = [s.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False)
+             .dt.replace_time_zone(None) for f in _TS_WITH_OFFSET]
+    tries += [s.str.to_datetime(f, time_unit="us", strict=False) for f in _TS_NAIVE]
+    tries.append(s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
+    return pl.coalesce(tries)
+
+
 def _timestamp(name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
     """(parsed naive-UTC microsecond timestamp, raw value as string) expressions."""
     col = pl.col(name)
     if kind == "timestamp_tz":
         ts = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     elif kind == "string":
-        ts = col.str.strip_chars().str.to_datetime(time_unit="us", strict=False)
+        ts = parse_iso_timestamps(col)
     else:
         ts = col
     return ts.cast(pl.Datetime("us")), col.cast(pl.String)
@@ -129,7 +150,9 @@ def classify(rows: pl.LazyFrame, as_of: datetime, config: RunConfig,
     start = window_start(as_of, config.window_days)
     null_id, null_amount, non_finite, too_big = _valid_row(config.max_abs_amount, id_is_string)
     status = (
-        pl.when(ts.is_null() & pl.col("order_ts_raw").is_null()).then(STATUSES.index("null_timestamp"))
+        pl.when(ts.is_null() & (pl.col("order_ts_raw").is_null() |
+                                (pl.col("order_ts_raw").str.strip_chars() == "")))
+        .then(STATUSES.index("null_timestamp"))
         .when(ts.is_null()).then(STATUSES.index("unparseable_timestamp"))
         .when(ts > as_of).then(AFTER_AS_OF)
     )

@@ -30,6 +30,7 @@ class InputFile:
     bytes: int
     rows: int
     kinds: dict[str, str]
+    string_bytes: int = 0  # encoded bytes of the mapped string columns (memory estimate)
 
 
 def discover(source: str | Path | list[str | Path]) -> list[Path]:
@@ -90,28 +91,67 @@ ACCEPTED = {
 }
 
 
-def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
-    """Read one file's footer and check the mapped columns exist with accepted types."""
+def read_footer(path: Path) -> pq.FileMetaData:
+    """The Parquet footer of ``path``, or an InputError naming the file."""
     try:
-        meta = pq.read_metadata(path)
-        arrow_schema = meta.schema.to_arrow_schema()
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file (0 bytes), not a Parquet file")
+        return pq.read_metadata(path)
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-    by_name = {f.name: f.type for f in arrow_schema}
+
+
+def column_problems(path: Path, by_name: dict[str, pa.DataType],
+                    columns: ColumnMap) -> tuple[dict[str, str], list[str]]:
+    """(kinds of the mapped columns found, every problem with them: missing or wrong type)."""
     kinds: dict[str, str] = {}
+    problems: list[str] = []
     for role, accepted in ACCEPTED.items():
         name = getattr(columns, role)
         if name not in by_name:
             if role in OPTIONAL_COLUMNS and role not in columns.explicit:
                 continue
-            raise InputError(f"{path}: column '{name}' ({role}) is missing; "
-                             f"the file has: {', '.join(by_name) or 'no columns'}")
+            problems.append(f"{path}: column '{name}' ({role}) is missing; "
+                            f"the file has: {', '.join(by_name) or 'no columns'}")
+            continue
         kind = _kind(by_name[name])
         if kind not in accepted:
-            raise InputError(f"{path}: column '{name}' ({role}) has type {by_name[name]}, "
-                             f"expected one of: {', '.join(sorted(accepted))}")
+            problems.append(f"{path}: column '{name}' ({role}) has type {by_name[name]}, "
+                            f"expected one of: {', '.join(sorted(accepted))}")
+            continue
         kinds[role] = kind
-    return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds)
+    return kinds, problems
+
+
+def _string_bytes(meta: pq.FileMetaData, names: set[str]) -> int:
+    """Encoded (uncompressed) bytes of the named columns: a floor for their decoded size."""
+    total = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        for c in range(rg.num_columns):
+            col = rg.column(c)
+            if col.path_in_schema in names:
+                total += col.total_uncompressed_size
+    return total
+
+
+def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
+    """Read one file's footer and check the mapped columns exist with accepted types."""
+    meta = read_footer(path)
+    try:
+        arrow_schema = meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
+    by_name = {f.name: f.type for f in arrow_schema}
+    kinds, problems = column_problems(path, by_name, columns)
+    if problems:
+        raise InputError(problems[0] if len(problems) == 1 else
+                         f"{len(problems)} problems:\n  " + "\n  ".join(problems))
+    strings = {getattr(columns, role) for role, kind in kinds.items() if kind == "string"}
+    return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds,
+                     string_bytes=_string_bytes(meta, strings) if strings else 0)
 
 
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
