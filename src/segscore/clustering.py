@@ -11,13 +11,17 @@ Algorithm (``fit``):
    Stops after ``max_no_improvement`` steps without a new minimum of the smoothed batch
    inertia (exponentially weighted average, alpha = max(2 b / (n + 1), 1/16), per row),
    or after ``max_iter`` epochs (max_iter × n / b steps).
-3. Full-data Lloyd refinement passes, until no label moves, the summed squared centre shift
-   is ≤ ``tol`` × mean feature variance (as scikit-learn's KMeans; the variance is taken on
-   the validation sample), or ``max_refine_passes`` passes were made. An empty cluster keeps
-   its centre.
-4. A final full assignment giving ``labels_`` and the exact ``inertia_`` (skipped when the
-   last Lloyd pass moved no label: its labels and inertia are then already exact, since the
-   recomputed means are bit-identical to the centres used).
+3. Lloyd refinement passes, until no label moves, the summed squared centre shift is
+   ≤ ``tol`` × mean feature variance (as scikit-learn's KMeans; the variance is taken on the
+   validation sample), or ``max_refine_passes`` passes were made; an empty cluster keeps its
+   centre. When n > ``refine_sample_size``, the passes run first on a random sample of that
+   many rows (cheap, converges to nearly the same centres), then on the full data, where a
+   few passes are then enough.
+4. ``labels_`` and the exact ``inertia_`` come from a full assignment against the returned
+   centres. When the pass budget runs out that is one extra pass. When the last Lloyd pass
+   moved no label, or moved the centres by ≤ the tolerance, that pass already was this
+   assignment: it returns the centres it assigned against (identical to the recomputed means
+   when no label moved; within ``tol`` of them otherwise), saving one pass over X.
 
 Results are deterministic for a given ``random_state`` and bit-identical for any numba
 thread count. Centres are float64 whatever the input dtype (float32 input is accumulated in
@@ -96,13 +100,15 @@ class MiniBatchKMeans:
 
     Attributes after ``fit``: ``cluster_centers_`` float64 (k, d); ``labels_`` int32 (n,);
     ``inertia_`` (sum of squared distances to the nearest centre); ``n_iter_`` (epochs of
-    mini-batch steps, rounded up); ``n_steps_`` (mini-batch steps); ``n_refine_passes_``.
+    mini-batch steps, rounded up); ``n_steps_`` (mini-batch steps); ``n_refine_passes_``
+    (Lloyd passes, sample and full data).
     """
 
     def __init__(self, n_clusters: int = 8, *, batch_size: int = 4096, max_iter: int = 100,
                  n_init: int = 3, tol: float = 1e-4, max_no_improvement: int = 10,
                  reassignment_ratio: float = 0.01, max_refine_passes: int = 30,
-                 init_size: int | None = None, random_state: int | None = None):
+                 refine_sample_size: int = 500_000, init_size: int | None = None,
+                 random_state: int | None = None):
         self.n_clusters = n_clusters
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -111,11 +117,13 @@ class MiniBatchKMeans:
         self.max_no_improvement = max_no_improvement
         self.reassignment_ratio = reassignment_ratio
         self.max_refine_passes = max_refine_passes
+        self.refine_sample_size = refine_sample_size
         self.init_size = init_size
         self.random_state = random_state
 
     _PARAMS = ("n_clusters", "batch_size", "max_iter", "n_init", "tol", "max_no_improvement",
-               "reassignment_ratio", "max_refine_passes", "init_size", "random_state")
+               "reassignment_ratio", "max_refine_passes", "refine_sample_size", "init_size",
+               "random_state")
 
     def get_params(self, deep: bool = True) -> dict:
         """Constructor parameters (scikit-learn protocol)."""
@@ -138,7 +146,8 @@ class MiniBatchKMeans:
             raise ValueError(f"n_clusters must be a positive integer, got {k!r}")
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
-        for name in ("batch_size", "max_iter", "n_init", "max_no_improvement"):
+        for name in ("batch_size", "max_iter", "n_init", "max_no_improvement",
+                     "refine_sample_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.max_refine_passes < 0 or self.tol < 0 or self.reassignment_ratio < 0:
@@ -156,7 +165,7 @@ class MiniBatchKMeans:
         centers, self.n_steps_ = self._best_start(X, valid, rng, batch, init_size)
         self.n_iter_ = math.ceil(self.n_steps_ * batch / n)
         shift_tol = self.tol * float(np.mean(np.var(valid, axis=0, dtype=np.float64)))
-        self.cluster_centers_, self.labels_, self.inertia_ = self._refine(X, centers, shift_tol)
+        self.cluster_centers_, self.labels_, self.inertia_ = self._refine(X, centers, shift_tol, rng)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -222,8 +231,17 @@ class MiniBatchKMeans:
             centers[low] = X[picks]
             weight_sums[low] = weight_sums[~low].min()
 
-    def _refine(self, X, centers, shift_tol) -> tuple[np.ndarray, np.ndarray, float]:
-        """Lloyd passes then final assignment: (centres, labels int32, inertia)."""
+    def _refine(self, X, centers, shift_tol, rng) -> tuple[np.ndarray, np.ndarray, float]:
+        """Lloyd passes (on a sample first when X is large), then the final assignment."""
+        self.n_refine_passes_ = 0
+        if X.shape[0] > self.refine_sample_size:
+            sample = X[_sample(rng, X.shape[0], self.refine_sample_size)]
+            centers = self._lloyd(sample, centers, shift_tol)[0]
+        return self._lloyd(X, centers, shift_tol)
+
+    def _lloyd(self, X, centers, shift_tol) -> tuple[np.ndarray, np.ndarray, float]:
+        """Lloyd passes over X until no label moves, the squared centre shift is ≤ shift_tol
+        or ``max_refine_passes`` is reached: (centres, labels int32 (n,), exact inertia)."""
         n, d = X.shape
         k = centers.shape[0]
         m = n_chunks(n)
@@ -233,7 +251,6 @@ class MiniBatchKMeans:
         chunk_inertia = np.empty(m, dtype=np.float64)
         chunk_changed = np.empty(m, dtype=np.int64)
         counts = np.empty(k, dtype=np.int64)
-        self.n_refine_passes_ = 0
         for _ in range(self.max_refine_passes):
             _lloyd_into(X, centers, labels, chunk_sums, chunk_counts, chunk_inertia, chunk_changed)
             new_centers = np.empty_like(centers)
@@ -241,10 +258,10 @@ class MiniBatchKMeans:
             self.n_refine_passes_ += 1
             if chunk_changed.sum() == 0:  # same partition: means equal centres bit for bit
                 return new_centers, labels, float(chunk_inertia.sum())
-            shift = float(((new_centers - centers) ** 2).sum())
+            if float(((new_centers - centers) ** 2).sum()) <= shift_tol:
+                # converged: keep the centres the labels and inertia were computed against
+                return centers, labels, float(chunk_inertia.sum())
             centers = new_centers
-            if shift <= shift_tol:
-                break
         return centers, labels, _assign_into(X, centers, labels)
 
     def _check_fitted(self, X) -> np.ndarray:

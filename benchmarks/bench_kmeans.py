@@ -1,0 +1,151 @@
+"""K-means benchmarks: segscore MiniBatchKMeans vs scikit-learn KMeans / MiniBatchKMeans.
+
+pytest-benchmark suite (CI-sized, 200k x 4 float32, k = 8):
+    pytest benchmarks/bench_kmeans.py --benchmark-only
+Large comparison (10M x 4 float32, k = 8; each run in its own process, peak RSS measured):
+    python benchmarks/bench_kmeans.py [n_rows] [repeats] [sklearn_timeout_s]
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+K = 8
+
+
+def rfm_matrix(n: int, seed: int = 0, chunk: int = 1_000_000) -> np.ndarray:
+    """RFM-like standardized features (heavy-tailed spend/frequency), float32 (n, 4).
+
+    Built chunk by chunk so the peak stays near the size of the result.
+    """
+    rng = np.random.default_rng(seed)
+    X = np.empty((n, 4), dtype=np.float32)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        freq = rng.negative_binomial(1, 0.25, m) + 1.0
+        spend = freq * rng.lognormal(3.5, 1.0, m) * rng.pareto(3.0, m).clip(0.2, 50)
+        recency = rng.exponential(120, m).round()
+        tenure = recency + rng.gamma(2.0, 200, m).round()
+        X[start:start + m] = np.column_stack(
+            [np.log1p(recency), np.log1p(freq), np.log1p(spend), tenure / 400.0])
+    mean = X.mean(axis=0, dtype=np.float64)
+    std = X.std(axis=0, dtype=np.float64)
+    for j in range(4):
+        X[:, j] = (X[:, j] - mean[j]) / std[j]
+    return X
+
+
+@pytest.fixture(scope="module")
+def X200k():
+    return rfm_matrix(200_000)
+
+
+@pytest.fixture(scope="module")
+def fitted(X200k):
+    from segscore.clustering import MiniBatchKMeans
+
+    return MiniBatchKMeans(K, random_state=0).fit(X200k)
+
+
+def test_assign_ours(benchmark, X200k, fitted):
+    benchmark(fitted.predict, X200k)
+
+
+def test_assign_sklearn(benchmark, X200k):
+    from sklearn.cluster import KMeans
+
+    km = KMeans(K, n_init=1, max_iter=5, random_state=0).fit(X200k)
+    benchmark(km.predict, X200k)
+
+
+def test_fit_ours(benchmark, X200k):
+    from segscore.clustering import MiniBatchKMeans
+
+    benchmark(lambda: MiniBatchKMeans(K, random_state=0).fit(X200k))
+
+
+def test_fit_sklearn_kmeans(benchmark, X200k):
+    from sklearn.cluster import KMeans
+
+    benchmark.pedantic(lambda: KMeans(K, n_init=1, random_state=0).fit(X200k), rounds=3)
+
+
+def test_fit_sklearn_minibatch(benchmark, X200k):
+    from sklearn.cluster import MiniBatchKMeans
+
+    benchmark.pedantic(lambda: MiniBatchKMeans(K, random_state=0).fit(X200k), rounds=3)
+
+
+# ---------------------------------------------------------------- 10M comparison
+
+def _one_run(which: str, path: str) -> dict:
+    """Fit + assign in this process; returns wall time, inertia and extra peak RSS (bytes)."""
+    warm = rfm_matrix(5000, seed=1)
+    if which == "ours":
+        from segscore.clustering import MiniBatchKMeans
+
+        make = lambda: MiniBatchKMeans(K, random_state=0)  # noqa: E731
+    elif which == "sklearn_kmeans":
+        from sklearn.cluster import KMeans
+
+        make = lambda: KMeans(K, n_init=1, random_state=0)  # noqa: E731
+    else:
+        from sklearn.cluster import MiniBatchKMeans as SkMiniBatchKMeans
+
+        make = lambda: SkMiniBatchKMeans(K, random_state=0)  # noqa: E731
+    make().fit(warm).predict(warm)  # compile / import outside the measurement
+    X = np.load(path)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    t0 = time.perf_counter()
+    model = make().fit(X)
+    labels = model.predict(X)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"which": which, "seconds": wall, "inertia": float(model.inertia_),
+            "extra_peak_bytes": max(0, peak - base), "x_bytes": X.nbytes,
+            "n_labels": int(labels.shape[0])}
+
+
+def _run_subprocess(which: str, path: str, timeout: float) -> dict:
+    paths = [os.environ.get("PYTHONPATH", ""), str(ROOT / "src"), str(ROOT)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
+            f"import bench_kmeans as b; print(json.dumps(b._one_run({which!r}, {path!r})))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=timeout, check=True)
+    except subprocess.TimeoutExpired:
+        return {"which": which, "timeout": timeout}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(n: int = 10_000_000, repeats: int = 3, timeout: float = 300.0) -> list[dict]:
+    """Fit + assign on n x 4 float32, k = 8: ours vs sklearn KMeans(n_init=1) and
+    MiniBatchKMeans defaults; every run in a fresh process. Returns one dict per run."""
+    path = f"/tmp/segscore_bench_kmeans_{n}.npy"
+    if not os.path.exists(path):
+        np.save(path, rfm_matrix(n))
+    plan = [("ours", repeats), ("sklearn_kmeans", repeats), ("sklearn_minibatch", 1)]
+    results = []
+    for which, times in plan:
+        for _ in range(times):
+            res = _run_subprocess(which, path, timeout)
+            print(json.dumps(res), flush=True)
+            results.append(res)
+            if "timeout" in res:
+                break
+    return results
+
+
+if __name__ == "__main__":
+    args = [float(a) for a in sys.argv[1:]]
+    compare(int(args[0]) if args else 10_000_000, int(args[1]) if len(args) > 1 else 3,
+            args[2] if len(args) > 2 else 300.0)
