@@ -1,0 +1,114 @@
+"""Config and rule tables: presets valid, bad tables rejected before any data is read."""
+
+import itertools
+
+import pytest
+
+from segscore.config import build_config, load_config, parse_as_of
+from segscore.errors import ConfigError
+from segscore.segments import segment_lookup
+
+import naive
+
+
+def test_default_rfm_table_is_spec_order_and_every_rule_owns_a_cell():
+    cfg = load_config()
+    assert cfg.segments.keys == ("champions", "loyal_customers", "new_customers", "promising",
+                                 "potential_loyalist", "need_attention", "about_to_sleep",
+                                 "cant_lose_them", "at_risk", "lost", "others")
+    lut = segment_lookup(cfg.segments, 5)
+    assert set(lut.ravel()) == set(range(11))
+
+
+@pytest.mark.parametrize("preset", ["rfm", "value_behaviour"])
+def test_lookup_equals_naive_first_match(preset):
+    cfg = build_config({"segments": {"preset": preset}})
+    rules = [{f: (lo, hi) for f, lo, hi in r.ranges} for r in cfg.segments.rules]
+    lut = segment_lookup(cfg.segments, 5)
+    for r, f, m in itertools.product(range(1, 6), repeat=3):
+        assert lut[r - 1, f - 1, m - 1] == naive.first_match(rules, {"r": r, "f": f, "m": m})
+
+
+def test_spec_example_code_545_is_champion_and_111_lost():
+    lut = segment_lookup(load_config().segments, 5)
+    keys = load_config().segments.keys
+    assert keys[lut[4, 3, 4]] == "champions"
+    assert keys[lut[0, 0, 0]] == "lost"
+
+
+@pytest.mark.parametrize("rules, message", [
+    ([{"key": "a", "r": [1, 5]}, {"key": "b", "r": [2, 3]}, {"key": "o"}],
+     r"\(b\) can never match: .* taken first by a"),
+    ([{"key": "a", "r": [1, 6]}, {"key": "o"}], r"outside 1\.\.5"),
+    ([{"key": "a", "r": [3, 2]}, {"key": "o"}], r"is empty"),
+    ([{"key": "a", "r": [1, 2]}], r"must end in a catch-all"),
+    ([{"key": "a", "x": [1, 2]}, {"key": "o"}], r"unknown field\(s\) x"),
+    ([{"key": "Bad Key!", "r": [1, 2]}, {"key": "o"}], r"snake_case slug"),
+    ([{"key": "a", "r": [1, 2]}, {"key": "a"}], r"duplicate key"),
+    ([{"key": "o"}, {"key": "p"}], r"\(p\) can never match"),
+])
+def test_bad_segment_tables_are_rejected(rules, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config({"segments": {"rules": rules}})
+
+
+def test_rule_hidden_by_union_of_earlier_rules_is_named():
+    rules = [{"key": "low", "r": [1, 2]}, {"key": "high", "r": [3, 5]},
+             {"key": "mid", "r": [2, 4]}, {"key": "o"}]
+    with pytest.raises(ConfigError, match=r"\(mid\) can never match: .*high, low"):
+        build_config({"segments": {"rules": rules}})
+
+
+def test_lifecycle_hidden_rule_and_gap_rejected():
+    hidden = [{"key": "a", "recency_days": {"min": 10}}, {"key": "b", "recency_days": {"min": 20}},
+              {"key": "o"}]
+    with pytest.raises(ConfigError, match=r"lifecycle.rules\[1\] \(b\) can never match"):
+        build_config({"lifecycle": {"rules": hidden}})
+    with pytest.raises(ConfigError, match="catch-all"):
+        build_config({"lifecycle": {"rules": [{"key": "a", "frequency": {"max": 3}}]}})
+
+
+@pytest.mark.parametrize("user, message", [
+    ({"scoring": {"bins": 12}}, "bins must be in 2..9"),
+    ({"scoring": {"bins": "5"}}, "expected int"),
+    ({"scoring": {"window_days": 0}}, "positive"),
+    ({"nonsense": {}}, r"unknown field\(s\) nonsense"),
+    ({"columns": {"customer_id": ""}}, "empty"),
+    ({"value_tier": {"tiers": [{"key": "a", "top_share": 0.7}, {"key": "b", "top_share": 0.5},
+                               {"key": "c"}]}}, "below 1"),
+    ({"value_tier": {"method": "thresholds", "tiers": [{"key": "a", "min_monetary": 10},
+                                                       {"key": "b", "min_monetary": 20},
+                                                       {"key": "c"}]}}, "strictly decrease"),
+    ({"clustering": {"k": 1}}, "2..64"),
+    ({"segments": {"preset": "nope"}}, "unknown preset"),
+    ({"scoring": {"bins": 3}}, r"outside 1\.\.3"),
+])
+def test_bad_options_are_rejected(user, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(user)
+
+
+def test_toml_file_errors_name_the_file(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[scoring\nbins = 5\n")
+    with pytest.raises(ConfigError, match=f"{p}: invalid TOML"):
+        load_config(p)
+    p.write_text("[scoring]\nbins = __import__('os').system('echo hi')\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_columns_mapping_and_config_hash_changes():
+    a = build_config({"columns": {"customer_id": "member_no", "channel": "store_type"}})
+    assert a.columns.customer_id == "member_no" and a.columns.explicit == ("channel",)
+    assert a.config_hash() != build_config({}).config_hash()
+    assert build_config({}).config_hash() == load_config().config_hash()
+
+
+def test_as_of_parsing():
+    assert parse_as_of("2026-06-30").isoformat() == "2026-06-30T23:59:59.999999"
+    assert parse_as_of("2026-06-30T10:00:00+02:00").isoformat() == "2026-06-30T08:00:00"
+    with pytest.raises(ConfigError, match="--as-of"):
+        parse_as_of("30/06/2026")
