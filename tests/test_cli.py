@@ -1,0 +1,113 @@
+"""CLI end to end: demo, run output layout (SPEC §5), --model re-apply, exit codes."""
+
+import json
+
+import duckdb
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from segscore.cli import main
+from segscore_datasets import generate_transactions
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return generate_transactions(root / "gen", 3000, seed=3).out_dir / "transactions"
+
+
+@pytest.fixture(scope="module")
+def first_run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "night1"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--as-of", "2026-05-31",
+                                  "--quiet"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_output_layout_and_readers(first_run):
+    out = first_run
+    for name in ("model.json", "manifest.json", "report/report.json", "report/index.html",
+                 "rejected/part-00000.parquet", "unscored/part-00000.parquet"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded" and manifest["rows"]["balanced"]
+    customers = pl.scan_parquet(out / "customers", hive_partitioning=True).collect()
+    assert customers.height == manifest["customers"]["scored"]
+    assert customers["customer_id"].n_unique() == customers.height
+    keys = {p.name.split("=", 1)[1] for p in (out / "customers").iterdir()}
+    assert keys == set(customers["segment"].unique())
+    for col in ("recency_days", "tenure_days", "frequency", "monetary", "r_score", "f_score",
+                "m_score", "rfm_code", "value_tier", "lifecycle_stage", "cluster", "as_of"):
+        assert col in customers.columns, col
+    n = duckdb.sql(f"select count(*) from read_parquet('{out}/customers/*/*.parquet', "
+                   "hive_partitioning=true)").fetchall()[0][0]
+    assert n == customers.height
+    model = json.loads((out / "model.json").read_text())
+    assert len(model["cut_points"]["r"]) == 4 and model["clusters"]["k"] >= 3
+    assert model["config_hash"] == manifest["config_hash"]
+
+
+def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
+    out = tmp_path / "night2"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--as-of", "2026-06-30",
+                                  "--model", str(first_run / "model.json"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    m1 = json.loads((first_run / "model.json").read_text())
+    m2 = json.loads((out / "model.json").read_text())
+    assert m2["cut_points"] == m1["cut_points"] and m2["refit"] is False
+    assert m2["clusters"]["centroids"] == m1["clusters"]["centroids"]
+    assert m2["value_tier_bounds"] == m1["value_tier_bounds"]
+    # refitting on the new night gives different cut points (the data moved on)
+    refit = tmp_path / "refit"
+    CliRunner().invoke(main, ["run", str(data), "--out", str(refit), "--as-of", "2026-06-30", "--quiet"])
+    assert json.loads((refit / "model.json").read_text())["cut_points"] != m1["cut_points"]
+
+
+def test_exit_codes_and_messages(data, tmp_path, first_run):
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no such file or directory" in r.output
+    assert not (tmp_path / "o").exists()
+    r = runner.invoke(main, ["run", str(data), "--out", str(first_run), "--quiet"])
+    assert r.exit_code == 2 and "--overwrite" in r.output
+    r = runner.invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--k", "x"])
+    assert r.exit_code == 2 and "--k" in r.output
+    r = runner.invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--bins", "12"])
+    assert r.exit_code == 2
+    r = runner.invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--as-of", "June"])
+    assert r.exit_code == 2 and "--as-of" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_overwrite_replaces_a_segscore_output(data, first_run, tmp_path):
+    out = tmp_path / "o"
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", str(data), "--out", str(out), "--quiet", "--k", "off"]).exit_code == 0
+    before = json.loads((out / "manifest.json").read_text())["run_id"]
+    r = runner.invoke(main, ["run", str(data), "--out", str(out), "--quiet", "--k", "off", "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "manifest.json").read_text())["run_id"] != before
+    assert [p.name for p in tmp_path.iterdir()] == ["o"]  # no temp or old dirs left
+
+
+def test_demo_and_report_commands(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(main, ["demo", "--customers", "2000", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    assert "Champions" in r.output and "report:" in r.output
+    index = tmp_path / "d" / "output" / "report" / "index.html"
+    index.unlink()
+    r = runner.invoke(main, ["report", str(tmp_path / "d" / "output")])
+    assert r.exit_code == 0 and index.is_file()
+
+
+def test_validate_and_generate_commands(tmp_path, data):
+    runner = CliRunner()
+    r = runner.invoke(main, ["validate", str(data)])
+    assert r.exit_code == 0 and "valid" in r.output
+    r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
+    assert r.exit_code == 2
