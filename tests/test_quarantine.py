@@ -1,0 +1,310 @@
+"""Row-level quarantine and reconciliation, as properties over random messy transaction tables.
+
+Every generated table mixes valid rows with null ids, blank string ids, null / blank /
+unparseable string timestamps, NaN / ±inf / huge / null amounts, returns-only customers, rows
+after as_of and outside the window, int or string ids, spread over several files whose
+timestamp columns may be of different kinds. A plain-Python classifier (restating
+``segscore.ingest``'s documented order) and ``tests/naive.py`` are the references.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import segscore
+from segscore.config import build_config
+from segscore.errors import InputError
+from tests.naive import customer_features
+
+BASE = datetime(2025, 3, 1)
+MAX_ABS = 10_000_000.0
+FAST = {"clustering": {"enabled": False}}
+
+# ---------------------------------------------------------------------------------------------
+# strategies
+
+BAD_TS_STRINGS = ["not a date", "2025-13-01", "2025-02-30", "01/03/2025", "", "   ", "20250301"]
+BAD_AMOUNTS = [math.nan, math.inf, -math.inf, None, 1e8, -5e9, 1e300]
+
+
+@st.composite
+def rows_strategy(draw, ids):
+    n = draw(st.integers(0, 25))
+    rows = []
+    for _ in range(n):
+        cid = draw(st.sampled_from(ids))
+        if draw(st.integers(0, 9)) == 0:
+            cid = None
+        ts_kind = draw(st.integers(0, 11))
+        if ts_kind == 0:
+            ts = None
+        elif ts_kind == 1:
+            ts = draw(st.sampled_from(BAD_TS_STRINGS))  # only kept in string-ts files
+        else:
+            ts = BASE + timedelta(microseconds=draw(st.integers(0, 40 * 86_400_000_000)))
+        if draw(st.integers(0, 7)) == 0:
+            amount = draw(st.sampled_from(BAD_AMOUNTS))
+        else:
+            amount = draw(st.integers(-50_000, 200_000)) / 100
+        rows.append({"customer_id": cid, "order_ts": ts, "amount": amount})
+    return rows
+
+
+@st.composite
+def dataset(draw):
+    string_ids = draw(st.booleans())
+    if string_ids:
+        ids = draw(st.lists(st.text(alphabet="ab/=. é😀Z", min_size=0, max_size=4),
+                            min_size=1, max_size=8, unique=True))
+    else:
+        ids = draw(st.lists(st.integers(-2**40, 2**40), min_size=1, max_size=8, unique=True))
+    nfiles = draw(st.integers(1, 3))
+    files = []
+    for _ in range(nfiles):
+        kind = draw(st.sampled_from(["ts", "ts_utc", "str"]))
+        rows = draw(rows_strategy(ids))
+        if kind != "str":  # unparseable strings only exist in string columns
+            rows = [r if not isinstance(r["order_ts"], str) else {**r, "order_ts": None}
+                    for r in rows]
+        returns_only = draw(st.booleans())
+        if returns_only:  # a customer whose rows are all returns
+            rid = ("ret" if string_ids else 2**50)
+            rows.append({"customer_id": rid, "order_ts": BASE + timedelta(days=10),
+                         "amount": -12.5})
+        files.append((kind, rows))
+    as_of = draw(st.one_of(st.none(), st.integers(5, 45).map(
+        lambda d: BASE + timedelta(days=d, hours=7))))
+    window = draw(st.one_of(st.none(), st.integers(1, 30)))
+    return string_ids, files, as_of, window
+
+
+# ---------------------------------------------------------------------------------------------
+# writing and the plain-Python reference
+
+def write_file(path: Path, kind: str, rows: list[dict], string_ids: bool) -> None:
+    if kind == "str":
+        ts_type = pa.string()
+        ts_vals = [None if r["order_ts"] is None else
+                   r["order_ts"] if isinstance(r["order_ts"], str) else
+                   r["order_ts"].isoformat(sep=" " if i % 2 else "T")
+                   for i, r in enumerate(rows)]
+    else:
+        ts_type = pa.timestamp("us", tz="UTC" if kind == "ts_utc" else None)
+        ts_vals = [None if r["order_ts"] is None else
+                   r["order_ts"].replace(tzinfo=timezone.utc) if kind == "ts_utc" else r["order_ts"]
+                   for r in rows]
+    table = pa.table({
+        "customer_id": pa.array([r["customer_id"] for r in rows],
+                                pa.string() if string_ids else pa.int64()),
+        "order_ts": pa.array(ts_vals, ts_type),
+        "amount": pa.array([r["amount"] for r in rows], pa.float64()),
+    })
+    pq.write_table(table, path, row_group_size=7)
+
+
+def classify_row(r: dict, as_of: datetime, window: int | None) -> str:
+    ts = r["order_ts"]
+    if ts is None or (isinstance(ts, str) and not ts.strip()):
+        return "null_timestamp"
+    if isinstance(ts, str):
+        return "unparseable_timestamp"
+    if ts > as_of:
+        return "after_as_of"
+    if window is not None and ts <= as_of - timedelta(days=window):
+        return "outside_window"
+    cid = r["customer_id"]
+    if cid is None or (isinstance(cid, str) and not cid.strip()):
+        return "null_customer_id"
+    a = r["amount"]
+    if a is None:
+        return "null_amount"
+    if not math.isfinite(a):
+        return "non_finite_amount"
+    if abs(a) > MAX_ABS:
+        return "amount_out_of_bounds"
+    return "used"
+
+
+def valid(r: dict) -> bool:
+    ts, cid, a = r["order_ts"], r["customer_id"], r["amount"]
+    return (isinstance(ts, datetime) and cid is not None
+            and not (isinstance(cid, str) and not cid.strip())
+            and a is not None and math.isfinite(a) and abs(a) <= MAX_ABS)
+
+
+def default_as_of(files) -> datetime | None:
+    stamps = [r["order_ts"] for _, rows in files for r in rows if valid(r)]
+    if not stamps:
+        return None
+    last = max(stamps)
+    return datetime(last.year, last.month, last.day, 23, 59, 59, 999999)
+
+
+def read_dir(path: Path) -> pl.DataFrame | None:
+    parts = sorted(path.glob("part-*.parquet"))
+    return pl.concat([pl.read_parquet(p) for p in parts]) if parts else None
+
+
+def read_customers(out: Path) -> pl.DataFrame:
+    frames = []
+    for part in sorted((out / "customers").glob("segment=*/part-*.parquet")):
+        frames.append(pl.read_parquet(part).with_columns(
+            pl.lit(part.parent.name.split("=", 1)[1]).alias("segment")))
+    return pl.concat(frames, how="diagonal") if frames else pl.DataFrame()
+
+
+def amount_key(a):
+    return None if a is None else repr(float(a))
+
+
+# ---------------------------------------------------------------------------------------------
+# the property
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=dataset())
+def test_reconciliation_quarantine_and_nothing_lost(tmp_path_factory, data):
+    string_ids, files, as_of_in, window = data
+    root = tmp_path_factory.mktemp("q")
+    paths = []
+    for i, (kind, rows) in enumerate(files):
+        p = root / f"f{i}.parquet"
+        write_file(p, kind, rows, string_ids)
+        paths.append(p)
+    out = root / "out"
+    config = build_config({**FAST, "scoring": {"window_days": window}} if window else FAST)
+
+    as_of = as_of_in or default_as_of(files)
+    expected = [[classify_row(r, as_of, window) for r in rows] for _, rows in files] \
+        if as_of else None
+    used = [r for (_, rows), st_ in zip(files, expected or []) for r, s in zip(rows, st_)
+            if s == "used"]
+    naive = customer_features(used, as_of, None) if as_of else {}
+    scored = {cid for cid, f in naive.items() if f["scored"]}
+
+    if as_of is None or not scored:
+        with pytest.raises(InputError):
+            segscore.run([str(p) for p in paths], out, config=config, as_of=as_of_in)
+        assert not out.exists()
+        assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+        return
+
+    result = segscore.run([str(p) for p in paths], out, config=config, as_of=as_of_in)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["as_of"] == as_of.isoformat()
+
+    # reconciliation per file and in total
+    total = Counter()
+    by_path = {e["path"]: e for e in manifest["inputs"]}
+    for p, (_, rows), statuses in zip(paths, files, expected):
+        entry = by_path[str(p)]
+        want = Counter(statuses)
+        total.update(want)
+        assert entry["rows_read"] == len(rows)
+        assert entry["used"] == want["used"]
+        assert entry["after_as_of"] == want["after_as_of"]
+        assert entry["outside_window"] == want["outside_window"]
+        assert entry["rejected"] == {k: v for k, v in want.items()
+                                     if k not in ("used", "after_as_of", "outside_window")}
+        assert entry["rows_read"] == entry["used"] + entry["after_as_of"] + \
+            entry["outside_window"] + sum(entry["rejected"].values())
+    rows_m = manifest["rows"]
+    assert rows_m["balanced"] is True
+    assert rows_m["read"] == sum(len(r) for _, r in files)
+    assert rows_m["used"] == total["used"]
+    assert rows_m["rejected_total"] == sum(rows_m["rejected"].values())
+    assert rows_m["read"] == rows_m["used"] + rows_m["after_as_of"] + rows_m["outside_window"] \
+        + rows_m["rejected_total"]
+
+    # rejected/ holds exactly the rejected rows, with the right reason and source file
+    want_rej = Counter()
+    for p, (_, rows), statuses in zip(paths, files, expected):
+        for r, s in zip(rows, statuses):
+            if s not in ("used", "after_as_of", "outside_window"):
+                cid = None if r["customer_id"] is None else str(r["customer_id"])
+                want_rej[(str(p), s, cid, amount_key(r["amount"]))] += 1
+    rej = read_dir(out / "rejected")
+    got_rej = Counter((row["source_file"], row["reason"], row["customer_id"],
+                       amount_key(row["amount"])) for row in rej.iter_rows(named=True))
+    assert got_rej == want_rej
+    assert result.rejected.height == sum(want_rej.values())
+
+    # no valid row lost: per-customer features equal the plain-Python ones
+    customers = read_customers(out)
+    assert customers["customer_id"].n_unique() == customers.height  # exactly once
+    got = {row["customer_id"]: row for row in customers.iter_rows(named=True)}
+    assert set(got) == scored
+    for cid in scored:
+        want, row = naive[cid], got[cid]
+        assert row["frequency"] == want["frequency"], cid
+        assert math.isclose(row["monetary"], want["monetary"], rel_tol=1e-12, abs_tol=1e-9), cid
+        assert row["recency_days"] == want["recency_days"], cid
+        assert row["tenure_days"] == want["tenure_days"], cid
+    unscored = read_dir(out / "unscored")
+    unscored_ids = set(unscored["customer_id"].to_list()) if unscored is not None else set()
+    assert unscored_ids == {cid for cid, f in naive.items() if not f["scored"]}
+    assert manifest["customers"] == {"seen": len(naive), "scored": len(scored),
+                                     "not_scored": len(naive) - len(scored)}
+    # segment in the path agrees with the in-memory result
+    assert sorted(customers["customer_id"].to_list()) == sorted(result.customers["customer_id"].to_list())
+
+
+# ---------------------------------------------------------------------------------------------
+# targeted cases
+
+def _write(path: Path, **cols) -> Path:
+    pq.write_table(pa.table(cols), path)
+    return path
+
+
+def test_string_timestamps_mixed_iso_forms_are_parsed_whatever_the_row_order(tmp_path):
+    values = ["2025-03-02T10:00:00Z", "2025-03-02 10:00:00", "2025-03-02T12:00:00+02:00",
+              "2025-03-02", "2025-03-02T10:00", "garbage", "03/02/2025"]
+    for order, vals in (("fwd", values), ("rev", values[::-1])):
+        src = _write(tmp_path / f"{order}.parquet", customer_id=pa.array([1] * len(vals)),
+                     order_ts=pa.array(vals), amount=pa.array([10.0] * len(vals)))
+        res = segscore.run(str(src), None, config=build_config(FAST), as_of="2025-03-05")
+        rows = res.manifest["rows"]
+        assert rows["used"] == 5, order
+        assert rows["rejected"] == {"unparseable_timestamp": 2}, order
+        assert res.customers["frequency"].to_list() == [5]
+
+
+def test_all_rows_rejected_is_a_clear_input_error(tmp_path):
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array([None, None], pa.int64()),
+                 order_ts=pa.array([datetime(2025, 1, 1)] * 2),
+                 amount=pa.array([1.0, 2.0]))
+    with pytest.raises(InputError, match="no valid transaction"):
+        segscore.run(str(src), tmp_path / "out", config=build_config(FAST))
+    assert not (tmp_path / "out").exists()
+
+
+def test_returns_only_customers_are_listed_not_scored(tmp_path):
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array([1, 2, 2, 3]),
+                 order_ts=pa.array([datetime(2025, 1, d) for d in (1, 2, 3, 4)]),
+                 amount=pa.array([5.0, -3.0, -4.0, 0.0]))
+    res = segscore.run(str(src), tmp_path / "out", config=build_config(FAST))
+    assert res.customers["customer_id"].to_list() == [1]
+    assert sorted(res.unscored["customer_id"].to_list()) == [2, 3]
+    assert res.manifest["customers"] == {"seen": 3, "scored": 1, "not_scored": 2}
+
+
+def test_tiny_positive_amount_is_a_purchase(tmp_path):
+    """SPEC §2: a purchase is amount > 0. 0.00001 > 0, but features.py counts a purchase only
+    when round(amount * 10_000) > 0, so this customer is silently 'not scored'."""
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array([1, 2]),
+                 order_ts=pa.array([datetime(2025, 1, 1), datetime(2025, 1, 2)]),
+                 amount=pa.array([0.00001, 10.0]))
+    res = segscore.run(str(src), None, config=build_config(FAST))
+    assert sorted(res.customers["customer_id"].to_list()) == [1, 2]
