@@ -1,0 +1,205 @@
+"""Chart geometry for index.html, computed from a report dict.
+
+Every function returns plain data (numbers, colours built from numbers, and label strings);
+the jinja template turns it into inline SVG with autoescaping on, so labels coming from the
+data (segment names, attribute values…) are always escaped. Nothing here emits markup.
+"""
+
+from __future__ import annotations
+
+import math
+
+BLUE = (74, 123, 209)
+ORANGE = (232, 138, 46)
+
+
+def _rgb(c) -> str:
+    return f"rgb({int(c[0])},{int(c[1])},{int(c[2])})"
+
+
+def heat(t: float) -> str:
+    """White → dark blue for t in [0, 1]."""
+    t = 0.0 if t is None or not math.isfinite(t) else min(max(t, 0.0), 1.0)
+    lo, hi = (247, 251, 255), (8, 48, 107)
+    return _rgb([lo[i] + (hi[i] - lo[i]) * t for i in range(3)])
+
+
+def ink(t: float) -> str:
+    """Readable text colour on heat(t)."""
+    return "#fff" if (t or 0) > 0.55 else "#111"
+
+
+def _fmt_pct(x) -> str:
+    return "" if x is None else f"{100 * x:.1f}%"
+
+
+def _fmt_num(x) -> str:
+    if x is None:
+        return ""
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.1f}M"
+    if abs(x) >= 1e4:
+        return f"{x / 1e3:.0f}k"
+    if float(x).is_integer():
+        return f"{int(x)}"
+    return f"{x:.1f}"
+
+
+def share_bars(profiles: list[dict], label_w: int = 170, bar_w: int = 420) -> dict:
+    """Customer share vs revenue share per group (two bars per row)."""
+    row_h, pad = 34, 24
+    top = max([p.get("customer_share") or 0 for p in profiles] +
+              [abs(p.get("revenue_share") or 0) for p in profiles] + [1e-9])
+    rows = []
+    for i, p in enumerate(profiles):
+        y = pad + i * row_h
+        cs, rs = p.get("customer_share") or 0.0, p.get("revenue_share") or 0.0
+        rows.append({
+            "label": str(p.get("name", p.get("key"))), "y": y, "ty": y + 15,
+            "cw": round(bar_w * cs / top, 1), "rw": round(bar_w * max(rs, 0.0) / top, 1),
+            "cy": y + 2, "ry": y + 15, "ctext": _fmt_pct(cs), "rtext": _fmt_pct(rs),
+            "ctx": label_w + round(bar_w * cs / top, 1) + 4,
+            "rtx": label_w + round(bar_w * max(rs, 0.0) / top, 1) + 4,
+        })
+    return {"width": label_w + bar_w + 70, "height": pad + len(profiles) * row_h + 10,
+            "x0": label_w, "rows": rows, "c_color": _rgb(BLUE), "r_color": _rgb(ORANGE)}
+
+
+def rf_heatmap(grid: dict | None) -> dict | None:
+    if not grid or not grid.get("counts"):
+        return None
+    q = grid["q"]
+    cell, x0, y0 = 70, 60, 20
+    counts, mm = grid["counts"], grid.get("mean_monetary") or [[None] * q] * q
+    peak = max(max(r) for r in counts) or 1
+    cells = []
+    for r in range(q):
+        for f in range(q):
+            n = counts[r][f]
+            t = n / peak
+            cells.append({"x": x0 + f * cell, "y": y0 + (q - 1 - r) * cell, "w": cell - 2,
+                          "fill": heat(t), "ink": ink(t), "n": f"{n:,}",
+                          "m": "" if mm[r][f] is None else f"avg {_fmt_num(mm[r][f])}",
+                          "title": f"R={r + 1} F={f + 1}: {n:,} customers, mean monetary "
+                                   f"{_fmt_num(mm[r][f]) or '–'}"})
+    return {"width": x0 + q * cell + 20, "height": y0 + q * cell + 50, "cells": cells,
+            "xlabels": [{"x": x0 + f * cell + cell / 2, "t": str(f + 1)} for f in range(q)],
+            "ylabels": [{"y": y0 + (q - 1 - r) * cell + cell / 2 + 4, "t": str(r + 1)}
+                        for r in range(q)],
+            "xaxis_y": y0 + q * cell + 18, "xtitle_y": y0 + q * cell + 40,
+            "xmid": x0 + q * cell / 2, "ymid": y0 + q * cell / 2, "cell": cell}
+
+
+def pareto(conc: dict | None) -> dict | None:
+    if not conc or not conc.get("pareto"):
+        return None
+    w, h, x0, y0 = 420, 300, 50, 15
+    pts = conc["pareto"]
+    lo = min(0.0, min(p["revenue_share"] for p in pts))
+    hi = max(1.0, max(p["revenue_share"] for p in pts))
+    sx = lambda v: x0 + w * v  # noqa: E731
+    sy = lambda v: y0 + h * (hi - v) / (hi - lo)  # noqa: E731
+    line = " ".join(f"{sx(p['customer_share']):.1f},{sy(p['revenue_share']):.1f}" for p in pts)
+    marks = [{"x": round(sx(t["customer_share"]), 1), "y": round(sy(t["revenue_share"]), 1),
+              "t": f"top {100 * t['customer_share']:.0f}% → {100 * t['revenue_share']:.1f}%"}
+             for t in conc.get("top_shares", [])]
+    ticks = [{"x": round(sx(v), 1), "y": round(sy(v), 1), "t": f"{int(v * 100)}%"}
+             for v in (0, 0.25, 0.5, 0.75, 1.0)]
+    return {"width": x0 + w + 30, "height": y0 + h + 45, "line": line,
+            "diag": f"{sx(0):.1f},{sy(0):.1f} {sx(1):.1f},{sy(1):.1f}",
+            "box": {"x": x0, "y": y0, "w": w, "h": h}, "marks": marks, "ticks": ticks,
+            "xbase": y0 + h, "xt_y": y0 + h + 16, "xtitle_y": y0 + h + 36,
+            "xmid": x0 + w / 2}
+
+
+def matrix_heatmap(m: dict | None) -> dict | None:
+    """Migration matrix: colour by the share of the row (previous group) in each cell."""
+    if not m or not m.get("customers"):
+        return None
+    rows, cols, counts = m["row_names"], m["column_names"], m["customers"]
+    cell_w, cell_h, x0, y0 = 78, 30, 170, 120
+    cells = []
+    for i, rname in enumerate(rows):
+        tot = sum(counts[i]) or 1
+        for j, cname in enumerate(cols):
+            n = counts[i][j]
+            t = n / tot
+            cells.append({"x": x0 + j * cell_w, "y": y0 + i * cell_h, "w": cell_w - 2,
+                          "h": cell_h - 2, "fill": heat(t), "ink": ink(t), "n": f"{n:,}",
+                          "title": f"{rname} → {cname}: {n:,} ({100 * t:.1f}% of row)"})
+    return {"width": x0 + len(cols) * cell_w + 20, "height": y0 + len(rows) * cell_h + 20,
+            "cells": cells, "cw": cell_w, "ch": cell_h,
+            "rlabels": [{"y": y0 + i * cell_h + cell_h / 2 + 4, "t": str(n)}
+                        for i, n in enumerate(rows)],
+            "clabels": [{"x": x0 + j * cell_w + cell_w / 2, "y": y0 - 8, "t": str(n)}
+                        for j, n in enumerate(cols)],
+            "x0": x0}
+
+
+def cluster_bars(clusters: list[dict] | None) -> dict | None:
+    """Per cluster, the centroid's z-scores per feature as diverging bars."""
+    if not clusters:
+        return None
+    feats = []
+    for c in clusters:
+        for f in (c.get("centroid_z") or {}):
+            if f not in feats:
+                feats.append(f)
+    if not feats:
+        return None
+    panel_w, bar_h, half, label_w = 330, 18, 110, 100
+    zmax = max([abs(v) for c in clusters for v in (c.get("centroid_z") or {}).values()
+                if v is not None] + [1.0])
+    panels = []
+    for k, c in enumerate(clusters):
+        bars = []
+        for i, f in enumerate(feats):
+            z = (c.get("centroid_z") or {}).get(f)
+            z = 0.0 if z is None else z
+            ln = half * abs(z) / zmax
+            cx = label_w + half
+            bars.append({"label": f, "y": 30 + i * (bar_h + 4), "ty": 30 + i * (bar_h + 4) + 13,
+                         "x": round(cx - ln if z < 0 else cx, 1), "w": round(ln, 1),
+                         "fill": _rgb(ORANGE if z < 0 else BLUE), "t": f"{z:+.2f}",
+                         "tx": round(cx + (ln + 4 if z >= 0 else -ln - 36), 1)})
+        panels.append({"x": (k % 3) * panel_w, "y": (k // 3) * (40 + len(feats) * (bar_h + 4)),
+                       "title": f"{c.get('key')}: {c.get('name')} "
+                                f"({c.get('customers', 0):,} · {_fmt_pct(c.get('customer_share'))})",
+                       "bars": bars, "axis": label_w + half,
+                       "axis_h": 30 + len(feats) * (bar_h + 4)})
+    rows = (len(clusters) + 2) // 3
+    return {"width": min(len(clusters), 3) * panel_w,
+            "height": rows * (40 + len(feats) * (bar_h + 4)) + 10, "panels": panels}
+
+
+def stage_bars(stages: list[dict] | None) -> dict | None:
+    if not stages:
+        return None
+    label_w, bar_w, row_h = 130, 400, 26
+    top = max([s.get("wall_s") or 0 for s in stages] + [s.get("cpu_s") or 0 for s in stages]
+              + [1e-9])
+    rows = []
+    for i, s in enumerate(stages):
+        y = 20 + i * row_h
+        wall, cpu = s.get("wall_s") or 0.0, s.get("cpu_s") or 0.0
+        rows.append({"label": str(s.get("stage")), "y": y, "ty": y + 14,
+                     "ww": round(bar_w * wall / top, 1), "cw": round(bar_w * cpu / top, 1),
+                     "t": f"{wall:.3f} s wall · {cpu:.3f} s CPU",
+                     "tx": label_w + round(bar_w * max(wall, cpu) / top, 1) + 4})
+    return {"width": label_w + bar_w + 200, "height": 30 + len(stages) * row_h, "x0": label_w,
+            "rows": rows, "w_color": _rgb(BLUE), "c_color": _rgb(ORANGE)}
+
+
+def all_charts(r: dict) -> dict:
+    mig = r.get("migration") or {}
+    return {
+        "segments": share_bars(r.get("segments") or []),
+        "value_tiers": share_bars(r.get("value_tiers") or []),
+        "lifecycle_stages": share_bars(r.get("lifecycle_stages") or []),
+        "rf": rf_heatmap(r.get("rf_grid")),
+        "pareto": pareto(r.get("concentration")),
+        "migration": {k: matrix_heatmap(mig.get(k))
+                      for k in ("segments", "value_tiers", "lifecycle_stages")},
+        "clusters": cluster_bars(r.get("clusters")),
+        "stages": stage_bars((r.get("performance") or {}).get("stages")),
+    }
