@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap, RunConfig
 from segscore.errors import InputError
@@ -125,17 +127,54 @@ def _valid_row(max_abs_amount: float, id_is_string: bool) -> tuple[pl.Expr, ...]
     return (null_id, amount.is_null(), ~amount.is_finite(), amount.abs() > max_abs_amount)
 
 
-def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool) -> datetime:
-    """End of the day of the latest valid transaction (SPEC §1)."""
+def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
+                  infos: list[InputFile] | None = None) -> datetime:
+    """End of the day of the latest valid transaction (SPEC §1).
+
+    This is the first pass over the rows: with ``infos``, a file whose data pages cannot be
+    decoded becomes an InputError naming it (see :func:`explain_read_error`)."""
     bad = _valid_row(config.max_abs_amount, id_is_string)
     ok = pl.col("order_ts").is_not_null()
     for cond in bad:
         ok = ok & ~cond
-    latest = rows.filter(ok).select(pl.col("order_ts").max()).collect().item()
+    try:
+        latest = rows.filter(ok).select(pl.col("order_ts").max()).collect().item()
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        raise explain_read_error(exc, infos) if infos else exc
     if latest is None:
         raise InputError("no valid transaction in the input: cannot derive as_of "
                          "(every row has a null/unparseable timestamp, id or amount)")
     return datetime(latest.year, latest.month, latest.day, 23, 59, 59, 999999)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def find_corrupt_file(infos: list[InputFile]) -> InputError | None:
+    """Decode every file's columns row group by row group; an InputError naming the first file
+    that cannot be decoded (the footer was fine, a data page is not), else None."""
+    for info in infos:
+        try:
+            pf = pq.ParquetFile(info.path)
+            for g in range(pf.num_row_groups):
+                pf.read_row_group(g)
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            return InputError(f"{info.path}: corrupt Parquet data in row group {g} "
+                              f"({type(exc).__name__}: {_one_line(exc)})")
+    return None
+
+
+def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseException:
+    """The error to raise when collecting the scan failed with ``exc``: an InputError naming the
+    corrupt file when one is found (exit 2), else ``exc`` itself (an internal error).
+
+    Only called on the failure path, so the extra read costs nothing on good input. Use as::
+
+        except (pl.exceptions.ComputeError, OSError) as exc:
+            raise explain_read_error(exc, infos) from None
+    """
+    return find_corrupt_file(infos) or exc
 
 
 def window_start(as_of: datetime, window_days: int | None) -> datetime | None:

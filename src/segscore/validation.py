@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
-from segscore.ingest import (FIRST_REJECT, STATUSES, USED, classify, default_as_of,
+from segscore.ingest import (FIRST_REJECT, _one_line, STATUSES, USED, classify, default_as_of,
                              resolve_roles, scan_inputs)
 from segscore.schema import InputFile, column_problems, discover, inspect_file, read_footer
 
@@ -119,7 +119,7 @@ def _deep_check(info: InputFile, names: list[str]) -> str | None:
         for g in range(pf.num_row_groups):
             pf.read_row_group(g, columns=names)
     except (OSError, pa.ArrowException, ValueError) as exc:
-        return f"{info.path}: corrupt Parquet data ({type(exc).__name__}: {exc})"
+        return f"{info.path}: corrupt Parquet data ({type(exc).__name__}: {_one_line(exc)})"
     return None
 
 
@@ -234,14 +234,14 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     try:
         rows = scan_inputs(infos, config.columns, roles)
         if as_of is None:
-            as_of = default_as_of(rows, config, id_is_string)
+            as_of = default_as_of(rows, config, id_is_string, infos)
         counts = classify(rows, as_of, config, id_is_string).group_by(["file", "status"]).len() \
             .collect()
     except InputError as exc:
         problem(None, str(exc))
         return report
     except (pl.exceptions.PolarsError, OSError) as exc:
-        problem(None, f"cannot read the input rows ({type(exc).__name__}: {exc})")
+        problem(None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")
         return report
     totals, per_file = _reconcile(counts, infos)
     report.update(ok=True, as_of=as_of.isoformat(), rows=totals, inputs=per_file)
