@@ -61,5 +61,5 @@ def write_report(directory: Path, report: dict) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "report.json").write_text(
-        json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     (directory / "index.html").write_text(render_html(report), "utf-8")

@@ -1,0 +1,321 @@
+"""report.json numbers vs independent computations (duckdb / pandas) on the written output
+Parquet; attributes join accounting; migration matrices; HTML escaping and self-containment."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+import segscore
+from segscore.config import build_config, load_config
+from segscore.errors import InputError
+from segscore.report import build_report, render_html
+from segscore_datasets import generate_transactions
+
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A previous run (all files, as_of 2026-03-31), tonight's run (files 1.., default as_of,
+    with --previous and a modified attributes file)."""
+    root = tmp_path_factory.mktemp("report")
+    gen = generate_transactions(root / "data", 3000, seed=1)
+    files = sorted(gen.files)
+    prev = segscore.run(files, root / "prev", as_of="2026-03-31")
+    attrs = pl.read_parquet(gen.attributes_path)
+    scored_now_ids = None  # filled below from the current output
+    # Attributes: drop 40 customers, add 7 unknown ids, add a numeric column with nulls.
+    extra = pl.DataFrame({
+        "customer_id": pl.Series([10**15 + i for i in range(7)], dtype=attrs["customer_id"].dtype),
+        "region": ["Mars"] * 7, "age_band": [None] * 7,
+        "signup_date": attrs["signup_date"].head(7), "loyalty_member": [True] * 7})
+    attrs2 = pl.concat([attrs.slice(40), extra]).with_columns(
+        (pl.col("customer_id") % 97).cast(pl.Float64).alias("score_x"))
+    attrs2 = attrs2.with_columns(pl.when(pl.col("customer_id") % 5 == 0).then(None)
+                                 .otherwise(pl.col("score_x")).alias("score_x"))
+    attr_path = root / "attrs.parquet"
+    attrs2.write_parquet(attr_path)
+    cur = segscore.run(files[1:], root / "cur", previous=root / "prev", attributes=attr_path)
+    del scored_now_ids
+    report = json.loads((root / "cur" / "report" / "report.json").read_text("utf-8"))
+    return {"root": root, "gen": gen, "prev": prev, "cur": cur, "report": report,
+            "attrs": attrs2, "attr_path": attr_path, "files": files}
+
+
+def _sql(q: str) -> pd.DataFrame:
+    return duckdb.sql(q).df()
+
+
+def _customers_glob(out: Path) -> str:
+    return str(out / "customers" / "**" / "*.parquet")
+
+
+def _out_customers(out: Path) -> pd.DataFrame:
+    return _sql(f"select * from read_parquet('{_customers_glob(out)}', hive_partitioning=true)")
+
+
+def test_profiles_match_independent_group_bys(runs):
+    r, out = runs["report"], runs["root"] / "cur"
+    df = _out_customers(out)
+    assert r["schema_version"] == 2
+    assert r["customers"]["scored"] == len(df) == r["totals"]["customers"]
+    for section, col in (("segments", "segment"), ("value_tiers", "value_tier"),
+                         ("lifecycle_stages", "lifecycle_stage"), ("clusters", "cluster")):
+        profiles = r[section]
+        assert sum(p["customers"] for p in profiles) == len(df), section
+        assert sum(p["customer_share"] for p in profiles) == pytest.approx(1.0)
+        assert sum(p["revenue_share"] for p in profiles) == pytest.approx(1.0)
+        g = df.groupby(col)
+        for p in profiles:
+            key = p["key"]
+            if p["customers"] == 0:
+                assert key not in g.groups
+                continue
+            sub = g.get_group(key)
+            assert p["customers"] == len(sub)
+            assert p["revenue"] == pytest.approx(sub["monetary"].sum())
+            assert p["orders"] == sub["frequency"].sum()
+            for s in ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"):
+                assert p[f"median_{s}"] == pytest.approx(sub[s].median()), (key, s)
+                assert p[f"mean_{s}"] == pytest.approx(sub[s].mean()), (key, s)
+            gross = (sub["avg_order_value"] * sub["frequency"]).sum()
+            assert p["return_rate"] == pytest.approx(sub["return_amount"].sum() / gross)
+            mix = p["channel_mix"]
+            assert mix and sum(mix.values()) == pytest.approx(1.0)
+            assert mix["web"] == pytest.approx((sub["share_web"] * sub["avg_order_value"]
+                                               * sub["frequency"]).sum() / gross)
+    seg_names = {p["key"]: p for p in r["segments"]}
+    assert seg_names["champions"]["name"] == "Champions"
+    assert seg_names["champions"]["action"]
+
+
+def test_rf_grid_cut_points_and_concentration(runs):
+    r, out = runs["report"], runs["root"] / "cur"
+    df = _out_customers(out)
+    grid = r["rf_grid"]
+    q = grid["q"]
+    counts = np.array(grid["counts"])
+    assert counts.shape == (q, q) and counts.sum() == len(df)
+    ct = df.groupby(["r_score", "f_score"])["monetary"].agg(["size", "mean"])
+    for (rs, fs), row in ct.iterrows():
+        assert counts[rs - 1, fs - 1] == row["size"]
+        assert grid["mean_monetary"][rs - 1][fs - 1] == pytest.approx(row["mean"])
+    model = json.loads((out / "model.json").read_text())
+    assert r["cut_points"] == model["cut_points"]
+    # every customer's metric lies in the range the report gives for its score
+    for k, metric, score in (("r", "recency_days", "r_score"), ("f", "frequency", "f_score"),
+                             ("m", "monetary", "m_score")):
+        ranges = {d["score"]: d for d in r["score_ranges"][k]["ranges"]}
+        assert sorted(ranges) == list(range(1, q + 1))
+        for s, sub in df.groupby(score):
+            d = ranges[s]
+            if d["above"] is not None:
+                assert (sub[metric] > d["above"]).all(), (k, s)
+            if d["at_most"] is not None:
+                assert (sub[metric] <= d["at_most"]).all(), (k, s)
+    conc = r["concentration"]
+    m = np.sort(df["monetary"].to_numpy())[::-1]
+    total = m.sum()
+    for t in conc["top_shares"]:
+        k = int(np.ceil(t["customer_share"] * len(m)))
+        assert t["customers"] == k
+        assert t["revenue_share"] == pytest.approx(m[:k].sum() / total)
+    lor, par = conc["lorenz"], conc["pareto"]
+    assert len(lor) == len(par) == 101
+    assert lor[0]["revenue_share"] == pytest.approx(0) and lor[-1]["revenue_share"] == pytest.approx(1)
+    assert par[-1]["revenue_share"] == pytest.approx(1)
+    assert par[20]["revenue_share"] == pytest.approx(conc["top_shares"][2]["revenue_share"])
+    assert all(a["revenue_share"] <= b["revenue_share"] + 1e-12 for a, b in zip(par, par[1:]))
+    assert 0 < conc["gini"] < 1
+
+
+def test_data_quality_and_performance(runs):
+    r, out = runs["report"], runs["root"] / "cur"
+    manifest = json.loads((out / "manifest.json").read_text())
+    dq = r["data_quality"]
+    for k in ("read", "used", "after_as_of", "outside_window", "rejected", "rejected_total"):
+        assert dq[k] == manifest["rows"][k]
+    assert dq["read"] == dq["used"] + dq["after_as_of"] + dq["outside_window"] + dq["rejected_total"]
+    assert [f["path"] for f in dq["inputs"]] == [f["path"] for f in manifest["inputs"]]
+    perf = r["performance"]
+    stages = [s["stage"] for s in perf["stages"]]
+    assert {"ingest", "features", "score_and_label", "write"} <= set(stages)
+    for s in perf["stages"]:
+        assert s["wall_s"] >= 0 and s["cpu_s"] >= 0 and s["peak_rss_mb"] > 0
+    mach = perf["machine"]
+    assert mach["logical_cpus"] >= 1 and mach["total_memory_mb"] > 0 and mach["platform"]
+    assert perf["versions"]["polars"] == pl.__version__
+    jit = perf["jit"]
+    assert jit["measured"] is True and jit["compile_s"] >= 0
+    assert any(d["function"].endswith("_cut_points") for d in jit["dispatchers"])
+    assert perf["report_build"]["wall_s"] > 0
+
+
+def test_migration_matrices_and_table(runs):
+    r, root = runs["report"], runs["root"]
+    prev = _out_customers(root / "prev")
+    cur = _out_customers(root / "cur")
+    mig = r["migration"]
+    assert mig["previous_customers"] == len(prev) and mig["current_customers"] == len(cur)
+    prev_ids, cur_ids = set(prev["customer_id"]), set(cur["customer_id"])
+    n_new, n_gone = len(cur_ids - prev_ids), len(prev_ids - cur_ids)
+    assert n_new > 0 and n_gone > 0  # the fixture makes both happen
+    for section, col in (("segments", "segment"), ("value_tiers", "value_tier"),
+                         ("lifecycle_stages", "lifecycle_stage")):
+        m = mig[section]
+        counts = np.array(m["customers"])
+        assert m["rows"][-1] is None and m["columns"][-1] is None
+        assert m["new"] == n_new == counts[-1].sum() and m["disappeared"] == n_gone == counts[:, -1].sum()
+        assert counts[-1, -1] == 0
+        prev_sizes = prev[col].value_counts().to_dict()
+        cur_sizes = cur[col].value_counts().to_dict()
+        for i, key in enumerate(m["rows"][:-1]):
+            assert counts[i].sum() == prev_sizes.get(key, 0), (section, key)
+        for j, key in enumerate(m["columns"][:-1]):
+            assert counts[:, j].sum() == cur_sizes.get(key, 0), (section, key)
+        assert m["stayed"] + m["moved"] + m["new"] + m["disappeared"] == counts.sum()
+        # revenue: columns of tonight's revenue sum to tonight's group revenue
+        rc = np.array(m["revenue_current"])
+        cur_rev = cur.groupby(col)["monetary"].sum().to_dict()
+        for j, key in enumerate(m["columns"][:-1]):
+            assert rc[:, j].sum() == pytest.approx(cur_rev.get(key, 0.0), abs=1e-6)
+        rp = np.array(m["revenue_previous"])
+        prev_rev = prev.groupby(col)["monetary"].sum().to_dict()
+        for i, key in enumerate(m["rows"][:-1]):
+            assert rp[i].sum() == pytest.approx(prev_rev.get(key, 0.0), abs=1e-6)
+    # one cell against an explicit join
+    j = prev.merge(cur, on="customer_id", suffixes=("_p", "_c"))
+    m = mig["segments"]
+    i, k = m["rows"].index("champions"), m["columns"].index("loyal_customers")
+    assert m["customers"][i][k] == ((j["segment_p"] == "champions") &
+                                    (j["segment_c"] == "loyal_customers")).sum()
+    table = pl.read_parquet(root / "cur" / "migration.parquet")
+    assert table.columns[:3] == ["customer_id", "previous_segment", "current_segment"]
+    assert table.height == len(prev_ids | cur_ids)
+    assert table["customer_id"].n_unique() == table.height
+    assert table.filter(pl.col("previous_segment").is_null()).height == n_new
+    assert table.filter(pl.col("current_segment").is_null()).height == n_gone
+    got = dict(zip(table["customer_id"].to_list(), table["current_segment"].to_list()))
+    assert all(got[c] == s for c, s in zip(cur["customer_id"], cur["segment"]))
+
+
+def test_attribute_breakdowns(runs):
+    r, cur, attrs = runs["report"], _out_customers(runs["root"] / "cur"), runs["attrs"]
+    a = r["attributes"]
+    scored, known = set(cur["customer_id"]), set(attrs["customer_id"].to_list())
+    assert a["rows"] == attrs.height
+    assert a["scored_without_attributes"] == len(scored - known) > 0
+    assert a["attributes_not_scored"] == len(known - scored) >= 7
+    assert a["matched"] == len(scored & known)
+    kinds = {c["name"]: c["kind"] for c in a["columns"]}
+    assert kinds == {"region": "categorical", "age_band": "categorical", "signup_date": "date",
+                     "loyalty_member": "categorical", "score_x": "numeric"}
+    j = cur[["customer_id", "segment"]].merge(attrs.to_pandas(), on="customer_id", how="left")
+    for seg, entry in a["by_segment"].items():
+        sub = j[j["segment"] == seg]
+        assert entry["customers"] == len(sub)
+        assert entry["without_attributes"] == sub["region"].isna().sum()
+        for col in ("region", "age_band", "loyalty_member"):
+            rows = entry["categorical"][col]
+            assert sum(x["customers"] for x in rows) == entry["customers"], (seg, col)
+            if len(sub):
+                assert sum(x["share"] for x in rows) == pytest.approx(1.0)
+            vc = sub[col].astype("string").str.lower().value_counts(dropna=False)
+            for x in rows:
+                if x["value"] is None:
+                    assert x["customers"] == sub[col].isna().sum()
+                else:
+                    assert x["customers"] == vc.get(x["value"].lower(), 0)
+        med = sub["score_x"].median()
+        got = entry["median"]["score_x"]
+        assert (got is None and pd.isna(med)) or got == pytest.approx(med)
+        if len(sub) and sub["signup_date"].notna().any():
+            want = pd.to_datetime(sub["signup_date"]).median()
+            got = pd.Timestamp(entry["median"]["signup_date"])
+            assert abs((got - want).total_seconds()) <= 86400
+    for col in ("region", "age_band", "loyalty_member"):
+        assert sum(x["customers"] for x in a["overall"]["categorical"][col]) == len(cur)
+
+
+def _cfg():
+    return load_config(None)
+
+
+def test_attribute_file_errors(runs, tmp_path):
+    res = runs["cur"]
+    attrs = runs["attrs"]
+    bad = tmp_path / "noid.parquet"
+    attrs.rename({"customer_id": "cust"}).write_parquet(bad)
+    with pytest.raises(InputError, match=r"noid\.parquet.*customer id column"):
+        build_report(res, _cfg(), attributes_path=bad)
+    dup = tmp_path / "dup.parquet"
+    pl.concat([attrs, attrs.head(3)]).write_parquet(dup)
+    with pytest.raises(InputError, match=r"dup\.parquet.*'customer_id'.*duplicate"):
+        build_report(res, _cfg(), attributes_path=dup)
+    text_ids = tmp_path / "text.parquet"
+    attrs.with_columns(pl.format("C-{}", pl.col("customer_id")).alias("customer_id")) \
+        .write_parquet(text_ids)
+    with pytest.raises(InputError, match=r"text\.parquet.*'customer_id'"):
+        build_report(res, _cfg(), attributes_path=text_ids)
+    flt = tmp_path / "float.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.Float64)).write_parquet(flt)
+    with pytest.raises(InputError, match=r"float\.parquet.*'customer_id'.*Float64"):
+        build_report(res, _cfg(), attributes_path=flt)
+    missing = tmp_path / "missing.parquet"
+    with pytest.raises(InputError, match="missing.parquet"):
+        build_report(res, _cfg(), attributes_path=missing)
+    # numeric ids stored as strings are cast, with the same result
+    str_ids = tmp_path / "str.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.String)).write_parquet(str_ids)
+    rep, _ = build_report(res, _cfg(), attributes_path=str_ids)
+    assert rep["attributes"]["matched"] == runs["report"]["attributes"]["matched"]
+    assert rep["attributes"]["by_segment"] == runs["report"]["attributes"]["by_segment"]
+
+
+def test_previous_dir_errors(runs, tmp_path):
+    res = runs["cur"]
+    (tmp_path / "notout").mkdir()
+    with pytest.raises(InputError, match="not a segscore output"):
+        build_report(res, _cfg(), previous_dir=tmp_path / "notout")
+    with pytest.raises(InputError, match="not a segscore output"):
+        build_report(res, _cfg(), previous_dir=tmp_path / "nope")
+
+
+def test_no_previous_no_attributes(runs):
+    rep, mig = build_report(runs["prev"], _cfg())
+    assert mig is None and rep["migration"] is None and rep["attributes"] is None
+    json.dumps(rep, allow_nan=False)
+    assert "<svg" in render_html(rep)
+
+
+def test_html_escapes_names_and_is_self_contained(tmp_path):
+    gen = generate_transactions(tmp_path / "data", 600, seed=3, attributes=False)
+    cfg = build_config({"segments": {"rules": [
+        {"key": "evil", "name": XSS, "r": [4, 5], "action": 'Say "<b>hi</b>" & <img src=x onerror=alert(2)>'},
+        {"key": "rest", "name": "Everyone <else>"}]}})
+    res = segscore.run(gen.out_dir / "transactions", tmp_path / "out", config=cfg)
+    report_dir = tmp_path / "out" / "report"
+    html = (report_dir / "index.html").read_text("utf-8")
+    assert XSS not in html and "<img src=x" not in html and "<else>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+    # the only scripts are our own inline one; no external resources of any kind
+    assert html.count("<script") == 1
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", html, re.I)
+    assert not re.search(r"url\(\s*['\"]?(https?:|//)", html, re.I)
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)"', html)
+    assert csp and "default-src 'none'" in unescape(csp.group(1))
+    assert sorted(p.name for p in report_dir.iterdir()) == ["index.html", "report.json"]
+    # `segscore report` re-renders from report.json alone, identically
+    rep = json.loads((report_dir / "report.json").read_text("utf-8"))
+    assert render_html(rep) == html
+    assert res.report["segments"][0]["name"] == XSS
