@@ -1,0 +1,1 @@
+"""segscore benchmarks: baselines, pytest-benchmark suites and the scale script."""
