@@ -6,9 +6,12 @@ partial directory at the output path, and never destroys the previous output.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import json
 import os
 import shutil
+import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,8 +24,19 @@ TMP_TAG = ".segscore-tmp-"
 OLD_TAG = ".segscore-old-"
 PRODUCER = "segscore"
 ROWS_PER_PART = 1_000_000
+LOCK_TAG = ".segscore-lock"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+#: test hook (tests/test_crash.py): SIGKILL this process when it reaches the named point of a
+#: run directory's life: "opened", "fsynced", "swapped", "moved_old". Unset in production.
+CRASH_ENV = "SEGSCORE_CRASH_AT"
+#: test hook: "0" disables renameat2(RENAME_EXCHANGE) to exercise the two-rename fallback.
+EXCHANGE_ENV = "SEGSCORE_RENAME_EXCHANGE"
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def is_segscore_output(path: Path) -> bool:
@@ -84,6 +98,8 @@ def _fsync_dir(path: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    if os.environ.get(EXCHANGE_ENV) == "0":
+        return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
@@ -101,28 +117,66 @@ class RunDirectory:
         self.overwrite = overwrite
         self.run_id = run_id or uuid.uuid4().hex
         self.tmp = self.out.parent / f".{self.out.name}{TMP_TAG}{self.run_id}"
+        self._lock_fd: int | None = None
+
+    def _lock(self) -> None:
+        """Exclusive advisory lock on a hidden sibling file, held until commit/abort (released
+        by the kernel if the process dies): a second run on the same ``out`` is refused instead
+        of deleting the first one's temp dir as a 'leftover'."""
+        path = self.out.parent / f".{self.out.name}{LOCK_TAG}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise InputError(f"{self.out}: another segscore run is writing this output "
+                                 "directory right now") from None
+            raise
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def open(self) -> Path:
-        """Recover/clean leftovers, check the target, create the temp dir; returns it."""
+        """Lock, recover/clean leftovers, check the target, create the temp dir; returns it."""
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        recover_and_clean(self.out)
-        check_target(self.out, self.overwrite)
-        self.tmp.mkdir()
+        self._lock()
+        try:
+            recover_and_clean(self.out)
+            check_target(self.out, self.overwrite)
+            self.tmp.mkdir()
+        except BaseException:
+            self._unlock()
+            raise
+        _crash_point("opened")
         return self.tmp
 
     def commit(self) -> None:
         """fsync everything, then put the temp dir at ``out`` (replacing an old output)."""
+        try:
+            self._commit()
+        finally:
+            self._unlock()
+
+    def _commit(self) -> None:
         _fsync_tree(self.tmp)
+        _crash_point("fsynced")
         if self.out.exists():
             check_target(self.out, self.overwrite)
             if _exchange(self.tmp, self.out):
                 _fsync_dir(self.out.parent)
+                _crash_point("swapped")
                 shutil.rmtree(self.tmp)
                 return
             old = self.out.parent / f".{self.out.name}{OLD_TAG}{self.run_id}"
             os.rename(self.out, old)
+            _crash_point("moved_old")
             os.rename(self.tmp, self.out)
             _fsync_dir(self.out.parent)
+            _crash_point("swapped")
             shutil.rmtree(old)
         else:
             os.rename(self.tmp, self.out)
@@ -131,6 +185,7 @@ class RunDirectory:
     def abort(self) -> None:
         """Remove the temp dir; the previous output is untouched."""
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self._unlock()
 
 
 def write_json(path: Path, data: dict) -> None:
