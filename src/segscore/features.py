@@ -56,32 +56,52 @@ def channel_columns(used: pl.LazyFrame) -> ChannelColumns:
 
 
 def aggregate(used: pl.LazyFrame, roles: Roles, channels: ChannelColumns) -> pl.LazyFrame:
-    """One row per customer seen in the used rows: raw sums and extremes (exact integers)."""
+    """One row per customer seen in the used rows: raw sums and extremes (exact integers).
+
+    Conditional values are computed row-wise first (when/then) so that every aggregation is a
+    plain min / max / sum / n_unique, which polars runs on its fast group-by path.
+    """
     units = (pl.col("amount") * AMOUNT_SCALE).round().cast(pl.Int64)
-    rows = used.with_columns(units.alias("units"))
     buy = pl.col("units") > 0
-    ts = pl.col("order_ts")
-    if roles.order_id_dtype is not None:
-        oid = pl.col("order_id")
-        orders = oid.filter(buy & oid.is_not_null()).n_unique() + (buy & oid.is_null()).sum()
-    else:
-        orders = buy.sum()
+    per_row = [
+        units.alias("units"),
+    ]
+    derived = [
+        pl.when(buy).then(pl.col("order_ts")).alias("buy_ts"),
+        pl.when(buy).then(pl.col("units")).otherwise(0).alias("buy_units"),
+        pl.when(pl.col("units") < 0).then(-pl.col("units")).otherwise(0).alias("return_units"),
+        buy.cast(pl.Int64).alias("buy_rows"),
+    ]
     aggs = [
-        ts.filter(buy).min().alias("first_purchase_at"),
-        ts.filter(buy).max().alias("last_purchase_at"),
-        orders.cast(pl.Int64).alias("frequency"),
+        pl.col("buy_ts").min().alias("first_purchase_at"),
+        pl.col("buy_ts").max().alias("last_purchase_at"),
         pl.col("units").sum().alias("net_units"),
-        pl.col("units").filter(buy).sum().alias("purchase_units"),
-        (-pl.col("units").filter(pl.col("units") < 0).sum()).alias("return_units"),
+        pl.col("buy_units").sum().alias("purchase_units"),
+        pl.col("return_units").sum().alias("return_units"),
         pl.len().cast(pl.Int64).alias("rows"),
     ]
+    if roles.order_id_dtype is not None:
+        # distinct non-null order ids among purchase rows, plus each order-less purchase row
+        derived.append(pl.when(buy).then(pl.col("order_id")).alias("buy_order"))
+        derived.append((buy & pl.col("order_id").is_null()).cast(pl.Int64).alias("loose_buys"))
+        aggs.append((pl.col("buy_order").drop_nulls().n_unique() + pl.col("loose_buys").sum())
+                    .cast(pl.Int64).alias("frequency"))
+    else:
+        aggs.append(pl.col("buy_rows").sum().alias("frequency"))
     if roles.category:
-        aggs.append(pl.col("category").filter(buy).drop_nulls().n_unique().cast(pl.Int32)
+        derived.append(pl.when(buy).then(pl.col("category")).alias("buy_category"))
+        aggs.append(pl.col("buy_category").drop_nulls().n_unique().cast(pl.Int32)
                     .alias("distinct_categories"))
-    for name, value in zip(channels.names, channels.values):
-        aggs.append(pl.col("units").filter(buy & (pl.col("channel") == value)).sum()
-                    .alias(f"_{name}"))
-    return rows.group_by("customer_id").agg(aggs)
+    if channels.names:
+        code = pl.col("channel").replace_strict(list(channels.values),
+                                                list(range(len(channels.values))),
+                                                default=None, return_dtype=pl.Int8)
+        per_row.append(code.alias("channel_code"))
+        for i, name in enumerate(channels.names):
+            derived.append(pl.when(buy & (pl.col("channel_code") == i)).then(pl.col("units"))
+                           .otherwise(0).alias(f"_{name}"))
+            aggs.append(pl.col(f"_{name}").sum())
+    return used.with_columns(per_row).with_columns(derived).group_by("customer_id").agg(aggs)
 
 
 def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.DataFrame:

@@ -74,7 +74,8 @@ def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
 
 
 def _timestamp(name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
-    """(parsed naive-UTC microsecond timestamp, raw value as string) expressions."""
+    """(parsed naive-UTC microsecond timestamp, raw string value) expressions; the raw value
+    is null unless the column holds strings, so it costs nothing for typed timestamps."""
     col = pl.col(name)
     if kind == "timestamp_tz":
         ts = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -82,7 +83,8 @@ def _timestamp(name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
         ts = parse_iso_timestamps(col)
     else:
         ts = col
-    return ts.cast(pl.Datetime("us")), col.cast(pl.String)
+    raw = col if kind == "string" else pl.lit(None, pl.String)  # kept only where parsed
+    return ts.cast(pl.Datetime("us")), raw
 
 
 def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> pl.LazyFrame:

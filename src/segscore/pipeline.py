@@ -173,18 +173,22 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
                 as_of: datetime | None, clock: StageClock) -> RunResult:
     roles = resolve_roles(infos)
     id_is_string = roles.id_dtype == pl.String
-    rows = scan_inputs(infos, config.columns, roles)
     with clock.stage("ingest") as box:
+        # Read every file once (projection pushed into the scan), classify in memory, then
+        # derive counts, rejected rows and aggregates from that one frame.
+        rows = scan_inputs(infos, config.columns, roles).collect(engine="streaming").lazy()
         if as_of is None:
             as_of = default_as_of(rows, config, id_is_string)
-        classified = classify(rows, as_of, config, id_is_string)
+        classified = classify(rows, as_of, config, id_is_string).collect().lazy()
         used = classified.filter(pl.col("status") == USED)
         channels = channel_columns(used) if roles.channel else ChannelColumns()
-        counts_q = classified.group_by(["file", "status"]).len()
-        agg_q = aggregate(used, roles, channels)
-        counts, rejected, raw = pl.collect_all([counts_q, rejected_rows(classified, infos), agg_q])
+        counts = classified.group_by(["file", "status"]).len().collect()
+        rejected = rejected_rows(classified, infos).collect()
         totals, per_file = _reconcile(counts, infos)
         box["rows"] = totals["read"]
+    with clock.stage("aggregate") as box:
+        raw = aggregate(used, roles, channels).collect()
+        box["rows"] = totals["used"]
     with clock.stage("features") as box:
         scored_raw, unscored = split_scored(raw)
         if scored_raw.height == 0:
