@@ -1,0 +1,99 @@
+"""Determinism (issue 6 part 4): the customer Parquet files are byte-identical whatever the
+input file order, the row order within files, the Parquet row-group size or the numba thread
+count, and when the same night is run again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import segscore
+from segscore.config import build_config
+from segscore_datasets import generate_transactions
+
+CONFIG = {"clustering": {"k": 4}}
+
+
+def customer_bytes(out: Path) -> dict[str, str]:
+    files = sorted((out / "customers").glob("segment=*/part-*.parquet"))
+    assert files
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def run(src, out: Path) -> dict[str, str]:
+    segscore.run(src, out, config=build_config(CONFIG))
+    return customer_bytes(out)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    root = tmp_path_factory.mktemp("det")
+    data = generate_transactions(root / "data", 3000, seed=11, files=3, attributes=False)
+    src = data.out_dir / "transactions"
+    return {"root": root, "src": src, "files": list(data.files),
+            "hashes": run(str(src), root / "out0")}
+
+
+def rewrite(files: list[Path], target: Path, *, rename_reversed=False, shuffle_seed=None,
+            row_group_size=None) -> Path:
+    target.mkdir()
+    for i, f in enumerate(files):
+        table = pq.read_table(f)
+        if shuffle_seed is not None:
+            perm = np.random.default_rng(shuffle_seed + i).permutation(table.num_rows)
+            table = table.take(perm)
+        name = f"part-{len(files) - 1 - i:03d}.parquet" if rename_reversed else f.name
+        pq.write_table(table, target / name, row_group_size=row_group_size or 1_000_000)
+    return target
+
+
+def test_file_order(base):
+    src = rewrite(base["files"], base["root"] / "renamed", rename_reversed=True)
+    assert run(str(src), base["root"] / "out_renamed") == base["hashes"]
+    # the same files listed in another order
+    listed = [str(p) for p in sorted(src.glob("*.parquet"), reverse=True)]
+    assert run(listed, base["root"] / "out_listed") == base["hashes"]
+
+
+def test_row_order_within_files(base):
+    src = rewrite(base["files"], base["root"] / "shuffled", shuffle_seed=3)
+    assert run(str(src), base["root"] / "out_shuffled") == base["hashes"]
+
+
+def test_row_group_size(base):
+    src = rewrite(base["files"], base["root"] / "small_groups", row_group_size=97)
+    assert pq.ParquetFile(next(src.glob("*.parquet"))).num_row_groups > 5
+    assert run(str(src), base["root"] / "out_groups") == base["hashes"]
+
+
+def test_rerun_same_night_byte_identical(base):
+    out = base["root"] / "out_rerun"
+    first = run(str(base["src"]), out)
+    segscore.run(str(base["src"]), out, config=build_config(CONFIG), overwrite=True)
+    assert customer_bytes(out) == first == base["hashes"]
+
+
+def test_thread_count(base):
+    """NUMBA_NUM_THREADS=1 and =2 in fresh processes (numba reads it at import)."""
+    cfg = base["root"] / "k4.toml"
+    cfg.write_text("[clustering]\nk = 4\n")
+    procs = {}
+    for threads in ("1", "2"):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+               "NUMBA_NUM_THREADS": threads, "POLARS_MAX_THREADS": threads}
+        procs[threads] = subprocess.Popen(
+            [sys.executable, "-c", "from segscore.cli import main; main()", "run",
+             str(base["src"]), "--out", str(base["root"] / f"out_t{threads}"), "--quiet",
+             "--config", str(cfg)], env=env, stderr=subprocess.PIPE, text=True)
+    for threads, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    one = customer_bytes(base["root"] / "out_t1")
+    assert one == customer_bytes(base["root"] / "out_t2") == base["hashes"]
