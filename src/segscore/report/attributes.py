@@ -81,8 +81,8 @@ def load_attributes(path, scored_id_dtype: pl.DataType, config=None) -> tuple[pl
     null_ids = df["customer_id"].null_count()
     if null_ids:
         df = df.filter(pl.col("customer_id").is_not_null())
-    dup = df.group_by("customer_id").len().filter(pl.col("len") > 1)
-    if dup.height:
+    if df["customer_id"].n_unique() != df.height:
+        dup = df.group_by("customer_id").len().filter(pl.col("len") > 1)
         ex = dup.sort("customer_id").head(3)["customer_id"].to_list()
         raise InputError(f"{path}: customer id column {col!r} has {dup.height} duplicate "
                          f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
@@ -124,8 +124,6 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     a = attrs.select(pl.col("customer_id"), *[pl.col(k).alias(v) for k, v in ren.items()],
                      pl.lit(True).alias("a:__present"))
     joined = customers.select("customer_id", "segment").join(a, on="customer_id", how="left")
-    scored_ids = customers.select("customer_id")
-    not_scored = a.join(scored_ids, on="customer_id", how="anti").height
     present = pl.col("a:__present").fill_null(False)
     lf = joined.lazy()
 
@@ -193,6 +191,8 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             for v in order if v is not None or totals.get(v, 0)]
 
     scored_with = sum(v["customers"] - v["without_attributes"] for v in by_segment.values())
+    # both tables have unique ids, so the attribute rows not matched are the unscored ones
+    not_scored = attrs.height - scored_with
     return {
         "path": str(path), "id_column": id_col, "rows": counts["rows"],
         "rows_with_null_id": counts["rows_with_null_id"],

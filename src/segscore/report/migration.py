@@ -76,11 +76,13 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def _matrix(joined: pl.DataFrame, dim: str, current_order: list[str], names: dict) -> dict:
-    p, c = f"previous_{dim}", f"current_{dim}"
-    g = joined.group_by(p, c).agg(pl.len().alias("n"),
-                                  pl.col("previous_monetary").sum().alias("rp"),
-                                  pl.col("current_monetary").sum().alias("rc"))
+def _cells_query(joined: pl.LazyFrame, dim: str) -> pl.LazyFrame:
+    return joined.group_by(f"previous_{dim}", f"current_{dim}").agg(
+        pl.len().alias("n"), pl.col("previous_monetary").sum().alias("rp"),
+        pl.col("current_monetary").sum().alias("rc"))
+
+
+def _matrix(g: pl.DataFrame, current_order: list[str], names: dict) -> dict:
     cells = {(a, b): (int(n), float(rp or 0.0), float(rc or 0.0)) for a, b, n, rp, rc
              in g.iter_rows()}
     prev_keys = {a for a, _ in cells if a is not None}
@@ -138,9 +140,9 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         "new_row_and_disappeared_column": "the last row (key null) is new customers, the "
                                           "last column (key null) disappeared customers",
     }
-    for dim, plural in DIMENSIONS:
-        order = list(cur_names[dim])
-        section[plural] = _matrix(joined, dim, order,
+    cells = pl.collect_all([_cells_query(joined.lazy(), dim) for dim, _ in DIMENSIONS])
+    for (dim, plural), g in zip(DIMENSIONS, cells):
+        section[plural] = _matrix(g, list(cur_names[dim]),
                                   {**prev_names[dim], **cur_names[dim]})
     table = joined.select(
         "customer_id", "previous_segment", "current_segment",
