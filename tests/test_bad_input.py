@@ -182,6 +182,18 @@ def test_glob_matching_nothing(tmp_path):
     assert_refused(tmp_path, run_cli(tmp_path, str(tmp_path / "*.parquet")), "matches no file")
 
 
+def test_glob_skips_bookkeeping_files_and_reads_matched_directories(tmp_path):
+    write(tmp_path / "in" / "a.parquet", good_table())
+    write(tmp_path / "in" / "year=2025" / "b.parquet", good_table())
+    (tmp_path / "in" / "_SUCCESS").write_text("")
+    (tmp_path / "in" / ".a.parquet.crc").write_text("crc")
+    result = run_cli(tmp_path, str(tmp_path / "in" / "*"))
+    assert result.exit_code == 0, result.output
+    import json
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"]["read"] == 2 * N
+
+
 def test_broken_symlink(tmp_path):
     link = tmp_path / "t.parquet"
     link.symlink_to(tmp_path / "gone.parquet")

@@ -118,25 +118,39 @@ class RunDirectory:
         self.run_id = run_id or uuid.uuid4().hex
         self.tmp = self.out.parent / f".{self.out.name}{TMP_TAG}{self.run_id}"
         self._lock_fd: int | None = None
+        self._lock_path: Path | None = None
 
     def _lock(self) -> None:
         """Exclusive advisory lock on a hidden sibling file, held until commit/abort (released
         by the kernel if the process dies): a second run on the same ``out`` is refused instead
-        of deleting the first one's temp dir as a 'leftover'."""
+        of deleting the first one's temp dir as a 'leftover'. The file is removed on unlock;
+        a lock taken on a file that was unlinked meanwhile is dropped and retaken."""
         path = self.out.parent / f".{self.out.name}{LOCK_TAG}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise InputError(f"{self.out}: another segscore run is writing this output "
+                                     "directory right now") from None
+                raise
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._lock_fd, self._lock_path = fd, path
+                return
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise InputError(f"{self.out}: another segscore run is writing this output "
-                                 "directory right now") from None
-            raise
-        self._lock_fd = fd
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
+            try:
+                os.unlink(self._lock_path)
+            except FileNotFoundError:
+                pass
             os.close(self._lock_fd)
             self._lock_fd = None
 

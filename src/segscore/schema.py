@@ -33,6 +33,12 @@ class InputFile:
     string_bytes: int = 0  # encoded bytes of the mapped string columns (memory estimate)
 
 
+def _parquet_under(path: Path) -> list[Path]:
+    """*.parquet files below ``path``, skipping hidden and underscore-prefixed names."""
+    return [p for p in path.rglob("*.parquet") if p.is_file() and not any(
+        part.startswith((".", "_")) for part in p.relative_to(path).parts)]
+
+
 def discover(source: str | Path | list[str | Path]) -> list[Path]:
     """Parquet files of a file, a directory (recursively, hive layouts included) or a glob.
 
@@ -47,10 +53,17 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
             matches = [Path(m) for m in glob.glob(text, recursive=True)]
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file")
-            files.update(m for m in matches if m.is_file())
+            # a matched directory is read like a directory; matched bookkeeping files
+            # (_SUCCESS, .crc, hidden) are skipped as they are inside directories
+            for m in matches:
+                if m.is_dir():
+                    files.update(_parquet_under(m))
+                elif m.is_file() and not m.name.startswith((".", "_")):
+                    files.add(m)
+            if not files:
+                raise InputError(f"{text}: the pattern matches no Parquet file")
         elif path.is_dir():
-            found = [p for p in path.rglob("*.parquet") if p.is_file() and not any(
-                part.startswith((".", "_")) for part in p.relative_to(path).parts)]
+            found = _parquet_under(path)
             if not found:
                 raise InputError(f"{path}: the directory holds no .parquet file")
             files.update(found)
