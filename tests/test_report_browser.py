@@ -74,10 +74,10 @@ class Browser:
                 "--window-size=1280,1600", "about:blank"]
         shell = f"exec {' '.join(map(shlex.quote, args))} 3<&{cmd_r} 4>&{ev_w}"
         bash = shutil.which("bash") or "/bin/bash"
+        self._log = open(profile_dir.parent / f"{profile_dir.name}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen([bash, "-c", shell], pass_fds=(cmd_r, ev_w),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(profile_dir.parent / f"{profile_dir.name}.log",
-                                                 "wb"))
+                                     stderr=self._log)
         os.close(cmd_r)
         os.close(ev_w)
         self._next = 0
@@ -155,6 +155,7 @@ class Browser:
             self.proc.kill()
             self.proc.wait()
         os.close(self._cmd_w)
+        self._log.close()
 
 
 def open_page(binary: str, profile_dir: Path, url: str) -> dict:

@@ -147,29 +147,34 @@ def cluster_bars(clusters: list[dict] | None) -> dict | None:
                 feats.append(f)
     if not feats:
         return None
-    panel_w, bar_h, half, label_w = 330, 18, 110, 100
+    panel_w, bar_h, half, label_w, top = 400, 18, 110, 110, 46
     zmax = max([abs(v) for c in clusters for v in (c.get("centroid_z") or {}).values()
                 if v is not None] + [1.0])
     panels = []
+    panel_h = top + 10 + len(feats) * (bar_h + 4)
     for k, c in enumerate(clusters):
         bars = []
+        cx = label_w + half
         for i, f in enumerate(feats):
             z = (c.get("centroid_z") or {}).get(f)
             z = 0.0 if z is None else z
             ln = half * abs(z) / zmax
-            cx = label_w + half
-            bars.append({"label": f, "y": 30 + i * (bar_h + 4), "ty": 30 + i * (bar_h + 4) + 13,
+            y = top + i * (bar_h + 4)
+            bars.append({"label": f, "y": y, "ty": y + 13,
                          "x": round(cx - ln if z < 0 else cx, 1), "w": round(ln, 1),
                          "fill": _rgb(ORANGE if z < 0 else BLUE), "t": f"{z:+.2f}",
-                         "tx": round(cx + (ln + 4 if z >= 0 else -ln - 36), 1)})
-        panels.append({"x": (k % 3) * panel_w, "y": (k // 3) * (40 + len(feats) * (bar_h + 4)),
-                       "title": f"{c.get('key')}: {c.get('name')} "
-                                f"({c.get('customers', 0):,} · {_fmt_pct(c.get('customer_share'))})",
-                       "bars": bars, "axis": label_w + half,
-                       "axis_h": 30 + len(feats) * (bar_h + 4)})
+                         "tx": label_w + 2 * half + 8})
+        name = str(c.get("name"))
+        short = name if len(name) <= 48 else name[:47] + "…"
+        panels.append({"x": (k % 3) * panel_w, "y": (k // 3) * panel_h,
+                       "title": f"cluster {c.get('key')} · {c.get('customers', 0):,} customers "
+                                f"· {_fmt_pct(c.get('customer_share'))}",
+                       "subtitle": short, "full": name,
+                       "bars": bars, "axis": cx, "axis_top": top - 4,
+                       "axis_h": top + len(feats) * (bar_h + 4)})
     rows = (len(clusters) + 2) // 3
-    return {"width": min(len(clusters), 3) * panel_w,
-            "height": rows * (40 + len(feats) * (bar_h + 4)) + 10, "panels": panels}
+    return {"width": min(len(clusters), 3) * panel_w, "height": rows * panel_h + 10,
+            "panels": panels}
 
 
 def stage_bars(stages: list[dict] | None) -> dict | None:
