@@ -319,3 +319,19 @@ def test_html_escapes_names_and_is_self_contained(tmp_path):
     rep = json.loads((report_dir / "report.json").read_text("utf-8"))
     assert render_html(rep) == html
     assert res.report["segments"][0]["name"] == XSS
+
+
+def test_jit_compile_time_is_measured(runs):
+    """A fresh numba compilation shows up in the next report's JIT profile."""
+    import numba
+
+    @numba.njit(cache=False)
+    def _report_probe(x):
+        return x * 2 + 1
+
+    before = build_report(runs["prev"], _cfg())[0]["performance"]["jit"]
+    assert _report_probe(20) == 41
+    after = build_report(runs["prev"], _cfg())[0]["performance"]["jit"]
+    assert after["compilations"] == before["compilations"] + 1
+    assert after["compile_s"] > before["compile_s"]
+    assert any(k.endswith("_report_probe") for k in after["by_function"])
