@@ -1,4 +1,4 @@
-"""Per-customer RFM features from the used rows (SPEC §2), as polars lazy aggregations.
+"""Per-customer RFM features from the used rows (SPEC §2): numba hash group-by + polars.
 
 Money is summed exactly as integer 1/10_000 currency units, so sums — and everything scored
 from them — do not depend on file order, row order or thread count.
@@ -10,7 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import polars as pl
+
+import native_kernels.groupby as gb
 
 from segscore.ingest import AMOUNT_SCALE, Roles
 
@@ -55,53 +58,105 @@ def channel_columns(used: pl.LazyFrame) -> ChannelColumns:
     return ChannelColumns(tuple(names), tuple(kept), other=len(values) > len(kept))
 
 
-def aggregate(used: pl.LazyFrame, roles: Roles, channels: ChannelColumns) -> pl.LazyFrame:
+def aggregate(used: pl.DataFrame, roles: Roles, channels: ChannelColumns) -> pl.DataFrame:
     """One row per customer seen in the used rows: raw sums and extremes (exact integers).
 
-    Conditional values are computed row-wise first (when/then) so that every aggregation is a
-    plain min / max / sum / n_unique, which polars runs on its fast group-by path.
+    Polars derives contiguous int64 columns (units, microsecond timestamps, small channel /
+    category codes); the numba hash group-by in ``native_kernels.groupby`` does the rest in
+    one serial pass (plus one pass for distinct order ids). Rows come out in order of first
+    appearance; callers sort.
     """
-    units = (pl.col("amount") * AMOUNT_SCALE).round().cast(pl.Int64)
-    buy = pl.col("units") > 0
-    per_row = [
-        units.alias("units"),
+    id_is_string = roles.id_dtype == pl.String
+    cols = [
+        (pl.col("customer_id").cast(pl.Categorical).to_physical().cast(pl.Int64)
+         if id_is_string else pl.col("customer_id")).alias("key"),
+        pl.col("order_ts").dt.epoch("us").alias("ts"),
+        (pl.col("amount") * AMOUNT_SCALE).round().cast(pl.Int64).alias("units"),
     ]
-    derived = [
-        pl.when(buy).then(pl.col("order_ts")).alias("buy_ts"),
-        pl.when(buy).then(pl.col("units")).otherwise(0).alias("buy_units"),
-        pl.when(pl.col("units") < 0).then(-pl.col("units")).otherwise(0).alias("return_units"),
-        buy.cast(pl.Int64).alias("buy_rows"),
-    ]
-    aggs = [
-        pl.col("buy_ts").min().alias("first_purchase_at"),
-        pl.col("buy_ts").max().alias("last_purchase_at"),
-        pl.col("units").sum().alias("net_units"),
-        pl.col("buy_units").sum().alias("purchase_units"),
-        pl.col("return_units").sum().alias("return_units"),
-        pl.len().cast(pl.Int64).alias("rows"),
-    ]
-    if roles.order_id_dtype is not None:
-        # distinct non-null order ids among purchase rows, plus each order-less purchase row
-        derived.append(pl.when(buy).then(pl.col("order_id")).alias("buy_order"))
-        derived.append((buy & pl.col("order_id").is_null()).cast(pl.Int64).alias("loose_buys"))
-        aggs.append((pl.col("buy_order").drop_nulls().n_unique() + pl.col("loose_buys").sum())
-                    .cast(pl.Int64).alias("frequency"))
-    else:
-        aggs.append(pl.col("buy_rows").sum().alias("frequency"))
-    if roles.category:
-        derived.append(pl.when(buy).then(pl.col("category")).alias("buy_category"))
-        aggs.append(pl.col("buy_category").drop_nulls().n_unique().cast(pl.Int32)
-                    .alias("distinct_categories"))
     if channels.names:
-        code = pl.col("channel").replace_strict(list(channels.values),
-                                                list(range(len(channels.values))),
-                                                default=None, return_dtype=pl.Int8)
-        per_row.append(code.alias("channel_code"))
-        for i, name in enumerate(channels.names):
-            derived.append(pl.when(buy & (pl.col("channel_code") == i)).then(pl.col("units"))
-                           .otherwise(0).alias(f"_{name}"))
-            aggs.append(pl.col(f"_{name}").sum())
-    return used.with_columns(per_row).with_columns(derived).group_by("customer_id").agg(aggs)
+        cols.append(pl.col("channel").replace_strict(
+            list(channels.values), list(range(len(channels.values))), default=-1,
+            return_dtype=pl.Int8).alias("chan"))
+    cat_values = used["category"].drop_nulls().unique().to_list() if roles.category else []
+    cat_bitmask = roles.category and len(cat_values) <= 64
+    if cat_bitmask:
+        cols.append(pl.col("category").replace_strict(
+            cat_values, list(range(len(cat_values))), default=-1,
+            return_dtype=pl.Int8).alias("cat"))
+    elif roles.category:
+        cols.append(pl.col("category").cast(pl.Categorical).to_physical().cast(pl.Int64)
+                    .fill_null(0).alias("cat_key"))
+        cols.append(pl.col("category").is_not_null().alias("cat_valid"))
+    if roles.order_id_dtype is not None:
+        order = pl.col("order_id")
+        if roles.order_id_dtype == pl.String:
+            order = order.cast(pl.Categorical).to_physical()
+        cols.append(order.cast(pl.Int64).fill_null(0).alias("order_key"))
+        cols.append(pl.col("order_id").is_not_null().alias("order_valid"))
+    frame = used.select(cols)
+
+    def column(name: str, dtype) -> np.ndarray:
+        return np.ascontiguousarray(frame[name].to_numpy(), dtype=dtype)
+
+    n = frame.height
+    ids, units = column("key", np.int64), column("units", np.int64)
+    codes = np.empty(n, dtype=np.int64)
+    uniques = np.empty(n, dtype=np.int64)
+    table = np.full(gb.table_size(n), -1, dtype=np.int32)
+    k = gb._dense_codes_int64(ids, table, codes, uniques)
+    del table
+    n_chan = len(channels.names)
+    chan = column("chan", np.int8) if n_chan else np.empty(0, dtype=np.int8)
+    cat = column("cat", np.int8) if cat_bitmask else np.empty(0, dtype=np.int8)
+    acc = np.empty((k, gb.CHANNEL0 + n_chan), dtype=np.int64)
+    gb._scatter_aggregate(codes, column("ts", np.int64), units, chan, cat, acc)
+
+    def distinct(keys: np.ndarray, valid: np.ndarray, count_missing: bool) -> np.ndarray:
+        size = gb.table_size(int(np.count_nonzero(units > 0)))
+        table_code = np.full(size, -1, dtype=np.int64)
+        counts = np.zeros(k, dtype=np.int64)
+        gb._count_distinct_pairs(codes, units, keys, valid, count_missing, table_code,
+                                 np.empty(size, dtype=np.int64), counts)
+        return counts
+
+    if id_is_string:
+        first_row = np.empty(k, dtype=np.int64)
+        first_row[codes] = np.arange(n, dtype=np.int64)  # any row of the group will do
+        customer_id = used["customer_id"].gather(first_row)
+    else:
+        customer_id = pl.Series(uniques[:k])
+    no_buy = np.flatnonzero(acc[:, gb.BUYS] == 0)
+
+    def stamp(j: int) -> pl.Series:  # null where the customer has no purchase row
+        ts = pl.Series(np.ascontiguousarray(acc[:, j])).cast(pl.Datetime("us"))
+        return ts.scatter(no_buy, None)
+
+    out = {
+        "customer_id": customer_id,
+        "first_purchase_at": stamp(gb.FIRST),
+        "last_purchase_at": stamp(gb.LAST),
+        "net_units": acc[:, gb.NET],
+        "purchase_units": acc[:, gb.PURCHASE],
+        "return_units": acc[:, gb.RETURNS],
+        "rows": acc[:, gb.ROWS],
+    }
+    if roles.order_id_dtype is not None:
+        out["frequency"] = distinct(column("order_key", np.int64),
+                                    column("order_valid", np.bool_), True)
+    else:
+        out["frequency"] = acc[:, gb.BUYS]
+    if cat_bitmask:
+        out["distinct_categories"] = np.bitwise_count(acc[:, gb.CATMASK].view(np.uint64))
+    elif roles.category:
+        out["distinct_categories"] = distinct(column("cat_key", np.int64),
+                                              column("cat_valid", np.bool_), False)
+    for j, name in enumerate(channels.names):
+        out[f"_{name}"] = acc[:, gb.CHANNEL0 + j]
+    raw = pl.DataFrame({name: pl.Series(np.ascontiguousarray(v)) if isinstance(v, np.ndarray)
+                        else v for name, v in out.items()})
+    if "distinct_categories" in raw.columns:
+        raw = raw.with_columns(pl.col("distinct_categories").cast(pl.Int32))
+    return raw
 
 
 def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.DataFrame:

@@ -187,7 +187,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         totals, per_file = _reconcile(counts, infos)
         box["rows"] = totals["read"]
     with clock.stage("aggregate") as box:
-        raw = aggregate(used, roles, channels).collect()
+        raw = aggregate(used.collect(), roles, channels)
         box["rows"] = totals["used"]
     with clock.stage("features") as box:
         scored_raw, unscored = split_scored(raw)
