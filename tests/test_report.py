@@ -335,3 +335,20 @@ def test_jit_compile_time_is_measured(runs):
     assert after["compilations"] == before["compilations"] + 1
     assert after["compile_s"] > before["compile_s"]
     assert any(k.endswith("_report_probe") for k in after["by_function"])
+
+
+def test_render_older_or_partial_reports(runs):
+    """`segscore report` on an output written by schema v1 (no v2 sections) still renders."""
+    v1_keys = ("schema_version", "as_of", "customers", "segments", "value_tiers",
+               "lifecycle_stages", "cut_points", "value_tier_bounds", "data_quality")
+    r = runs["report"]
+    v1 = {k: r[k] for k in v1_keys}
+    v1["schema_version"] = 1
+    v1["data_quality"] = {k: r["data_quality"][k] for k in
+                          ("read", "used", "after_as_of", "outside_window", "rejected",
+                           "rejected_total", "balanced")}
+    v1["performance"] = {"stages": r["performance"]["stages"],
+                         "versions": r["performance"]["versions"]}
+    html = render_html(v1)
+    assert "Champions" in html and "<svg" in html
+    assert "No previous output was given" in html

@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 
 from segscore.report.charts import all_charts
 
@@ -20,17 +20,24 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline
        "img-src data:")
 
 
+def _text(x) -> str:
+    """A non-number as text ('' for None and missing (Undefined) values)."""
+    return "" if x is None or isinstance(x, Undefined) else str(x)
+
+
 def _pct(x, digits: int = 1) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return _text(x)
+    if not math.isfinite(x):
         return ""
     return f"{100 * x:.{digits}f}%"
 
 
 def _num(x, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return _text(x)
+    if isinstance(x, float) and not math.isfinite(x):
         return ""
-    if isinstance(x, bool):
-        return str(x)
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15):
         return f"{int(x):,}"
     return f"{x:,.{digits}f}"

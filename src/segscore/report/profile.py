@@ -123,7 +123,8 @@ def _concentration(monetary: np.ndarray) -> dict:
         return float((cum[-1] - cum[n - k]) / total) if total else 0.0
 
     # Gini from the Lorenz curve (trapezoids over all customers, exact).
-    gini = float(1.0 - (cum[:-1] + cum[1:]).sum() / (n * total)) if total and n else None
+    # (undefined when net revenue is not positive; may exceed 1 with negative net spenders)
+    gini = float(1.0 - (cum[:-1] + cum[1:]).sum() / (n * total)) if total > 0 and n else None
     return {
         "revenue_definition": "net spend (monetary, returns included)",
         "customers": int(n), "revenue": float(total),
