@@ -17,7 +17,7 @@ out_console = Console()
 
 
 def _fail(exc: Exception, code: int) -> None:
-    Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False, markup=False)
+    click.echo(f"error: {exc}", err=True)
     sys.exit(code)
 
 
@@ -73,6 +73,8 @@ def run_options(fn):
                      help="Last night's output directory: adds segment migration to the report."),
         click.option("--customers", "attributes", type=click.Path(dir_okay=False),
                      help="Customer attributes Parquet (one row per customer id) for profiles."),
+        click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
+                     help="Memory budget in GiB (default: what the machine has available)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
         click.option("--quiet", is_flag=True, help="No progress output."),
     ]):
@@ -100,7 +102,7 @@ def _overrides(window_days, bins, preset, k) -> dict:
 
 
 def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
-         overwrite, quiet, previous=None, attributes=None):
+         overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
     from segscore.pipeline import run
     from segscore.progress import StageProgress
@@ -108,6 +110,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
     config = load_config(config_path, _overrides(window_days, bins, preset, k))
     return run(source, out, config=config, as_of=as_of, model_path=model_path,
                overwrite=overwrite, previous=previous, attributes=attributes,
+               memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,
                on_stage=StageProgress(quiet))
 
 
@@ -172,18 +175,18 @@ def generate(customers, out, seed, files):
 @main.command()
 @click.argument("source", nargs=-1, required=True)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
 @_guard
-def validate(source, config_path):
-    """Check config and input files (schemas, readability) without scoring."""
-    from segscore.config import load_config
-    from segscore.schema import discover, inspect_inputs
+def validate(source, config_path, as_of):
+    """Report every config, file and schema problem and the would-be row reconciliation,
+    without scoring. Exit 2 when there is a problem."""
+    from segscore.config import parse_as_of
+    from segscore.validation import format_report, validation_report
 
-    config = load_config(config_path)
-    infos = inspect_inputs(discover(list(source)), config.columns)
-    for info in infos:
-        out_console.print(f"ok {info.path} · {info.rows:,} rows · {info.bytes:,} bytes",
-                          highlight=False, markup=False)
-    out_console.print(f"{len(infos)} file(s), {sum(i.rows for i in infos):,} rows: valid")
+    report = validation_report(list(source), config_path, as_of=parse_as_of(as_of))
+    click.echo(format_report(report))
+    if not report["ok"]:
+        sys.exit(2)
 
 
 @main.command()

@@ -222,3 +222,28 @@ def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFr
         )
         .drop("status", "file")
     )
+
+
+def reconcile(counts: pl.DataFrame, infos: list[InputFile]) -> tuple[dict, list[dict]]:
+    """read = used + after_as_of + outside_window + rejected (by reason), per file and total."""
+    per_file = []
+    for i, info in enumerate(infos):
+        sub = counts.filter(pl.col("file") == i)
+        by = dict(zip(sub["status"].to_list(), sub["len"].to_list()))
+        entry = {"path": str(info.path), "bytes": info.bytes, "rows_read": info.rows,
+                 "used": by.get(USED, 0), "after_as_of": by.get(1, 0),
+                 "outside_window": by.get(2, 0),
+                 "rejected": {STATUSES[s]: n for s, n in sorted(by.items()) if s >= FIRST_REJECT}}
+        entry["balanced"] = info.rows == (entry["used"] + entry["after_as_of"] +
+                                          entry["outside_window"] + sum(entry["rejected"].values()))
+        per_file.append(entry)
+    total = {k: sum(f[k] for f in per_file) for k in ("used", "after_as_of", "outside_window")}
+    total["read"] = sum(f["rows_read"] for f in per_file)
+    total["rejected"] = {}
+    for f in per_file:
+        for reason, n in f["rejected"].items():
+            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
+    total["rejected_total"] = sum(total["rejected"].values())
+    total["balanced"] = total["read"] == (total["used"] + total["after_as_of"] +
+                                          total["outside_window"] + total["rejected_total"])
+    return total, per_file

@@ -18,8 +18,8 @@ from segscore.clusters import fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, aggregate, channel_columns, finish, split_scored
-from segscore.ingest import (STATUSES, USED, classify, default_as_of, rejected_rows,
-                             resolve_roles, scan_inputs, window_start)
+from segscore.ingest import (USED, classify, default_as_of, explain_read_error, reconcile,
+                             rejected_rows, resolve_roles, scan_inputs, window_start)
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.report import build_report, write_report
@@ -27,6 +27,7 @@ from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import quantile_scores
 from segscore.segments import label_all
 from segscore.timing import StageClock
+from segscore.validation import check_memory_budget
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -51,36 +52,6 @@ def _versions() -> dict:
     return {"segscore": __version__, "polars": pl.__version__, "numpy": np.__version__,
             "numba": numba.__version__, "pyarrow": pyarrow.__version__,
             "python": platform.python_version()}
-
-
-def _reconcile(counts: pl.DataFrame, infos: list[InputFile]) -> tuple[dict, list[dict]]:
-    """Row reconciliation, in total and per file: read = used + rejected + after + outside."""
-    per_file = []
-    for i, info in enumerate(infos):
-        rows = counts.filter(pl.col("file") == i)
-        by = dict(zip(rows["status"].to_list(), rows["len"].to_list()))
-        entry = {"path": str(info.path), "bytes": info.bytes, "rows_read": info.rows,
-                 "used": by.get(USED, 0), "after_as_of": by.get(1, 0),
-                 "outside_window": by.get(2, 0),
-                 "rejected": {STATUSES[s]: n for s, n in sorted(by.items()) if s >= 3}}
-        accounted = entry["used"] + entry["after_as_of"] + entry["outside_window"] + \
-            sum(entry["rejected"].values())
-        if accounted != info.rows:
-            raise RuntimeError(f"{info.path}: reconciliation failed: footer says {info.rows} rows, "
-                               f"classified {accounted}")
-        per_file.append(entry)
-    total = {"read": sum(f["rows_read"] for f in per_file),
-             "used": sum(f["used"] for f in per_file),
-             "after_as_of": sum(f["after_as_of"] for f in per_file),
-             "outside_window": sum(f["outside_window"] for f in per_file),
-             "rejected": {}}
-    for f in per_file:
-        for reason, n in f["rejected"].items():
-            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
-    total["rejected_total"] = sum(total["rejected"].values())
-    total["balanced"] = total["read"] == (total["used"] + total["after_as_of"] +
-                                          total["outside_window"] + total["rejected_total"])
-    return total, per_file
 
 
 def _score_and_label(table: pl.DataFrame, config: RunConfig,
@@ -113,13 +84,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         config: RunConfig | None = None, config_path: str | Path | None = None,
         as_of: str | datetime | None = None, model_path: str | Path | None = None,
         overwrite: bool = False, previous: str | Path | None = None,
-        attributes: str | Path | None = None, on_stage=None) -> RunResult:
+        attributes: str | Path | None = None, memory_limit_bytes: int | None = None,
+        on_stage=None) -> RunResult:
     """Score every customer in ``source`` (Parquet file, directory, glob or list).
 
     With ``out``, writes the run directory atomically (SPEC §5); without, only returns.
     ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
     ``previous`` (last night's output directory) adds migration to the report;
     ``attributes`` (Parquet, one row per customer id) adds attribute breakdowns.
+    ``memory_limit_bytes`` (default: the memory available) is checked against an estimate of
+    the run's peak before any row is read (InputError when it cannot be met).
     ``on_stage(name, "start"|"end")`` is called around each stage (progress display).
     """
     started = datetime.now(timezone.utc)
@@ -134,6 +108,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
+        check_memory_budget(infos, memory_limit_bytes)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
@@ -176,15 +151,20 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
     with clock.stage("ingest") as box:
         # Read every file once (projection pushed into the scan), classify in memory, then
         # derive counts, rejected rows and aggregates from that one frame.
-        rows = scan_inputs(infos, config.columns, roles).collect(engine="streaming").lazy()
+        try:
+            rows = scan_inputs(infos, config.columns, roles).collect(engine="streaming").lazy()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise explain_read_error(exc, infos) from None
         if as_of is None:
-            as_of = default_as_of(rows, config, id_is_string)
+            as_of = default_as_of(rows, config, id_is_string, infos)
         classified = classify(rows, as_of, config, id_is_string).collect().lazy()
         used = classified.filter(pl.col("status") == USED)
         channels = channel_columns(used) if roles.channel else ChannelColumns()
         counts = classified.group_by(["file", "status"]).len().collect()
         rejected = rejected_rows(classified, infos).collect()
-        totals, per_file = _reconcile(counts, infos)
+        totals, per_file = reconcile(counts, infos)
+        if not totals["balanced"] or not all(f["balanced"] for f in per_file):
+            raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
     with clock.stage("aggregate") as box:
         raw = aggregate(used.collect(), roles, channels)

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
-from segscore.ingest import (FIRST_REJECT, _one_line, STATUSES, USED, classify, default_as_of,
-                             resolve_roles, scan_inputs)
+from segscore.ingest import (_one_line, classify, default_as_of, reconcile, resolve_roles,
+                             scan_inputs)
 from segscore.schema import InputFile, column_problems, discover, inspect_file, read_footer
 
 # ---------------------------------------------------------------------------------------------
@@ -123,31 +123,6 @@ def _deep_check(info: InputFile, names: list[str]) -> str | None:
     return None
 
 
-def _reconcile(counts: pl.DataFrame, infos: list[InputFile]) -> tuple[dict, list[dict]]:
-    """read = used + after_as_of + outside_window + rejected (by reason), per file and total."""
-    per_file = []
-    for i, info in enumerate(infos):
-        sub = counts.filter(pl.col("file") == i)
-        by = dict(zip(sub["status"].to_list(), sub["len"].to_list()))
-        entry = {"path": str(info.path), "bytes": info.bytes, "rows_read": info.rows,
-                 "used": by.get(USED, 0), "after_as_of": by.get(1, 0),
-                 "outside_window": by.get(2, 0),
-                 "rejected": {STATUSES[s]: n for s, n in sorted(by.items()) if s >= FIRST_REJECT}}
-        entry["balanced"] = info.rows == (entry["used"] + entry["after_as_of"] +
-                                          entry["outside_window"] + sum(entry["rejected"].values()))
-        per_file.append(entry)
-    total = {k: sum(f[k] for f in per_file) for k in ("used", "after_as_of", "outside_window")}
-    total["read"] = sum(f["rows_read"] for f in per_file)
-    total["rejected"] = {}
-    for f in per_file:
-        for reason, n in f["rejected"].items():
-            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
-    total["rejected_total"] = sum(total["rejected"].values())
-    total["balanced"] = total["read"] == (total["used"] + total["after_as_of"] +
-                                          total["outside_window"] + total["rejected_total"])
-    return total, per_file
-
-
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
                       memory_limit_bytes: int | None = None) -> dict:
@@ -243,7 +218,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     except (pl.exceptions.PolarsError, OSError) as exc:
         problem(None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")
         return report
-    totals, per_file = _reconcile(counts, infos)
+    totals, per_file = reconcile(counts, infos)
     report.update(ok=True, as_of=as_of.isoformat(), rows=totals, inputs=per_file)
     return report
 
