@@ -111,3 +111,15 @@ def test_validate_and_generate_commands(tmp_path, data):
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
     assert r.exit_code == 2
+
+
+def test_failed_stage_is_reported_with_completed_stages_even_when_quiet(tmp_path):
+    pl.DataFrame({"customer_id": [1], "order_ts": [None], "amount": [1.0]},
+                 schema={"customer_id": pl.Int64, "order_ts": pl.Datetime("us"),
+                         "amount": pl.Float64}).write_parquet(tmp_path / "t.parquet")
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "t.parquet"), "--out",
+                                  str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 2
+    assert "stage 'ingest' failed after" in r.output and "completed: discover" in r.output
+    assert "no valid transaction" in r.output
+    assert not (tmp_path / "o").exists()

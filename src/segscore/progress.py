@@ -1,9 +1,11 @@
-"""Stage progress on stderr (rich), or nothing with --quiet."""
+"""Stage progress on stderr (rich), or nothing with --quiet; a failed stage is always reported
+with its elapsed time and the stages completed before it."""
 
 from __future__ import annotations
 
 import time
 
+import click
 from rich.console import Console
 
 
@@ -14,13 +16,21 @@ class StageProgress:
         self.console = Console(stderr=True, quiet=quiet)
         self._status = None
         self._started = 0.0
+        self.completed: list[str] = []
 
     def __call__(self, stage: str, event: str) -> None:
         if event == "start":
             self._started = time.perf_counter()
             self._status = self.console.status(f"{stage}…")
             self._status.start()
+            return
+        if self._status is not None:
+            self._status.stop()
+        elapsed = time.perf_counter() - self._started
+        if event == "failed":  # always said, even with --quiet: a failed night must be diagnosable
+            self.completed.append(f"{stage} FAILED after {elapsed:.2f}s")
+            click.echo(f"segscore: stage '{stage}' failed after {elapsed:.2f}s; completed: "
+                       f"{', '.join(self.completed[:-1]) or 'none'}", err=True)
         else:
-            if self._status is not None:
-                self._status.stop()
-            self.console.print(f"[green]✓[/] {stage} [dim]{time.perf_counter() - self._started:.2f}s[/]")
+            self.completed.append(f"{stage} {elapsed:.2f}s")
+            self.console.print(f"[green]✓[/] {stage} [dim]{elapsed:.2f}s[/]")

@@ -24,7 +24,8 @@ def peak_rss_mb() -> float:
 
 
 class StageClock:
-    """Collects one StageTiming per stage; ``on_stage`` is told when a stage starts/ends."""
+    """Collects one StageTiming per stage; ``on_stage(name, event)`` is told when a stage
+    starts, ends or fails (event "start", "end", "failed")."""
 
     def __init__(self, on_stage=None):
         self.timings: list[StageTiming] = []
@@ -37,7 +38,12 @@ class StageClock:
         if self._on_stage:
             self._on_stage(name, "start")
         wall, cpu = time.perf_counter(), time.process_time()
-        yield box
+        try:
+            yield box
+        except BaseException:
+            if self._on_stage:
+                self._on_stage(name, "failed")
+            raise
         wall_s = time.perf_counter() - wall
         self.timings.append(StageTiming(
             stage=name, wall_s=round(wall_s, 4), cpu_s=round(time.process_time() - cpu, 4),
