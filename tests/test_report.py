@@ -352,3 +352,38 @@ def test_render_older_or_partial_reports(runs):
     html = render_html(v1)
     assert "Champions" in html and "<svg" in html
     assert "No previous output was given" in html
+
+
+def test_string_ids_migration_and_attributes(runs, tmp_path):
+    """String customer ids (the transactions'), integer ids in the attributes file (cast)."""
+    src = tmp_path / "tx"
+    src.mkdir()
+    for f in runs["files"]:
+        t = pl.read_parquet(f).with_columns(pl.format("c{}", pl.col("customer_id") % 10**9)
+                                            .alias("customer_id"))
+        t.write_parquet(src / f.name)
+    attrs = runs["attrs"].with_columns(pl.col("customer_id") % 10**9)
+    attrs.write_parquet(tmp_path / "attrs_int.parquet")
+    attrs.with_columns(pl.format("c{}", pl.col("customer_id")).alias("customer_id")) \
+        .write_parquet(tmp_path / "attrs_str.parquet")
+    cfg = build_config({"clustering": {"enabled": False}})
+    segscore.run(src, tmp_path / "p", as_of="2026-03-31", config=cfg)
+    res = segscore.run(src, tmp_path / "c", config=cfg, previous=tmp_path / "p",
+                       attributes=tmp_path / "attrs_str.parquet")
+    prev, cur = _out_customers(tmp_path / "p"), _out_customers(tmp_path / "c")
+    m = res.report["migration"]["segments"]
+    counts = np.array(m["customers"])
+    assert m["new"] == len(set(cur["customer_id"]) - set(prev["customer_id"])) > 0
+    sizes = prev["segment"].value_counts().to_dict()
+    assert [counts[i].sum() for i in range(len(m["rows"]) - 1)] == \
+        [sizes.get(k, 0) for k in m["rows"][:-1]]
+    table = pl.read_parquet(tmp_path / "c" / "migration.parquet")
+    assert table["customer_id"].dtype == pl.String and table["customer_id"].is_sorted()
+    a = res.report["attributes"]
+    known = set(("c" + attrs["customer_id"].cast(pl.String)).to_list())
+    assert a["matched"] == len(set(cur["customer_id"]) & known)
+    assert a["scored_without_attributes"] == len(set(cur["customer_id"]) - known)
+    # integer ids are cast to strings ("123"), which match none of the "c…" ids: all counted
+    b = build_report(res, cfg, attributes_path=tmp_path / "attrs_int.parquet")[0]["attributes"]
+    assert b["matched"] == 0 and b["scored_without_attributes"] == len(cur)
+    assert b["attributes_not_scored"] == attrs.height

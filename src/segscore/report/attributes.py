@@ -87,7 +87,19 @@ def load_attributes(path, scored_id_dtype: pl.DataType, config=None) -> tuple[pl
         raise InputError(f"{path}: customer id column {col!r} has {dup.height} duplicate "
                          f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
                          "customer")
+    if not df["customer_id"].is_sorted():
+        df = df.sort("customer_id")  # sorted on both sides, polars joins by merging (fast)
     return df, col, {"rows": df.height + null_ids, "rows_with_null_id": null_ids}
+
+
+def _sorted_by_id(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with the sorted flag on customer_id (the pipeline's table is sorted by id)."""
+    ids = df["customer_id"]
+    if ids.flags["SORTED_ASC"]:
+        return df
+    if ids.is_sorted():
+        return df.with_columns(pl.col("customer_id").set_sorted())
+    return df.sort("customer_id")
 
 
 def _median_expr(name: str, kind: str) -> pl.Expr:
@@ -123,7 +135,8 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     ren = {c["name"]: f"a:{c['name']}" for c in columns}
     a = attrs.select(pl.col("customer_id"), *[pl.col(k).alias(v) for k, v in ren.items()],
                      pl.lit(True).alias("a:__present"))
-    joined = customers.select("customer_id", "segment").join(a, on="customer_id", how="left")
+    joined = _sorted_by_id(customers.select("customer_id", "segment")).join(
+        a.with_columns(pl.col("customer_id").set_sorted()), on="customer_id", how="left")
     present = pl.col("a:__present").fill_null(False)
     lf = joined.lazy()
 

@@ -58,7 +58,7 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{cust_dir}: cannot read previous customers: "
                          f"{str(exc).splitlines()[0]}") from None
-    return df, manifest
+    return df.sort("customer_id"), manifest
 
 
 def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
@@ -99,8 +99,8 @@ def _matrix(g: pl.DataFrame, current_order: list[str], names: dict) -> dict:
     total = sum(map(sum, counts))
     return {
         "rows": rows, "columns": cols,
-        "row_names": [names.get(k, k) if k is not None else "New customers" for k in rows],
-        "column_names": [names.get(k, k) if k is not None else "Disappeared" for k in cols],
+        "row_names": [names.get(k, k) if k is not None else "(new)" for k in rows],
+        "column_names": [names.get(k, k) if k is not None else "(disappeared)" for k in cols],
         "customers": counts, "revenue_previous": rev_p, "revenue_current": rev_c,
         "previous_sizes": {k: sum(counts[i]) for i, k in enumerate(rows) if k is not None},
         "current_sizes": {k: sum(r[j] for r in counts) for j, k in enumerate(cols)
@@ -117,14 +117,23 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     dup = previous.height - previous["customer_id"].n_unique()
     if dup:
         raise InputError(f"{prev}: previous output has {dup} duplicate customer_id rows")
-    cur = customers.select(
+    from segscore.report.attributes import _sorted_by_id
+
+    cur = _sorted_by_id(customers).select(
         "customer_id",
         *[pl.col(d).cast(pl.String).alias(f"current_{d}") for d, _ in DIMENSIONS],
         pl.col("monetary").alias("current_monetary"))
     prv = previous.select(
         "customer_id", *[pl.col(d).alias(f"previous_{d}") for d, _ in DIMENSIONS],
         pl.col("monetary").alias("previous_monetary"))
-    joined = prv.join(cur, on="customer_id", how="full", coalesce=True)
+    # both sides sorted by id: polars merges them, and the result is in id order
+    joined = prv.with_columns(pl.col("customer_id").set_sorted()).join(
+        cur.with_columns(pl.col("customer_id").set_sorted()), on="customer_id", how="full",
+        coalesce=True)
+    if joined["customer_id"].is_sorted():
+        joined = joined.with_columns(pl.col("customer_id").set_sorted())
+    else:  # pragma: no cover - merge join output is ordered
+        joined = joined.sort("customer_id")
     prev_names = _previous_names(prev)
     cur_names = {
         "segment": {r.key: r.name for r in config.segments.rules},
@@ -144,8 +153,10 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     for (dim, plural), g in zip(DIMENSIONS, cells):
         section[plural] = _matrix(g, list(cur_names[dim]),
                                   {**prev_names[dim], **cur_names[dim]})
+    # group columns as Categorical: dictionary-encoded strings in Parquet (half the write time)
     table = joined.select(
-        "customer_id", "previous_segment", "current_segment",
-        "previous_value_tier", "current_value_tier",
-        "previous_lifecycle_stage", "current_lifecycle_stage").sort("customer_id")
+        "customer_id",
+        *[pl.col(f"{w}_{d}").cast(pl.Categorical) for d in ("segment", "value_tier",
+                                                            "lifecycle_stage")
+          for w in ("previous", "current")])
     return section, table
