@@ -24,6 +24,7 @@ LORENZ_POINTS = 101
 TOP_SHARES = (0.01, 0.10, 0.20)
 
 _STATS = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
+_DIMS = ("segment", "value_tier", "lifecycle_stage", "cluster")
 
 
 def _num(v) -> float | None:
@@ -39,19 +40,35 @@ def _gross() -> pl.Expr:
     return pl.col("avg_order_value") * pl.col("frequency")
 
 
-def _profile_query(lf: pl.LazyFrame, by: str, channels: list[str]) -> pl.LazyFrame:
-    aggs = [
+def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str]) -> pl.LazyFrame:
+    """Sums per combination of all group dimensions (a few hundred rows at most): sums and
+    counts compose, so every dimension's totals and means come from this one pass."""
+    return lf.group_by(dims).agg(
         pl.len().alias("customers"),
         pl.col("monetary").sum().alias("revenue"),
         _gross().sum().alias("gross"),
         pl.col("return_amount").sum().alias("returns"),
         pl.col("frequency").sum().alias("orders"),
-        pl.col("return_rate").mean().alias("mean_return_rate"),
-        *[pl.col(c).median().alias(f"median_{c}") for c in _STATS],
-        *[pl.col(c).mean().alias(f"mean_{c}") for c in _STATS],
+        pl.col("return_rate").sum().alias("sum_return_rate"),
+        pl.col("return_rate").count().alias("n_return_rate"),
+        *[pl.col(c).cast(pl.Float64).sum().alias(f"sum_{c}") for c in _STATS],
         *[(pl.col(c) * _gross()).sum().alias(f"ch_{c}") for c in channels],
-    ]
-    return lf.group_by(by).agg(aggs)
+    )
+
+
+def _median_query(lf: pl.LazyFrame, by: str) -> pl.LazyFrame:
+    # kept apart from the sums: a median in the same group_by disables polars' fast path
+    return lf.group_by(by).agg(*[pl.col(c).median().alias(f"median_{c}") for c in _STATS])
+
+
+def _dim_stats(sums: pl.DataFrame, medians: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Per-``by`` statistics: the combination sums rolled up, means, and the medians."""
+    value_cols = [c for c in sums.columns if c not in _DIMS]
+    g = sums.group_by(by).agg(pl.col(value_cols).sum())
+    g = g.with_columns(
+        *[(pl.col(f"sum_{c}") / pl.col("customers")).alias(f"mean_{c}") for c in _STATS],
+        (pl.col("sum_return_rate") / pl.col("n_return_rate")).alias("mean_return_rate"))
+    return g.join(medians, on=by, how="left")
 
 
 def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n: int,
@@ -106,10 +123,10 @@ def _rf_grid(c: pl.DataFrame, q: int) -> dict:
             "mean_monetary": mean_m}
 
 
-def _concentration(monetary: np.ndarray) -> dict:
+def _concentration(monetary: pl.Series) -> dict:
     """Top-share revenue, Pareto (top-down) and Lorenz (bottom-up) curves, Gini."""
-    n = monetary.size
-    x = np.sort(monetary.astype(np.float64, copy=False))  # ascending
+    n = monetary.len()
+    x = monetary.cast(pl.Float64).sort().to_numpy()  # ascending (polars sorts in parallel)
     cum = np.concatenate([[0.0], np.cumsum(x)])
     total = cum[-1]
     fr = np.linspace(0.0, 1.0, LORENZ_POINTS)
@@ -171,7 +188,9 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
 
     lf = c.lazy()
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
-    stats = dict(zip(dims, pl.collect_all([_profile_query(lf, d, list(channels)) for d in dims])))
+    sums, *medians = pl.collect_all([_sum_query(lf, dims, list(channels))] +
+                                    [_median_query(lf, d) for d in dims])
+    stats = {d: _dim_stats(sums, m, d) for d, m in zip(dims, medians)}
 
     seg, life = config.segments.rules, config.lifecycle.rules
     mk = lambda d, names, actions: _profiles(stats[d], d, names, actions, total_n,  # noqa: E731
@@ -204,7 +223,7 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
         },
         "value_tier_bounds": result.model["value_tier_bounds"],
         "rf_grid": _rf_grid(c, q),
-        "concentration": _concentration(c["monetary"].to_numpy()),
+        "concentration": _concentration(c["monetary"]),
         "data_quality": {**result.manifest["rows"],
                          "customers": result.manifest["customers"],
                          "inputs": [{k: f.get(k) for k in ("path", "bytes", "rows_read", "used",
