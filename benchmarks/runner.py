@@ -20,6 +20,21 @@ import time
 from pathlib import Path
 
 
+def _git_state() -> str:
+    """HEAD and whether the engine's source differs from it (others commit during runs)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "native_kernels"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except OSError:
+        return "?"
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("engine")
@@ -30,7 +45,7 @@ def main(argv=None) -> None:
                    help="baselines: skip the clustering stage")
     a = p.parse_args(argv)
     t_import = time.perf_counter()
-    info: dict = {"engine": a.engine}
+    info: dict = {"engine": a.engine, "git": _git_state()}
     cols = ["customer_id", "recency_days", "frequency", "monetary",
             "r_score", "f_score", "m_score"]
     if a.engine.startswith("segscore"):

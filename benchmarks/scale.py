@@ -265,6 +265,9 @@ def render(records: list[dict]) -> str:
          "engine's own subprocess (includes the Python interpreter and imports).",
          "`work` = wall time of the engine's work inside its process (imports excluded); "
          "`process` = whole subprocess wall (interpreter start + imports + work).", ""]
+    notes = RESULTS_DIR / "diagnosis.md"  # hand-written analysis, kept across regenerations
+    if notes.exists():
+        L += [notes.read_text().rstrip(), ""]
     for rec in records:
         L += render_one(rec)
     return "\n".join(L) + "\n"

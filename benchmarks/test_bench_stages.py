@@ -4,8 +4,8 @@ Size: env ``SEGSCORE_BENCH_CUSTOMERS`` (default 100_000, CI-sized; issue 5 asks 
 ``SEGSCORE_BENCH_CUSTOMERS=1000000 python -m pytest benchmarks -q --benchmark-only``).
 Data is generated once and cached under ``benchmarks/.cache/<n>/`` (gitignored).
 
-Stages mirror ``segscore.pipeline.run``: discover, ingest (scan + classify + aggregate, the
-lazy path collected once), features, score_and_label, cluster (k = 8), write (partitioned
+Stages mirror ``segscore.pipeline.run``: discover, ingest (read once, classify, counts and
+rejected rows), aggregate (per-customer group-by), features, score_and_label, cluster (k = 8), write (partitioned
 customers), report; plus the whole run with and without clustering. Stage benchmarks call
 the engine's internal functions, so they follow its code (and may need updating with it).
 """
@@ -44,24 +44,35 @@ def tmp():
 
 
 def _ingest(src, config):
-    """(infos, roles, as_of, channels, raw per-customer aggregates) as the pipeline builds them."""
-    from segscore.features import ChannelColumns, aggregate, channel_columns
-    from segscore.ingest import (USED, classify, default_as_of, rejected_rows, resolve_roles,
-                                 scan_inputs)
+    """(as_of, roles, channels, used rows as a DataFrame), the way the pipeline's ingest stage
+    builds them (read once, classify in memory, counts and rejected rows collected)."""
+    from segscore.features import ChannelColumns, channel_columns
+    from segscore.ingest import USED, classify, default_as_of, rejected_rows, resolve_roles, scan_inputs
     from segscore.schema import discover, inspect_inputs
 
     infos = inspect_inputs(discover(src), config.columns)
     roles = resolve_roles(infos)
     id_is_string = roles.id_dtype == pl.String
-    rows = scan_inputs(infos, config.columns, roles)
-    as_of = default_as_of(rows, config, id_is_string)
-    classified = classify(rows, as_of, config, id_is_string)
+    rows = scan_inputs(infos, config.columns, roles).collect(engine="streaming").lazy()
+    try:
+        as_of = default_as_of(rows, config, id_is_string, infos)
+    except TypeError:  # older signature
+        as_of = default_as_of(rows, config, id_is_string)
+    classified = classify(rows, as_of, config, id_is_string).collect().lazy()
     used = classified.filter(pl.col("status") == USED)
     channels = channel_columns(used) if roles.channel else ChannelColumns()
-    counts_q = classified.group_by(["file", "status"]).len()
-    _, _, raw = pl.collect_all([counts_q, rejected_rows(classified, infos),
-                                aggregate(used, roles, channels)])
-    return as_of, channels, raw
+    classified.group_by(["file", "status"]).len().collect()
+    rejected_rows(classified, infos).collect()
+    return as_of, roles, channels, used.collect()
+
+
+def _aggregate(used, roles, channels):
+    from segscore.features import aggregate
+
+    try:
+        return aggregate(used, roles, channels)  # eager (numba hash group-by)
+    except (TypeError, AttributeError):
+        return aggregate(used.lazy(), roles, channels).collect()  # older lazy signature
 
 
 def _features(raw, as_of, channels):
@@ -74,9 +85,11 @@ def _features(raw, as_of, channels):
 @pytest.fixture(scope="module")
 def stage_inputs(src, config):
     segscore.run(src, config=config)  # warm numba kernels (loads from cache)
-    as_of, channels, raw = _ingest(src, config)
+    as_of, roles, channels, used = _ingest(src, config)
+    raw = _aggregate(used, roles, channels)
     table = _features(raw, as_of, channels)
-    return {"as_of": as_of, "channels": channels, "raw": raw, "table": table}
+    return {"as_of": as_of, "roles": roles, "channels": channels, "used": used, "raw": raw,
+            "table": table}
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +107,12 @@ def test_stage_discover(benchmark, src, config):
 
 def test_stage_ingest(benchmark, src, config, stage_inputs):
     benchmark.pedantic(_ingest, args=(src, config), rounds=3, iterations=1)
+
+
+def test_stage_aggregate(benchmark, stage_inputs):
+    s = stage_inputs
+    benchmark.pedantic(_aggregate, args=(s["used"], s["roles"], s["channels"]), rounds=3,
+                       iterations=1)
 
 
 def test_stage_features(benchmark, stage_inputs):
