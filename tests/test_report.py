@@ -32,7 +32,6 @@ def runs(tmp_path_factory):
     files = sorted(gen.files)
     prev = segscore.run(files, root / "prev", as_of="2026-03-31")
     attrs = pl.read_parquet(gen.attributes_path)
-    scored_now_ids = None  # filled below from the current output
     # Attributes: drop 40 customers, add 7 unknown ids, add a numeric column with nulls.
     extra = pl.DataFrame({
         "customer_id": pl.Series([10**15 + i for i in range(7)], dtype=attrs["customer_id"].dtype),
@@ -45,7 +44,6 @@ def runs(tmp_path_factory):
     attr_path = root / "attrs.parquet"
     attrs2.write_parquet(attr_path)
     cur = segscore.run(files[1:], root / "cur", previous=root / "prev", attributes=attr_path)
-    del scored_now_ids
     report = json.loads((root / "cur" / "report" / "report.json").read_text("utf-8"))
     return {"root": root, "gen": gen, "prev": prev, "cur": cur, "report": report,
             "attrs": attrs2, "attr_path": attr_path, "files": files}
@@ -131,7 +129,8 @@ def test_rf_grid_cut_points_and_concentration(runs):
         assert t["revenue_share"] == pytest.approx(m[:k].sum() / total)
     lor, par = conc["lorenz"], conc["pareto"]
     assert len(lor) == len(par) == 101
-    assert lor[0]["revenue_share"] == pytest.approx(0) and lor[-1]["revenue_share"] == pytest.approx(1)
+    assert lor[0]["revenue_share"] == pytest.approx(0)
+    assert lor[-1]["revenue_share"] == pytest.approx(1)
     assert par[-1]["revenue_share"] == pytest.approx(1)
     assert par[20]["revenue_share"] == pytest.approx(conc["top_shares"][2]["revenue_share"])
     assert all(a["revenue_share"] <= b["revenue_share"] + 1e-12 for a, b in zip(par, par[1:]))
@@ -144,7 +143,8 @@ def test_data_quality_and_performance(runs):
     dq = r["data_quality"]
     for k in ("read", "used", "after_as_of", "outside_window", "rejected", "rejected_total"):
         assert dq[k] == manifest["rows"][k]
-    assert dq["read"] == dq["used"] + dq["after_as_of"] + dq["outside_window"] + dq["rejected_total"]
+    assert dq["read"] == (dq["used"] + dq["after_as_of"] + dq["outside_window"]
+                          + dq["rejected_total"])
     assert [f["path"] for f in dq["inputs"]] == [f["path"] for f in manifest["inputs"]]
     perf = r["performance"]
     stages = [s["stage"] for s in perf["stages"]]
@@ -174,7 +174,8 @@ def test_migration_matrices_and_table(runs):
         m = mig[section]
         counts = np.array(m["customers"])
         assert m["rows"][-1] is None and m["columns"][-1] is None
-        assert m["new"] == n_new == counts[-1].sum() and m["disappeared"] == n_gone == counts[:, -1].sum()
+        assert m["new"] == n_new == counts[-1].sum()
+        assert m["disappeared"] == n_gone == counts[:, -1].sum()
         assert counts[-1, -1] == 0
         prev_sizes = prev[col].value_counts().to_dict()
         cur_sizes = cur[col].value_counts().to_dict()
@@ -300,7 +301,8 @@ def test_no_previous_no_attributes(runs):
 def test_html_escapes_names_and_is_self_contained(tmp_path):
     gen = generate_transactions(tmp_path / "data", 600, seed=3, attributes=False)
     cfg = build_config({"segments": {"rules": [
-        {"key": "evil", "name": XSS, "r": [4, 5], "action": 'Say "<b>hi</b>" & <img src=x onerror=alert(2)>'},
+        {"key": "evil", "name": XSS, "r": [4, 5],
+         "action": 'Say "<b>hi</b>" & <img src=x onerror=alert(2)>'},
         {"key": "rest", "name": "Everyone <else>"}]}})
     res = segscore.run(gen.out_dir / "transactions", tmp_path / "out", config=cfg)
     report_dir = tmp_path / "out" / "report"

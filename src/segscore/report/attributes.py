@@ -60,7 +60,8 @@ def _cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str
                      f"with the transactions' customer ids ({scored_id})")
 
 
-def load_attributes(path, scored_id_dtype: pl.DataType, config=None) -> tuple[pl.DataFrame, str, dict]:
+def load_attributes(path, scored_id_dtype: pl.DataType,
+                    config=None) -> tuple[pl.DataFrame, str, dict]:
     """(attributes frame with the id renamed to ``customer_id`` in the scored dtype,
     original id column name, load counts). Raises InputError naming file and column."""
     path = Path(path)
