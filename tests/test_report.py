@@ -289,6 +289,13 @@ def test_previous_dir_errors(runs, tmp_path):
         build_report(res, _cfg(), previous_dir=tmp_path / "notout")
     with pytest.raises(InputError, match="not a segscore output"):
         build_report(res, _cfg(), previous_dir=tmp_path / "nope")
+    import shutil
+    dup = tmp_path / "dup"
+    shutil.copytree(runs["root"] / "prev", dup)
+    part = next((dup / "customers").rglob("*.parquet"))
+    shutil.copy(part, part.with_name("extra-copy.parquet"))
+    with pytest.raises(InputError, match="duplicate customer_id"):
+        build_report(res, _cfg(), previous_dir=dup)
 
 
 def test_no_previous_no_attributes(runs):

@@ -58,7 +58,7 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{cust_dir}: cannot read previous customers: "
                          f"{str(exc).splitlines()[0]}") from None
-    return df.sort("customer_id"), manifest
+    return df, manifest
 
 
 def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
@@ -74,12 +74,6 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         pass
     return out
-
-
-def _cells_query(joined: pl.LazyFrame, dim: str) -> pl.LazyFrame:
-    return joined.group_by(f"previous_{dim}", f"current_{dim}").agg(
-        pl.len().alias("n"), pl.col("previous_monetary").sum().alias("rp"),
-        pl.col("current_monetary").sum().alias("rc"))
 
 
 def _matrix(g: pl.DataFrame, current_order: list[str], names: dict) -> dict:
@@ -114,32 +108,51 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     """(report "migration" section, migration table for migration.parquet)."""
     prev = Path(previous_dir)
     previous, manifest = _read_previous(prev, customers.schema["customer_id"])
-    dup = previous.height - previous["customer_id"].n_unique()
-    if dup:
-        raise InputError(f"{prev}: previous output has {dup} duplicate customer_id rows")
     from segscore.report.attributes import _sorted_by_id
 
-    cur = _sorted_by_id(customers).select(
-        "customer_id",
-        *[pl.col(d).cast(pl.String).alias(f"current_{d}") for d, _ in DIMENSIONS],
-        pl.col("monetary").alias("current_monetary"))
-    prv = previous.select(
-        "customer_id", *[pl.col(d).alias(f"previous_{d}") for d, _ in DIMENSIONS],
-        pl.col("monetary").alias("previous_monetary"))
-    # both sides sorted by id: polars merges them, and the result is in id order
-    joined = prv.with_columns(pl.col("customer_id").set_sorted()).join(
-        cur.with_columns(pl.col("customer_id").set_sorted()), on="customer_id", how="full",
-        coalesce=True)
-    if joined["customer_id"].is_sorted():
-        joined = joined.with_columns(pl.col("customer_id").set_sorted())
-    else:  # pragma: no cover - merge join output is ordered
-        joined = joined.sort("customer_id")
-    prev_names = _previous_names(prev)
+    cur_src = _sorted_by_id(customers)
     cur_names = {
         "segment": {r.key: r.name for r in config.segments.rules},
         "value_tier": {t.key: t.name for t in config.value_tier.tiers},
         "lifecycle_stage": {r.key: r.name for r in config.lifecycle.rules},
     }
+    # Each side's three group keys packed into one small integer (mixed radix over the union
+    # of both runs' keys): the join carries an int instead of three strings, and a single
+    # group_by over (previous code, current code) yields all three matrices.
+    cats, strides, stride = {}, {}, 1
+    for dim, _ in DIMENSIONS:
+        seen = set(previous[dim].unique().drop_nulls().to_list()) | \
+            set(cur_src[dim].cast(pl.String).unique().drop_nulls().to_list())
+        cats[dim] = list(cur_names[dim]) + sorted(seen - set(cur_names[dim]))
+        strides[dim], stride = stride, stride * len(cats[dim])
+
+    def code() -> pl.Expr:
+        return pl.sum_horizontal(
+            pl.col(d).cast(pl.String).cast(pl.Enum(cats[d])).to_physical().cast(pl.Int64)
+            * strides[d] for d, _ in DIMENSIONS)
+
+    cur = cur_src.select("customer_id", code().alias("cc"),
+                         pl.col("monetary").alias("current_monetary"))
+    prv = previous.select("customer_id", code().alias("pc"),
+                          pl.col("monetary").alias("previous_monetary")).sort("customer_id")
+    dup = prv.select((pl.col("customer_id") == pl.col("customer_id").shift(1)).sum()).item()
+    if dup:
+        raise InputError(f"{prev}: previous output has {dup} duplicate customer_id rows")
+    # both sides sorted by id: the lazy engine merges them (the eager join would hash),
+    # and the result is in id order
+    joined = prv.lazy().with_columns(pl.col("customer_id").set_sorted()).join(
+        cur.lazy().with_columns(pl.col("customer_id").set_sorted()), on="customer_id",
+        how="full", coalesce=True).collect()
+    if not joined["customer_id"].is_sorted():  # pragma: no cover - merge output is ordered
+        joined = joined.sort("customer_id")
+    pairs = joined.group_by("pc", "cc").agg(
+        pl.len().alias("n"), pl.col("previous_monetary").sum().alias("rp"),
+        pl.col("current_monetary").sum().alias("rc"))
+
+    def part(col: str, dim: str) -> pl.Expr:
+        return (pl.col(col) // strides[dim] % len(cats[dim])).cast(pl.UInt32)
+
+    prev_names = _previous_names(prev)
     section = {
         "previous_dir": str(prev), "previous_run_id": manifest.get("run_id"),
         "previous_as_of": manifest.get("as_of"),
@@ -149,14 +162,17 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         "new_row_and_disappeared_column": "the last row (key null) is new customers, the "
                                           "last column (key null) disappeared customers",
     }
-    cells = pl.collect_all([_cells_query(joined.lazy(), dim) for dim, _ in DIMENSIONS])
-    for (dim, plural), g in zip(DIMENSIONS, cells):
+    for dim, plural in DIMENSIONS:
+        keys = pl.Series(cats[dim], dtype=pl.String)
+        g = pairs.group_by(part("pc", dim).alias("a"), part("cc", dim).alias("b")).agg(
+            pl.col("n").sum(), pl.col("rp").sum(), pl.col("rc").sum())
+        g = g.select(pl.col("a").map_batches(lambda s, k=keys: k.gather(s)),
+                     pl.col("b").map_batches(lambda s, k=keys: k.gather(s)), "n", "rp", "rc")
         section[plural] = _matrix(g, list(cur_names[dim]),
                                   {**prev_names[dim], **cur_names[dim]})
-    # group columns as Categorical: dictionary-encoded strings in Parquet (half the write time)
+    # group columns as Enum: dictionary-encoded strings in Parquet (half the write time)
     table = joined.select(
         "customer_id",
-        *[pl.col(f"{w}_{d}").cast(pl.Categorical) for d in ("segment", "value_tier",
-                                                            "lifecycle_stage")
-          for w in ("previous", "current")])
+        *[pl.lit(pl.Series(cats[d], dtype=pl.Enum(cats[d]))).gather(part(f"{w[0]}c", d))
+          .alias(f"{w}_{d}") for d, _ in DIMENSIONS for w in ("previous", "current")])
     return section, table
