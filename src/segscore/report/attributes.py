@@ -82,14 +82,15 @@ def load_attributes(path, scored_id_dtype: pl.DataType,
     null_ids = df["customer_id"].null_count()
     if null_ids:
         df = df.filter(pl.col("customer_id").is_not_null())
-    if df["customer_id"].n_unique() != df.height:
+    if not df["customer_id"].is_sorted():
+        df = df.sort("customer_id")  # sorted on both sides, polars joins by merging (fast)
+    ids = df["customer_id"]
+    if df.height and (ids == ids.shift(1)).any():  # duplicates are adjacent once sorted
         dup = df.group_by("customer_id").len().filter(pl.col("len") > 1)
         ex = dup.sort("customer_id").head(3)["customer_id"].to_list()
         raise InputError(f"{path}: customer id column {col!r} has {dup.height} duplicate "
                          f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
                          "customer")
-    if not df["customer_id"].is_sorted():
-        df = df.sort("customer_id")  # sorted on both sides, polars joins by merging (fast)
     return df, col, {"rows": df.height + null_ids, "rows_with_null_id": null_ids}
 
 
@@ -136,8 +137,14 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     ren = {c["name"]: f"a:{c['name']}" for c in columns}
     a = attrs.select(pl.col("customer_id"), *[pl.col(k).alias(v) for k, v in ren.items()],
                      pl.lit(True).alias("a:__present"))
-    joined = _sorted_by_id(customers.select("customer_id", "segment")).join(
-        a.with_columns(pl.col("customer_id").set_sorted()), on="customer_id", how="left")
+    # both sides sorted by id: the lazy engine merges them (the eager join would hash)
+    seg_keys = list(config.segments.keys)
+    seg_keys += sorted(set(customers["segment"].unique().drop_nulls().to_list()) - set(seg_keys))
+    left = _sorted_by_id(customers.select("customer_id", "segment")).with_columns(
+        pl.col("segment").cast(pl.String).cast(pl.Enum(seg_keys)))  # int group keys below
+    joined = left.lazy().join(
+        a.lazy().with_columns(pl.col("customer_id").set_sorted()), on="customer_id",
+        how="left").collect()
     present = pl.col("a:__present").fill_null(False)
     lf = joined.lazy()
 
