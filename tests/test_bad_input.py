@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from segscore.cli import main
 from segscore.config import build_config
 from segscore.errors import InputError
-from segscore.validation import check_memory_budget, estimate_peak_bytes, validation_report
+from segscore.memory import estimate_peak_bytes, plan_memory
+from segscore.validation import validation_report
 from segscore.schema import discover, inspect_inputs
 
 N = 200
@@ -333,9 +334,9 @@ def test_memory_budget(tmp_path):
     src = write(tmp_path / "in" / "t.parquet", good_table())
     infos = inspect_inputs(discover(str(src)), build_config({}).columns)
     estimate = estimate_peak_bytes(infos)
-    assert check_memory_budget(infos, estimate + 1) == estimate
-    with pytest.raises(InputError, match="memory budget exceeded.*200 input rows"):
-        check_memory_budget(infos, estimate - 1)
+    assert plan_memory(infos, estimate + 1).partitions == 1
     big = [type(infos[0])(path=infos[0].path, bytes=10**11, rows=10**9, kinds=infos[0].kinds)]
-    with pytest.raises(InputError, match="GiB"):
-        check_memory_budget(big, 16 * 2**30)
+    with pytest.raises(InputError, match=r"memory budget exceeded: 1,000,000,000 input rows.*GiB"):
+        plan_memory(big, 16 * 2**30)
+    rep = validation_report(str(src), memory_limit_bytes=100)
+    assert any("memory budget exceeded" in p["message"] for p in rep["problems"])

@@ -120,6 +120,7 @@ def test_failed_stage_is_reported_with_completed_stages_even_when_quiet(tmp_path
     r = CliRunner().invoke(main, ["run", str(tmp_path / "t.parquet"), "--out",
                                   str(tmp_path / "o"), "--quiet"])
     assert r.exit_code == 2
-    assert "stage 'ingest' failed after" in r.output and "completed: discover" in r.output
+    assert "stage 'ingest_and_aggregate' failed after" in r.output
+    assert "completed: discover" in r.output
     assert "no valid transaction" in r.output
     assert not (tmp_path / "o").exists()

@@ -45,7 +45,7 @@ def slug(text: str, max_len: int = 32) -> str:
 def channel_columns(used: pl.LazyFrame) -> ChannelColumns:
     """The (up to 16) most frequent non-null channels in the used rows, ties by value."""
     counts = (used.filter(pl.col("channel").is_not_null()).group_by("channel").len()
-              .sort(["len", "channel"], descending=[True, False]).collect())
+              .sort(["len", "channel"], descending=[True, False]).collect(engine="streaming"))
     values = counts["channel"].to_list()
     kept = values[:MAX_CHANNEL_COLUMNS]
     names: list[str] = []

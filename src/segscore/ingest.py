@@ -140,7 +140,8 @@ def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
     for cond in bad:
         ok = ok & ~cond
     try:
-        latest = rows.filter(ok).select(pl.col("order_ts").max()).collect().item()
+        latest = (rows.filter(ok).select(pl.col("order_ts").max())
+                  .collect(engine="streaming").item())
     except (pl.exceptions.ComputeError, OSError) as exc:
         raise explain_read_error(exc, infos) if infos else exc
     if latest is None:

@@ -17,17 +17,17 @@ from segscore import __version__
 from segscore.clusters import fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
-from segscore.features import ChannelColumns, aggregate, channel_columns, finish, split_scored
-from segscore.ingest import (USED, classify, default_as_of, explain_read_error, reconcile,
-                             rejected_rows, resolve_roles, scan_inputs, window_start)
+from segscore.features import finish, split_scored
+from segscore.ingest import reconcile, resolve_roles, window_start
+from segscore.memory import MemoryPlan, estimate_peak_bytes, plan_memory
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
+from segscore.passes import count_customers, gather
 from segscore.report import build_report, write_report
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import quantile_scores
 from segscore.segments import label_all
 from segscore.timing import StageClock
-from segscore.validation import check_memory_budget
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -85,15 +85,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         as_of: str | datetime | None = None, model_path: str | Path | None = None,
         overwrite: bool = False, previous: str | Path | None = None,
         attributes: str | Path | None = None, memory_limit_bytes: int | None = None,
-        on_stage=None) -> RunResult:
+        partitions: int | None = None, on_stage=None) -> RunResult:
     """Score every customer in ``source`` (Parquet file, directory, glob or list).
 
     With ``out``, writes the run directory atomically (SPEC §5); without, only returns.
     ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
     ``previous`` (last night's output directory) adds migration to the report;
     ``attributes`` (Parquet, one row per customer id) adds attribute breakdowns.
-    ``memory_limit_bytes`` (default: the memory available) is checked against an estimate of
-    the run's peak before any row is read (InputError when it cannot be met).
+    ``memory_limit_bytes`` (default: 80% of the memory available) sets how many customer-hash
+    partition passes the rows are read in (see segscore.memory); InputError when no number of
+    passes fits. ``partitions`` forces a number of passes.
     ``on_stage(name, "start"|"end")`` is called around each stage (progress display).
     """
     started = datetime.now(timezone.utc)
@@ -108,13 +109,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
-        check_memory_budget(infos, memory_limit_bytes)
+        plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
     try:
-        result = _run_stages(infos, config, frozen, as_of_dt, clock)
+        result = _run_stages(infos, config, frozen, as_of_dt, plan.partitions, clock)
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
+                          "memory": {"partitions": plan.partitions,
+                                     "estimated_peak_bytes": plan.estimate,
+                                     "limit_bytes": plan.limit},
                           "model_source": str(model_path) if model_path else None}
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
@@ -144,31 +148,31 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     return result
 
 
+def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
+                 partitions: int | None) -> MemoryPlan:
+    """Partitions for the row passes: forced, or the fewest that fit the budget. When the
+    upper-bound estimate (one customer per row) does not fit, count the customers and retry."""
+    if partitions is not None:
+        if partitions < 1:
+            raise InputError(f"partitions must be >= 1, got {partitions}")
+        return MemoryPlan(partitions, estimate_peak_bytes(infos, partitions), limit)
+    try:
+        return plan_memory(infos, limit)
+    except InputError:
+        customers = count_customers(infos, config, resolve_roles(infos))
+        return plan_memory(infos, limit, int(customers * 1.02) + 1)
+
+
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
-                as_of: datetime | None, clock: StageClock) -> RunResult:
+                as_of: datetime | None, partitions: int, clock: StageClock) -> RunResult:
     roles = resolve_roles(infos)
-    id_is_string = roles.id_dtype == pl.String
-    with clock.stage("ingest") as box:
-        # Read every file once (projection pushed into the scan), classify in memory, then
-        # derive counts, rejected rows and aggregates from that one frame.
-        try:
-            rows = scan_inputs(infos, config.columns, roles).collect(engine="streaming").lazy()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise explain_read_error(exc, infos) from None
-        if as_of is None:
-            as_of = default_as_of(rows, config, id_is_string, infos)
-        classified = classify(rows, as_of, config, id_is_string).collect().lazy()
-        used = classified.filter(pl.col("status") == USED)
-        channels = channel_columns(used) if roles.channel else ChannelColumns()
-        counts = classified.group_by(["file", "status"]).len().collect()
-        rejected = rejected_rows(classified, infos).collect()
-        totals, per_file = reconcile(counts, infos)
+    with clock.stage("ingest_and_aggregate") as box:
+        g = gather(infos, config, roles, as_of, partitions)
+        as_of, channels, rejected, raw = g.as_of, g.channels, g.rejected, g.raw
+        totals, per_file = reconcile(g.counts, infos)
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
-    with clock.stage("aggregate") as box:
-        raw = aggregate(used.collect(), roles, channels)
-        box["rows"] = totals["used"]
     with clock.stage("features") as box:
         scored_raw, unscored = split_scored(raw)
         if scored_raw.height == 0:

@@ -1,0 +1,122 @@
+"""Memory planning: how many customer-hash partitions a run needs to stay within a budget.
+
+A run holds, at its peak, the rows of one partition (``ROW_COPIES`` working copies of the
+normalized row table) plus the per-customer tables of *all* customers (aggregates, features,
+scores and labels):
+
+    peak ≈ baseline + ROW_COPIES × Σ rows × row_bytes / partitions + customers × PER_CUSTOMER
+
+row_bytes is 8 bytes per fixed-width column, 16 per string view plus the encoded size of the
+string columns (from the Parquet footer) and ~14 bytes of bookkeeping. The number of customers
+is bounded by the row count; when that bound does not fit, the caller counts distinct ids
+(HyperLogLog, one column) and plans again. Everything here reads footers only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from segscore.errors import InputError
+from segscore.schema import InputFile
+
+#: decoded bytes per row of each normalized column kind (polars/arrow in-memory layout)
+_FIXED_WIDTH = 8           # Int64 ids, Datetime(us), Float64 amounts, Int64 order ids
+_STRING_VIEW = 16          # polars String is a 16-byte view (+ the bytes of longer strings)
+_PER_ROW_OVERHEAD = 4 + 1 + 1 + 8   # file index u32, status u8, validity bits, raw-ts view slack
+#: working copies of the row table alive at once (scan buffer, classified copy, kernel inputs)
+ROW_COPIES = 3.0
+#: per-customer tables alive at the peak (aggregates, feature table, scores, labels, clusters)
+PER_CUSTOMER = 200
+#: fixed interpreter + numba + polars baseline
+BASELINE = 400 * 2**20
+#: share of the available memory used when no budget is given
+DEFAULT_SHARE = 0.8
+MAX_PARTITIONS = 256
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a run fits its budget: ``partitions`` passes, ``estimate`` peak bytes."""
+
+    partitions: int
+    estimate: int
+    limit: int | None
+
+
+def _row_bytes(info: InputFile) -> float:
+    """Decoded bytes per row of one file's normalized columns."""
+    per_row = _PER_ROW_OVERHEAD + 2 * _FIXED_WIDTH  # order_ts + amount
+    for role in ("customer_id", "order_id", "channel", "category"):
+        kind = info.kinds.get(role)
+        if kind is None:
+            continue
+        per_row += _STRING_VIEW if kind in ("string", "bool") or role in ("channel", "category") \
+            else _FIXED_WIDTH
+    if info.rows:
+        per_row += info.string_bytes / info.rows  # payload of the string columns
+    return per_row
+
+
+def row_table_bytes(infos: list[InputFile]) -> int:
+    """Working memory of all rows in one pass: ROW_COPIES × Σ rows × row_bytes."""
+    return int(ROW_COPIES * sum(i.rows * _row_bytes(i) for i in infos))
+
+
+def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
+                        customers: int | None = None) -> int:
+    """Estimated peak resident bytes with ``partitions`` passes and ``customers`` distinct ids
+    (default: the row count, an upper bound)."""
+    n = sum(i.rows for i in infos) if customers is None else customers
+    return int(BASELINE + row_table_bytes(infos) / partitions + n * PER_CUSTOMER)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process may use: the cgroup limit if any, else MemAvailable; None if unknown."""
+    candidates = []
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:
+            candidates.append(int(text))
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(candidates) if candidates else None
+
+
+def default_limit() -> int | None:
+    """DEFAULT_SHARE of the available memory (None when unknown)."""
+    available = available_memory_bytes()
+    return None if available is None else int(available * DEFAULT_SHARE)
+
+
+def plan_memory(infos: list[InputFile], limit_bytes: int | None,
+                customers: int | None = None) -> MemoryPlan:
+    """The fewest partitions whose estimated peak fits ``limit_bytes`` (None = default_limit()).
+
+    Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
+    alone exceed the budget.
+    """
+    limit = default_limit() if limit_bytes is None else limit_bytes
+    single = estimate_peak_bytes(infos, 1, customers)
+    if limit is None or single <= limit:
+        return MemoryPlan(1, single, limit)
+    fixed = estimate_peak_bytes(infos, 1, customers) - row_table_bytes(infos)
+    room = limit - fixed
+    parts = math.ceil(row_table_bytes(infos) / room) if room > 0 else MAX_PARTITIONS + 1
+    if parts > MAX_PARTITIONS:
+        rows = sum(i.rows for i in infos)
+        who = f"{customers:,} customers" if customers is not None else f"up to {rows:,} customers"
+        raise InputError(
+            f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
+            f"need at least {fixed / 2**30:.2f} GiB for the per-customer tables alone, but the "
+            f"budget is {limit / 2**30:.2f} GiB; raise --memory-limit, run on a bigger machine, "
+            f"or shorten --window-days")
+    return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers), limit)
