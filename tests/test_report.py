@@ -397,3 +397,16 @@ def test_string_ids_migration_and_attributes(runs, tmp_path):
     b = build_report(res, cfg, attributes_path=tmp_path / "attrs_int.parquet")[0]["attributes"]
     assert b["matched"] == 0 and b["scored_without_attributes"] == len(cur)
     assert b["attributes_not_scored"] == attrs.height
+
+
+def test_check_report_inputs_up_front(runs, tmp_path):
+    from segscore.report import check_report_inputs
+    check_report_inputs(_cfg(), previous_dir=runs["root"] / "prev",
+                        attributes_path=runs["attr_path"])
+    with pytest.raises(InputError, match="not a segscore output"):
+        check_report_inputs(_cfg(), previous_dir=tmp_path)
+    runs["attrs"].rename({"customer_id": "cid"}).write_parquet(tmp_path / "a.parquet")
+    with pytest.raises(InputError, match=r"a\.parquet.*customer id column"):
+        check_report_inputs(_cfg(), attributes_path=tmp_path / "a.parquet")
+    with pytest.raises(InputError, match="nope.parquet"):
+        check_report_inputs(_cfg(), attributes_path=tmp_path / "nope.parquet")

@@ -19,7 +19,8 @@ DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
 
 
-def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
+def _check_previous_dir(prev: Path) -> dict:
+    """The previous run's manifest; InputError unless ``prev`` is a segscore output."""
     manifest_path = prev / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text("utf-8"))
@@ -31,6 +32,12 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
     cust_dir = prev / "customers"
     if not cust_dir.is_dir() or not any(cust_dir.rglob("*.parquet")):
         raise InputError(f"{prev}: --previous has no customers/ Parquet dataset")
+    return manifest
+
+
+def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
+    manifest = _check_previous_dir(prev)
+    cust_dir = prev / "customers"
     try:
         lf = pl.scan_parquet(cust_dir, hive_partitioning=True)
         schema = lf.collect_schema()

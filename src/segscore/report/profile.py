@@ -169,6 +169,27 @@ def _cluster_profiles(c: pl.DataFrame, stats: pl.DataFrame, model_clusters: dict
     return out
 
 
+def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> None:
+    """Cheap up-front checks of the report's extra inputs (metadata only, no data read), so a
+    run can refuse a bad ``--previous`` / ``--customers`` before its expensive stages.
+    Raises InputError naming the path (and column)."""
+    from pathlib import Path
+
+    from segscore.errors import InputError
+    from segscore.report.attributes import _id_column
+    from segscore.report.migration import _check_previous_dir
+
+    if previous_dir is not None:
+        _check_previous_dir(Path(previous_dir))
+    if attributes_path is not None:
+        path = Path(attributes_path)
+        try:
+            schema = pl.scan_parquet(path).collect_schema()
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
+        _id_column(schema, path, config)
+
+
 def build_report(result, config, *, previous_dir=None, attributes_path=None):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
