@@ -124,3 +124,11 @@ def test_failed_stage_is_reported_with_completed_stages_even_when_quiet(tmp_path
     assert "completed: discover" in r.output
     assert "no valid transaction" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_bad_previous_is_refused_before_any_stage(data, tmp_path):
+    (tmp_path / "notes").mkdir()
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--previous",
+                                  str(tmp_path / "notes"), "--quiet"])
+    assert r.exit_code == 2 and "notes" in r.output
+    assert "ingest_and_aggregate" not in r.output and not (tmp_path / "o").exists()

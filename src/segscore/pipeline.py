@@ -23,7 +23,7 @@ from segscore.memory import MemoryPlan, estimate_peak_bytes, plan_memory
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather
-from segscore.report import build_report, write_report
+from segscore.report import build_report, check_report_inputs, write_report
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import quantile_scores
 from segscore.segments import label_all
@@ -109,6 +109,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
+        check_report_inputs(config, previous_dir=previous, attributes_path=attributes)
         plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
