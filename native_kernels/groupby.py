@@ -125,37 +125,56 @@ def _scatter_aggregate(codes, ts, units, chan, cat, acc):
 
 
 @njit(**SERIAL)
-def _count_distinct_pairs(codes, units, keys, valid, count_missing, table_code, table_key,
-                          counts):
+def _count_distinct_pairs(codes, units, keys, valid, count_missing, offsets, grouped, counts):
     """Per group: distinct keys among purchase rows (+ each purchase row without a key).
+
+    Groups the keyed purchase rows by code with a counting sort, then counts distinct keys in
+    each group's (small) slice: no hash table, two sequential passes and one scatter.
 
     codes:         IN int64 (n,) group codes in [0, k).
     units:         IN int64 (n,); only rows with units > 0 take part.
     keys:          IN int64 (n,) key per row (order id or category code); read where valid.
     valid:         IN bool (n,) False = null key.
     count_missing: IN bool: a purchase row with a null key counts 1 (else it is ignored).
-    table_code:    INOUT int64, length a power of two >= 2 * n, every slot -1 on entry.
-    table_key:     INOUT int64, same length (scratch, any content on entry).
-    counts:        OUT int64 (k,), zero on entry: incremented per distinct (group, key) pair.
+    offsets:       INOUT int64 (k + 1,), zero on entry (scratch).
+    grouped:       INOUT int64 (n,) (scratch, any content on entry).
+    counts:        OUT int64 (k,), zero on entry.
     """
-    mask = np.uint64(table_code.shape[0] - 1)
-    for i in range(codes.shape[0]):
-        if units[i] <= 0:
+    n = codes.shape[0]
+    k = counts.shape[0]
+    for i in range(n):
+        if units[i] > 0:
+            if valid[i]:
+                offsets[codes[i] + 1] += 1
+            elif count_missing:
+                counts[codes[i]] += 1
+    for g in range(k):
+        offsets[g + 1] += offsets[g]
+    fill = offsets[:k].copy()
+    for i in range(n):
+        if units[i] > 0 and valid[i]:
+            g = codes[i]
+            grouped[fill[g]] = keys[i]
+            fill[g] += 1
+    for g in range(k):
+        lo = offsets[g]
+        hi = offsets[g + 1]
+        if hi - lo <= 1:
+            counts[g] += hi - lo
             continue
-        g = codes[i]
-        if not valid[i]:
-            if count_missing:
-                counts[g] += 1
-            continue
-        key = keys[i]
-        slot = _mix(np.uint64(g) * _GOLDEN + np.uint64(key)) & mask
-        while True:
-            c = table_code[slot]
-            if c < 0:
-                table_code[slot] = g
-                table_key[slot] = key
-                counts[g] += 1
-                break
-            if c == g and table_key[slot] == key:
-                break
-            slot = (slot + np.uint64(1)) & mask
+        part = grouped[lo:hi]
+        if hi - lo > 32:
+            part.sort()
+        else:  # insertion sort: slices are a few orders long
+            for a in range(1, hi - lo):
+                v = part[a]
+                b = a - 1
+                while b >= 0 and part[b] > v:
+                    part[b + 1] = part[b]
+                    b -= 1
+                part[b + 1] = v
+        distinct = 1
+        for a in range(1, hi - lo):
+            if part[a] != part[a - 1]:
+                distinct += 1
+        counts[g] += distinct

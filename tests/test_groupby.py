@@ -69,12 +69,11 @@ def run_kernels(ids, ts, units, chan, cat, n_chan, keys, valid, count_missing):
     acc = np.empty((k, gb.CHANNEL0 + n_chan), dtype=np.int64)
     gb._scatter_aggregate(codes, np.asarray(ts, dtype=np.int64), np.asarray(units, dtype=np.int64),
                           np.asarray(chan, dtype=np.int8), np.asarray(cat, dtype=np.int8), acc)
-    size = gb.table_size(n)
     counts = np.zeros(k, dtype=np.int64)
     gb._count_distinct_pairs(codes, np.asarray(units, dtype=np.int64),
                              np.asarray(keys, dtype=np.int64), np.asarray(valid, dtype=np.bool_),
-                             count_missing, np.full(size, -1, dtype=np.int64),
-                             np.empty(size, dtype=np.int64), counts)
+                             count_missing, np.zeros(k + 1, dtype=np.int64),
+                             np.empty(n, dtype=np.int64), counts)
     return codes, uniques[:k], acc, counts
 
 
@@ -226,3 +225,16 @@ def test_aggregate_returns_only_customer_has_null_purchase_times():
     got = aggregate(df, Roles(pl.Int64, pl.Int64, True, True), ChannelColumns()).sort("customer_id")
     assert got["first_purchase_at"].to_list()[0] is None
     assert got["frequency"].to_list() == [0, 1]
+
+
+@pytest.mark.parametrize("rows", [2, 32, 33, 500])
+def test_distinct_keys_in_one_large_group(rows):
+    """Groups longer than 32 keyed rows take the sort path, shorter ones insertion sort."""
+    rng = np.random.default_rng(rows)
+    keys = rng.integers(-3, 40, size=rows)
+    valid = rng.random(rows) < 0.9
+    units = rng.integers(-2, 5, size=rows)
+    for count_missing in (True, False):
+        zeros = np.zeros(rows, dtype=np.int64)
+        check_against_naive(np.full(rows, 42), np.arange(rows), units, zeros, zeros,
+                            1, keys, valid, count_missing)

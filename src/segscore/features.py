@@ -112,11 +112,10 @@ def aggregate(used: pl.DataFrame, roles: Roles, channels: ChannelColumns) -> pl.
     gb._scatter_aggregate(codes, column("ts", np.int64), units, chan, cat, acc)
 
     def distinct(keys: np.ndarray, valid: np.ndarray, count_missing: bool) -> np.ndarray:
-        size = gb.table_size(int(np.count_nonzero(units > 0)))
-        table_code = np.full(size, -1, dtype=np.int64)
         counts = np.zeros(k, dtype=np.int64)
-        gb._count_distinct_pairs(codes, units, keys, valid, count_missing, table_code,
-                                 np.empty(size, dtype=np.int64), counts)
+        gb._count_distinct_pairs(codes, units, keys, valid, count_missing,
+                                 np.zeros(k + 1, dtype=np.int64), np.empty(n, dtype=np.int64),
+                                 counts)
         return counts
 
     if id_is_string:

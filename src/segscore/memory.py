@@ -34,6 +34,10 @@ BASELINE = 400 * 2**20
 #: share of the available memory used when no budget is given
 DEFAULT_SHARE = 0.8
 MAX_PARTITIONS = 256
+#: at most this many input rows per pass, whatever the budget: passes of ~10M rows keep the
+#: hash tables and working copies small enough to be reused (measured at 10M customers / 39M
+#: rows on the 2-core machine: 1 pass 77 s at 9.1 GiB peak, 4 passes 23 s at 3.3 GiB)
+ROWS_PER_PASS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -99,18 +103,20 @@ def default_limit() -> int | None:
 
 def plan_memory(infos: list[InputFile], limit_bytes: int | None,
                 customers: int | None = None) -> MemoryPlan:
-    """The fewest partitions whose estimated peak fits ``limit_bytes`` (None = default_limit()).
+    """The fewest partitions (at least rows / ROWS_PER_PASS) whose estimated peak fits
+    ``limit_bytes`` (None = default_limit()).
 
     Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
     alone exceed the budget.
     """
     limit = default_limit() if limit_bytes is None else limit_bytes
-    single = estimate_peak_bytes(infos, 1, customers)
+    least = max(1, math.ceil(sum(i.rows for i in infos) / ROWS_PER_PASS))
+    single = estimate_peak_bytes(infos, least, customers)
     if limit is None or single <= limit:
-        return MemoryPlan(1, single, limit)
+        return MemoryPlan(least, single, limit)
     fixed = estimate_peak_bytes(infos, 1, customers) - row_table_bytes(infos)
     room = limit - fixed
-    parts = math.ceil(row_table_bytes(infos) / room) if room > 0 else MAX_PARTITIONS + 1
+    parts = max(least, math.ceil(row_table_bytes(infos) / room)) if room > 0 else MAX_PARTITIONS + 1
     if parts > MAX_PARTITIONS:
         rows = sum(i.rows for i in infos)
         who = f"{customers:,} customers" if customers is not None else f"up to {rows:,} customers"
