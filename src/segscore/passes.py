@@ -7,6 +7,7 @@ the result does not depend on P (the feature table is sorted by customer id afte
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,10 +76,17 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
                     if roles.channel else ChannelColumns())
         key = pl.col("customer_id").hash(seed=PARTITION_SEED) % partitions
         pieces = []
-        for p in range(partitions):
-            part = classified.filter(key == p).collect(engine="streaming")
-            pieces.append(_one_part(part, infos, roles, channels))
-            del part
+        # Two-stage pipeline: the numba aggregation of partition p (GIL released) runs in a
+        # worker thread while polars reads partition p + 1, so at most two are alive at once.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = None
+            for p in range(partitions):
+                part = classified.filter(key == p).collect(engine="streaming")
+                if pending is not None:
+                    pieces.append(pending.result())
+                pending = worker.submit(_one_part, part, infos, roles, channels)
+                del part
+            pieces.append(pending.result())
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise explain_read_error(exc, infos) from None
     counts = (pl.concat([c for c, _, _ in pieces]).group_by(["file", "status"])
