@@ -1,5 +1,5 @@
-"""Row passes: read, classify and aggregate the input per customer, either in one pass held in
-memory or in P customer-hash partition passes that each hold only their share of the rows.
+"""Row passes: read, classify and aggregate the input per customer in P customer-hash
+partition passes (P = 1 for small inputs), each holding only its share of the rows.
 
 Every row of a customer lands in the same partition, so per-customer aggregates are exact and
 the result does not depend on P (the feature table is sorted by customer id afterwards).
@@ -44,53 +44,48 @@ def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> 
                .collect(engine="streaming").item())
 
 
-def _one_part(classified: pl.DataFrame, infos: list[InputFile], roles: Roles,
-              channels: ChannelColumns) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(counts, rejected rows, raw aggregates) of one in-memory classified partition."""
-    lazy = classified.lazy()
-    counts = lazy.group_by(["file", "status"]).len().collect()
-    rejected = rejected_rows(lazy, infos).collect()
-    raw = aggregate(classified.filter(pl.col("status") == USED), roles, channels)
-    return counts, rejected, raw
+def _read_part(part: pl.LazyFrame, infos: list[InputFile],
+               roles: Roles) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(used rows with the aggregation's columns only, rejected rows, counts per (file, status))
+    of one partition, from a single streaming read shared by the three queries."""
+    keep = ["customer_id", "order_ts", "amount"] + [
+        name for name, present in (("order_id", roles.order_id_dtype is not None),
+                                   ("channel", roles.channel), ("category", roles.category))
+        if present]
+    used, rejected, counts = pl.collect_all(
+        [part.filter(pl.col("status") == USED).select(keep), rejected_rows(part, infos),
+         part.group_by(["file", "status"]).len()], engine="streaming")
+    return used, rejected, counts
 
 
 def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datetime | None,
            partitions: int) -> Gathered:
-    """Run the row pass(es). With one partition every file is read once into memory; with P
-    partitions each pass reads the files again but keeps only customers whose id hashes to it
-    (plus one extra streaming pass for a default as_of and one for the channel list)."""
+    """Run the row passes: one streaming pass for a default as_of, one for the channel list,
+    then one per partition keeping only the customers whose id hashes to it. The numba
+    aggregation of partition p runs in a worker thread (GIL released) while polars reads
+    partition p + 1, so at most two partitions are alive at once."""
     id_is_string = roles.id_dtype == pl.String
     scan = scan_inputs(infos, config.columns, roles)
+    counts, rejected, raws = [], [], []
     try:
-        if partitions == 1:
-            rows = scan.collect(engine="streaming").lazy()
-            as_of = as_of or default_as_of(rows, config, id_is_string, infos)
-            whole = classify(rows, as_of, config, id_is_string).collect()
-            channels = (channel_columns(whole.lazy().filter(pl.col("status") == USED))
-                        if roles.channel else ChannelColumns())
-            counts, rejected, raw = _one_part(whole, infos, roles, channels)
-            return Gathered(as_of, channels, counts, rejected, raw, 1)
         as_of = as_of or default_as_of(scan, config, id_is_string, infos)
         classified = classify(scan, as_of, config, id_is_string)
         channels = (channel_columns(classified.filter(pl.col("status") == USED))
                     if roles.channel else ChannelColumns())
         key = pl.col("customer_id").hash(seed=PARTITION_SEED) % partitions
-        pieces = []
-        # Two-stage pipeline: the numba aggregation of partition p (GIL released) runs in a
-        # worker thread while polars reads partition p + 1, so at most two are alive at once.
         with ThreadPoolExecutor(max_workers=1) as worker:
             pending = None
             for p in range(partitions):
-                part = classified.filter(key == p).collect(engine="streaming")
+                part = classified if partitions == 1 else classified.filter(key == p)
+                used, rejected_p, counts_p = _read_part(part, infos, roles)
+                counts.append(counts_p)
+                rejected.append(rejected_p)
                 if pending is not None:
-                    pieces.append(pending.result())
-                pending = worker.submit(_one_part, part, infos, roles, channels)
-                del part
-            pieces.append(pending.result())
+                    raws.append(pending.result())
+                pending = worker.submit(aggregate, used, roles, channels)
+                del used
+            raws.append(pending.result())
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise explain_read_error(exc, infos) from None
-    counts = (pl.concat([c for c, _, _ in pieces]).group_by(["file", "status"])
-              .agg(pl.col("len").sum()))
-    rejected = pl.concat([r for _, r, _ in pieces])
-    raw = pl.concat([a for _, _, a in pieces])
-    return Gathered(as_of, channels, counts, rejected, raw, partitions)
+    counts_all = pl.concat(counts).group_by(["file", "status"]).agg(pl.col("len").sum())
+    return Gathered(as_of, channels, counts_all, pl.concat(rejected), pl.concat(raws), partitions)

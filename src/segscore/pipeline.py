@@ -54,6 +54,11 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+def _labels(name: str, values: list[str], index: np.ndarray) -> pl.Series:
+    """A categorical (polars Enum) column holding ``values[index[i]]`` for every row."""
+    return pl.Series(name, list(values), dtype=pl.Enum(list(values))).gather(index)
+
+
 def _score_and_label(table: pl.DataFrame, config: RunConfig,
                      frozen: FrozenModel | None) -> tuple[pl.DataFrame, dict[str, np.ndarray], np.ndarray]:
     """Add r/f/m scores, rfm_code, segment, value_tier, lifecycle_stage columns."""
@@ -66,16 +71,14 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
     m, m_cut = quantile_scores(feats["monetary"], q, cuts=cuts_in.get("m"))
     labels, tier_bounds = label_all(feats, {"r": r, "f": f, "m": m}, config,
                                     frozen.tier_bounds if frozen else None)
-    seg_keys = pl.Series(config.segments.keys, dtype=pl.String)
-    tier_keys = pl.Series([t.key for t in config.value_tier.tiers], dtype=pl.String)
-    life_keys = pl.Series(config.lifecycle.keys, dtype=pl.String)
-    code = r.astype(np.int32) * 100 + f.astype(np.int32) * 10 + m.astype(np.int32)
+    codes = [f"{a}{b}{c}" for a in range(1, q + 1) for b in range(1, q + 1) for c in range(1, q + 1)]
+    cell = ((r.astype(np.int32) - 1) * q + (f - 1)) * q + (m - 1)
     scored = table.with_columns(
         pl.Series("r_score", r), pl.Series("f_score", f), pl.Series("m_score", m),
-        pl.Series("rfm_code", code).cast(pl.String),
-        pl.Series("segment", seg_keys.gather(labels["segment"])),
-        pl.Series("value_tier", tier_keys.gather(labels["value_tier"])),
-        pl.Series("lifecycle_stage", life_keys.gather(labels["lifecycle_stage"])),
+        _labels("rfm_code", codes, cell),
+        _labels("segment", config.segments.keys, labels["segment"]),
+        _labels("value_tier", [t.key for t in config.value_tier.tiers], labels["value_tier"]),
+        _labels("lifecycle_stage", config.lifecycle.keys, labels["lifecycle_stage"]),
     )
     return scored, {"r": r_cut, "f": f_cut, "m": m_cut}, tier_bounds
 
@@ -194,8 +197,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         if ids is not None:
             names = [p["label"] for p in clusters.profiles]
             table = table.with_columns(pl.Series("cluster", ids, dtype=pl.Int32),
-                                       pl.Series("cluster_label", names, dtype=pl.String)
-                                       .gather(ids))
+                                       _labels("cluster_label", names, ids))
     table = table.with_columns(pl.lit(as_of).cast(pl.Datetime("us")).alias("as_of"))
     frozen_now = FrozenModel(cuts=cuts, tier_bounds=tier_bounds, clusters=clusters)
     start = window_start(as_of, config.window_days)
