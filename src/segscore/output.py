@@ -213,7 +213,8 @@ def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:
     written = []
     for i, start in enumerate(range(0, max(frame.height, 1), ROWS_PER_PART)):
         path = directory / f"part-{i:05d}.parquet"
-        frame.slice(start, ROWS_PER_PART).write_parquet(path, compression="zstd", statistics=True)
+        frame.slice(start, ROWS_PER_PART).write_parquet(path, compression="zstd",
+                                                        compression_level=1, statistics=True)
         written.append({"path": str(path), "rows": min(ROWS_PER_PART, frame.height - start)})
     return written
 
@@ -222,8 +223,9 @@ def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path,
                       threads: int = 2) -> list[dict]:
     """Hive layout root/segment=<key>/part-NNNNN.parquet; ``customers`` has a ``segment``
     column of keys (dropped from the files: it lives in the path). Returns files written."""
-    groups = [(key, customers.filter(pl.col("segment") == key).drop("segment")) for key in keys]
-    groups = [(k, g) for k, g in groups if g.height > 0]
+    by_key = customers.partition_by("segment", as_dict=True, include_key=False,
+                                    maintain_order=True)
+    groups = [(key, by_key[(key,)]) for key in keys if (key,) in by_key]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         parts = pool.map(lambda kg: _write_parts(kg[1], root / f"segment={kg[0]}"), groups)
         return [p for group in parts for p in group]
