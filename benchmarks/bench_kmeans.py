@@ -86,8 +86,9 @@ def test_fit_sklearn_minibatch(benchmark, X200k):
 # ---------------------------------------------------------------- 10M comparison
 
 def _one_run(which: str, path: str) -> dict:
-    """Fit + assign in this process: wall time, inertia and peak RSS above the RSS with X
-    loaded (bytes; compilation/imports happen before, on a small warm-up matrix)."""
+    """fit_predict (fit + the final assignment of every row) in this process: wall time,
+    inertia and peak RSS above the RSS with X loaded (bytes; compilation/imports happen
+    before, on a small warm-up matrix)."""
     warm = rfm_matrix(5000, seed=1)
     if which == "ours":
         from segscore.clustering import MiniBatchKMeans
@@ -105,8 +106,8 @@ def _one_run(which: str, path: str) -> dict:
     X = np.load(path)
     base = _reset_peak_rss()
     t0 = time.perf_counter()
-    model = make().fit(X)
-    labels = model.predict(X)
+    model = make()
+    labels = model.fit_predict(X)
     wall = time.perf_counter() - t0
     return {"which": which, "seconds": wall, "inertia": float(model.inertia_),
             "extra_peak_bytes": _status_bytes("VmHWM") - base, "x_bytes": X.nbytes,
