@@ -4,9 +4,10 @@ Size: env ``SEGSCORE_BENCH_CUSTOMERS`` (default 100_000, CI-sized; issue 5 asks 
 ``SEGSCORE_BENCH_CUSTOMERS=1000000 python -m pytest benchmarks -q --benchmark-only``).
 Data is generated once and cached under ``benchmarks/.cache/<n>/`` (gitignored).
 
-Stages mirror ``segscore.pipeline.run``: discover, ingest (read once, classify, counts and
-rejected rows), aggregate (per-customer group-by), features, score_and_label, cluster (k = 8), write (partitioned
-customers), report; plus the whole run with and without clustering. Stage benchmarks call
+Stages mirror ``segscore.pipeline.run``: discover, ingest_and_aggregate (customer-hash
+partition passes: read, classify, counts, rejected rows, numba group-by), features,
+score_and_label, cluster (k = 8), write (partitioned customers), report; plus the whole run
+with and without clustering. Stage benchmarks call
 the engine's internal functions, so they follow its code (and may need updating with it).
 """
 
@@ -15,7 +16,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 import segscore
@@ -43,36 +43,17 @@ def tmp():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _ingest(src, config):
-    """(as_of, roles, channels, used rows as a DataFrame), the way the pipeline's ingest stage
-    builds them (read once, classify in memory, counts and rejected rows collected)."""
-    from segscore.features import ChannelColumns, channel_columns
-    from segscore.ingest import USED, classify, default_as_of, rejected_rows, resolve_roles, scan_inputs
+def _gather(src, config):
+    """(roles, Gathered): the pipeline's ingest_and_aggregate stage (passes.gather), with the
+    number of customer-hash passes the memory planner picks."""
+    from segscore.ingest import resolve_roles
+    from segscore.memory import plan_memory
+    from segscore.passes import gather
     from segscore.schema import discover, inspect_inputs
 
     infos = inspect_inputs(discover(src), config.columns)
     roles = resolve_roles(infos)
-    id_is_string = roles.id_dtype == pl.String
-    rows = scan_inputs(infos, config.columns, roles).collect(engine="streaming").lazy()
-    try:
-        as_of = default_as_of(rows, config, id_is_string, infos)
-    except TypeError:  # older signature
-        as_of = default_as_of(rows, config, id_is_string)
-    classified = classify(rows, as_of, config, id_is_string).collect().lazy()
-    used = classified.filter(pl.col("status") == USED)
-    channels = channel_columns(used) if roles.channel else ChannelColumns()
-    classified.group_by(["file", "status"]).len().collect()
-    rejected_rows(classified, infos).collect()
-    return as_of, roles, channels, used.collect()
-
-
-def _aggregate(used, roles, channels):
-    from segscore.features import aggregate
-
-    try:
-        return aggregate(used, roles, channels)  # eager (numba hash group-by)
-    except (TypeError, AttributeError):
-        return aggregate(used.lazy(), roles, channels).collect()  # older lazy signature
+    return roles, gather(infos, config, roles, None, plan_memory(infos, None).partitions)
 
 
 def _features(raw, as_of, channels):
@@ -85,10 +66,9 @@ def _features(raw, as_of, channels):
 @pytest.fixture(scope="module")
 def stage_inputs(src, config):
     segscore.run(src, config=config)  # warm numba kernels (loads from cache)
-    as_of, roles, channels, used = _ingest(src, config)
-    raw = _aggregate(used, roles, channels)
-    table = _features(raw, as_of, channels)
-    return {"as_of": as_of, "roles": roles, "channels": channels, "used": used, "raw": raw,
+    roles, g = _gather(src, config)
+    table = _features(g.raw, g.as_of, g.channels)
+    return {"as_of": g.as_of, "roles": roles, "channels": g.channels, "raw": g.raw,
             "table": table}
 
 
@@ -105,14 +85,8 @@ def test_stage_discover(benchmark, src, config):
     benchmark(lambda: inspect_inputs(discover(src), config.columns))
 
 
-def test_stage_ingest(benchmark, src, config, stage_inputs):
-    benchmark.pedantic(_ingest, args=(src, config), rounds=3, iterations=1)
-
-
-def test_stage_aggregate(benchmark, stage_inputs):
-    s = stage_inputs
-    benchmark.pedantic(_aggregate, args=(s["used"], s["roles"], s["channels"]), rounds=3,
-                       iterations=1)
+def test_stage_ingest_and_aggregate(benchmark, src, config, stage_inputs):
+    benchmark.pedantic(_gather, args=(src, config), rounds=3, iterations=1)
 
 
 def test_stage_features(benchmark, stage_inputs):
