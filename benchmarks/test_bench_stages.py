@@ -57,10 +57,10 @@ def _gather(src, config):
 
 
 def _features(raw, as_of, channels):
-    from segscore.features import finish, split_scored
+    from segscore.features import finish, unscored_customers
 
-    scored_raw, _ = split_scored(raw)
-    return finish(scored_raw, as_of, channels)
+    unscored_customers(raw)
+    return finish(raw, as_of, channels)
 
 
 @pytest.fixture(scope="module")

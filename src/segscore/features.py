@@ -159,11 +159,14 @@ def aggregate(used: pl.DataFrame, roles: Roles, channels: ChannelColumns) -> pl.
 
 
 def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.DataFrame:
-    """Raw per-customer sums → the feature table, sorted by customer_id.
+    """Raw per-customer sums → the feature table of the scored customers (frequency > 0),
+    sorted by customer_id.
 
     Units: days (recency_days, tenure_days, integers ≥ 0), orders (frequency), currency
     (monetary = net spend incl. returns, avg_order_value = gross purchase spend / frequency,
     return_amount ≥ 0), shares in [0, 1] of gross purchase spend.
+    Built one column at a time through a sort permutation, so the peak is ``raw`` plus the
+    result plus one column (no full-width sorted copy).
     """
     gross = pl.col("purchase_units").cast(pl.Float64)
     scale = float(AMOUNT_SCALE)
@@ -187,16 +190,16 @@ def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.D
     if channels.other:
         cols.append(((pl.col("purchase_units") - known) / gross).alias("share_other"))
     cols += [pl.col("first_purchase_at"), pl.col("last_purchase_at"), pl.col("rows")]
-    return raw.select(cols).sort("customer_id")
+    scored = pl.Series(np.flatnonzero(raw["frequency"].to_numpy() > 0).astype(np.uint32))
+    order = scored.gather(raw["customer_id"].gather(scored).arg_sort())
+    return pl.DataFrame([raw.select(expr).to_series().gather(order) for expr in cols])
 
 
-def split_scored(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(customers with at least one purchase, customers with none: returns/zero rows only)."""
-    has_purchase = pl.col("frequency") > 0
-    unscored = (raw.filter(~has_purchase)
-                .select(pl.col("customer_id"), pl.col("rows"),
-                        (pl.col("net_units") / float(AMOUNT_SCALE)).alias("monetary"),
-                        (pl.col("return_units") / float(AMOUNT_SCALE)).alias("return_amount"),
-                        pl.lit("no_purchase_in_window").alias("reason"))
-                .sort("customer_id"))
-    return raw.filter(has_purchase), unscored
+def unscored_customers(raw: pl.DataFrame) -> pl.DataFrame:
+    """Customers with no purchase in the window (returns / zero rows only), sorted by id."""
+    return (raw.filter(pl.col("frequency") == 0)
+            .select(pl.col("customer_id"), pl.col("rows"),
+                    (pl.col("net_units") / float(AMOUNT_SCALE)).alias("monetary"),
+                    (pl.col("return_units") / float(AMOUNT_SCALE)).alias("return_amount"),
+                    pl.lit("no_purchase_in_window").alias("reason"))
+            .sort("customer_id"))

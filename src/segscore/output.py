@@ -223,11 +223,14 @@ def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path,
                       threads: int = 2) -> list[dict]:
     """Hive layout root/segment=<key>/part-NNNNN.parquet; ``customers`` has a ``segment``
     column of keys (dropped from the files: it lives in the path). Returns files written."""
-    by_key = customers.partition_by("segment", as_dict=True, include_key=False,
-                                    maintain_order=True)
-    groups = [(key, by_key[(key,)]) for key in keys if (key,) in by_key]
+    present = set(customers["segment"].unique().to_list())
+
+    def write_one(key: str) -> list[dict]:  # one segment's copy alive per thread, not all
+        rows = customers.filter(pl.col("segment") == key).drop("segment")
+        return _write_parts(rows, root / f"segment={key}")
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = pool.map(lambda kg: _write_parts(kg[1], root / f"segment={kg[0]}"), groups)
+        parts = pool.map(write_one, [k for k in keys if k in present])
         return [p for group in parts for p in group]
 
 

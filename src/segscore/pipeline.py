@@ -17,7 +17,7 @@ from segscore import __version__
 from segscore.clusters import fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
-from segscore.features import finish, split_scored
+from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
 from segscore.memory import MemoryPlan, estimate_peak_bytes, plan_memory
 from segscore.model import FrozenModel, load_model, model_dict
@@ -174,15 +174,18 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         g = gather(infos, config, roles, as_of, partitions)
         as_of, channels, rejected, raw = g.as_of, g.channels, g.rejected, g.raw
         totals, per_file = reconcile(g.counts, infos)
+        del g  # raw is the largest table alive; keep a single reference to it
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
     with clock.stage("features") as box:
-        scored_raw, unscored = split_scored(raw)
-        if scored_raw.height == 0:
+        unscored = unscored_customers(raw)
+        if unscored.height == raw.height:
             raise InputError("no customer has a purchase (amount > 0) in the scoring window "
                              f"ending {as_of.isoformat()}: nothing to score")
-        table = finish(scored_raw, as_of, channels)
+        customers_seen = raw.height
+        table = finish(raw, as_of, channels)
+        del raw
         box["rows"] = table.height
     with clock.stage("score_and_label", rows=table.height):
         table, cuts, tier_bounds = _score_and_label(table, config, frozen)
@@ -210,7 +213,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         "as_of": as_of.isoformat(), "window_start_exclusive": start.isoformat() if start else None,
         "config_hash": config.config_hash(), "versions": model["versions"],
         "inputs": per_file, "rows": totals,
-        "customers": {"seen": raw.height, "scored": table.height,
+        "customers": {"seen": customers_seen, "scored": table.height,
                       "not_scored": unscored.height},
     }
     return RunResult(customers=table, unscored=unscored, rejected=rejected, model=model,
