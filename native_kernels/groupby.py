@@ -11,8 +11,6 @@ from numba import njit
 from native_kernels._options import SERIAL
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 # columns of the ``acc`` matrix filled by _scatter_aggregate (channels follow at CHANNEL0)
 FIRST, LAST, NET, PURCHASE, RETURNS, ROWS, BUYS, CATMASK, CHANNEL0 = range(9)
@@ -26,17 +24,6 @@ def table_size(n):
     while size < 2 * n:
         size *= 2
     return size
-
-
-@njit(**SERIAL)
-def _mix(x):
-    """splitmix64 finaliser of a uint64 (well spread high and low bits)."""
-    x ^= x >> np.uint64(30)
-    x *= _MIX1
-    x ^= x >> np.uint64(27)
-    x *= _MIX2
-    x ^= x >> np.uint64(31)
-    return x
 
 
 @njit(**SERIAL)

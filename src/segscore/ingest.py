@@ -24,7 +24,6 @@ STATUSES = ("used", "after_as_of", "outside_window", "null_timestamp", "unparsea
             "null_customer_id", "null_amount", "non_finite_amount", "amount_out_of_bounds")
 USED, AFTER_AS_OF, OUTSIDE_WINDOW = 0, 1, 2
 FIRST_REJECT = 3
-REJECT_REASONS = STATUSES[FIRST_REJECT:]
 AMOUNT_SCALE = 10_000  # amounts are summed exactly as integer 1/10_000 currency units
 
 
