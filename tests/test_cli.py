@@ -132,3 +132,11 @@ def test_bad_previous_is_refused_before_any_stage(data, tmp_path):
                                   str(tmp_path / "notes"), "--quiet"])
     assert r.exit_code == 2 and "notes" in r.output
     assert "ingest_and_aggregate" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--memory-limit", "0.1"])
+    assert r.exit_code == 2 and "memory budget exceeded" in r.output
+    assert "stage 'discover' failed" in r.output  # refused before any row is read
+    assert not (tmp_path / "o").exists()
