@@ -1,19 +1,20 @@
-"""Hash group-by for the per-customer aggregation (numba, serial).
+"""Incremental hash group-by for the per-customer aggregation (numba, serial, nogil).
 
 All kernels are private: they never validate; the caller allocates every IN/OUT array.
-``segscore.features.aggregate`` is the typed wrapper. Every aggregate is an integer sum,
-min, max, count or bit-or, so results do not depend on row order.
+``segscore.accumulate.CustomerAccumulator`` is the typed wrapper: it feeds the rows batch by
+batch, growing the tables between batches. Every aggregate is an integer sum, min, max, count
+or bit-or, so results do not depend on row order or on how the rows are split into batches.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from native_kernels._options import SERIAL
+from native_kernels._options import PARALLEL, SERIAL
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
-# columns of the ``acc`` matrix filled by _scatter_aggregate (channels follow at CHANNEL0)
-FIRST, LAST, NET, PURCHASE, RETURNS, ROWS, BUYS, CATMASK, CHANNEL0 = range(9)
+# columns of the ``acc`` matrix updated by _scatter_update (channels follow at CHANNEL0)
+FIRST, LAST, NET, PURCHASE, RETURNS, ROWS, BUYS, CATMASK, KEYLESS, CHANNEL0 = range(10)
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
@@ -27,21 +28,31 @@ def table_size(n):
 
 
 @njit(**SERIAL)
-def _dense_codes_int64(ids, table, codes, uniques):
-    """Dense group codes in first-appearance order; returns the number of groups.
-
-    ids:     IN int64 (n,).
-    table:   INOUT int32, length a power of two >= 2 * n, every slot -1 on entry
-             (slot -> group code, linear probing).
-    codes:   OUT int64 (n,): codes[i] = group of ids[i], 0.. in order of first appearance.
-    uniques: OUT int64 (>= n,): uniques[:k] = the id of each group (k = return value).
-    """
-    mask = np.uint64(table.shape[0] - 1)
+def _shift(table):
     bits = 0
     while (1 << bits) < table.shape[0]:
         bits += 1
-    shift = np.uint64(64 - bits)
-    k = 0
+    return np.uint64(64 - bits)
+
+
+@njit(**SERIAL)
+def _lookup_or_insert(ids, table, uniques, k, codes, new_rows, acc):
+    """Group codes of ``ids``; unseen ids become groups k, k + 1, ... (their ``acc`` rows
+    set to the identity of every aggregate). Returns the new group count.
+
+    ids:      IN int64 (n,).
+    table:    INOUT int32, a power of two >= 2 * (k + n) (slot -> group, -1 = empty,
+              linear probing); holds groups 0..k-1 on entry.
+    uniques:  INOUT int64 (>= k + n,): uniques[g] = id of group g.
+    k:        groups on entry.
+    codes:    OUT int64 (n,): group of each row.
+    new_rows: OUT int64 (n,): new_rows[j] = first row of group k + j (for the new groups).
+    acc:      INOUT int64 (>= k + n, width): rows of new groups are initialized.
+    """
+    mask = np.uint64(table.shape[0] - 1)
+    shift = _shift(table)
+    k0 = k
+    width = acc.shape[1]
     for i in range(ids.shape[0]):
         v = ids[i]
         slot = (np.uint64(v) * _GOLDEN) >> shift
@@ -50,6 +61,11 @@ def _dense_codes_int64(ids, table, codes, uniques):
             if c < 0:
                 table[slot] = k
                 uniques[k] = v
+                new_rows[k - k0] = i
+                acc[k, FIRST] = INT64_MAX
+                acc[k, LAST] = INT64_MIN
+                for j in range(NET, width):
+                    acc[k, j] = 0
                 codes[i] = k
                 k += 1
                 break
@@ -61,31 +77,41 @@ def _dense_codes_int64(ids, table, codes, uniques):
 
 
 @njit(**SERIAL)
-def _scatter_aggregate(codes, ts, units, chan, cat, acc):
-    """One pass over the rows: per-group sums, extremes and counts into ``acc``.
-
-    codes: IN int64 (n,) group codes in [0, k).
-    ts:    IN int64 (n,) order timestamps (microseconds).
-    units: IN int64 (n,) amount in 1/10_000 currency units; a row is a purchase if > 0.
-    chan:  IN int8 (n,) channel code in [0, n_chan), -1 = other / null (ignored if n_chan = 0).
-    cat:   IN int8 (n,) category code in [0, 64), -1 = null; length 0 = no category bitmask.
-    acc:   OUT int64 (k, CHANNEL0 + n_chan), fully overwritten:
-           FIRST / LAST   min / max ts over purchase rows (INT64_MAX / INT64_MIN if none),
-           NET            sum of units,
-           PURCHASE       sum of units > 0,
-           RETURNS        sum of -units over units < 0,
-           ROWS / BUYS    row count / purchase-row count,
-           CATMASK        bit c set if some purchase row has category code c (int64 bits),
-           CHANNEL0 + j   sum of units of purchase rows with chan == j.
-    """
-    k = acc.shape[0]
-    n_chan = acc.shape[1] - CHANNEL0
+def _fill_table(uniques, k, table):
+    """Insert groups 0..k-1 (ids ``uniques[:k]``, all distinct) into ``table`` (all -1)."""
+    mask = np.uint64(table.shape[0] - 1)
+    shift = _shift(table)
     for g in range(k):
-        acc[g, FIRST] = INT64_MAX
-        acc[g, LAST] = INT64_MIN
-        for j in range(NET, acc.shape[1]):
-            acc[g, j] = 0
+        slot = (np.uint64(uniques[g]) * _GOLDEN) >> shift
+        while table[slot] >= 0:
+            slot = (slot + np.uint64(1)) & mask
+        table[slot] = g
+
+
+@njit(**SERIAL)
+def _scatter_update(codes, ts, units, chan, cat, keyless, acc):
+    """Fold rows into their groups' aggregates.
+
+    codes:   IN int64 (n,) group codes in [0, acc rows).
+    ts:      IN int64 (n,) order timestamps (microseconds).
+    units:   IN int64 (n,) amount in 1/10_000 currency units; a row is a purchase if > 0.
+    chan:    IN int32 (n,) channel code in [0, acc cols - CHANNEL0), -1 = untracked / null;
+             length 0 = no channel column.
+    cat:     IN int32 (n,) category code in [0, 64), -1 = null; length 0 = no category bitmask.
+    keyless: IN bool (n,) True = the row has no order id; length 0 = no order id column.
+    acc:     INOUT int64 (groups, CHANNEL0 + channels), rows initialized by _lookup_or_insert:
+             FIRST / LAST   min / max ts over purchase rows (INT64_MAX / INT64_MIN if none),
+             NET            sum of units,
+             PURCHASE       sum of units > 0,
+             RETURNS        sum of -units over units < 0,
+             ROWS / BUYS    row count / purchase-row count,
+             CATMASK        bit c set if some purchase row has category code c (int64 bits),
+             KEYLESS        purchase rows without an order id,
+             CHANNEL0 + j   sum of units of purchase rows with chan == j.
+    """
+    with_chan = chan.shape[0] > 0
     with_cat = cat.shape[0] > 0
+    with_keys = keyless.shape[0] > 0
     for i in range(codes.shape[0]):
         g = codes[i]
         u = units[i]
@@ -99,7 +125,7 @@ def _scatter_aggregate(codes, ts, units, chan, cat, acc):
                 acc[g, LAST] = t
             acc[g, PURCHASE] += u
             acc[g, BUYS] += 1
-            if n_chan > 0:
+            if with_chan:
                 c = chan[i]
                 if c >= 0:
                     acc[g, CHANNEL0 + c] += u
@@ -107,42 +133,53 @@ def _scatter_aggregate(codes, ts, units, chan, cat, acc):
                 c = cat[i]
                 if c >= 0:
                     acc[g, CATMASK] |= np.int64(1) << np.int64(c)
+            if with_keys and keyless[i]:
+                acc[g, KEYLESS] += 1
         elif u < 0:
             acc[g, RETURNS] -= u
 
 
 @njit(**SERIAL)
-def _count_distinct_pairs(codes, units, keys, valid, count_missing, offsets, grouped, counts):
-    """Per group: distinct keys among purchase rows (+ each purchase row without a key).
+def _mask_pairs(masks, codes, keys):
+    """Expand per-group 64-bit masks into (group, bit) pairs; returns the number written.
 
-    Groups the keyed purchase rows by code with a counting sort, then counts distinct keys in
-    each group's (small) slice: no hash table, two sequential passes and one scatter.
+    masks: IN int64 (k,).  codes: OUT int32, keys: OUT int64, each >= total set bits long.
+    """
+    n = 0
+    for g in range(masks.shape[0]):
+        m = masks[g]
+        for b in range(64):
+            if (m >> np.int64(b)) & np.int64(1):
+                codes[n] = g
+                keys[n] = b
+                n += 1
+    return n
 
-    codes:         IN int64 (n,) group codes in [0, k).
-    units:         IN int64 (n,); only rows with units > 0 take part.
-    keys:          IN int64 (n,) key per row (order id or category code); read where valid.
-    valid:         IN bool (n,) False = null key.
-    count_missing: IN bool: a purchase row with a null key counts 1 (else it is ignored).
-    offsets:       INOUT int64 (k + 1,), zero on entry (scratch).
-    grouped:       INOUT int64 (n,) (scratch, any content on entry).
-    counts:        OUT int64 (k,), zero on entry.
+
+@njit(**SERIAL)
+def _count_distinct(codes, keys, offsets, grouped, counts):
+    """Per group: the number of distinct keys among its (group, key) pairs.
+
+    Groups the pairs by code with a counting sort, then counts distinct keys in each group's
+    (small) slice: no hash table, two sequential passes and one scatter.
+
+    codes:   IN int32 (n,) group codes in [0, k).
+    keys:    IN int64 (n,).
+    offsets: INOUT int64 (k + 1,), zero on entry (scratch).
+    grouped: INOUT int64 (n,) (scratch, any content on entry).
+    counts:  INOUT int64 (k,): distinct counts are added.
     """
     n = codes.shape[0]
     k = counts.shape[0]
     for i in range(n):
-        if units[i] > 0:
-            if valid[i]:
-                offsets[codes[i] + 1] += 1
-            elif count_missing:
-                counts[codes[i]] += 1
+        offsets[codes[i] + 1] += 1
     for g in range(k):
         offsets[g + 1] += offsets[g]
     fill = offsets[:k].copy()
     for i in range(n):
-        if units[i] > 0 and valid[i]:
-            g = codes[i]
-            grouped[fill[g]] = keys[i]
-            fill[g] += 1
+        g = codes[i]
+        grouped[fill[g]] = keys[i]
+        fill[g] += 1
     for g in range(k):
         lo = offsets[g]
         hi = offsets[g + 1]
@@ -165,3 +202,43 @@ def _count_distinct_pairs(codes, units, keys, valid, count_missing, offsets, gro
             if part[a] != part[a - 1]:
                 distinct += 1
         counts[g] += distinct
+
+
+@njit(**SERIAL)
+def _collect_pairs(codes, units, keyless, keys, out_codes, out_keys, n):
+    """Append (group, key) of the keyed purchase rows to ``out_*`` from position ``n``,
+    skipping a row equal to the previous one appended (the lines of one order). Returns the
+    new length.
+
+    codes: IN int64 (m,).  units: IN int64 (m,); rows with units <= 0 are skipped.
+    keyless: IN bool (m,) True = no key (skipped).  keys: IN int64 (m,).
+    out_codes: INOUT int32, out_keys: INOUT int64, each >= n + m long.
+    """
+    last_code = -1
+    last_key = 0
+    for i in range(codes.shape[0]):
+        if units[i] <= 0 or keyless[i]:
+            continue
+        c = codes[i]
+        key = keys[i]
+        if c == last_code and key == last_key:
+            continue
+        out_codes[n] = c
+        out_keys[n] = key
+        n += 1
+        last_code = c
+        last_key = key
+    return n
+
+
+@njit(**PARALLEL)
+def _gather_columns(acc, order, out):
+    """Columns of ``acc`` in row order ``order``: out[j, i] = acc[order[i], j].
+
+    acc: IN int64 (groups, width).  order: IN int64 (k,).  out: OUT int64 (width, k).
+    """
+    width = acc.shape[1]
+    for i in prange(order.shape[0]):
+        g = order[i]
+        for j in range(width):
+            out[j, i] = acc[g, j]

@@ -13,9 +13,9 @@ def dense_codes(ids):
     return codes, list(seen)
 
 
-def scatter_aggregate(codes, ts, units, chan, cat, k, n_chan):
-    """Rows of [first, last, net, purchase, returns, rows, buys, catmask, chan_0..]."""
-    acc = [[INT64_MAX, INT64_MIN, 0, 0, 0, 0, 0, 0] + [0] * n_chan for _ in range(k)]
+def scatter_aggregate(codes, ts, units, chan, cat, keyless, k, n_chan):
+    """Rows of [first, last, net, purchase, returns, rows, buys, catmask, keyless, chan_0..]."""
+    acc = [[INT64_MAX, INT64_MIN, 0, 0, 0, 0, 0, 0, 0] + [0] * n_chan for _ in range(k)]
     for i, g in enumerate(codes):
         u, row = int(units[i]), acc[g]
         row[2] += u
@@ -26,9 +26,11 @@ def scatter_aggregate(codes, ts, units, chan, cat, k, n_chan):
             row[3] += u
             row[6] += 1
             if n_chan and chan[i] >= 0:
-                row[8 + chan[i]] += u
+                row[9 + chan[i]] += u
             if len(cat) and cat[i] >= 0:
                 row[7] |= 1 << int(cat[i])
+            if len(keyless) and keyless[i]:
+                row[8] += 1
         elif u < 0:
             row[4] -= u
     for row in acc:  # the kernel stores the mask as int64 bits
@@ -37,15 +39,14 @@ def scatter_aggregate(codes, ts, units, chan, cat, k, n_chan):
     return acc
 
 
-def count_distinct_pairs(codes, units, keys, valid, count_missing, k):
-    """Per group: distinct valid keys among rows with units > 0 (+ key-less ones if asked)."""
-    pairs, counts = set(), [0] * k
-    for i, g in enumerate(codes):
-        if units[i] <= 0:
-            continue
-        if not valid[i]:
-            counts[g] += int(count_missing)
-        elif (g, int(keys[i])) not in pairs:
-            pairs.add((g, int(keys[i])))
-            counts[g] += 1
-    return counts
+def count_distinct(codes, keys, k):
+    """Per group: the number of distinct keys among its (group, key) pairs."""
+    seen = [set() for _ in range(k)]
+    for g, key in zip(codes, keys):
+        seen[g].add(int(key))
+    return [len(s) for s in seen]
+
+
+def keyed_purchase_pairs(codes, units, keyless, keys):
+    """(group, key) of the rows with units > 0 and a key, in row order."""
+    return [(g, int(keys[i])) for i, g in enumerate(codes) if units[i] > 0 and not keyless[i]]

@@ -1,6 +1,7 @@
-"""native_kernels.groupby against tests/naive_groupby.py, and features.aggregate against the
-polars group-by it replaced (kept below as the oracle)."""
+"""native_kernels.groupby against tests/naive_groupby.py, and the batch-by-batch
+CustomerAccumulator against a plain polars group-by of all rows at once (the oracle)."""
 
+import numba
 import numpy as np
 import polars as pl
 import pytest
@@ -9,12 +10,13 @@ from hypothesis import strategies as st
 
 import naive_groupby as naive
 import native_kernels.groupby as gb
-from segscore.features import ChannelColumns, aggregate, channel_columns
+from segscore.accumulate import Codebook, CustomerAccumulator, IdHashCollision
+from segscore.features import ChannelColumns, channel_columns
 from segscore.ingest import AMOUNT_SCALE, Roles
 
 
 def oracle_aggregate(used: pl.LazyFrame, roles: Roles, channels: ChannelColumns) -> pl.LazyFrame:
-    """The polars implementation of features.aggregate before the numba group-by."""
+    """Per-customer raw aggregates with a plain polars group-by (the pre-numba implementation)."""
     units = (pl.col("amount") * AMOUNT_SCALE).round().cast(pl.Int64)
     buy = pl.col("units") > 0
     per_row = [
@@ -60,33 +62,64 @@ def oracle_aggregate(used: pl.LazyFrame, roles: Roles, channels: ChannelColumns)
 # ---------------------------------------------------------------- kernels vs naive
 
 
-def run_kernels(ids, ts, units, chan, cat, n_chan, keys, valid, count_missing):
+def split_points(rng, n):
+    """Random batch boundaries [0, ..., n] (some batches empty)."""
+    cuts = np.sort(rng.integers(0, n + 1, size=int(rng.integers(0, 5))))
+    return [0, *cuts.tolist(), n]
+
+
+def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
+    """Feed the rows batch by batch; between batches the table is rebuilt at a random size
+    with _fill_table (as the accumulator does when it grows). Returns codes, uniques, acc,
+    the collected pairs and their distinct counts."""
+    ids, ts, units = (np.asarray(a, dtype=np.int64) for a in (ids, ts, units))
+    chan, cat = (np.asarray(a, dtype=np.int32) for a in (chan, cat))
+    keyless, keys = np.asarray(keyless, dtype=np.bool_), np.asarray(keys, dtype=np.int64)
     n = len(ids)
-    codes = np.empty(n, dtype=np.int64)
-    uniques = np.empty(n, dtype=np.int64)
     table = np.full(gb.table_size(n), -1, dtype=np.int32)
-    k = gb._dense_codes_int64(np.asarray(ids, dtype=np.int64), table, codes, uniques)
-    acc = np.empty((k, gb.CHANNEL0 + n_chan), dtype=np.int64)
-    gb._scatter_aggregate(codes, np.asarray(ts, dtype=np.int64), np.asarray(units, dtype=np.int64),
-                          np.asarray(chan, dtype=np.int8), np.asarray(cat, dtype=np.int8), acc)
+    uniques = np.empty(n, dtype=np.int64)
+    acc = np.empty((n, gb.CHANNEL0 + n_chan), dtype=np.int64)
+    pair_codes, pair_keys, n_pairs = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64), 0
+    all_codes, k = [], 0
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        codes, new_rows = np.empty(hi - lo, dtype=np.int64), np.empty(hi - lo, dtype=np.int64)
+        k0 = k
+        k = gb._lookup_or_insert(ids[lo:hi], table, uniques, k, codes, new_rows, acc)
+        for j in range(k - k0):  # new_rows: first row of each new group
+            assert codes[new_rows[j]] == k0 + j and (codes[:new_rows[j]] != k0 + j).all()
+        sl = slice(lo, hi)
+        gb._scatter_update(codes, ts[sl], units[sl], chan[sl] if n_chan else chan[:0],
+                           cat[sl] if len(cat) else cat[:0],
+                           keyless[sl] if len(keyless) else keyless[:0], acc)
+        n_pairs = gb._collect_pairs(codes, units[sl], keyless[sl] if len(keyless) else
+                                    np.zeros(hi - lo, dtype=np.bool_), keys[sl],
+                                    pair_codes, pair_keys, n_pairs)
+        table = np.full(gb.table_size(n) * int(rng.choice([1, 2, 4])), -1, dtype=np.int32)
+        gb._fill_table(uniques, k, table)
+        all_codes += codes.tolist()
     counts = np.zeros(k, dtype=np.int64)
-    gb._count_distinct_pairs(codes, np.asarray(units, dtype=np.int64),
-                             np.asarray(keys, dtype=np.int64), np.asarray(valid, dtype=np.bool_),
-                             count_missing, np.zeros(k + 1, dtype=np.int64),
-                             np.empty(n, dtype=np.int64), counts)
-    return codes, uniques[:k], acc, counts
+    gb._count_distinct(pair_codes[:n_pairs], pair_keys[:n_pairs], np.zeros(k + 1, dtype=np.int64),
+                       np.empty(n_pairs, dtype=np.int64), counts)
+    pairs = list(zip(pair_codes[:n_pairs].tolist(), pair_keys[:n_pairs].tolist()))
+    return all_codes, uniques[:k], acc[:k], pairs, counts
 
 
-def check_against_naive(ids, ts, units, chan, cat, n_chan, keys, valid, count_missing):
-    codes, uniques, acc, counts = run_kernels(ids, ts, units, chan, cat, n_chan, keys, valid,
-                                              count_missing)
+def check_against_naive(ids, ts, units, chan, cat, keyless, keys, n_chan, seed=0):
+    rng = np.random.default_rng(seed)
+    bounds = split_points(rng, len(ids))
+    codes, uniques, acc, pairs, counts = run_kernels(ids, ts, units, chan, cat, keyless, keys,
+                                                     n_chan, bounds, rng)
     want_codes, want_uniques = naive.dense_codes(ids)
-    assert codes.tolist() == want_codes
+    assert codes == want_codes
     assert uniques.tolist() == want_uniques
     k = len(want_uniques)
-    assert acc.tolist() == naive.scatter_aggregate(want_codes, ts, units, chan, cat, k, n_chan)
-    assert counts.tolist() == naive.count_distinct_pairs(want_codes, units, keys, valid,
-                                                         count_missing, k)
+    assert acc.tolist() == naive.scatter_aggregate(want_codes, ts, units, chan, cat, keyless, k,
+                                                   n_chan)
+    no_key = keyless if len(keyless) else [False] * len(ids)
+    want_pairs = naive.keyed_purchase_pairs(want_codes, units, no_key, keys)
+    assert set(pairs) == set(want_pairs) and len(pairs) <= len(want_pairs)
+    assert counts.tolist() == naive.count_distinct([g for g, _ in want_pairs],
+                                                   [key for _, key in want_pairs], k)
 
 
 def random_rows(rng, n, n_ids, n_chan, n_cat, id_range=None):
@@ -98,8 +131,8 @@ def random_rows(rng, n, n_ids, n_chan, n_cat, id_range=None):
     chan = rng.integers(-1, n_chan, size=n) if n_chan else np.zeros(n, dtype=np.int64)
     cat = rng.integers(-1, n_cat, size=n) if n_cat else np.empty(0, dtype=np.int64)
     keys = rng.integers(0, 6, size=n)
-    valid = rng.random(n) < 0.8
-    return ids, ts, units, chan, cat, keys, valid
+    keyless = rng.random(n) < 0.2
+    return ids, ts, units, chan, cat, keyless, keys
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -108,22 +141,23 @@ def random_rows(rng, n, n_ids, n_chan, n_cat, id_range=None):
 def test_kernels_equal_naive_random(seed, n_chan, n_cat, id_range):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 2000))
-    ids, ts, units, chan, cat, keys, valid = random_rows(rng, n, int(rng.integers(1, 300)),
-                                                         n_chan, n_cat, id_range)
-    for count_missing in (True, False):
-        check_against_naive(ids, ts, units, chan, cat, n_chan, keys, valid, count_missing)
+    ids, ts, units, chan, cat, keyless, keys = random_rows(rng, n, int(rng.integers(1, 300)),
+                                                           n_chan, n_cat, id_range)
+    check_against_naive(ids, ts, units, chan, cat, keyless, keys, n_chan, seed)
+    check_against_naive(ids, ts, units, chan, cat, [], keys, n_chan, seed)  # no order ids
 
 
 def test_kernels_empty_and_single_row():
-    check_against_naive([], [], [], [], [], 0, [], [], True)
-    check_against_naive([7], [5], [3], [0], [63], 1, [9], [True], True)
-    check_against_naive([7], [5], [-3], [0], [2], 1, [9], [False], True)
+    check_against_naive([], [], [], [], [], [], [], 0)
+    check_against_naive([7], [5], [3], [0], [63], [False], [9], 1)
+    check_against_naive([7], [5], [-3], [0], [2], [True], [9], 1)
 
 
 def test_returns_only_group_keeps_sentinel_extremes():
-    _, _, acc, counts = run_kernels([1, 2, 1], [10, 20, 30], [-5, 4, -7], [0, 0, 0],
-                                    [0, 1, 2], 1, [1, 1, 1], [True] * 3, True)
-    assert acc[0].tolist() == [gb.INT64_MAX, gb.INT64_MIN, -12, 0, 12, 2, 0, 0, 0]
+    rng = np.random.default_rng(0)
+    _, _, acc, _, counts = run_kernels([1, 2, 1], [10, 20, 30], [-5, 4, -7], [0, 0, 0],
+                                       [0, 1, 2], [False] * 3, [1, 1, 1], 1, [0, 3], rng)
+    assert acc[0].tolist() == [gb.INT64_MAX, gb.INT64_MIN, -12, 0, 12, 2, 0, 0, 0, 0]
     assert counts.tolist() == [0, 1]
 
 
@@ -132,21 +166,55 @@ def test_colliding_ids_probe_linearly():
     ids = np.concatenate([ids, ids[::-1]])
     n = len(ids)
     check_against_naive(ids, np.arange(n), np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
-                        np.zeros(n, dtype=np.int64), 1,
-                        ids, np.ones(n, dtype=bool), True)
+                        np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), ids, 1)
 
 
 @given(st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 3), st.integers(-2, 2),
-                          st.integers(-1, 2), st.integers(-1, 63), st.integers(0, 3),
-                          st.booleans()), max_size=40),
-       st.booleans())
-def test_kernels_property(rows, count_missing):
+                          st.integers(-1, 2), st.integers(-1, 63), st.booleans(),
+                          st.integers(0, 3)), max_size=40),
+       st.integers(0, 2**32))
+def test_kernels_property(rows, seed):
     cols = list(zip(*rows)) if rows else [[]] * 7
-    ids, ts, units, chan, cat, keys, valid = (list(c) for c in cols)
-    check_against_naive(ids, ts, units, chan, cat, 3, keys, valid, count_missing)
+    ids, ts, units, chan, cat, keyless, keys = (list(c) for c in cols)
+    check_against_naive(ids, ts, units, chan, cat, keyless, keys, 3, seed)
 
 
-# ---------------------------------------------------------------- aggregate vs oracle
+@pytest.mark.parametrize("rows", [2, 32, 33, 500])
+def test_distinct_keys_in_one_large_group(rows):
+    """Groups longer than 32 pairs take the sort path, shorter ones insertion sort."""
+    rng = np.random.default_rng(rows)
+    keys = rng.integers(-3, 40, size=rows)
+    zeros = np.zeros(rows, dtype=np.int64)
+    check_against_naive(np.full(rows, 42), np.arange(rows), rng.integers(-2, 5, size=rows),
+                        zeros, zeros, rng.random(rows) < 0.1, keys, 1, rows)
+
+
+def test_mask_pairs_lists_every_set_bit():
+    masks = np.array([0, 1, -1, 2**62 + 5, -2**63], dtype=np.int64)
+    total = int(np.bitwise_count(masks.view(np.uint64)).sum())
+    codes, keys = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int64)
+    assert gb._mask_pairs(masks, codes, keys) == total
+    want = [(g, b) for g, m in enumerate(masks.view(np.uint64).tolist()) for b in range(64)
+            if m >> b & 1]
+    assert list(zip(codes.tolist(), keys.tolist())) == want
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("k", [0, 1, 1000])
+def test_gather_columns_equals_fancy_indexing(threads, k):
+    rng = np.random.default_rng(k)
+    acc = rng.integers(-2**63, 2**63 - 1, size=(k + 3, 11), dtype=np.int64)
+    order = rng.permutation(k + 3)[:k].astype(np.int64)
+    out = np.empty((11, k), dtype=np.int64)
+    numba.set_num_threads(threads)
+    try:
+        gb._gather_columns(acc, order, out)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert np.array_equal(out, acc[order].T)
+
+
+# ---------------------------------------------------------------- accumulator vs oracle
 
 
 def used_frame(rng, n, n_customers, string_ids=False, order="int", n_channels=4,
@@ -164,7 +232,8 @@ def used_frame(rng, n, n_customers, string_ids=False, order="int", n_channels=4,
     if order is not None:
         oid = rng.integers(0, max(2, n // 3), size=n)
         data["order_id"] = [f"o{v}" for v in oid] if order == "str" else oid
-    df = pl.DataFrame(data)
+    df = pl.DataFrame(data).with_columns(pl.col("customer_id").cast(pl.String if string_ids
+                                                                    else pl.Int64))
     if nulls:
         null = lambda p: pl.lit(rng.random(n) < p)  # noqa: E731
         df = df.with_columns(pl.when(~null(0.1)).then(pl.col("channel")).alias("channel"),
@@ -174,12 +243,28 @@ def used_frame(rng, n, n_customers, string_ids=False, order="int", n_channels=4,
     return df
 
 
-def assert_matches_oracle(df, roles):
+def accumulate(df: pl.DataFrame, roles: Roles, channels: ChannelColumns, bounds: list[int],
+               capacity: int = 0, seed: int = 1) -> pl.DataFrame:
+    """Feed ``df`` to a CustomerAccumulator in the batches ``bounds``; channel columns renamed
+    from ``_c<code>`` to the oracle's ``_<name>``."""
+    acc = CustomerAccumulator(roles, Codebook(channels.values) if roles.channel else None,
+                              Codebook() if roles.category else None, seed, capacity)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        acc.add(acc.prepare(df.slice(lo, hi - lo)))
+    raw = acc.raw()
+    return raw.rename({f"_c{i}": f"_{name}" for i, name in enumerate(channels.names)})
+
+
+def assert_matches_oracle(df, roles, seed=0):
     channels = channel_columns(df.lazy()) if roles.channel else ChannelColumns()
     want = oracle_aggregate(df.lazy(), roles, channels).collect().sort("customer_id")
-    got = aggregate(df, roles, channels).sort("customer_id")
-    assert got.schema == want.schema
-    assert got.equals(want)
+    rng = np.random.default_rng(seed)
+    for bounds in ([0, df.height], split_points(rng, df.height),
+                   list(range(0, df.height, 7)) + [df.height]):
+        got = accumulate(df, roles, channels, bounds, capacity=int(rng.integers(0, 50)))
+        assert got["customer_id"].flags["SORTED_ASC"]
+        assert got.schema == want.schema
+        assert got.equals(want)
 
 
 CASES = {
@@ -204,7 +289,7 @@ def test_aggregate_equals_polars_oracle(case, seed):
                   order_id_dtype=None if order is None else (pl.String if order == "str"
                                                              else pl.Int64),
                   channel=True, category=True)
-    assert_matches_oracle(df, roles)
+    assert_matches_oracle(df, roles, seed)
     assert_matches_oracle(df.drop("channel", "category"),
                           Roles(roles.id_dtype, roles.order_id_dtype, False, False))
 
@@ -222,19 +307,27 @@ def test_aggregate_returns_only_customer_has_null_purchase_times():
                        "category": [None, "x", "y"]}).with_columns(
         pl.col("order_ts").cast(pl.Datetime("us")))
     assert_matches_oracle(df, Roles(pl.Int64, pl.Int64, True, True))
-    got = aggregate(df, Roles(pl.Int64, pl.Int64, True, True), ChannelColumns()).sort("customer_id")
+    got = accumulate(df, Roles(pl.Int64, pl.Int64, True, True), ChannelColumns(), [0, 3])
     assert got["first_purchase_at"].to_list()[0] is None
     assert got["frequency"].to_list() == [0, 1]
 
 
-@pytest.mark.parametrize("rows", [2, 32, 33, 500])
-def test_distinct_keys_in_one_large_group(rows):
-    """Groups longer than 32 keyed rows take the sort path, shorter ones insertion sort."""
-    rng = np.random.default_rng(rows)
-    keys = rng.integers(-3, 40, size=rows)
-    valid = rng.random(rows) < 0.9
-    units = rng.integers(-2, 5, size=rows)
-    for count_missing in (True, False):
-        zeros = np.zeros(rows, dtype=np.int64)
-        check_against_naive(np.full(rows, 42), np.arange(rows), units, zeros, zeros,
-                            1, keys, valid, count_missing)
+def test_categories_outgrow_the_mask_mid_stream():
+    """More than 64 categories: the first batches use the 64-bit mask, later ones switch to
+    (customer, category) pairs; the counts stay exact."""
+    df = used_frame(np.random.default_rng(5), 4000, 300, n_categories=200)
+    roles = Roles(pl.Int64, pl.Int64, True, True)
+    channels = channel_columns(df.lazy())
+    want = oracle_aggregate(df.lazy(), roles, channels).collect().sort("customer_id")
+    got = accumulate(df, roles, channels, [0, 40, 1000, 4000])
+    assert got.equals(want)
+
+
+def test_string_id_hash_collision_is_detected():
+    df = pl.DataFrame({"customer_id": ["a", "b"], "order_ts": [0, 1], "amount": [1.0, 2.0]}
+                      ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
+    acc = CustomerAccumulator(Roles(pl.String, None, False, False), None, None, 1)
+    batch = acc.prepare(df)
+    batch.keys = np.full(2, 99, dtype=np.int64)  # two ids, one key: a collision
+    with pytest.raises(IdHashCollision):
+        acc.add(batch)

@@ -2,13 +2,15 @@
 and the memory plan picks P from the budget (or refuses clearly)."""
 
 import json
+from unittest.mock import patch
 
 import polars as pl
 import pytest
 
 import segscore
+import segscore.passes as passes
 from segscore.config import build_config
-from segscore.memory import estimate_peak_bytes, plan_memory, row_table_bytes
+from segscore.memory import estimate_peak_bytes, partitioned_bytes, plan_memory
 from segscore.schema import discover, inspect_inputs
 from segscore_datasets import generate_transactions
 
@@ -23,11 +25,13 @@ def _customer_bytes(out):
     return {p.relative_to(out): p.read_bytes() for p in sorted((out / "customers").rglob("*.parquet"))}
 
 
-@pytest.mark.parametrize("partitions", [2, 7])
-def test_partitioned_run_is_byte_identical_to_one_pass(data, tmp_path, partitions):
+@pytest.mark.parametrize("partitions,batch_rows", [(1, 997), (2, 2_000_000), (7, 5000)])
+def test_partitioned_run_is_byte_identical_to_one_pass(data, tmp_path, partitions, batch_rows):
+    """P partition passes and any batch size give the bytes of one pass in one batch each."""
     cfg = build_config({"clustering": {"k": 4}})
     one = segscore.run(data, tmp_path / "one", config=cfg, partitions=1)
-    many = segscore.run(data, tmp_path / "many", config=cfg, partitions=partitions)
+    with patch.object(passes, "BATCH_ROWS", batch_rows):
+        many = segscore.run(data, tmp_path / "many", config=cfg, partitions=partitions)
     assert _customer_bytes(tmp_path / "one") == _customer_bytes(tmp_path / "many")
     assert one.manifest["rows"] == many.manifest["rows"]
     assert one.manifest["inputs"] == many.manifest["inputs"]
@@ -43,7 +47,7 @@ def test_memory_budget_picks_partitions(data, tmp_path):
     customers = 4000
     one = estimate_peak_bytes(infos, 1, customers)
     assert plan_memory(infos, one + 1, customers).partitions == 1
-    tight = one - row_table_bytes(infos) // 2
+    tight = one - partitioned_bytes(infos, customers) // 2
     plan = plan_memory(infos, tight, customers)
     assert plan.partitions >= 2 and plan.estimate <= tight
     with pytest.raises(segscore.InputError, match="per-customer tables alone"):

@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
 import pyarrow as pa
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import segscore
+import segscore.passes as passes
 from segscore.config import build_config
 from segscore.errors import InputError
 from tests.naive import customer_features
@@ -173,8 +175,13 @@ def amount_key(a):
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=dataset())
-def test_reconciliation_quarantine_and_nothing_lost(tmp_path_factory, data):
+@given(data=dataset(), batch_rows=st.sampled_from([1, 3, 2_000_000]))
+def test_reconciliation_quarantine_and_nothing_lost(tmp_path_factory, data, batch_rows):
+    with patch.object(passes, "BATCH_ROWS", batch_rows):  # one row per batch .. one batch
+        check_reconciliation(tmp_path_factory, data)
+
+
+def check_reconciliation(tmp_path_factory, data):
     string_ids, files, as_of_in, window = data
     root = tmp_path_factory.mktemp("q")
     paths = []

@@ -146,7 +146,12 @@ def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
     if latest is None:
         raise InputError("no valid transaction in the input: cannot derive as_of "
                          "(every row has a null/unparseable timestamp, id or amount)")
-    return datetime(latest.year, latest.month, latest.day, 23, 59, 59, 999999)
+    return end_of_day(latest)
+
+
+def end_of_day(ts: datetime) -> datetime:
+    """The last microsecond of ``ts``'s day."""
+    return datetime(ts.year, ts.month, ts.day, 23, 59, 59, 999999)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -184,19 +189,21 @@ def window_start(as_of: datetime, window_days: int | None) -> datetime | None:
     return None if window_days is None else as_of - timedelta(days=window_days)
 
 
-def classify(rows: pl.LazyFrame, as_of: datetime, config: RunConfig,
+def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,
              id_is_string: bool) -> pl.LazyFrame:
-    """Add ``status`` (UInt8 index into STATUSES) to every row."""
+    """Add ``status`` (UInt8 index into STATUSES) to every row. ``as_of`` None: no upper
+    bound yet (no row is after_as_of; the caller re-counts once as_of is known)."""
     ts = pl.col("order_ts")
-    start = window_start(as_of, config.window_days)
+    start = None if as_of is None else window_start(as_of, config.window_days)
     null_id, null_amount, non_finite, too_big = _valid_row(config.max_abs_amount, id_is_string)
     status = (
         pl.when(ts.is_null() & (pl.col("order_ts_raw").is_null() |
                                 (pl.col("order_ts_raw").str.strip_chars() == "")))
         .then(STATUSES.index("null_timestamp"))
         .when(ts.is_null()).then(STATUSES.index("unparseable_timestamp"))
-        .when(ts > as_of).then(AFTER_AS_OF)
     )
+    if as_of is not None:
+        status = status.when(ts > as_of).then(AFTER_AS_OF)
     if start is not None:
         status = status.when(ts <= start).then(OUTSIDE_WINDOW)
     status = (

@@ -1,15 +1,18 @@
 """Memory planning: how many customer-hash partitions a run needs to stay within a budget.
 
-A run holds, at its peak, the rows of one partition (``ROW_COPIES`` working copies of the
-normalized row table) plus the per-customer tables of *all* customers (aggregates, features,
-scores and labels):
+The row pass streams the input in batches, so rows cost a fixed working set; what grows is
+per customer. A run's peak is the larger of the ingest peak and the downstream peak:
 
-    peak ≈ baseline + ROW_COPIES × Σ rows × row_bytes / partitions + customers × PER_CUSTOMER
+    ingest     ≈ baseline + batches + (customers × ACCUMULATOR + pair rows × PAIR) / P
+                 + customers × RAW
+    downstream ≈ baseline + customers × PER_CUSTOMER
 
-row_bytes is 8 bytes per fixed-width column, 16 per string view plus the encoded size of the
-string columns (from the Parquet footer) and ~14 bytes of bookkeeping. The number of customers
-is bounded by the row count; when that bound does not fit, the caller counts distinct ids
-(HyperLogLog, one column) and plans again. Everything here reads footers only.
+batches = BATCHES_ALIVE × ROW_COPIES × (rows of the largest batch) × row_bytes; row_bytes is 8 bytes per
+fixed-width column, 16 per string view plus the encoded size of the string columns (from the
+Parquet footer) and ~14 bytes of bookkeeping. Pair rows (order ids) are the input rows when an
+order id column exists. The number of customers is bounded by the row count; when that bound
+does not fit, the caller counts distinct ids (HyperLogLog, one column) and plans again.
+Everything here reads footers only.
 """
 
 from __future__ import annotations
@@ -19,25 +22,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segscore.errors import InputError
+from segscore.passes import BATCH_ROWS
 from segscore.schema import InputFile
 
 #: decoded bytes per row of each normalized column kind (polars/arrow in-memory layout)
 _FIXED_WIDTH = 8           # Int64 ids, Datetime(us), Float64 amounts, Int64 order ids
 _STRING_VIEW = 16          # polars String is a 16-byte view (+ the bytes of longer strings)
 _PER_ROW_OVERHEAD = 4 + 1 + 1 + 8   # file index u32, status u8, validity bits, raw-ts view slack
-#: working copies of the row table alive at once (scan buffer, classified copy, kernel inputs)
+#: working copies of a batch alive at once (read, classified, kernel inputs)
 ROW_COPIES = 3.0
-#: per-customer tables alive at the peak (aggregates, feature table, scores, labels, clusters)
+#: batches alive at once (one read while the previous one is folded in)
+BATCHES_ALIVE = 2
+#: accumulator bytes per customer of the partition (aggregate row of up to 16 channels, id,
+#: hash slot, and the sorted copy made at the end)
+ACCUMULATOR = 2 * 8 * 26 + 8 + 16
+#: bytes per input row for the exact distinct order count (pair + counting-sort scratch)
+PAIR = 4 + 8 + 8
+#: raw aggregates kept per customer of the finished partitions
+RAW = 120
+#: per-customer tables alive at the downstream peak (features, scores, labels, clusters)
 PER_CUSTOMER = 200
 #: fixed interpreter + numba + polars baseline
 BASELINE = 400 * 2**20
 #: share of the available memory used when no budget is given
 DEFAULT_SHARE = 0.8
 MAX_PARTITIONS = 256
-#: at most this many input rows per pass, whatever the budget: passes of ~10M rows keep the
-#: hash tables and working copies small enough to be reused (measured at 10M customers / 39M
-#: rows on the 2-core machine: 1 pass 77 s at 9.1 GiB peak, 4 passes 23 s at 3.3 GiB)
-ROWS_PER_PASS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -63,9 +72,16 @@ def _row_bytes(info: InputFile) -> float:
     return per_row
 
 
-def row_table_bytes(infos: list[InputFile]) -> int:
-    """Working memory of all rows in one pass: ROW_COPIES × Σ rows × row_bytes."""
-    return int(ROW_COPIES * sum(i.rows * _row_bytes(i) for i in infos))
+def batch_bytes(infos: list[InputFile]) -> int:
+    """Working set of the batches alive at once (independent of the input size)."""
+    largest = max((min(i.rows, BATCH_ROWS) * _row_bytes(i) for i in infos), default=0.0)
+    return int(BATCHES_ALIVE * ROW_COPIES * largest)
+
+
+def partitioned_bytes(infos: list[InputFile], customers: int) -> int:
+    """Bytes that P partition passes divide by P: accumulators and order-id pairs."""
+    pair_rows = sum(i.rows for i in infos if "order_id" in i.kinds)
+    return int(customers * ACCUMULATOR + pair_rows * PAIR)
 
 
 def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
@@ -73,7 +89,8 @@ def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
     """Estimated peak resident bytes with ``partitions`` passes and ``customers`` distinct ids
     (default: the row count, an upper bound)."""
     n = sum(i.rows for i in infos) if customers is None else customers
-    return int(BASELINE + row_table_bytes(infos) / partitions + n * PER_CUSTOMER)
+    ingest = batch_bytes(infos) + partitioned_bytes(infos, n) / partitions + n * RAW
+    return int(BASELINE + max(ingest, n * PER_CUSTOMER))
 
 
 def available_memory_bytes() -> int | None:
@@ -103,26 +120,28 @@ def default_limit() -> int | None:
 
 def plan_memory(infos: list[InputFile], limit_bytes: int | None,
                 customers: int | None = None) -> MemoryPlan:
-    """The fewest partitions (at least rows / ROWS_PER_PASS) whose estimated peak fits
-    ``limit_bytes`` (None = default_limit()).
+    """The fewest partitions whose estimated peak fits ``limit_bytes`` (None =
+    default_limit()).
 
     Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
     alone exceed the budget.
     """
     limit = default_limit() if limit_bytes is None else limit_bytes
-    least = max(1, math.ceil(sum(i.rows for i in infos) / ROWS_PER_PASS))
-    single = estimate_peak_bytes(infos, least, customers)
+    single = estimate_peak_bytes(infos, 1, customers)
     if limit is None or single <= limit:
-        return MemoryPlan(least, single, limit)
-    fixed = estimate_peak_bytes(infos, 1, customers) - row_table_bytes(infos)
+        return MemoryPlan(1, single, limit)
+    n = sum(i.rows for i in infos) if customers is None else customers
+    fixed = BASELINE + batch_bytes(infos) + n * RAW
     room = limit - fixed
-    parts = max(least, math.ceil(row_table_bytes(infos) / room)) if room > 0 else MAX_PARTITIONS + 1
+    parts = (max(1, math.ceil(partitioned_bytes(infos, n) / room))
+             if room > 0 and BASELINE + n * PER_CUSTOMER <= limit else MAX_PARTITIONS + 1)
     if parts > MAX_PARTITIONS:
         rows = sum(i.rows for i in infos)
         who = f"{customers:,} customers" if customers is not None else f"up to {rows:,} customers"
+        need = max(fixed, BASELINE + n * PER_CUSTOMER)
         raise InputError(
             f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
-            f"need at least {fixed / 2**30:.2f} GiB for the per-customer tables alone, but the "
+            f"need at least {need / 2**30:.2f} GiB for the per-customer tables alone, but the "
             f"budget is {limit / 2**30:.2f} GiB; raise --memory-limit, run on a bigger machine, "
             f"or shorten --window-days")
     return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers), limit)

@@ -1,8 +1,18 @@
-"""Row passes: read, classify and aggregate the input per customer in P customer-hash
-partition passes (P = 1 for small inputs), each holding only its share of the rows.
+"""Row passes: stream the input in batches, classify every row and fold the used rows into
+per-customer aggregates, in P customer-hash partition passes (P = 1 unless the per-customer
+tables outgrow the memory budget).
 
-Every row of a customer lands in the same partition, so per-customer aggregates are exact and
-the result does not depend on P (the feature table is sorted by customer id afterwards).
+Each batch (a run of whole row groups, about ``BATCH_ROWS`` rows, of one file) is read and
+classified by polars in the main thread while a worker thread folds the previous batch into
+the :class:`~segscore.accumulate.CustomerAccumulator` (numba, GIL released), so at most two
+batches are alive at once. Every row of a customer lands in the same partition, so
+per-customer aggregates are exact and the result does not depend on P or on the batches.
+
+The default as_of (SPEC §1: end of the day of the latest valid transaction) is learned in the
+same pass: rows are classified without an upper bound, then rejected rows later than the
+derived as_of are re-counted as after_as_of. Only a lookback window without ``--as-of`` needs
+a pre-pass (the window start depends on as_of), and more than MAX_TRACKED_CHANNELS channel
+values a restart with the top channels counted first.
 """
 
 from __future__ import annotations
@@ -11,16 +21,32 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
+import native_kernels.groupby as gb
+
+from segscore.accumulate import (MAX_TRACKED_CHANNELS, Codebook, CustomerAccumulator,
+                                 IdHashCollision, TooManyValues)
 from segscore.config import RunConfig
-from segscore.features import ChannelColumns, aggregate, channel_columns
-from segscore.ingest import (USED, Roles, classify, default_as_of, explain_read_error,
-                             rejected_rows, scan_inputs)
+from segscore.errors import InputError
+from segscore.features import MAX_CHANNEL_COLUMNS, ChannelColumns, channel_columns
+from segscore.ingest import (AFTER_AS_OF, FIRST_REJECT, STATUSES, USED, Roles, classify,
+                             default_as_of, end_of_day, explain_read_error, rejected_rows,
+                             scan_file, scan_inputs)
 from segscore.schema import InputFile
 
 #: seed of the customer-id hash that assigns partitions (any fixed value works)
 PARTITION_SEED = 20_261_123
+#: seeds tried in turn for string customer-id keys (a collision restarts with the next)
+ID_SEEDS = (1, 2, 3)
+#: target rows per batch (whole row groups; a larger row group is sliced)
+BATCH_ROWS = 2_000_000
+#: address space one partition's per-customer table may reserve up front (grows beyond)
+CAPACITY_BYTES = 8 * 2**30
+#: first status that a derived as_of can turn into after_as_of (the id / amount checks)
+_LATE_CHECKED = STATUSES.index("null_customer_id")
 
 
 @dataclass
@@ -44,48 +70,164 @@ def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> 
                .collect(engine="streaming").item())
 
 
-def _read_part(part: pl.LazyFrame, infos: list[InputFile],
-               roles: Roles) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(used rows with the aggregation's columns only, rejected rows, counts per (file, status))
-    of one partition, from a single streaming read shared by the three queries."""
-    keep = ["customer_id", "order_ts", "amount"] + [
+def batches(info: InputFile) -> list[tuple[int, int]]:
+    """(offset, rows) slices of one file: runs of whole row groups of about BATCH_ROWS rows;
+    a row group larger than that is cut into equal slices."""
+    sizes = [pq.ParquetFile(info.path).metadata.row_group(g).num_rows
+             for g in range(pq.ParquetFile(info.path).metadata.num_row_groups)]
+    out, start, pending = [], 0, 0
+    for size in sizes:
+        if pending and pending + size > BATCH_ROWS:
+            out.append((start, pending))
+            start, pending = start + pending, 0
+        if size > BATCH_ROWS:
+            pieces = -(-size // BATCH_ROWS)
+            cuts = np.linspace(start, start + size, pieces + 1).round().astype(int)
+            out += [(int(a), int(b - a)) for a, b in zip(cuts[:-1], cuts[1:])]
+            start += size
+        else:
+            pending += size
+    if pending:
+        out.append((start, pending))
+    return out
+
+
+def _used_columns(roles: Roles) -> list[str]:
+    return ["customer_id", "order_ts", "amount"] + [
         name for name, present in (("order_id", roles.order_id_dtype is not None),
                                    ("channel", roles.channel), ("category", roles.category))
         if present]
-    used, rejected, counts = pl.collect_all(
-        [part.filter(pl.col("status") == USED).select(keep), rejected_rows(part, infos),
-         part.group_by(["file", "status"]).len()], engine="streaming")
-    return used, rejected, counts
+
+
+class _Stream:
+    """One streaming run over all batches of all partitions (see module docstring)."""
+
+    def __init__(self, infos: list[InputFile], config: RunConfig, roles: Roles,
+                 as_of: datetime | None, partitions: int, channels: ChannelColumns | None,
+                 id_seed: int):
+        self.infos, self.config, self.roles = infos, config, roles
+        self.as_of, self.partitions, self.id_seed = as_of, partitions, id_seed
+        self.fixed_channels = channels
+        self.channel_book = (None if not roles.channel else
+                             Codebook(channels.values) if channels is not None else
+                             Codebook(limit=MAX_TRACKED_CHANNELS))
+        self.category_book = Codebook() if roles.category else None
+        self.latest: datetime | None = None  # latest used timestamp (for a default as_of)
+
+    def _capacity(self) -> int:
+        """Rows a partition's tables reserve (virtual memory only until used): its expected
+        share of the input rows, at most CAPACITY_SHARE of the machine's memory."""
+        rows = sum(i.rows for i in self.infos) * 1.1 / self.partitions
+        return int(min(rows, CAPACITY_BYTES / (8 * (gb.CHANNEL0 + MAX_CHANNEL_COLUMNS))))
+
+    def _read(self, i: int, offset: int, rows: int, p: int) -> pl.DataFrame:
+        lf = scan_file(i, self.infos[i], self.config.columns, self.roles).slice(offset, rows)
+        lf = classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String)
+        if self.partitions > 1:
+            key = pl.col("customer_id").hash(seed=PARTITION_SEED) % self.partitions
+            lf = lf.filter(key == p)
+        return lf.collect()
+
+    def run(self) -> Gathered:
+        counts, rejected, raws = [], [], []
+        keep = _used_columns(self.roles)
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            for p in range(self.partitions):
+                acc = CustomerAccumulator(self.roles, self.channel_book, self.category_book,
+                                          self.id_seed, self._capacity())
+                pending = None
+                for i, info in enumerate(self.infos):
+                    for offset, rows in batches(info):
+                        df = self._read(i, offset, rows, p)
+                        by_status = df.group_by("status").len()
+                        counts.append(by_status.filter(pl.col("status") < FIRST_REJECT)
+                                      .with_columns(pl.lit(i, pl.UInt32).alias("file")))
+                        if by_status.filter(pl.col("status") >= FIRST_REJECT).height:
+                            rejected.append(df.filter(pl.col("status") >= FIRST_REJECT))
+                        all_used = by_status.height == 1 and by_status["status"][0] == USED
+                        used = (df if all_used else df.filter(pl.col("status") == USED)).select(keep)
+                        del df
+                        if used.height:
+                            latest = used["order_ts"].max()
+                            self.latest = latest if self.latest is None else max(self.latest, latest)
+                        batch = acc.prepare(used)
+                        del used
+                        if pending is not None:
+                            pending.result()
+                        pending = worker.submit(acc.add, batch)
+                        del batch
+                if pending is not None:
+                    pending.result()
+                raws.append(acc.raw())
+                del acc
+        return self._finish(counts, rejected, raws)
+
+    def _finish(self, counts: list[pl.DataFrame], rejected: list[pl.DataFrame],
+                raws: list[pl.DataFrame]) -> Gathered:
+        as_of = self.as_of
+        rej = (pl.concat(rejected) if rejected else
+               self._empty_classified())
+        if as_of is None:
+            if self.latest is None:
+                raise InputError("no valid transaction in the input: cannot derive as_of "
+                                 "(every row has a null/unparseable timestamp, id or amount)")
+            as_of = end_of_day(self.latest)
+            late = (pl.col("status") >= _LATE_CHECKED) & (pl.col("order_ts") > as_of)
+            rej = rej.with_columns(pl.when(late).then(pl.lit(AFTER_AS_OF, pl.UInt8))
+                                   .otherwise(pl.col("status")).alias("status"))
+        count_cols = ["file", "status", "len"]
+        counts_all = (pl.concat([c.select(count_cols) for c in counts] +
+                                [rej.group_by("file", "status").len().select(count_cols)],
+                                how="vertical_relaxed")
+                      .group_by("file", "status").agg(pl.col("len").sum()))
+        rej = rej.filter(pl.col("status") >= FIRST_REJECT)
+        channels, raw = self._channel_columns(pl.concat(raws, how="diagonal_relaxed"))
+        return Gathered(as_of, channels, counts_all,
+                        rejected_rows(rej.lazy(), self.infos).collect(), raw, self.partitions)
+
+    def _empty_classified(self) -> pl.DataFrame:
+        lf = scan_file(0, self.infos[0], self.config.columns, self.roles).head(0)
+        return classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String).collect()
+
+    def _channel_columns(self, raw: pl.DataFrame) -> tuple[ChannelColumns, pl.DataFrame]:
+        """The share columns (the given ones, or the MAX_CHANNEL_COLUMNS channels with the
+        most used rows, ties by value) and ``raw`` with ``_c<code>`` renamed to ``_<name>``."""
+        coded = [c for c in raw.columns if c.startswith("_c")]
+        raw = raw.with_columns(pl.col(coded).fill_null(0))
+        if self.channel_book is None:
+            return ChannelColumns(), raw
+        book = self.channel_book
+        if self.fixed_channels is not None:
+            channels = self.fixed_channels
+        else:
+            order = sorted((-int(book.rows[c]), book.values[c]) for c in range(len(book.values)))
+            channels = ChannelColumns.named([v for _, v in order[:MAX_CHANNEL_COLUMNS]],
+                                            other=len(order) > MAX_CHANNEL_COLUMNS)
+        code = {v: c for c, v in enumerate(book.values)}
+        kept = [(f"_c{code[v]}", f"_{name}") for v, name in zip(channels.values, channels.names)]
+        raw = raw.with_columns([(pl.col(src) if src in raw.columns else pl.lit(0, pl.Int64))
+                                .alias(dst) for src, dst in kept])
+        return channels, raw.drop(coded)
 
 
 def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datetime | None,
            partitions: int) -> Gathered:
-    """Run the row passes: one streaming pass for a default as_of, one for the channel list,
-    then one per partition keeping only the customers whose id hashes to it. The numba
-    aggregation of partition p runs in a worker thread (GIL released) while polars reads
-    partition p + 1, so at most two partitions are alive at once."""
-    id_is_string = roles.id_dtype == pl.String
-    scan = scan_inputs(infos, config.columns, roles)
-    counts, rejected, raws = [], [], []
+    """Run the row passes (see the module docstring)."""
     try:
-        as_of = as_of or default_as_of(scan, config, id_is_string, infos)
-        classified = classify(scan, as_of, config, id_is_string)
-        channels = (channel_columns(classified.filter(pl.col("status") == USED))
-                    if roles.channel else ChannelColumns())
-        key = pl.col("customer_id").hash(seed=PARTITION_SEED) % partitions
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            pending = None
-            for p in range(partitions):
-                part = classified if partitions == 1 else classified.filter(key == p)
-                used, rejected_p, counts_p = _read_part(part, infos, roles)
-                counts.append(counts_p)
-                rejected.append(rejected_p)
-                if pending is not None:
-                    raws.append(pending.result())
-                pending = worker.submit(aggregate, used, roles, channels)
-                del used
-            raws.append(pending.result())
+        if as_of is None and config.window_days is not None:
+            as_of = default_as_of(scan_inputs(infos, config.columns, roles), config,
+                                  roles.id_dtype == pl.String, infos)
+        channels, seeds = None, list(ID_SEEDS)
+        while seeds:
+            try:
+                return _Stream(infos, config, roles, as_of, partitions, channels, seeds[0]).run()
+            except TooManyValues:  # too many channel values to track: rank them first
+                scan = scan_inputs(infos, config.columns, roles)
+                as_of = as_of or default_as_of(scan, config, roles.id_dtype == pl.String, infos)
+                used = classify(scan, as_of, config, roles.id_dtype == pl.String)
+                channels = channel_columns(used.filter(pl.col("status") == USED))
+            except IdHashCollision:
+                seeds.pop(0)
+        raise RuntimeError(f"customer id hash collisions under every seed {ID_SEEDS}")
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise explain_read_error(exc, infos) from None
-    counts_all = pl.concat(counts).group_by(["file", "status"]).agg(pl.col("len").sum())
-    return Gathered(as_of, channels, counts_all, pl.concat(rejected), pl.concat(raws), partitions)

@@ -1,0 +1,291 @@
+"""Per-customer raw aggregates, built batch by batch from the used rows (exact, mergeable).
+
+``CustomerAccumulator.add`` folds one batch of used rows into growing per-customer tables
+(numba hash group-by in ``native_kernels.groupby``); ``raw`` returns one row per customer
+seen. Money is summed exactly as integer 1/10_000 currency units and every aggregate is a
+sum, min, max, count, bit-or or distinct count, so the result does not depend on file
+order, row order, batch boundaries or thread count.
+
+String values (channels, categories) get small integer codes from a shared
+:class:`Codebook`. String customer ids are keyed by a 64-bit hash and every row is checked
+against its group's first id, so a hash collision is detected (:class:`IdHashCollision`),
+never merged. String order ids are keyed by a 64-bit hash without that check: two orders
+of *one* customer would have to collide (probability below 1e-12 per run at 100M orders).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+import native_kernels.groupby as gb
+
+from segscore.ingest import AMOUNT_SCALE, Roles
+
+#: channels tracked one spend column each while streaming; beyond this the run restarts
+#: with the top channels counted first (see passes.gather)
+MAX_TRACKED_CHANNELS = 64
+#: category codes kept as a 64-bit mask per customer; more categories switch to pairs
+MASK_CATEGORIES = 64
+ORDER_SEED = 7_919
+
+
+class IdHashCollision(Exception):
+    """Two distinct string customer ids share a 64-bit hash under the current seed."""
+
+
+class TooManyValues(Exception):
+    """A growing codebook passed its limit."""
+
+
+class Codebook:
+    """Stable small integer codes for the non-null values of one string column.
+
+    Either fixed (``values`` given: other values code -1) or growing (new values get the next
+    codes, at most ``limit``). Also counts the coded rows per value (for the channel ranking).
+    Shared by the accumulators of all partition passes so codes mean the same everywhere.
+    """
+
+    def __init__(self, values: tuple[str, ...] | None = None, limit: int | None = None):
+        self.values: list[str] = list(values or ())
+        self._index = {v: i for i, v in enumerate(self.values)}
+        self.fixed = values is not None
+        self.limit = limit
+        self.rows = np.zeros(len(self.values), dtype=np.int64)
+
+    def encode(self, col: pl.Series) -> np.ndarray:
+        """int32 (n,) codes of ``col`` (-1 = null or not in a fixed book)."""
+        try:  # fast path: every value already has a code
+            codes = col.cast(pl.Enum(self.values)).to_physical()
+        except pl.exceptions.InvalidOperationError:
+            seen = col.drop_nulls().unique().sort().to_list()
+            if not self.fixed:
+                for v in seen:
+                    if v not in self._index:
+                        self._index[v] = len(self.values)
+                        self.values.append(v)
+                if self.limit is not None and len(self.values) > self.limit:
+                    raise TooManyValues(f"more than {self.limit} distinct values") from None
+            known = [v for v in seen if v in self._index]
+            codes = col.replace_strict(known, [self._index[v] for v in known], default=None,
+                                       return_dtype=pl.Int32)
+        codes = np.ascontiguousarray(codes.fill_null(-1).cast(pl.Int32).to_numpy())
+        counted = np.bincount(codes[codes >= 0], minlength=len(self.values))
+        self.rows = np.concatenate([self.rows, np.zeros(len(self.values) - len(self.rows),
+                                                        dtype=np.int64)]) + counted
+        return codes
+
+
+class _Pairs:
+    """(group int32, key int64) pairs collected across batches for an exact distinct count,
+    in buffers that double when full (untouched capacity is never resident)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.n = 0
+        self.codes = np.empty(max(capacity, 1024), dtype=np.int32)
+        self.keys = np.empty(max(capacity, 1024), dtype=np.int64)
+
+    def _reserve(self, m: int) -> None:
+        if self.n + m > self.codes.shape[0]:
+            size = max(2 * self.codes.shape[0], self.n + m)
+            for name in ("codes", "keys"):
+                old = getattr(self, name)
+                new = np.empty(size, dtype=old.dtype)
+                new[:self.n] = old[:self.n]
+                setattr(self, name, new)
+
+    def add(self, codes: np.ndarray, keys: np.ndarray) -> None:
+        """Append pairs as given."""
+        self._reserve(len(codes))
+        self.codes[self.n:self.n + len(codes)] = codes
+        self.keys[self.n:self.n + len(codes)] = keys
+        self.n += len(codes)
+
+    def add_rows(self, codes: np.ndarray, units: np.ndarray, keyless: np.ndarray,
+                 keys: np.ndarray) -> None:
+        """Append (group, key) of the purchase rows that have a key."""
+        self._reserve(len(codes))
+        self.n = gb._collect_pairs(codes, units, keyless, keys, self.codes, self.keys, self.n)
+
+    def distinct(self, k: int) -> np.ndarray:
+        """int64 (k,) distinct keys per group (frees the pairs)."""
+        counts = np.zeros(k, dtype=np.int64)
+        codes, keys, n = self.codes, self.keys, self.n
+        self.codes = self.keys = None
+        gb._count_distinct(codes[:n], keys[:n], np.zeros(k + 1, dtype=np.int64),
+                           np.empty(n, dtype=np.int64), counts)
+        return counts
+
+
+@dataclass
+class Batch:
+    """Kernel inputs of one batch of n used rows (see CustomerAccumulator.prepare)."""
+
+    ids: pl.Series | None        # string customer ids (for the collision check), else None
+    keys: np.ndarray             # int64 (n,) customer key (id, or hash of a string id)
+    ts: np.ndarray               # int64 (n,) microseconds since the epoch
+    units: np.ndarray            # int64 (n,) amount in 1/10_000 currency units
+    chan: np.ndarray             # int32 (n,) channel code, -1 = none; (0,) without channels
+    cat: np.ndarray              # int32 (n,) category code, -1 = none; (0,) without categories
+    keyless: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
+    order_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+class CustomerAccumulator:
+    """Raw per-customer aggregates of the used rows fed to :meth:`add` (one partition)."""
+
+    def __init__(self, roles: Roles, channels: Codebook | None, categories: Codebook | None,
+                 id_seed: int, capacity: int = 0):
+        """``capacity``: expected rows (an upper bound of the customers); tables start that
+        large but only the part the customers use becomes resident."""
+        self.roles = roles
+        self.channels = channels
+        self.categories = categories
+        self.id_seed = id_seed
+        self.k = 0
+        self.capacity = max(capacity, 4096)
+        self.acc = np.empty((0, gb.CHANNEL0), dtype=np.int64)
+        self.uniques = np.empty(0, dtype=np.int64)
+        self.table = np.full(gb.table_size(0), -1, dtype=np.int32)
+        self.id_reps: list[pl.Series] = []  # string ids: each group's id, in code order
+        self.orders = _Pairs(self.capacity) if roles.order_id_dtype is not None else None
+        self.category_pairs: _Pairs | None = None  # set once categories outgrow the mask
+
+    def prepare(self, used: pl.DataFrame) -> Batch:
+        """Kernel inputs of a batch of used rows (customer_id, order_ts, amount, and order_id /
+        channel / category when the roles have them; no nulls in the first three). Updates
+        the shared codebooks, so batches must be prepared in the order they are added."""
+        amount = np.ascontiguousarray(used["amount"].to_numpy(), dtype=np.float64)
+        units = np.rint(amount * AMOUNT_SCALE).astype(np.int64)  # = polars round (half even)
+        ids = used["customer_id"]
+        keys = (ids.hash(seed=self.id_seed).to_numpy().view(np.int64)
+                if self.roles.id_dtype == pl.String
+                else np.ascontiguousarray(ids.to_numpy(), dtype=np.int64))
+        batch = Batch(
+            ids=ids if self.roles.id_dtype == pl.String else None, keys=keys,
+            ts=np.ascontiguousarray(used["order_ts"].to_numpy()).view(np.int64), units=units,
+            chan=(self.channels.encode(used["channel"]) if self.channels is not None
+                  else np.empty(0, dtype=np.int32)),
+            cat=(self.categories.encode(used["category"]) if self.categories is not None
+                 else np.empty(0, dtype=np.int32)))
+        if self.orders is not None:
+            order = used["order_id"]
+            batch.keyless = np.ascontiguousarray(order.is_null().to_numpy(), dtype=np.bool_)
+            batch.order_keys = (order.hash(seed=ORDER_SEED).to_numpy().view(np.int64)
+                                if self.roles.order_id_dtype == pl.String
+                                else np.ascontiguousarray(order.fill_null(0).to_numpy(),
+                                                          dtype=np.int64))
+        return batch
+
+    def _reserve(self, n: int, width: int) -> None:
+        """Room for ``n`` more groups and ``width`` acc columns (capacity doubles; rows past
+        ``k`` are initialized only when groups take them, so untouched capacity costs no
+        resident memory)."""
+        need = self.k + n
+        if self.table.shape[0] < 2 * need:
+            self.table = np.full(gb.table_size(2 * need), -1, dtype=np.int32)
+            gb._fill_table(self.uniques, self.k, self.table)
+        if self.acc.shape[0] < need or self.acc.shape[1] < width:
+            rows = (max(2 * need, self.capacity) if self.acc.shape[0] < need
+                    else self.acc.shape[0])
+            acc = np.empty((rows, width), dtype=np.int64)
+            acc[:self.k, :self.acc.shape[1]] = self.acc[:self.k]
+            acc[:self.k, self.acc.shape[1]:] = 0
+            self.acc = acc
+            uniques = np.empty(rows, dtype=np.int64)
+            uniques[:self.k] = self.uniques[:self.k]
+            self.uniques = uniques
+
+    def add(self, batch: Batch) -> None:
+        """Fold a prepared batch into the tables (numba; runs in a worker thread)."""
+        n = batch.units.shape[0]
+        width = gb.CHANNEL0 + (len(self.channels.values) if self.channels is not None else 0)
+        self._reserve(n, width)
+        codes = np.empty(n, dtype=np.int64)
+        new_rows = np.empty(n, dtype=np.int64)
+        k0 = self.k
+        self.k = gb._lookup_or_insert(batch.keys, self.table, self.uniques, k0, codes, new_rows,
+                                      self.acc)
+        if batch.ids is not None:
+            self._check_ids(batch.ids, codes, new_rows[:self.k - k0])
+        if self.orders is not None:
+            self.orders.add_rows(codes, batch.units, batch.keyless, batch.order_keys)
+        cat = batch.cat
+        if self.categories is not None:
+            if self.category_pairs is None and len(self.categories.values) > MASK_CATEGORIES:
+                self._categories_to_pairs()
+            if self.category_pairs is not None:
+                self.category_pairs.add_rows(codes, batch.units, cat < 0, cat.astype(np.int64))
+                cat = np.empty(0, dtype=np.int32)
+        gb._scatter_update(codes, batch.ts, batch.units, batch.chan, cat, batch.keyless,
+                           self.acc)
+
+    def _check_ids(self, ids: pl.Series, codes: np.ndarray, new_rows: np.ndarray) -> None:
+        self.id_reps.append(ids.gather(new_rows))
+        reps = pl.concat(self.id_reps, rechunk=False)
+        if not bool((reps.gather(codes) == ids).all()):
+            raise IdHashCollision(f"customer id hash collision under seed {self.id_seed}")
+
+    def _categories_to_pairs(self) -> None:
+        """Switch distinct-category counting from the 64-bit masks to (group, code) pairs."""
+        masks = np.ascontiguousarray(self.acc[:self.k, gb.CATMASK])
+        total = int(np.bitwise_count(masks.view(np.uint64)).sum())
+        codes, keys = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int64)
+        gb._mask_pairs(masks, codes, keys)
+        self.category_pairs = _Pairs(self.capacity)
+        self.category_pairs.add(codes, keys)
+
+    def raw(self) -> pl.DataFrame:
+        """One row per customer, sorted by customer_id (flagged sorted): customer_id,
+        first/last_purchase_at (null without a purchase), net/purchase/return_units
+        (1/10_000 currency), rows, frequency, distinct_categories (Int32, with a category
+        column) and ``_c<code>`` purchase units per tracked channel code. Frees the tables."""
+        k = self.k
+        acc = self.acc[:k]
+        if self.roles.id_dtype == pl.String:
+            ids = (pl.concat(self.id_reps) if self.id_reps else pl.Series([], dtype=pl.String))
+        else:
+            ids = pl.Series(self.uniques[:k], dtype=pl.Int64)
+        order = ids.arg_sort().to_numpy().astype(np.int64)
+        customer_id = ids.gather(order) if self.roles.id_dtype == pl.String else \
+            pl.Series(self.uniques[:k][order], dtype=pl.Int64)
+        self.uniques = self.table = None
+        with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
+            distinct = [worker.submit(pairs.distinct, k) if pairs is not None else None
+                        for pairs in (self.orders, self.category_pairs)]
+            cols = np.empty((acc.shape[1], k), dtype=np.int64)
+            gb._gather_columns(acc, order, cols)
+            frequency, categories = (None if d is None else d.result() for d in distinct)
+        if frequency is not None:
+            frequency += acc[:, gb.KEYLESS]
+        self.acc = None
+        if frequency is not None:
+            frequency = frequency[order]
+        if categories is not None:
+            categories = categories[order]
+        no_buy = np.flatnonzero(cols[gb.BUYS] == 0)
+
+        def stamp(j: int) -> pl.Series:  # null where the customer has no purchase row
+            return pl.Series(cols[j]).cast(pl.Datetime("us")).scatter(no_buy, None)
+
+        out = {
+            "customer_id": customer_id.set_sorted(),
+            "first_purchase_at": stamp(gb.FIRST),
+            "last_purchase_at": stamp(gb.LAST),
+            "net_units": cols[gb.NET],
+            "purchase_units": cols[gb.PURCHASE],
+            "return_units": cols[gb.RETURNS],
+            "rows": cols[gb.ROWS],
+            "frequency": cols[gb.BUYS] if frequency is None else frequency,
+        }
+        if self.categories is not None:
+            out["distinct_categories"] = (
+                categories if categories is not None
+                else np.bitwise_count(cols[gb.CATMASK].view(np.uint64))).astype(np.int32)
+        for j in range(cols.shape[0] - gb.CHANNEL0):
+            out[f"_c{j}"] = cols[gb.CHANNEL0 + j]
+        return pl.DataFrame({name: v if isinstance(v, pl.Series) else pl.Series(v)
+                             for name, v in out.items()})

@@ -1,0 +1,102 @@
+"""The streaming row pass (segscore.passes): batches, restarts and the default as_of."""
+
+from datetime import datetime
+from unittest.mock import patch
+
+import numpy as np
+import polars as pl
+import pytest
+
+import segscore.passes as passes
+from segscore.accumulate import MAX_TRACKED_CHANNELS, CustomerAccumulator, IdHashCollision
+from segscore.config import build_config
+from segscore.features import channel_columns
+from segscore.ingest import resolve_roles
+from segscore.schema import discover, inspect_inputs
+
+
+def write_rows(path, n, channels, seed=0, string_ids=False):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 200, size=n)
+    pl.DataFrame({
+        "customer_id": [f"c{v}" for v in ids] if string_ids else ids,
+        "order_ts": (1_700_000_000_000_000 + rng.integers(0, 10**13, size=n)
+                     ).astype("datetime64[us]"),
+        "amount": np.round(rng.normal(20, 30, size=n), 2),
+        "channel": [f"ch{v:03d}" for v in rng.zipf(1.3, size=n) % channels],
+    }).write_parquet(path, row_group_size=300)
+    return path
+
+
+def gather(path, batch_rows=2_000_000):
+    config = build_config({})
+    infos = inspect_inputs(discover(path), config.columns)
+    with patch.object(passes, "BATCH_ROWS", batch_rows):
+        return passes.gather(infos, config, resolve_roles(infos), None, 1)
+
+
+def test_batches_are_whole_row_groups_or_slices_of_one(tmp_path):
+    path = write_rows(tmp_path / "t.parquet", 1000, 3)  # row groups of 300
+    info = inspect_inputs([path], build_config({}).columns)[0]
+    with patch.object(passes, "BATCH_ROWS", 650):
+        assert passes.batches(info) == [(0, 600), (600, 400)]
+    with patch.object(passes, "BATCH_ROWS", 100):
+        assert passes.batches(info) == [(0, 100), (100, 100), (200, 100), (300, 100),
+                                        (400, 100), (500, 100), (600, 100), (700, 100),
+                                        (800, 100), (900, 100)]
+
+
+def test_more_channels_than_tracked_restarts_with_the_ranked_top(tmp_path):
+    path = write_rows(tmp_path / "t.parquet", 5000, MAX_TRACKED_CHANNELS + 30)
+    g = gather(path, batch_rows=700)
+    scan = pl.scan_parquet(path).filter(pl.col("amount").is_not_null())
+    want = channel_columns(scan)
+    assert g.channels == want and g.channels.other
+    small = gather(path.parent, batch_rows=10**6)  # same answer in one batch
+    assert small.raw.equals(g.raw)
+
+
+def test_few_channels_are_ranked_without_a_restart(tmp_path):
+    path = write_rows(tmp_path / "t.parquet", 3000, 20)
+    calls = []
+    original = passes.channel_columns
+    with patch.object(passes, "channel_columns", lambda *a: calls.append(1) or original(*a)):
+        g = gather(path, batch_rows=500)
+    assert calls == []
+    assert g.channels == channel_columns(pl.scan_parquet(path))
+
+
+def test_string_id_hash_collision_retries_with_the_next_seed(tmp_path):
+    path = write_rows(tmp_path / "t.parquet", 2000, 3, string_ids=True)
+    clean = gather(path, batch_rows=400)
+    original = CustomerAccumulator._check_ids
+    seeds = []
+
+    def collide_once(self, ids, codes, new_rows):
+        seeds.append(self.id_seed)
+        if self.id_seed == passes.ID_SEEDS[0]:
+            raise IdHashCollision("forced")
+        return original(self, ids, codes, new_rows)
+
+    with patch.object(CustomerAccumulator, "_check_ids", collide_once):
+        retried = gather(path, batch_rows=400)
+    assert set(seeds) == {passes.ID_SEEDS[0], passes.ID_SEEDS[1]}
+    assert retried.raw.equals(clean.raw)
+    with patch.object(CustomerAccumulator, "_check_ids",
+                      lambda *a: (_ for _ in ()).throw(IdHashCollision("always"))):
+        with pytest.raises(RuntimeError, match="collisions under every seed"):
+            gather(path)
+
+
+def test_default_as_of_recounts_late_rejected_rows(tmp_path):
+    """A null-amount row later than every valid row is after_as_of, not rejected, even when
+    it is read before the latest valid row."""
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"customer_id": [1, 2, 1], "amount": [None, 5.0, 3.0],
+                  "order_ts": [datetime(2026, 3, 1), datetime(2026, 1, 1),
+                               datetime(2026, 2, 1, 10)]}).write_parquet(path, row_group_size=1)
+    g = gather(path, batch_rows=1)
+    assert g.as_of == datetime(2026, 2, 1, 23, 59, 59, 999999)
+    assert g.rejected.height == 0
+    counts = dict(zip(g.counts["status"].to_list(), g.counts["len"].to_list()))
+    assert counts == {0: 2, 1: 1}
