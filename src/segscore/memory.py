@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from segscore.errors import InputError
 from segscore.passes import BATCH_ROWS
@@ -119,13 +120,25 @@ def default_limit() -> int | None:
 
 
 def plan_memory(infos: list[InputFile], limit_bytes: int | None,
-                customers: int | None = None) -> MemoryPlan:
+                customers: int | None = None,
+                count_customers: Callable[[], int] | None = None) -> MemoryPlan:
     """The fewest partitions whose estimated peak fits ``limit_bytes`` (None =
     default_limit()).
 
+    Without ``customers`` the row count is the bound; when that bound needs more than one
+    pass (or does not fit at all) and ``count_customers`` is given, it is called (a streaming
+    HyperLogLog count, +2% for its error) and the plan is made for that count instead.
     Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
     alone exceed the budget.
     """
+    if customers is None and count_customers is not None:
+        try:
+            plan = plan_memory(infos, limit_bytes)
+            if plan.partitions == 1:
+                return plan
+        except InputError:
+            pass
+        customers = int(count_customers() * 1.02) + 1
     limit = default_limit() if limit_bytes is None else limit_bytes
     single = estimate_peak_bytes(infos, 1, customers)
     if limit is None or single <= limit:

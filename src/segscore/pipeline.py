@@ -154,17 +154,14 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
 def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
                  partitions: int | None) -> MemoryPlan:
-    """Partitions for the row passes: forced, or the fewest that fit the budget. When the
-    upper-bound estimate (one customer per row) does not fit, count the customers and retry."""
+    """Partitions for the row passes: forced, or the fewest that fit the budget (counting the
+    customers when the row-count bound needs more than one pass)."""
     if partitions is not None:
         if partitions < 1:
             raise InputError(f"partitions must be >= 1, got {partitions}")
         return MemoryPlan(partitions, estimate_peak_bytes(infos, partitions), limit)
-    try:
-        return plan_memory(infos, limit)
-    except InputError:
-        customers = count_customers(infos, config, resolve_roles(infos))
-        return plan_memory(infos, limit, int(customers * 1.02) + 1)
+    return plan_memory(infos, limit, count_customers=lambda: count_customers(
+        infos, config, resolve_roles(infos)))
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,

@@ -23,6 +23,7 @@ from segscore.errors import InputError
 from segscore.ingest import (_one_line, classify, default_as_of, reconcile, resolve_roles,
                              scan_inputs)
 from segscore.memory import plan_memory
+from segscore.passes import count_customers
 from segscore.schema import InputFile, column_problems, discover, inspect_file, read_footer
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +116,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     }
     if infos:
         try:
-            plan = plan_memory(infos, memory_limit_bytes)
+            count = None if problems else (  # counting reads the id column: good files only
+                lambda: count_customers(infos, config, resolve_roles(infos)))
+            plan = plan_memory(infos, memory_limit_bytes, count_customers=count)
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions)
         except InputError as exc:
             problem(None, str(exc))
