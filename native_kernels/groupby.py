@@ -156,12 +156,12 @@ def _mask_pairs(masks, codes, keys):
     return n
 
 
-@njit(**SERIAL)
+@njit(**PARALLEL)
 def _count_distinct(codes, keys, offsets, grouped, counts):
     """Per group: the number of distinct keys among its (group, key) pairs.
 
-    Groups the pairs by code with a counting sort, then counts distinct keys in each group's
-    (small) slice: no hash table, two sequential passes and one scatter.
+    Groups the pairs by code with a counting sort (serial), then counts distinct keys in each
+    group's (small) slice, groups in parallel (each writes only its own count).
 
     codes:   IN int32 (n,) group codes in [0, k).
     keys:    IN int64 (n,).
@@ -180,7 +180,7 @@ def _count_distinct(codes, keys, offsets, grouped, counts):
         g = codes[i]
         grouped[fill[g]] = keys[i]
         fill[g] += 1
-    for g in range(k):
+    for g in prange(k):
         lo = offsets[g]
         hi = offsets[g + 1]
         if hi - lo <= 1:

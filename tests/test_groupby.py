@@ -179,6 +179,21 @@ def test_kernels_property(rows, seed):
     check_against_naive(ids, ts, units, chan, cat, keyless, keys, 3, seed)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_count_distinct_with_one_and_two_threads(threads):
+    rng = np.random.default_rng(threads)
+    codes = rng.integers(0, 300, size=5000).astype(np.int32)
+    keys = rng.integers(0, 40, size=5000)
+    counts = np.zeros(300, dtype=np.int64)
+    numba.set_num_threads(threads)
+    try:
+        gb._count_distinct(codes, keys, np.zeros(301, dtype=np.int64),
+                           np.empty(5000, dtype=np.int64), counts)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert counts.tolist() == naive.count_distinct(codes.tolist(), keys.tolist(), 300)
+
+
 @pytest.mark.parametrize("rows", [2, 32, 33, 500])
 def test_distinct_keys_in_one_large_group(rows):
     """Groups longer than 32 pairs take the sort path, shorter ones insertion sort."""
