@@ -1,6 +1,7 @@
 """Run ONE engine once, in this process, and print a JSON line with its timings.
 
     python -m benchmarks.runner ENGINE TRANSACTIONS_DIR [--scores FILE] [--out DIR]
+                                [--no-cluster] [--memory-cap-gib G]
 
 ENGINE: segscore (full pipeline, k = 8, written to --out, report included),
 segscore_noclust (clustering disabled), pandas, polars, duckdb.
@@ -43,7 +44,13 @@ def main(argv=None) -> None:
     p.add_argument("--out")
     p.add_argument("--no-cluster", action="store_true",
                    help="baselines: skip the clustering stage")
+    p.add_argument("--memory-cap-gib", type=float,
+                   help="cap this process's address space (RLIMIT_AS): an engine that needs "
+                        "more fails with MemoryError instead of invoking the OOM killer")
     a = p.parse_args(argv)
+    if a.memory_cap_gib:
+        cap = int(a.memory_cap_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     t_import = time.perf_counter()
     info: dict = {"engine": a.engine, "git": _git_state()}
     cols = ["customer_id", "recency_days", "frequency", "monetary",
