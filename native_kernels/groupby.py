@@ -14,7 +14,8 @@ from native_kernels._options import PARALLEL, SERIAL
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 # columns of the ``acc`` matrix updated by _scatter_update (channels follow at CHANNEL0)
-FIRST, LAST, NET, PURCHASE, RETURNS, ROWS, BUYS, CATMASK, KEYLESS, CHANNEL0 = range(10)
+FIRST, LAST, NET, PURCHASE, RETURNS, ROWS, BUYS, CATMASK, KEYLESS, ORDERS, LASTKEY, CHANNEL0 = \
+    range(12)
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
@@ -89,7 +90,7 @@ def _fill_table(uniques, k, table):
 
 
 @njit(**SERIAL)
-def _scatter_update(codes, ts, units, chan, cat, keyless, acc):
+def _scatter_update(codes, ts, units, chan, cat, keyless, order_keys, acc):
     """Fold rows into their groups' aggregates.
 
     codes:   IN int64 (n,) group codes in [0, acc rows).
@@ -99,6 +100,7 @@ def _scatter_update(codes, ts, units, chan, cat, keyless, acc):
              length 0 = no channel column.
     cat:     IN int32 (n,) category code in [0, 64), -1 = null; length 0 = no category bitmask.
     keyless: IN bool (n,) True = the row has no order id; length 0 = no order id column.
+    order_keys: IN int64 (n,) order key (read where not keyless).
     acc:     INOUT int64 (groups, CHANNEL0 + channels), rows initialized by _lookup_or_insert:
              FIRST / LAST   min / max ts over purchase rows (INT64_MAX / INT64_MIN if none),
              NET            sum of units,
@@ -107,6 +109,10 @@ def _scatter_update(codes, ts, units, chan, cat, keyless, acc):
              ROWS / BUYS    row count / purchase-row count,
              CATMASK        bit c set if some purchase row has category code c (int64 bits),
              KEYLESS        purchase rows without an order id,
+             ORDERS         distinct order keys while each key seen is >= the previous one
+                            (then a new key is a new order); -1 once a key went down (the
+                            count must then come from the (group, key) pairs),
+             LASTKEY        the largest order key seen (while ORDERS > 0),
              CHANNEL0 + j   sum of units of purchase rows with chan == j.
     """
     with_chan = chan.shape[0] > 0
@@ -133,10 +139,39 @@ def _scatter_update(codes, ts, units, chan, cat, keyless, acc):
                 c = cat[i]
                 if c >= 0:
                     acc[g, CATMASK] |= np.int64(1) << np.int64(c)
-            if with_keys and keyless[i]:
-                acc[g, KEYLESS] += 1
+            if with_keys:
+                if keyless[i]:
+                    acc[g, KEYLESS] += 1
+                else:
+                    key = order_keys[i]
+                    seen = acc[g, ORDERS]
+                    if seen == 0:
+                        acc[g, ORDERS] = 1
+                        acc[g, LASTKEY] = key
+                    elif seen > 0:
+                        if key > acc[g, LASTKEY]:
+                            acc[g, ORDERS] = seen + 1
+                            acc[g, LASTKEY] = key
+                        elif key < acc[g, LASTKEY]:
+                            acc[g, ORDERS] = -1
         elif u < 0:
             acc[g, RETURNS] -= u
+
+
+@njit(**SERIAL)
+def _keep_pairs(codes, keys, n, keep):
+    """Compact the first ``n`` pairs in place to those whose group has ``keep[group]``;
+    returns how many remain (their order is kept).
+
+    codes: INOUT int32 (>= n,).  keys: INOUT int64 (>= n,).  keep: IN bool (groups,).
+    """
+    m = 0
+    for i in range(n):
+        if keep[codes[i]]:
+            codes[m] = codes[i]
+            keys[m] = keys[i]
+            m += 1
+    return m
 
 
 @njit(**SERIAL)

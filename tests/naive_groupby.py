@@ -13,9 +13,12 @@ def dense_codes(ids):
     return codes, list(seen)
 
 
-def scatter_aggregate(codes, ts, units, chan, cat, keyless, k, n_chan):
-    """Rows of [first, last, net, purchase, returns, rows, buys, catmask, keyless, chan_0..]."""
-    acc = [[INT64_MAX, INT64_MIN, 0, 0, 0, 0, 0, 0, 0] + [0] * n_chan for _ in range(k)]
+def scatter_aggregate(codes, ts, units, chan, cat, keyless, order_keys, k, n_chan):
+    """Rows of [first, last, net, purchase, returns, rows, buys, catmask, keyless, orders,
+    lastkey, chan_0..]; orders / lastkey: the distinct order keys and the last one while
+    every key is >= the previous, orders = -1 once a key went down."""
+    acc = [[INT64_MAX, INT64_MIN, 0, 0, 0, 0, 0, 0, 0, 0, 0] + [0] * n_chan for _ in range(k)]
+    keys_seen = [[] for _ in range(k)]
     for i, g in enumerate(codes):
         u, row = int(units[i]), acc[g]
         row[2] += u
@@ -26,13 +29,20 @@ def scatter_aggregate(codes, ts, units, chan, cat, keyless, k, n_chan):
             row[3] += u
             row[6] += 1
             if n_chan and chan[i] >= 0:
-                row[9 + chan[i]] += u
+                row[11 + chan[i]] += u
             if len(cat) and cat[i] >= 0:
                 row[7] |= 1 << int(cat[i])
             if len(keyless) and keyless[i]:
                 row[8] += 1
+            elif len(keyless):
+                keys_seen[g].append(int(order_keys[i]))
         elif u < 0:
             row[4] -= u
+    for row, seen in zip(acc, keys_seen):
+        if seen:
+            drop = next((j for j in range(1, len(seen)) if seen[j] < seen[j - 1]), None)
+            row[9] = len(set(seen)) if drop is None else -1
+            row[10] = seen[-1] if drop is None else seen[drop - 1]
     for row in acc:  # the kernel stores the mask as int64 bits
         if row[7] >= 2**63:
             row[7] -= 2**64

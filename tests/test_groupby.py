@@ -90,7 +90,7 @@ def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
         sl = slice(lo, hi)
         gb._scatter_update(codes, ts[sl], units[sl], chan[sl] if n_chan else chan[:0],
                            cat[sl] if len(cat) else cat[:0],
-                           keyless[sl] if len(keyless) else keyless[:0], acc)
+                           keyless[sl] if len(keyless) else keyless[:0], keys[sl], acc)
         n_pairs = gb._collect_pairs(codes, units[sl], keyless[sl] if len(keyless) else
                                     np.zeros(hi - lo, dtype=np.bool_), keys[sl],
                                     pair_codes, pair_keys, n_pairs)
@@ -113,8 +113,8 @@ def check_against_naive(ids, ts, units, chan, cat, keyless, keys, n_chan, seed=0
     assert codes == want_codes
     assert uniques.tolist() == want_uniques
     k = len(want_uniques)
-    assert acc.tolist() == naive.scatter_aggregate(want_codes, ts, units, chan, cat, keyless, k,
-                                                   n_chan)
+    assert acc.tolist() == naive.scatter_aggregate(want_codes, ts, units, chan, cat, keyless,
+                                                   keys, k, n_chan)
     no_key = keyless if len(keyless) else [False] * len(ids)
     want_pairs = naive.keyed_purchase_pairs(want_codes, units, no_key, keys)
     assert set(pairs) == set(want_pairs) and len(pairs) <= len(want_pairs)
@@ -157,7 +157,7 @@ def test_returns_only_group_keeps_sentinel_extremes():
     rng = np.random.default_rng(0)
     _, _, acc, _, counts = run_kernels([1, 2, 1], [10, 20, 30], [-5, 4, -7], [0, 0, 0],
                                        [0, 1, 2], [False] * 3, [1, 1, 1], 1, [0, 3], rng)
-    assert acc[0].tolist() == [gb.INT64_MAX, gb.INT64_MIN, -12, 0, 12, 2, 0, 0, 0, 0]
+    assert acc[0].tolist() == [gb.INT64_MAX, gb.INT64_MIN, -12, 0, 12, 2, 0, 0, 0, 0, 0, 0]
     assert counts.tolist() == [0, 1]
 
 
@@ -204,6 +204,16 @@ def test_distinct_keys_in_one_large_group(rows):
                         zeros, zeros, rng.random(rows) < 0.1, keys, 1, rows)
 
 
+def test_keep_pairs_compacts_in_place_in_order():
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 50, size=400).astype(np.int32)
+    keys = rng.integers(-9, 9, size=400)
+    keep = rng.random(50) < 0.3
+    want = [(c, k) for c, k in zip(codes[:350].tolist(), keys[:350].tolist()) if keep[c]]
+    m = gb._keep_pairs(codes, keys, 350, keep)
+    assert list(zip(codes[:m].tolist(), keys[:m].tolist())) == want
+
+
 def test_mask_pairs_lists_every_set_bit():
     masks = np.array([0, 1, -1, 2**62 + 5, -2**63], dtype=np.int64)
     total = int(np.bitwise_count(masks.view(np.uint64)).sum())
@@ -246,6 +256,8 @@ def used_frame(rng, n, n_customers, string_ids=False, order="int", n_channels=4,
     }
     if order is not None:
         oid = rng.integers(0, max(2, n // 3), size=n)
+        if order in ("rising", "falling"):  # order lines in key order: running counts exact
+            oid = np.sort(oid)[::1 if order == "rising" else -1].copy()
         data["order_id"] = [f"o{v}" for v in oid] if order == "str" else oid
     df = pl.DataFrame(data).with_columns(pl.col("customer_id").cast(pl.String if string_ids
                                                                     else pl.Int64))
@@ -290,6 +302,8 @@ CASES = {
     "many_channels": dict(n_channels=25),
     "many_categories": dict(n_categories=300),
     "no_nulls": dict(nulls=False),
+    "rising_orders": dict(order="rising"),
+    "falling_orders": dict(order="falling"),
 }
 
 

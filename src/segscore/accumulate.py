@@ -110,13 +110,17 @@ class _Pairs:
         self._reserve(len(codes))
         self.n = gb._collect_pairs(codes, units, keyless, keys, self.codes, self.keys, self.n)
 
-    def distinct(self, k: int) -> np.ndarray:
-        """int64 (k,) distinct keys per group (frees the pairs)."""
+    def distinct(self, k: int, only: np.ndarray | None = None) -> np.ndarray:
+        """int64 (k,) distinct keys per group, counting only the groups where ``only`` (bool
+        (k,)) is True when given (the others get 0). Frees the pairs."""
         counts = np.zeros(k, dtype=np.int64)
         codes, keys, n = self.codes, self.keys, self.n
         self.codes = self.keys = None
-        gb._count_distinct(codes[:n], keys[:n], np.zeros(k + 1, dtype=np.int64),
-                           np.empty(n, dtype=np.int64), counts)
+        if only is not None:
+            n = gb._keep_pairs(codes, keys, n, only) if only.any() else 0
+        if n:
+            gb._count_distinct(codes[:n], keys[:n], np.zeros(k + 1, dtype=np.int64),
+                               np.empty(n, dtype=np.int64), counts)
         return counts
 
 
@@ -221,6 +225,7 @@ class CustomerAccumulator:
                 self.category_pairs.add_rows(codes, batch.units, cat < 0, cat.astype(np.int64))
                 cat = np.empty(0, dtype=np.int32)
         gb._scatter_update(codes, batch.ts, batch.units, batch.chan, cat, batch.keyless,
+                           batch.order_keys,
                            self.acc)
 
     def _check_ids(self, ids: pl.Series, codes: np.ndarray, new_rows: np.ndarray) -> None:
@@ -253,14 +258,19 @@ class CustomerAccumulator:
         customer_id = ids.gather(order) if self.roles.id_dtype == pl.String else \
             pl.Series(self.uniques[:k][order], dtype=pl.Int64)
         self.uniques = self.table = None
+        # orders: the running count is exact unless a customer's keys went down (ORDERS -1);
+        # only those customers are counted from the pairs
+        unordered = acc[:, gb.ORDERS] < 0 if self.orders is not None else None
         with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
-            distinct = [worker.submit(pairs.distinct, k) if pairs is not None else None
-                        for pairs in (self.orders, self.category_pairs)]
+            distinct = [worker.submit(pairs.distinct, k, only) if pairs is not None else None
+                        for pairs, only in ((self.orders, unordered),
+                                            (self.category_pairs, None))]
             cols = np.empty((acc.shape[1], k), dtype=np.int64)
             gb._gather_columns(acc, order, cols)
             frequency, categories = (None if d is None else d.result() for d in distinct)
         if frequency is not None:
-            frequency += acc[:, gb.KEYLESS]
+            frequency = (np.where(unordered, frequency, acc[:, gb.ORDERS]) +
+                         acc[:, gb.KEYLESS])
         self.acc = None
         if frequency is not None:
             frequency = frequency[order]
