@@ -267,13 +267,13 @@ def _collect_pairs(codes, units, keyless, keys, out_codes, out_keys, n):
 
 
 @njit(**PARALLEL)
-def _gather_columns(acc, order, out):
-    """Columns of ``acc`` in row order ``order``: out[j, i] = acc[order[i], j].
+def _gather_columns(acc, order, columns, out):
+    """Some columns of ``acc`` in row order ``order``: out[j, i] = acc[order[i], columns[j]].
 
-    acc: IN int64 (groups, width).  order: IN int64 (k,).  out: OUT int64 (width, k).
+    acc: IN int64 (groups, width).  order: IN int64 (k,).  columns: IN int64 (m,).
+    out: OUT int64 (m, k).
     """
-    width = acc.shape[1]
     for i in prange(order.shape[0]):
         g = order[i]
-        for j in range(width):
-            out[j, i] = acc[g, j]
+        for j in range(columns.shape[0]):
+            out[j, i] = acc[g, columns[j]]

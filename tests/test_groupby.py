@@ -230,13 +230,14 @@ def test_gather_columns_equals_fancy_indexing(threads, k):
     rng = np.random.default_rng(k)
     acc = rng.integers(-2**63, 2**63 - 1, size=(k + 3, 11), dtype=np.int64)
     order = rng.permutation(k + 3)[:k].astype(np.int64)
-    out = np.empty((11, k), dtype=np.int64)
+    columns = np.array([3, 0, 10, 3], dtype=np.int64)
+    out = np.empty((4, k), dtype=np.int64)
     numba.set_num_threads(threads)
     try:
-        gb._gather_columns(acc, order, out)
+        gb._gather_columns(acc, order, columns, out)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    assert np.array_equal(out, acc[order].T)
+    assert np.array_equal(out, acc[order][:, columns].T)
 
 
 # ---------------------------------------------------------------- accumulator vs oracle

@@ -261,41 +261,42 @@ class CustomerAccumulator:
         # orders: the running count is exact unless a customer's keys went down (ORDERS -1);
         # only those customers are counted from the pairs
         unordered = acc[:, gb.ORDERS] < 0 if self.orders is not None else None
+        n_chan = acc.shape[1] - gb.CHANNEL0
+        columns = np.array([gb.FIRST, gb.LAST, gb.NET, gb.PURCHASE, gb.RETURNS, gb.ROWS, gb.BUYS]
+                           + list(range(gb.CHANNEL0, gb.CHANNEL0 + n_chan)), dtype=np.int64)
+        row = {c: j for j, c in enumerate(columns.tolist())}  # acc column -> row of ``cols``
         with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
             distinct = [worker.submit(pairs.distinct, k, only) if pairs is not None else None
                         for pairs, only in ((self.orders, unordered),
                                             (self.category_pairs, None))]
-            cols = np.empty((acc.shape[1], k), dtype=np.int64)
-            gb._gather_columns(acc, order, cols)
+            cols = np.empty((len(columns), k), dtype=np.int64)
+            gb._gather_columns(acc, order, columns, cols)
             frequency, categories = (None if d is None else d.result() for d in distinct)
         if frequency is not None:
             frequency = (np.where(unordered, frequency, acc[:, gb.ORDERS]) +
-                         acc[:, gb.KEYLESS])
+                         acc[:, gb.KEYLESS])[order]
+        if self.categories is not None:
+            categories = (categories if categories is not None else
+                          np.bitwise_count(acc[:, gb.CATMASK].view(np.uint64)))[order]
         self.acc = None
-        if frequency is not None:
-            frequency = frequency[order]
-        if categories is not None:
-            categories = categories[order]
-        no_buy = np.flatnonzero(cols[gb.BUYS] == 0)
+        no_buy = np.flatnonzero(cols[row[gb.BUYS]] == 0)
 
         def stamp(j: int) -> pl.Series:  # null where the customer has no purchase row
-            return pl.Series(cols[j]).cast(pl.Datetime("us")).scatter(no_buy, None)
+            return pl.Series(cols[row[j]]).cast(pl.Datetime("us")).scatter(no_buy, None)
 
         out = {
             "customer_id": customer_id.set_sorted(),
             "first_purchase_at": stamp(gb.FIRST),
             "last_purchase_at": stamp(gb.LAST),
-            "net_units": cols[gb.NET],
-            "purchase_units": cols[gb.PURCHASE],
-            "return_units": cols[gb.RETURNS],
-            "rows": cols[gb.ROWS],
-            "frequency": cols[gb.BUYS] if frequency is None else frequency,
+            "net_units": cols[row[gb.NET]],
+            "purchase_units": cols[row[gb.PURCHASE]],
+            "return_units": cols[row[gb.RETURNS]],
+            "rows": cols[row[gb.ROWS]],
+            "frequency": cols[row[gb.BUYS]] if frequency is None else frequency,
         }
-        if self.categories is not None:
-            out["distinct_categories"] = (
-                categories if categories is not None
-                else np.bitwise_count(cols[gb.CATMASK].view(np.uint64))).astype(np.int32)
-        for j in range(cols.shape[0] - gb.CHANNEL0):
-            out[f"_c{j}"] = cols[gb.CHANNEL0 + j]
+        if categories is not None:
+            out["distinct_categories"] = categories.astype(np.int32)
+        for j in range(n_chan):
+            out[f"_c{j}"] = cols[row[gb.CHANNEL0 + j]]
         return pl.DataFrame({name: v if isinstance(v, pl.Series) else pl.Series(v)
                              for name, v in out.items()})
