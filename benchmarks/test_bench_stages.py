@@ -4,8 +4,8 @@ Size: env ``SEGSCORE_BENCH_CUSTOMERS`` (default 100_000, CI-sized; issue 5 asks 
 ``SEGSCORE_BENCH_CUSTOMERS=1000000 python -m pytest benchmarks -q --benchmark-only``).
 Data is generated once and cached under ``benchmarks/.cache/<n>/`` (gitignored).
 
-Stages mirror ``segscore.pipeline.run``: discover, ingest_and_aggregate (customer-hash
-partition passes: read, classify, counts, rejected rows, numba group-by), features,
+Stages mirror ``segscore.pipeline.run``: discover, ingest_and_aggregate (the streaming row
+pass: read, classify, counts, rejected rows, numba group-by), features,
 score_and_label, cluster (k = 8), write (partitioned customers), report; plus the whole run
 with and without clustering. Stage benchmarks call
 the engine's internal functions, so they follow its code (and may need updating with it).
@@ -45,7 +45,8 @@ def tmp():
 
 def _gather(src, config):
     """(roles, Gathered): the pipeline's ingest_and_aggregate stage (passes.gather), with the
-    number of customer-hash passes the memory planner picks."""
+    number of customer-hash passes the memory planner picks (footers only: the row-count
+    bound)."""
     from segscore.ingest import resolve_roles
     from segscore.memory import plan_memory
     from segscore.passes import gather
