@@ -23,7 +23,7 @@ from native_kernels.kmeans import (
     _minibatch_step,
     n_chunks,
 )
-from segscore.clustering import MiniBatchKMeans, assign_labels, check_matrix
+from segscore.clustering import MiniBatchKMeans, _sample, assign_labels, check_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -238,3 +238,22 @@ def test_bit_identical_with_one_and_two_threads():
         outs.append(res.stdout.split())
     assert [o[0] for o in outs] == ["1", "2"]
     assert outs[0][1] == outs[1][1]
+
+
+@pytest.mark.parametrize("n,size", [(10, 3), (10, 10), (10, 20), (1000, 300), (100_000, 50)])
+def test_sample_is_sorted_distinct_and_in_range(n, size):
+    idx = _sample(np.random.default_rng(n + size), n, size)
+    assert idx.shape == (min(n, size),)
+    assert (np.diff(idx) > 0).all() and idx[0] >= 0 and idx[-1] < n
+
+
+def test_sample_is_uniform():
+    """Every index equally likely (chi-square over many draws from the sparse path)."""
+    rng = np.random.default_rng(0)
+    n, size, draws = 200, 20, 4000
+    hits = np.zeros(n)
+    for _ in range(draws):
+        hits[_sample(rng, n, size)] += 1
+    expected = draws * size / n
+    chi2 = float(((hits - expected) ** 2 / expected).sum())
+    assert chi2 < 290  # 199 degrees of freedom: p < 1e-4 above ~ 275
