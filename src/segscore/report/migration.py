@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
+from segscore.report.ids import duplicates, id_order, label_codes, recode
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -36,36 +39,44 @@ def _check_previous_dir(prev: Path) -> dict:
 
 
 def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
+    """(previous customers: customer_id in tonight's dtype, segment / value_tier /
+    lifecycle_stage as Enum or String labels, monetary; the previous manifest)."""
     manifest = _check_previous_dir(prev)
     cust_dir = prev / "customers"
-    try:
-        lf = pl.scan_parquet(cust_dir, hive_partitioning=True)
-        schema = lf.collect_schema()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(f"{cust_dir}: cannot read previous customers: {exc}") from None
+    # The segment normally lives in the path (customers/segment=<key>/…): read it as an Enum
+    # of the directory names, so it costs nothing per row; anything else is read as strings.
+    hive_keys = sorted(unquote(d.name[len("segment="):]) for d in cust_dir.iterdir()
+                       if d.is_dir() and d.name.startswith("segment="))
+    attempts = ([{"hive_schema": {"segment": pl.Enum(hive_keys)}}] if hive_keys else []) + [{}]
     need = ["customer_id", "segment", "value_tier", "lifecycle_stage", "monetary"]
-    missing = [c for c in need if c not in schema]
-    if missing:
-        raise InputError(f"{cust_dir}: previous customers lack column(s) {', '.join(missing)}")
-    pid = schema["customer_id"]
-    idx = pl.col("customer_id")
-    if pid != id_dtype:
-        if pid.is_integer() and id_dtype.is_integer():
-            idx = idx.cast(id_dtype)
-        elif id_dtype == pl.String and pid.is_integer():
-            idx = idx.cast(pl.String)
-        else:
-            raise InputError(f"{cust_dir}: previous customer_id dtype {pid} is incompatible "
-                             f"with tonight's ({id_dtype})")
-    try:
-        df = lf.select(idx, pl.col("segment").cast(pl.String),
-                       pl.col("value_tier").cast(pl.String),
-                       pl.col("lifecycle_stage").cast(pl.String),
-                       pl.col("monetary").cast(pl.Float64)).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{cust_dir}: cannot read previous customers: "
-                         f"{str(exc).splitlines()[0]}") from None
-    return df, manifest
+    for i, kw in enumerate(attempts):
+        try:
+            lf = pl.scan_parquet(cust_dir, hive_partitioning=True, **kw)
+            schema = lf.collect_schema()
+            missing = [c for c in need if c not in schema]
+            if missing:
+                raise InputError(f"{cust_dir}: previous customers lack column(s) "
+                                 f"{', '.join(missing)}")
+            pid = schema["customer_id"]
+            idx = pl.col("customer_id")
+            if pid != id_dtype:
+                if pid.is_integer() and id_dtype.is_integer():
+                    idx = idx.cast(id_dtype)
+                elif id_dtype == pl.String and pid.is_integer():
+                    idx = idx.cast(pl.String)
+                else:
+                    raise InputError(f"{cust_dir}: previous customer_id dtype {pid} is "
+                                     f"incompatible with tonight's ({id_dtype})")
+            labels = [pl.col(c) if isinstance(schema[c], pl.Enum) else pl.col(c).cast(pl.String)
+                      for c in ("segment", "value_tier", "lifecycle_stage")]
+            df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
+            return df, manifest
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            if i + 1 < len(attempts):
+                continue
+            raise InputError(f"{cust_dir}: cannot read previous customers: "
+                             f"{str(exc).splitlines()[0]}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
@@ -83,9 +94,9 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def _matrix(g: pl.DataFrame, current_order: list[str], names: dict) -> dict:
-    cells = {(a, b): (int(n), float(rp or 0.0), float(rc or 0.0)) for a, b, n, rp, rc
-             in g.iter_rows()}
+def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
+    """``cells``: {(previous key | None, current key | None): (customers, revenue previous,
+    revenue current)} for the non-empty cells."""
     prev_keys = {a for a, _ in cells if a is not None}
     cur_keys = {b for _, b in cells if b is not None}
     order = list(current_order) + sorted((prev_keys | cur_keys) - set(current_order))
@@ -111,40 +122,56 @@ def _matrix(g: pl.DataFrame, current_order: list[str], names: dict) -> dict:
     }
 
 
+def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> np.ndarray:
+    """One int per row packing its segment / tier / stage (mixed radix over ``cats``)."""
+    code = np.zeros(frame.height, dtype=np.int32)
+    for dim, _ in DIMENSIONS:
+        codes, labels, _ = label[dim]
+        # a null label counts as the first key (cannot happen in a segscore output)
+        code += recode(codes, labels, cats[dim], 0) * strides[dim]
+    return code
+
+
 def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dict, pl.DataFrame]:
     """(report "migration" section, migration table for migration.parquet)."""
     prev = Path(previous_dir)
     previous, manifest = _read_previous(prev, customers.schema["customer_id"])
+    if previous["customer_id"].null_count():
+        previous = previous.filter(pl.col("customer_id").is_not_null())
     from segscore.report.attributes import _sorted_by_id
 
-    cur_src = _sorted_by_id(customers)
+    cur_src = _sorted_by_id(customers.select("customer_id", *[d for d, _ in DIMENSIONS],
+                                             "monetary"))
     cur_names = {
         "segment": {r.key: r.name for r in config.segments.rules},
         "value_tier": {t.key: t.name for t in config.value_tier.tiers},
         "lifecycle_stage": {r.key: r.name for r in config.lifecycle.rules},
     }
     # Each side's three group keys packed into one small integer (mixed radix over the union
-    # of both runs' keys): the join carries an int instead of three strings, and a single
-    # group_by over (previous code, current code) yields all three matrices.
+    # of both runs' keys): the join carries an int instead of three strings, and the cell
+    # counts / sums of all three matrices come from one bincount over (previous, current).
+    p_lab = {d: label_codes(previous[d]) for d, _ in DIMENSIONS}
+    c_lab = {d: label_codes(cur_src[d]) for d, _ in DIMENSIONS}
     cats, strides, stride = {}, {}, 1
     for dim, _ in DIMENSIONS:
-        seen = set(previous[dim].unique().drop_nulls().to_list()) | \
-            set(cur_src[dim].cast(pl.String).unique().drop_nulls().to_list())
+        seen = {k for lab in (p_lab[dim], c_lab[dim]) for k, n in zip(lab[1], lab[2]) if n}
         cats[dim] = list(cur_names[dim]) + sorted(seen - set(cur_names[dim]))
         strides[dim], stride = stride, stride * len(cats[dim])
+    n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
-    def code() -> pl.Expr:
-        return pl.sum_horizontal(
-            pl.col(d).cast(pl.String).cast(pl.Enum(cats[d])).to_physical().cast(pl.Int64)
-            * strides[d] for d, _ in DIMENSIONS)
-
-    cur = cur_src.select("customer_id", code().alias("cc"),
-                         pl.col("monetary").alias("current_monetary"))
-    prv = previous.select("customer_id", code().alias("pc"),
-                          pl.col("monetary").alias("previous_monetary")).sort("customer_id")
-    dup = prv.select((pl.col("customer_id") == pl.col("customer_id").shift(1)).sum()).item()
-    if dup:
-        raise InputError(f"{prev}: previous output has {dup} duplicate customer_id rows")
+    ids, perm = id_order(previous["customer_id"])
+    dup = duplicates(ids)
+    if dup.len():
+        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
+                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
+    pc = _side_codes(previous, cats, p_lab, strides)
+    pm = previous["monetary"].to_numpy()
+    if perm is not None:
+        pc, pm = pc[perm], pm[perm]
+    prv = pl.DataFrame({"customer_id": ids, "pc": pc, "previous_monetary": pm})
+    cur = pl.DataFrame({"customer_id": cur_src["customer_id"],
+                        "cc": _side_codes(cur_src, cats, c_lab, strides),
+                        "current_monetary": cur_src["monetary"]})
     # both sides sorted by id: the lazy engine merges them (the eager join would hash),
     # and the result is in id order
     joined = prv.lazy().with_columns(pl.col("customer_id").set_sorted()).join(
@@ -152,12 +179,25 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         how="full", coalesce=True).collect()
     if not joined["customer_id"].is_sorted():  # pragma: no cover - merge output is ordered
         joined = joined.sort("customer_id")
-    pairs = joined.group_by("pc", "cc").agg(
-        pl.len().alias("n"), pl.col("previous_monetary").sum().alias("rp"),
-        pl.col("current_monetary").sum().alias("rc"))
+    p_all = joined["pc"].fill_null(n_codes).to_numpy()
+    c_all = joined["cc"].fill_null(n_codes).to_numpy()
 
-    def part(col: str, dim: str) -> pl.Expr:
-        return (pl.col(col) // strides[dim] % len(cats[dim])).cast(pl.UInt32)
+    # cells over (previous code, current code); code n_codes = new / disappeared
+    side = n_codes + 1
+    pair = p_all.astype(np.int64) * side + c_all
+    size = side * side
+    n_pair = np.bincount(pair, minlength=size)
+    rp_pair = np.bincount(pair, weights=joined["previous_monetary"].fill_null(0.0).to_numpy(),
+                          minlength=size)
+    rc_pair = np.bincount(pair, weights=joined["current_monetary"].fill_null(0.0).to_numpy(),
+                          minlength=size)
+    nz = np.flatnonzero(n_pair)
+    pair_p, pair_c = nz // side, nz % side
+
+    def part(code: np.ndarray, dim: str) -> np.ndarray:
+        """Index into cats[dim] of each code (len(cats[dim]) for n_codes = not scored)."""
+        k = len(cats[dim])
+        return np.where(code == n_codes, k, code // strides[dim] % k)
 
     prev_names = _previous_names(prev)
     section = {
@@ -170,16 +210,23 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                                           "last column (key null) disappeared customers",
     }
     for dim, plural in DIMENSIONS:
-        keys = pl.Series(cats[dim], dtype=pl.String)
-        g = pairs.group_by(part("pc", dim).alias("a"), part("cc", dim).alias("b")).agg(
-            pl.col("n").sum(), pl.col("rp").sum(), pl.col("rc").sum())
-        g = g.select(pl.col("a").map_batches(lambda s, k=keys: k.gather(s)),
-                     pl.col("b").map_batches(lambda s, k=keys: k.gather(s)), "n", "rp", "rc")
-        section[plural] = _matrix(g, list(cur_names[dim]),
+        keys = cats[dim] + [None]
+        k1 = len(keys)
+        cell = part(pair_p, dim) * k1 + part(pair_c, dim)
+        n = np.bincount(cell, weights=n_pair[nz], minlength=k1 * k1)
+        rp = np.bincount(cell, weights=rp_pair[nz], minlength=k1 * k1)
+        rc = np.bincount(cell, weights=rc_pair[nz], minlength=k1 * k1)
+        cells = {(keys[i // k1], keys[i % k1]): (int(n[i]), float(rp[i]), float(rc[i]))
+                 for i in np.flatnonzero(n)}
+        section[plural] = _matrix(cells, list(cur_names[dim]),
                                   {**prev_names[dim], **cur_names[dim]})
     # group columns as Enum: dictionary-encoded strings in Parquet (half the write time)
-    table = joined.select(
-        "customer_id",
-        *[pl.lit(pl.Series(cats[d], dtype=pl.Enum(cats[d]))).gather(part(f"{w[0]}c", d))
-          .alias(f"{w}_{d}") for d, _ in DIMENSIONS for w in ("previous", "current")])
+    every = np.arange(n_codes + 1)
+    columns = {"customer_id": joined["customer_id"]}
+    for d, _ in DIMENSIONS:
+        labels = pl.Series(cats[d] + [None], dtype=pl.Enum(cats[d]))
+        lut = part(every, d).astype(np.uint32)
+        for w, codes in (("previous", p_all), ("current", c_all)):
+            columns[f"{w}_{d}"] = labels.gather(lut[codes])
+    table = pl.DataFrame(columns)
     return section, table
