@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
+from segscore.report.ids import duplicates, id_order, label_codes, recode
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
 
@@ -60,10 +62,11 @@ def _cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str
                      f"with the transactions' customer ids ({scored_id})")
 
 
-def load_attributes(path, scored_id_dtype: pl.DataType,
-                    config=None) -> tuple[pl.DataFrame, str, dict]:
-    """(attributes frame with the id renamed to ``customer_id`` in the scored dtype,
-    original id column name, load counts). Raises InputError naming file and column."""
+def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
+    """(attributes frame — ``customer_id`` in the scored dtype, null ids dropped, file order —
+    with only the usable attribute columns; original id column name; load counts;
+    usable columns [{name, dtype, kind}]; ignored columns [{name, dtype}]).
+    Raises InputError naming file and column."""
     path = Path(path)
     try:
         lf = pl.scan_parquet(path)
@@ -72,9 +75,17 @@ def load_attributes(path, scored_id_dtype: pl.DataType,
         raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
     col = _id_column(schema, path, config)
     expr = _cast_ids(schema[col], scored_id_dtype, path, col)
-    others = [n for n in schema.names() if n != col and n != "customer_id"]
+    columns, ignored = [], []
+    for name, dtype in schema.items():
+        if name == col or name == "customer_id":
+            continue
+        kind = _kind(dtype)
+        if kind is None:
+            ignored.append({"name": name, "dtype": str(dtype)})
+        else:
+            columns.append({"name": name, "dtype": str(dtype), "kind": kind})
     try:
-        df = lf.select(expr.alias("customer_id"), *others).collect()
+        df = lf.select(expr.alias("customer_id"), *[c["name"] for c in columns]).collect()
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: customer id column {col!r} ({schema[col]}) cannot be "
                          f"converted to the transactions' id type {scored_id_dtype}: "
@@ -82,16 +93,8 @@ def load_attributes(path, scored_id_dtype: pl.DataType,
     null_ids = df["customer_id"].null_count()
     if null_ids:
         df = df.filter(pl.col("customer_id").is_not_null())
-    if not df["customer_id"].is_sorted():
-        df = df.sort("customer_id")  # sorted on both sides, polars joins by merging (fast)
-    ids = df["customer_id"]
-    if df.height and (ids == ids.shift(1)).any():  # duplicates are adjacent once sorted
-        dup = df.group_by("customer_id").len().filter(pl.col("len") > 1)
-        ex = dup.sort("customer_id").head(3)["customer_id"].to_list()
-        raise InputError(f"{path}: customer id column {col!r} has {dup.height} duplicate "
-                         f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
-                         "customer")
-    return df, col, {"rows": df.height + null_ids, "rows_with_null_id": null_ids}
+    counts = {"rows": df.height + null_ids, "rows_with_null_id": null_ids}
+    return df, col, counts, columns, ignored
 
 
 def _sorted_by_id(df: pl.DataFrame) -> pl.DataFrame:
@@ -104,8 +107,8 @@ def _sorted_by_id(df: pl.DataFrame) -> pl.DataFrame:
     return df.sort("customer_id")
 
 
-def _median_expr(name: str, kind: str) -> pl.Expr:
-    e = pl.col(name)
+def _median_expr(name: str, kind: str, where: pl.Expr | None = None) -> pl.Expr:
+    e = pl.col(name) if where is None else pl.col(name).filter(where)
     if kind == "numeric":
         return e.cast(pl.Float64).median()
     # dates/datetimes/durations: median of the physical integer, cast back
@@ -123,67 +126,89 @@ def _fmt_median(v, kind: str, dtype: pl.DataType):
 
 def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     """The report's "attributes" section (schema in docs/report.md)."""
-    attrs, id_col, counts = load_attributes(path, customers.schema["customer_id"], config)
-    columns, ignored = [], []
-    for name, dtype in attrs.schema.items():
-        if name == "customer_id":
-            continue
-        kind = _kind(dtype)
-        if kind is None:
-            ignored.append({"name": name, "dtype": str(dtype)})
-        else:
-            columns.append({"name": name, "dtype": str(dtype), "kind": kind})
-    # prefix attribute columns so they cannot clash with feature columns
-    ren = {c["name"]: f"a:{c['name']}" for c in columns}
-    a = attrs.select(pl.col("customer_id"), *[pl.col(k).alias(v) for k, v in ren.items()],
-                     pl.lit(True).alias("a:__present"))
-    # both sides sorted by id: the lazy engine merges them (the eager join would hash)
-    seg_keys = list(config.segments.keys)
-    seg_keys += sorted(set(customers["segment"].unique().drop_nulls().to_list()) - set(seg_keys))
-    left = _sorted_by_id(customers.select("customer_id", "segment")).with_columns(
-        pl.col("segment").cast(pl.String).cast(pl.Enum(seg_keys)))  # int group keys below
-    joined = left.lazy().join(
-        a.lazy().with_columns(pl.col("customer_id").set_sorted()), on="customer_id",
-        how="left").collect()
-    present = pl.col("a:__present").fill_null(False)
-    lf = joined.lazy()
+    path = Path(path)
+    attrs, id_col, counts, columns, ignored = _read_attributes(
+        path, customers.schema["customer_id"], config)
+    ids, perm = id_order(attrs["customer_id"])
+    dup = duplicates(ids)
+    if dup.len():
+        ex = dup.head(3).to_list()
+        raise InputError(f"{path}: customer id column {id_col!r} has {dup.len()} duplicate "
+                         f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
+                         "customer")
 
-    queries = [lf.group_by("segment").agg(pl.len().alias("customers"),
-                                          present.sum().alias("with_attributes"))]
+    # segment code of every scored customer: config keys first, then any others found
+    cur = _sorted_by_id(customers.select("customer_id", "segment"))
+    codes, labels, label_n = label_codes(cur["segment"])
+    seg_order = list(config.segments.keys)
+    seg_order += sorted({k for k, n in zip(labels, label_n) if n} - set(seg_order))
+    n_seg = len(seg_order)  # code n_seg = not scored (or no segment)
+    seg_dtype = pl.UInt8 if n_seg < 255 else pl.UInt32
+    cur_seg = pl.Series("seg", recode(codes, labels, seg_order, n_seg)).cast(seg_dtype)
+    seg_sizes = np.bincount(cur_seg.to_numpy(), minlength=n_seg + 1)[:n_seg]
+
+    # the segment of every attribute row: a merge join of the sorted ids (attributes sorted
+    # by a permutation, tonight's customers are sorted), scattered back to file order
+    found = pl.DataFrame({"customer_id": ids}).lazy().join(
+        pl.DataFrame({"customer_id": cur["customer_id"], "seg": cur_seg}).lazy()
+        .with_columns(pl.col("customer_id").set_sorted()),
+        on="customer_id", how="left", maintain_order="left").collect()
+    seg_sorted = found["seg"].fill_null(n_seg).to_numpy()
+    if perm is None:
+        seg = seg_sorted
+    else:
+        seg = np.empty_like(seg_sorted)
+        seg[perm] = seg_sorted
+    with_attrs = np.bincount(seg_sorted, minlength=n_seg + 1)[:n_seg]
+
+    # prefix attribute columns so they cannot clash with the segment code column
+    ren = {c["name"]: f"a:{c['name']}" for c in columns}
+    lf = attrs.select(*[pl.col(k).alias(v) for k, v in ren.items()]).with_columns(
+        pl.Series("seg", seg, dtype=seg_dtype)).lazy()
+    matched = pl.col("seg") < n_seg
+    queries = []
     medians = [c for c in columns if c["kind"] != "categorical"]
     if medians:
-        queries.append(lf.group_by("segment").agg(
+        queries.append(lf.group_by("seg").agg(
             *[_median_expr(ren[c["name"]], c["kind"]).alias(c["name"]) for c in medians]))
         queries.append(lf.select(
-            *[_median_expr(ren[c["name"]], c["kind"]).alias(c["name"]) for c in medians]))
+            *[_median_expr(ren[c["name"]], c["kind"], matched).alias(c["name"])
+              for c in medians]))
     cats = [c for c in columns if c["kind"] == "categorical"]
     for c in cats:
-        queries.append(lf.group_by("segment", pl.col(ren[c["name"]]).cast(pl.String)
-                                   .alias("value")).len())
+        # group on the column as stored (no per-row cast); labels become strings afterwards
+        queries.append(lf.group_by("seg", pl.col(ren[c["name"]]).alias("value")).len())
     res = pl.collect_all(queries)
 
-    seg_counts = {r["segment"]: r for r in res[0].iter_rows(named=True)}
-    seg_order = list(config.segments.keys) + sorted(k for k in seg_counts
-                                                    if k not in config.segments.keys)
-    by_segment = {k: {"customers": int(seg_counts.get(k, {}).get("customers") or 0),
-                      "without_attributes": int((seg_counts.get(k, {}).get("customers") or 0)
-                                                - (seg_counts.get(k, {}).get("with_attributes")
-                                                   or 0)),
-                      "categorical": {}, "median": {}} for k in seg_order}
+    by_segment = {k: {"customers": int(n), "without_attributes": int(n - w),
+                      "categorical": {}, "median": {}}
+                  for k, n, w in zip(seg_order, seg_sizes, with_attrs)}
     overall = {"customers": customers.height, "categorical": {}, "median": {}}
     pos = 1
     if medians:
-        seg_med, all_med = res[1], res[2]
+        seg_med, all_med = res[0], res[1]
         dtypes = {c["name"]: attrs.schema[c["name"]] for c in medians}
-        for r in seg_med.iter_rows(named=True):
+        for k, entry in by_segment.items():  # segments with customers but no attributes
+            if entry["customers"]:
+                entry["median"] = {c["name"]: None for c in medians}
+        for r in seg_med.filter(pl.col("seg") < n_seg).iter_rows(named=True):
             for c in medians:
-                by_segment[r["segment"]]["median"][c["name"]] = _fmt_median(
+                by_segment[seg_order[r["seg"]]]["median"][c["name"]] = _fmt_median(
                     r[c["name"]], c["kind"], dtypes[c["name"]])
         for c in medians:
             overall["median"][c["name"]] = _fmt_median(all_med[c["name"]][0], c["kind"],
                                                        dtypes[c["name"]])
-        pos = 3
+        pos = 2
+    seg_names = pl.Series(seg_order, dtype=pl.String)
+    missing = pl.DataFrame({"segment": seg_names, "value": pl.Series([None] * n_seg,
+                                                                     dtype=pl.String),
+                            "len": (seg_sizes - with_attrs).astype(np.int64)})
     for c, frame in zip(cats, res[pos:]):
+        frame = pl.concat([
+            frame.filter(pl.col("seg") < n_seg).select(
+                pl.lit(seg_names).gather(pl.col("seg").cast(pl.UInt32)).alias("segment"),
+                pl.col("value").cast(pl.String), pl.col("len").cast(pl.Int64)),
+            missing.filter(pl.col("len") > 0)])
         # the top values overall (by customers), the rest folded into "other"
         tot = frame.group_by("value").agg(pl.col("len").sum()).filter(
             pl.col("value").is_not_null()).sort(["len", "value"], descending=[True, False])
@@ -196,12 +221,12 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             pl.col("len").sum())
         cells = {(s, v): int(n) for s, v, n in folded.iter_rows()}
         order = top + (["(other)"] if other else []) + [None]
-        for seg in seg_order:
-            n_seg = by_segment[seg]["customers"]
-            by_segment[seg]["categorical"][c["name"]] = [
-                {"value": v, "customers": cells.get((seg, v), 0),
-                 "share": cells.get((seg, v), 0) / n_seg if n_seg else 0.0}
-                for v in order if v is not None or cells.get((seg, v), 0)]
+        for seg_key in seg_order:
+            n_s = by_segment[seg_key]["customers"]
+            by_segment[seg_key]["categorical"][c["name"]] = [
+                {"value": v, "customers": cells.get((seg_key, v), 0),
+                 "share": cells.get((seg_key, v), 0) / n_s if n_s else 0.0}
+                for v in order if v is not None or cells.get((seg_key, v), 0)]
         n_all = customers.height
         totals = {}
         for (s, v), n in cells.items():
@@ -211,7 +236,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
              "share": totals.get(v, 0) / n_all if n_all else 0.0}
             for v in order if v is not None or totals.get(v, 0)]
 
-    scored_with = sum(v["customers"] - v["without_attributes"] for v in by_segment.values())
+    scored_with = int(with_attrs.sum())
     # both tables have unique ids, so the attribute rows not matched are the unscored ones
     not_scored = attrs.height - scored_with
     return {
