@@ -289,17 +289,7 @@ class MiniBatchKMeans:
 
 
 def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """``size`` distinct row indices out of n, uniformly at random, sorted; memory O(size).
-
-    The distinct values of uniform draws with replacement are a uniformly random subset
-    given their number (by symmetry); draws are added until there are enough, and ``size`` of
-    them are kept at random. (Generator.choice without replacement costs O(n) memory: 80 MB
-    at 10M rows.)"""
+    """``size`` distinct row indices out of n, sorted (O(size) for size << n)."""
     if size >= n:
         return np.arange(n)
-    if 4 * size > n:  # dense: a permutation of n is no larger than the sample
-        return np.sort(rng.choice(n, size=size, replace=False))
-    picked = np.unique(rng.integers(0, n, size + size // 8 + 16))
-    while picked.shape[0] < size:
-        picked = np.union1d(picked, rng.integers(0, n, size - picked.shape[0] + 16))
-    return np.sort(rng.choice(picked, size=size, replace=False))
+    return np.sort(rng.choice(n, size=size, replace=False))
