@@ -73,8 +73,8 @@ def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> 
 def batches(info: InputFile) -> list[tuple[int, int]]:
     """(offset, rows) slices of one file: runs of whole row groups of about BATCH_ROWS rows;
     a row group larger than that is cut into equal slices."""
-    sizes = [pq.ParquetFile(info.path).metadata.row_group(g).num_rows
-             for g in range(pq.ParquetFile(info.path).metadata.num_row_groups)]
+    meta = pq.ParquetFile(info.path).metadata
+    sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
     out, start, pending = [], 0, 0
     for size in sizes:
         if pending and pending + size > BATCH_ROWS:
