@@ -57,6 +57,11 @@ def write_markdown(res: dict) -> str:
         "",
         f"segscore stages (s): {_stage_line(r.get('stages', {}))}.",
         "",
+        "The pandas cap is on address space (RLIMIT_AS), a little below the machine's "
+        f"{res.get('ram_gib', '?')} GiB of RAM (no swap): without it the kernel's OOM killer "
+        "would end the process instead, with the rest of the machine at risk.",
+        "",
+        *([res["note"], ""] if res.get("note") else []),
         f"Target: 50M customers complete with peak RSS under {TARGET_GIB:.0f} GiB: "
         f"**{'met' if seg['returncode'] == 0 and gib < TARGET_GIB else 'MISSED'}** "
         f"({gib:.2f} GiB).",
@@ -69,11 +74,24 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--customers", type=lambda x: int(x.replace("_", "")), default=50_000_000)
     p.add_argument("--cap-gib", type=float, default=20.0)
+    p.add_argument("--note", default="", help="a line about the conditions, kept in the JSON")
+    p.add_argument("--render-only", action="store_true",
+                   help="rebuild the markdown from results/<n>-ooc.json (with --note if given)")
     a = p.parse_args(argv)
+    raw = RESULTS_DIR / f"{a.customers}-ooc.json"
+    out = HERE / f"RESULTS_{a.customers // 1_000_000}M.md"
+    if a.render_only:
+        res = json.loads(raw.read_text())
+        res["note"] = a.note or res.get("note", "")
+        raw.write_text(json.dumps(res, indent=2) + "\n")
+        out.write_text(write_markdown(res))
+        print(out.read_text())
+        return
     src = transactions(a.customers)
     rows, _ = count_rows(src)
     res = {"customers": a.customers, "rows": rows, "files": len(list(src.glob("*.parquet"))),
-           "cap_gib": a.cap_gib,
+           "cap_gib": a.cap_gib, "note": a.note,
+           "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     with tempfile.TemporaryDirectory(prefix="ooc-") as tmp:
@@ -90,8 +108,7 @@ def main(argv=None) -> None:
     pdx["seconds_to_outcome"] = time.perf_counter() - t0
     res["pandas"] = pdx
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{a.customers}-ooc.json").write_text(json.dumps(res, indent=2) + "\n")
-    out = HERE / f"RESULTS_{a.customers // 1_000_000}M.md"
+    raw.write_text(json.dumps(res, indent=2) + "\n")
     out.write_text(write_markdown(res))
     print(out.read_text())
 
