@@ -168,29 +168,24 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     pm = previous["monetary"].to_numpy()
     if perm is not None:
         pc, pm = pc[perm], pm[perm]
-    prv = pl.DataFrame({"customer_id": ids, "pc": pc, "previous_monetary": pm})
-    cur = pl.DataFrame({"customer_id": cur_src["customer_id"],
-                        "cc": _side_codes(cur_src, cats, c_lab, strides),
-                        "current_monetary": cur_src["monetary"]})
-    # both sides sorted by id: the lazy engine merges them (the eager join would hash),
-    # and the result is in id order
-    joined = prv.lazy().with_columns(pl.col("customer_id").set_sorted()).join(
-        cur.lazy().with_columns(pl.col("customer_id").set_sorted()), on="customer_id",
-        how="full", coalesce=True).collect()
-    if not joined["customer_id"].is_sorted():  # pragma: no cover - merge output is ordered
-        joined = joined.sort("customer_id")
-    p_all = joined["pc"].fill_null(n_codes).to_numpy()
-    c_all = joined["cc"].fill_null(n_codes).to_numpy()
-
-    # cells over (previous code, current code); code n_codes = new / disappeared
+    cc = _side_codes(cur_src, cats, c_lab, strides)
+    cm = cur_src["monetary"].to_numpy()
+    # The union of both runs' customers in id order, with each side's code (n_codes = not
+    # scored in that run). polars' join does not keep the order, so the narrow (id, code,
+    # code) result is sorted afterwards — by packing (id, pair code) into one int64 when the
+    # ids allow it, which one numpy sort orders.
+    joined = pl.DataFrame({"customer_id": ids, "pc": pc}).lazy().join(
+        pl.DataFrame({"customer_id": cur_src["customer_id"], "cc": cc}).lazy(),
+        on="customer_id", how="full", coalesce=True).collect()
     side = n_codes + 1
-    pair = p_all.astype(np.int64) * side + c_all
+    union_ids, pair = _sorted_pairs(joined, n_codes)
+    p_all, c_all = pair // side, pair % side
+    # cells over (previous code, current code): counts, and each side's net spend summed in
+    # id order (deterministic); the rows of a side in the union are that side in id order
     size = side * side
     n_pair = np.bincount(pair, minlength=size)
-    rp_pair = np.bincount(pair, weights=joined["previous_monetary"].fill_null(0.0).to_numpy(),
-                          minlength=size)
-    rc_pair = np.bincount(pair, weights=joined["current_monetary"].fill_null(0.0).to_numpy(),
-                          minlength=size)
+    rp_pair = np.bincount(pair[p_all != n_codes], weights=pm, minlength=size)
+    rc_pair = np.bincount(pair[c_all != n_codes], weights=cm, minlength=size)
     nz = np.flatnonzero(n_pair)
     pair_p, pair_c = nz // side, nz % side
 
@@ -222,11 +217,41 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                                   {**prev_names[dim], **cur_names[dim]})
     # group columns as Enum: dictionary-encoded strings in Parquet (half the write time)
     every = np.arange(n_codes + 1)
-    columns = {"customer_id": joined["customer_id"]}
+    codes = pl.DataFrame({"p": p_all.astype(np.int32), "c": c_all.astype(np.int32)})
+    exprs = []
     for d, _ in DIMENSIONS:
         labels = pl.Series(cats[d] + [None], dtype=pl.Enum(cats[d]))
-        lut = part(every, d).astype(np.uint32)
-        for w, codes in (("previous", p_all), ("current", c_all)):
-            columns[f"{w}_{d}"] = labels.gather(lut[codes])
-    table = pl.DataFrame(columns)
+        lut = pl.Series(part(every, d).astype(np.uint32))
+        for w in ("previous", "current"):
+            exprs.append(pl.lit(labels).gather(pl.lit(lut).gather(pl.col(w[0])))
+                         .alias(f"{w}_{d}"))
+    table = codes.select(*exprs).insert_column(0, union_ids)
     return section, table
+
+
+def _sorted_pairs(joined: pl.DataFrame, n_codes: int) -> tuple[pl.Series, np.ndarray]:
+    """(customer ids ascending, int64 pair code previous × (n_codes + 1) + current per id) of
+    the full join's (customer_id, pc, cc) rows (pc / cc null = not in that run)."""
+    side = n_codes + 1
+    pair = (joined["pc"].fill_null(n_codes).cast(pl.Int64) * side
+            + joined["cc"].fill_null(n_codes)).to_numpy()
+    ids = joined["customer_id"]
+    if ids.dtype.is_integer() and ids.len():
+        a = ids.to_numpy()
+        lo, hi = int(a.min()), int(a.max())
+        bits = max(1, (side * side - 1).bit_length())
+        if hi - lo < 2 ** (63 - bits):
+            key = np.subtract(a, a.dtype.type(lo), dtype=np.int64)
+            key <<= bits
+            key |= pair
+            key.sort()
+            pair = key & ((1 << bits) - 1)
+            key >>= bits
+            if a.dtype == np.uint64:
+                srt = key.astype(np.uint64) + np.uint64(lo)
+            else:
+                key += lo
+                srt = key if a.dtype == np.int64 else key.astype(a.dtype)
+            return pl.Series("customer_id", srt, dtype=ids.dtype), pair
+    order = ids.arg_sort().to_numpy()
+    return ids.gather(order).rename("customer_id"), pair[order]
