@@ -10,6 +10,7 @@ customers. The schema is documented in docs/report.md.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import numpy as np
@@ -78,25 +79,35 @@ def _group_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
     return None
 
 
-def _hist_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFrame], list]:
-    """Exact medians of the integer statistics (days, order counts: small value ranges) per
-    value of every dimension, from one histogram per statistic over all combinations of the
-    dimensions (a numpy bincount) instead of a polars group_by median per dimension — those
-    were most of the report's cost. Returns ({dim: frame(dim, median_<stat>…)}, the
-    statistics done); statistics or dimensions it cannot handle are left to polars."""
+def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFrame], list]:
+    """Exact medians of the statistics per value of every dimension without a polars
+    group_by median per dimension (those were most of the report's cost). Every customer
+    gets one code for its combination of dimension values; then
+    * integer statistics (days, order counts: small value ranges): one histogram over
+      (combination, value) per statistic (numpy bincount), summed per dimension value;
+    * float statistics: the values counting-sorted by combination, each combination's slice
+      sorted (numpy), and the k-th value of a group found by bisection over its slices.
+    Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics or
+    dimensions it cannot handle (nulls, NaN, wide ranges) are left to polars."""
+    from segscore.report.kernels import _group_medians, _scatter_keys
+
     groups = [_group_codes(c[d]) for d in dims]
-    wanted = [x for x in _STATS if c.schema[x].is_integer() and not c[x].null_count()]
-    if not wanted or any(g is None for g in groups) or not c.height:
+    if not dims or any(g is None for g in groups) or not c.height:
         return {}, []
+    ints = [x for x in _STATS if c.schema[x].is_integer() and not c[x].null_count()]
+    floats = [x for x in _STATS if c.schema[x].is_float() and not c[x].null_count()
+              and not c[x].is_nan().any()]
     sizes = [len(g[1]) for g in groups]
     n_combo = int(np.prod(sizes))
+    if n_combo >= 2**31:
+        return {}, []
     combo = groups[-1][0].astype(np.int32)  # mixed radix, dims[0] varies fastest
     for (codes, _), size in zip(reversed(groups[:-1]), reversed(sizes[:-1])):
         combo *= size
         combo += codes
     out = {d: pl.DataFrame([g[1]]) for d, g in zip(dims, groups)}
     done, key = [], np.empty(c.height, dtype=np.intp)  # bincount wants intp
-    for x in wanted:
+    for x in ints:
         lo, hi = int(c[x].min()), int(c[x].max())
         span = hi - lo + 1
         if n_combo * span > _HIST_MAX_BINS:
@@ -110,12 +121,30 @@ def _hist_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
             h = hist.sum(axis=tuple(a for a in range(len(dims)) if a != axis))  # (k, span)
             cum = np.cumsum(h, axis=1)
             n = cum[:, -1]
-            # polars' median: the middle value, or the mean of the two middle values
-            low = (cum <= ((n - 1) // 2)[:, None]).sum(axis=1)
-            high = (cum <= (n // 2)[:, None]).sum(axis=1)
-            med = np.where(n > 0, (low + high) / 2 + lo, np.nan)
+            # the middle value, or polars' interpolation between the two middle values
+            low = (cum <= ((n - 1) // 2)[:, None]).sum(axis=1) + lo
+            high = (cum <= (n // 2)[:, None]).sum(axis=1) + lo
+            med = np.where(n > 0, low + (high - low) * 0.5, np.nan)
             out[d] = out[d].with_columns(pl.Series(f"median_{x}", med))
         done.append(x)
+    if floats:
+        counts = np.bincount(combo, minlength=n_combo)
+        starts = np.zeros(n_combo + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        every, member, stride = np.arange(n_combo), np.empty((len(dims), n_combo), np.int64), 1
+        for i, size in enumerate(sizes):
+            member[i] = every // stride % size
+            stride *= size
+        for x in floats:
+            bits = c[x].cast(pl.Float64).to_numpy().view(np.int64)
+            _scatter_keys(bits, combo, starts, key)
+            for k in np.flatnonzero(counts > 1):
+                key[starts[k]:starts[k + 1]].sort()
+            med = np.empty((len(dims), max(sizes)))
+            _group_medians(key, starts, member, np.array(sizes, dtype=np.int64), med)
+            for i, d in enumerate(dims):
+                out[d] = out[d].with_columns(pl.Series(f"median_{x}", med[i, :sizes[i]]))
+            done.append(x)
     for i, d in enumerate(dims):  # only the groups present, like a group_by
         present = np.bincount(groups[i][0], minlength=sizes[i]) > 0
         out[d] = out[d].filter(pl.Series(present))
@@ -264,6 +293,28 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
     """
     t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
+    # The two optional sections read their own inputs and are independent of the profiles:
+    # they run in worker threads meanwhile (polars and most numpy work release the GIL, and
+    # their single-threaded steps overlap the profiles' parallel group_bys).
+    pool = ThreadPoolExecutor(max_workers=2) if (previous_dir is not None or
+                                                 attributes_path is not None) else None
+    try:
+        attributes_job = (pool.submit(attribute_breakdowns, c, attributes_path, config)
+                          if attributes_path is not None else None)
+        migration_job = (pool.submit(migration_report, c, previous_dir, config)
+                         if previous_dir is not None else None)
+        report, migration = _build(result, config, c, attributes_job, migration_job)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    report["performance"] = performance_profile(result, time.perf_counter() - t0,
+                                                time.process_time() - c0)
+    return report, migration
+
+
+def _build(result, config, c: pl.DataFrame, attributes_job, migration_job):
+    """The report dict (without "performance") and the migration table; the attributes and
+    migration sections come from their jobs (futures, or None when not asked for)."""
     total_n = c.height
     total_rev = float(c["monetary"].sum())
     channel_map = (result.model.get("channel_columns") or {}).get("columns") or {}
@@ -274,7 +325,7 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
 
     lf = c.lazy()
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
-    hist, done = _hist_medians(c, dims)
+    hist, done = _fast_medians(c, dims)
     rest = [x for x in _STATS if x not in done]
     sums, *medians = pl.collect_all([_sum_query(lf, dims, list(channels))] +
                                     ([_median_query(lf, d, rest) for d in dims] if rest else []))
@@ -331,13 +382,11 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
         report["cluster_selection"] = clusters.get("selection")
     else:
         report["clusters"] = []
-    report["attributes"] = (attribute_breakdowns(c, attributes_path, config)
-                            if attributes_path is not None else None)
+    attributes = attributes_job.result() if attributes_job is not None else None
+    report["attributes"] = attributes
     migration = None
-    if previous_dir is not None:
-        report["migration"], migration = migration_report(c, previous_dir, config)
+    if migration_job is not None:
+        report["migration"], migration = migration_job.result()
     else:
         report["migration"] = None
-    report["performance"] = performance_profile(result, time.perf_counter() - t0,
-                                                time.process_time() - c0)
     return report, migration

@@ -1,0 +1,133 @@
+"""numba kernels of the report (serial, nogil, cached like native_kernels'): exact group
+medians of float columns, and the merge of two id-sorted customer tables for migration.
+
+Private: they never validate; the callers in profile.py / migration.py pass contiguous arrays
+of the documented dtypes and allocate every output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_OPTS = {"nogil": True, "cache": True, "fastmath": False}
+_FLIP = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(**_OPTS)
+def _scatter_keys(bits, combo, starts, out):
+    """Counting-sort float64 values (``bits``: their int64 view) by ``combo`` into ``out``
+    as order-preserving int64 keys (magnitude bits flipped for negatives). ``starts[c]`` =
+    first slot of combination c (length C + 1)."""
+    pos = starts[:-1].copy()
+    for i in range(bits.shape[0]):
+        b = bits[i]
+        c = combo[i]
+        out[pos[c]] = b if b >= 0 else b ^ _FLIP
+        pos[c] += 1
+
+
+@njit(**_OPTS)
+def _value(key):
+    a = np.empty(1, dtype=np.int64)
+    a[0] = key if key >= 0 else key ^ _FLIP
+    return a.view(np.float64)[0]
+
+
+@njit(**_OPTS)
+def _count_le(keys, starts, combos, m, v):
+    total = 0
+    for t in range(m):
+        c = combos[t]
+        total += np.searchsorted(keys[starts[c]:starts[c + 1]], v, side="right")
+    return total
+
+
+@njit(**_OPTS)
+def _kth(keys, starts, combos, m, k):
+    """The k-th smallest (0-based) key in the union of the sorted slices of ``combos[:m]``
+    (bisection on the key: the smallest key with more than k keys ≤ it is a data key)."""
+    lo = np.int64(0)
+    hi = np.int64(0)
+    first = True
+    for t in range(m):
+        c = combos[t]
+        s, e = starts[c], starts[c + 1]
+        if e > s:
+            if first or keys[s] < lo:
+                lo = keys[s]
+            if first or keys[e - 1] > hi:
+                hi = keys[e - 1]
+            first = False
+    while lo < hi:
+        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # floor((lo + hi) / 2) without overflow
+        if _count_le(keys, starts, combos, m, mid) >= k + 1:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(**_OPTS)
+def _group_medians(keys, starts, member, n_groups, out):
+    """``out[d, g]`` = median (polars' rule: lower + (upper − lower) × 0.5) of the values of
+    the combinations c with ``member[d, c] == g`` (NaN for an empty group). ``keys`` holds
+    every combination's values sorted, as order-preserving int64 keys."""
+    n_dims, n_combo = member.shape
+    combos = np.empty(n_combo, dtype=np.int64)
+    for d in range(n_dims):
+        for g in range(n_groups[d]):
+            m = 0
+            n = 0
+            for c in range(n_combo):
+                if member[d, c] == g:
+                    combos[m] = c
+                    m += 1
+                    n += starts[c + 1] - starts[c]
+            if n == 0:
+                out[d, g] = np.nan
+                continue
+            lower = _value(_kth(keys, starts, combos, m, (n - 1) // 2))
+            upper = lower if n % 2 else _value(_kth(keys, starts, combos, m, n // 2))
+            out[d, g] = lower + (upper - lower) * 0.5
+
+
+@njit(**_OPTS)
+def _merge_union(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes, u_ids, u_p, u_c,
+                 cell_n, cell_rp, cell_rc):
+    """Full merge of two id-sorted, duplicate-free tables (previous, current): writes the
+    union's ids and both sides' codes (``n_codes`` = absent) in id order and accumulates, per
+    cell ``previous code × (n_codes + 1) + current code``, the customers and each side's
+    spend (summed in id order). Returns the union's length."""
+    side = n_codes + 1
+    i = 0
+    j = 0
+    k = 0
+    n_p = p_ids.shape[0]
+    n_c = c_ids.shape[0]
+    while i < n_p or j < n_c:
+        if j >= n_c or (i < n_p and p_ids[i] < c_ids[j]):
+            pc, cc = p_code[i], n_codes
+            u_ids[k] = p_ids[i]
+            cell = pc * side + cc
+            cell_rp[cell] += p_m[i]
+            i += 1
+        elif i >= n_p or c_ids[j] < p_ids[i]:
+            pc, cc = n_codes, c_code[j]
+            u_ids[k] = c_ids[j]
+            cell = pc * side + cc
+            cell_rc[cell] += c_m[j]
+            j += 1
+        else:
+            pc, cc = p_code[i], c_code[j]
+            u_ids[k] = c_ids[j]
+            cell = pc * side + cc
+            cell_rp[cell] += p_m[i]
+            cell_rc[cell] += c_m[j]
+            i += 1
+            j += 1
+        u_p[k] = pc
+        u_c[k] = cc
+        cell_n[cell] += 1
+        k += 1
+    return k
