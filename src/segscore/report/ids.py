@@ -57,9 +57,11 @@ def duplicates(sorted_ids: pl.Series) -> pl.Series:
 
 
 def label_codes(s: pl.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(int32 code per row, the labels the codes index, rows per label) of a label column
+    """(unsigned code per row, the labels the codes index, rows per label) of a label column
     (Enum, Categorical or String). Nulls get the code ``len(labels)``; labels never used by
     a row may be listed (an Enum's unused categories) — the row counts tell."""
+    from segscore.report.kernels import _count_codes
+
     if isinstance(s.dtype, pl.Enum):
         labels = s.dtype.categories.to_list()
         codes = s.to_physical()
@@ -67,17 +69,23 @@ def label_codes(s: pl.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
         s = s.cast(pl.String)
         labels = s.unique().drop_nulls().sort().to_list()
         codes = s.cast(pl.Enum(labels)).to_physical()
-    codes = codes.fill_null(len(labels)).to_numpy().astype(np.int32, copy=False)
-    counts = np.bincount(codes, minlength=len(labels) + 1)[:len(labels)]
-    return codes, labels, counts
+    if codes.null_count():
+        codes = codes.cast(pl.UInt32).fill_null(len(labels))
+    codes = codes.to_numpy()
+    counts = np.zeros(len(labels) + 1, dtype=np.int64)
+    _count_codes(codes, counts)
+    return codes, labels, counts[:len(labels)]
+
+
+def recode_table(labels: list[str], target: list[str], null_code: int) -> np.ndarray:
+    """Lookup table: code (index into ``labels``, null = len(labels)) → index into ``target``
+    (labels missing from ``target`` and nulls → ``null_code``)."""
+    pos = {k: i for i, k in enumerate(target)}
+    return np.array([pos.get(k, null_code) for k in labels] + [null_code], dtype=np.int32)
 
 
 def recode(codes: np.ndarray, labels: list[str], target: list[str],
            null_code: int) -> np.ndarray:
-    """``codes`` (indexes into ``labels``, null = len(labels)) as indexes into ``target``
-    (labels missing from ``target`` and nulls map to ``null_code``)."""
-    pos = {k: i for i, k in enumerate(target)}
-    lut = np.array([pos.get(k, null_code) for k in labels] + [null_code], dtype=np.int32)
-    if np.array_equal(lut, np.arange(len(labels) + 1, dtype=np.int32)):
-        return codes
-    return lut[codes]
+    """``codes`` (indexes into ``labels``, null = len(labels)) as int32 indexes into
+    ``target`` (labels missing from ``target`` and nulls map to ``null_code``)."""
+    return recode_table(labels, target, null_code)[codes]

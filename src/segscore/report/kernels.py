@@ -131,3 +131,17 @@ def _merge_union(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes, u_ids, u_p, u_
         cell_n[cell] += 1
         k += 1
     return k
+
+
+@njit(**_OPTS)
+def _count_codes(codes, counts):
+    """counts[v] += number of rows with code v (codes < len(counts))."""
+    for i in range(codes.shape[0]):
+        counts[codes[i]] += 1
+
+
+@njit(**_OPTS)
+def _pack_codes(a, b, c, lut_a, lut_b, lut_c, out):
+    """out[i] = lut_a[a[i]] + lut_b[b[i]] + lut_c[c[i]] (mixed-radix code of three labels)."""
+    for i in range(out.shape[0]):
+        out[i] = lut_a[a[i]] + lut_b[b[i]] + lut_c[c[i]]

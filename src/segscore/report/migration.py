@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.report.ids import duplicates, id_order, label_codes, recode
+from segscore.report.ids import duplicates, id_order, label_codes, recode_table
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -123,12 +123,16 @@ def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
 
 
 def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> np.ndarray:
-    """One int per row packing its segment / tier / stage (mixed radix over ``cats``)."""
-    code = np.zeros(frame.height, dtype=np.int32)
+    """One int32 per row packing its segment / tier / stage (mixed radix over ``cats``)."""
+    from segscore.report.kernels import _pack_codes
+
+    luts = []
     for dim, _ in DIMENSIONS:
-        codes, labels, _ = label[dim]
+        _, labels, _ = label[dim]
         # a null label counts as the first key (cannot happen in a segscore output)
-        code += recode(codes, labels, cats[dim], 0) * strides[dim]
+        luts.append(recode_table(labels, cats[dim], 0) * np.int32(strides[dim]))
+    code = np.empty(frame.height, dtype=np.int32)
+    _pack_codes(*[label[d][0] for d, _ in DIMENSIONS], *luts, code)
     return code
 
 
@@ -170,22 +174,35 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         pc, pm = pc[perm], pm[perm]
     cc = _side_codes(cur_src, cats, c_lab, strides)
     cm = cur_src["monetary"].to_numpy()
-    # The union of both runs' customers in id order, with each side's code (n_codes = not
-    # scored in that run). polars' join does not keep the order, so the narrow (id, code,
-    # code) result is sorted afterwards — by packing (id, pair code) into one int64 when the
-    # ids allow it, which one numpy sort orders.
-    joined = pl.DataFrame({"customer_id": ids, "pc": pc}).lazy().join(
-        pl.DataFrame({"customer_id": cur_src["customer_id"], "cc": cc}).lazy(),
-        on="customer_id", how="full", coalesce=True).collect()
     side = n_codes + 1
-    union_ids, pair = _sorted_pairs(joined, n_codes)
-    p_all, c_all = pair // side, pair % side
-    # cells over (previous code, current code): counts, and each side's net spend summed in
-    # id order (deterministic); the rows of a side in the union are that side in id order
     size = side * side
-    n_pair = np.bincount(pair, minlength=size)
-    rp_pair = np.bincount(pair[p_all != n_codes], weights=pm, minlength=size)
-    rc_pair = np.bincount(pair[c_all != n_codes], weights=cm, minlength=size)
+    if ids.dtype.is_integer() and ids.dtype == cur_src.schema["customer_id"]:
+        # one merge pass over both id-sorted sides (numba): the union in id order, both
+        # sides' codes, and per cell (previous code, current code) the customers and each
+        # side's net spend summed in id order
+        from segscore.report.kernels import _merge_union
+
+        p_ids, c_ids = ids.to_numpy(), cur_src["customer_id"].to_numpy()
+        n_max = len(p_ids) + len(c_ids)
+        u_ids = np.empty(n_max, dtype=p_ids.dtype)
+        p_all, c_all = np.empty(n_max, np.int32), np.empty(n_max, np.int32)
+        n_pair, rp_pair, rc_pair = np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
+        k = _merge_union(p_ids, pc, pm, c_ids, cc, cm, n_codes, u_ids, p_all, c_all,
+                         n_pair, rp_pair, rc_pair)
+        union_ids = pl.Series("customer_id", u_ids[:k], dtype=ids.dtype)
+        p_all, c_all = p_all[:k], c_all[:k]
+    else:
+        # string ids: polars' join (it does not keep the order, so the narrow result is
+        # sorted afterwards), then the cells by bincount (each side summed in id order: a
+        # side's rows in the sorted union are that side in id order)
+        joined = pl.DataFrame({"customer_id": ids, "pc": pc}).lazy().join(
+            pl.DataFrame({"customer_id": cur_src["customer_id"], "cc": cc}).lazy(),
+            on="customer_id", how="full", coalesce=True).collect()
+        union_ids, pair = _sorted_pairs(joined, n_codes)
+        p_all, c_all = pair // side, pair % side
+        n_pair = np.bincount(pair, minlength=size)
+        rp_pair = np.bincount(pair[p_all != n_codes], weights=pm, minlength=size)
+        rc_pair = np.bincount(pair[c_all != n_codes], weights=cm, minlength=size)
     nz = np.flatnonzero(n_pair)
     pair_p, pair_c = nz // side, nz % side
 
@@ -217,7 +234,8 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                                   {**prev_names[dim], **cur_names[dim]})
     # group columns as Enum: dictionary-encoded strings in Parquet (half the write time)
     every = np.arange(n_codes + 1)
-    codes = pl.DataFrame({"p": p_all.astype(np.int32), "c": c_all.astype(np.int32)})
+    codes = pl.DataFrame({"p": p_all.astype(np.int32, copy=False),
+                          "c": c_all.astype(np.int32, copy=False)})
     exprs = []
     for d, _ in DIMENSIONS:
         labels = pl.Series(cats[d] + [None], dtype=pl.Enum(cats[d]))
