@@ -115,6 +115,38 @@ def _median_expr(name: str, kind: str, where: pl.Expr | None = None) -> pl.Expr:
     return e.to_physical().median().round(0)
 
 
+def _hist_medians(values: pl.Series, seg: np.ndarray, n_seg: int, kind: str):
+    """([median per segment code 0..n_seg-1, None when it has no value], median over all
+    matched rows) of an integer-valued attribute — as ``_median_expr`` computes them — from
+    one histogram over (segment, value); None when the values are not integers or their
+    range is too wide. ``seg`` = segment code per row (n_seg = not scored)."""
+    v = values.to_physical()
+    if not v.dtype.is_integer() or not v.len():
+        return None
+    if v.null_count() == v.len():
+        return [None] * n_seg, None
+    lo, hi = int(v.min()), int(v.max())
+    span = hi - lo + 1
+    if span * (n_seg + 2) > 1 << 22:
+        return None
+    key = seg.astype(np.intp) * span
+    key += v.fill_null(lo).to_numpy()
+    key -= lo
+    if v.null_count():  # nulls go to a bin past the matrix
+        key[v.is_null().to_numpy()] = (n_seg + 1) * span
+    hist = np.bincount(key, minlength=(n_seg + 2) * span)[:n_seg * span].reshape(n_seg, span)
+    hist = np.vstack([hist, hist.sum(axis=0)])  # last row: every matched customer
+    cum = np.cumsum(hist, axis=1)
+    n = cum[:, -1]
+    low = (cum <= ((n - 1) // 2)[:, None]).sum(axis=1) + lo
+    high = (cum <= (n // 2)[:, None]).sum(axis=1) + lo
+    med = pl.Series(np.where(n > 0, low + (high - low) * 0.5, np.nan)).fill_nan(None)
+    if kind != "numeric":
+        med = med.round(0)
+    med = med.to_list()
+    return med[:-1], med[-1]
+
+
 def _fmt_median(v, kind: str, dtype: pl.DataType):
     if v is None:
         return None
@@ -147,19 +179,28 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     cur_seg = pl.Series("seg", recode(codes, labels, seg_order, n_seg)).cast(seg_dtype)
     seg_sizes = np.bincount(cur_seg.to_numpy(), minlength=n_seg + 1)[:n_seg]
 
-    # the segment of every attribute row: a merge join of the sorted ids (attributes sorted
-    # by a permutation, tonight's customers are sorted), scattered back to file order
-    found = pl.DataFrame({"customer_id": ids}).lazy().join(
-        pl.DataFrame({"customer_id": cur["customer_id"], "seg": cur_seg}).lazy()
-        .with_columns(pl.col("customer_id").set_sorted()),
-        on="customer_id", how="left", maintain_order="left").collect()
-    seg_sorted = found["seg"].fill_null(n_seg).to_numpy()
-    if perm is None:
-        seg = seg_sorted
+    # the segment of every attribute row (n_seg = not scored): the sorted ids merged with
+    # tonight's (sorted), scattered back to file order
+    if ids.dtype.is_integer() and ids.dtype == cur.schema["customer_id"]:
+        from segscore.report.kernels import _lookup_sorted
+
+        seg = np.empty(ids.len(), dtype=cur_seg.to_numpy().dtype)
+        found = np.zeros(n_seg + 1, dtype=np.int64)
+        _lookup_sorted(ids.to_numpy(), perm if perm is not None else np.empty(0, np.int64),
+                       cur["customer_id"].to_numpy(), cur_seg.to_numpy(), n_seg, seg, found)
+        with_attrs = found[:n_seg]
     else:
-        seg = np.empty_like(seg_sorted)
-        seg[perm] = seg_sorted
-    with_attrs = np.bincount(seg_sorted, minlength=n_seg + 1)[:n_seg]
+        matched = pl.DataFrame({"customer_id": ids}).lazy().join(
+            pl.DataFrame({"customer_id": cur["customer_id"], "seg": cur_seg}).lazy()
+            .with_columns(pl.col("customer_id").set_sorted()),
+            on="customer_id", how="left", maintain_order="left").collect()
+        seg_sorted = matched["seg"].fill_null(n_seg).to_numpy()
+        if perm is None:
+            seg = seg_sorted
+        else:
+            seg = np.empty_like(seg_sorted)
+            seg[perm] = seg_sorted
+        with_attrs = np.bincount(seg_sorted, minlength=n_seg + 1)[:n_seg]
 
     # prefix attribute columns so they cannot clash with the segment code column
     ren = {c["name"]: f"a:{c['name']}" for c in columns}
@@ -168,12 +209,17 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     matched = pl.col("seg") < n_seg
     queries = []
     medians = [c for c in columns if c["kind"] != "categorical"]
-    if medians:
+    # integer-valued attributes with a small range (dates, counts): medians per segment from
+    # one histogram each; the others by polars
+    hist_med = {c["name"]: r for c in medians
+                if (r := _hist_medians(attrs[c["name"]], seg, n_seg, c["kind"])) is not None}
+    poly_med = [c for c in medians if c["name"] not in hist_med]
+    if poly_med:
         queries.append(lf.group_by("seg").agg(
-            *[_median_expr(ren[c["name"]], c["kind"]).alias(c["name"]) for c in medians]))
+            *[_median_expr(ren[c["name"]], c["kind"]).alias(c["name"]) for c in poly_med]))
         queries.append(lf.select(
             *[_median_expr(ren[c["name"]], c["kind"], matched).alias(c["name"])
-              for c in medians]))
+              for c in poly_med]))
     cats = [c for c in columns if c["kind"] == "categorical"]
     for c in cats:
         # group on the column as stored (no per-row cast); labels become strings afterwards
@@ -184,21 +230,29 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
                       "categorical": {}, "median": {}}
                   for k, n, w in zip(seg_order, seg_sizes, with_attrs)}
     overall = {"customers": customers.height, "categorical": {}, "median": {}}
-    pos = 1
+    pos = 0
     if medians:
-        seg_med, all_med = res[0], res[1]
         dtypes = {c["name"]: attrs.schema[c["name"]] for c in medians}
         for k, entry in by_segment.items():  # segments with customers but no attributes
             if entry["customers"]:
                 entry["median"] = {c["name"]: None for c in medians}
-        for r in seg_med.filter(pl.col("seg") < n_seg).iter_rows(named=True):
-            for c in medians:
-                by_segment[seg_order[r["seg"]]]["median"][c["name"]] = _fmt_median(
-                    r[c["name"]], c["kind"], dtypes[c["name"]])
+        if poly_med:
+            seg_med, all_med = res[0], res[1]
+            for r in seg_med.filter(pl.col("seg") < n_seg).iter_rows(named=True):
+                for c in poly_med:
+                    by_segment[seg_order[r["seg"]]]["median"][c["name"]] = _fmt_median(
+                        r[c["name"]], c["kind"], dtypes[c["name"]])
+            pos = 2
         for c in medians:
-            overall["median"][c["name"]] = _fmt_median(all_med[c["name"]][0], c["kind"],
-                                                       dtypes[c["name"]])
-        pos = 2
+            name = c["name"]
+            if name in hist_med:
+                per_seg, whole = hist_med[name]
+                for k, v in zip(seg_order, per_seg):
+                    if v is not None:
+                        by_segment[k]["median"][name] = _fmt_median(v, c["kind"], dtypes[name])
+            else:
+                whole = all_med[name][0]
+            overall["median"][name] = _fmt_median(whole, c["kind"], dtypes[name])
     seg_names = pl.Series(seg_order, dtype=pl.String)
     missing = pl.DataFrame({"segment": seg_names, "value": pl.Series([None] * n_seg,
                                                                      dtype=pl.String),

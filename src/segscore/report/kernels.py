@@ -145,3 +145,25 @@ def _pack_codes(a, b, c, lut_a, lut_b, lut_c, out):
     """out[i] = lut_a[a[i]] + lut_b[b[i]] + lut_c[c[i]] (mixed-radix code of three labels)."""
     for i in range(out.shape[0]):
         out[i] = lut_a[a[i]] + lut_b[b[i]] + lut_c[c[i]]
+
+
+@njit(**_OPTS)
+def _lookup_sorted(ids, perm, cur_ids, cur_code, missing, out, found):
+    """For each of the sorted ``ids`` the code of the equal id in ``cur_ids`` (sorted,
+    unique) or ``missing``, written to ``out[perm[i]]`` (``out[i]`` when ``perm`` is empty);
+    ``found[code]`` counts the matches per code."""
+    j = 0
+    n_c = cur_ids.shape[0]
+    scatter = perm.shape[0] > 0
+    for i in range(ids.shape[0]):
+        v = ids[i]
+        while j < n_c and cur_ids[j] < v:
+            j += 1
+        code = missing
+        if j < n_c and cur_ids[j] == v:
+            code = cur_code[j]
+            found[code] += 1
+        if scatter:
+            out[perm[i]] = code
+        else:
+            out[i] = code
