@@ -23,20 +23,24 @@ def id_order(ids: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
         a = ids.to_numpy()
         lo, hi = int(a.min()), int(a.max())
         bits = max(1, (n - 1).bit_length())
-        if hi - lo < 2 ** (63 - bits):
-            if a.dtype == np.uint64:
-                packed = (a - np.uint64(lo)).astype(np.int64)
-            else:
-                packed = a.astype(np.int64) - lo
+        if hi - lo < 2 ** (63 - bits) and a.dtype != np.uint64:
+            from segscore.report.kernels import _pack_ids, _unpack_ids
+
+            packed = np.empty(n, dtype=np.int64)
+            _pack_ids(a, np.int64(lo), np.int64(bits), packed)
+            packed.sort()  # numpy's SIMD sort
+            perm = np.empty(n, dtype=np.int64)
+            _unpack_ids(packed, np.int64(lo), np.int64(bits), perm)
+            srt = packed if a.dtype == np.int64 else packed.astype(a.dtype)
+            return pl.Series(ids.name, srt, dtype=ids.dtype).set_sorted(), perm
+        if hi - lo < 2 ** (63 - bits):  # uint64 ids
+            packed = (a - np.uint64(lo)).astype(np.int64)
             packed <<= bits
             packed |= np.arange(n, dtype=np.int64)
             packed.sort()
             perm = packed & ((1 << bits) - 1)
             packed >>= bits
-            if a.dtype == np.uint64:
-                srt = packed.astype(np.uint64) + np.uint64(lo)
-            else:
-                srt = (packed + lo).astype(a.dtype)
+            srt = packed.astype(np.uint64) + np.uint64(lo)
             return pl.Series(ids.name, srt, dtype=ids.dtype).set_sorted(), perm
     perm = ids.arg_sort().to_numpy()
     return ids.gather(perm).set_sorted(), perm

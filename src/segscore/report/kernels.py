@@ -167,3 +167,20 @@ def _lookup_sorted(ids, perm, cur_ids, cur_code, missing, out, found):
             out[perm[i]] = code
         else:
             out[i] = code
+
+
+@njit(**_OPTS)
+def _pack_ids(ids, lo, bits, out):
+    """out[i] = (ids[i] − lo) << bits | i (the caller checked that it fits in an int64)."""
+    for i in range(ids.shape[0]):
+        out[i] = ((np.int64(ids[i]) - lo) << bits) | i
+
+
+@njit(**_OPTS)
+def _unpack_ids(packed, lo, bits, perm):
+    """Inverse of _pack_ids after sorting: perm[i] = row, packed[i] = id (in place)."""
+    mask = (np.int64(1) << bits) - 1
+    for i in range(packed.shape[0]):
+        p = packed[i]
+        perm[i] = p & mask
+        packed[i] = (p >> bits) + lo

@@ -110,7 +110,8 @@ def machine() -> dict:
     return info
 
 
-def performance_profile(result, report_wall_s: float, report_cpu_s: float) -> dict:
+def performance_profile(result, report_wall_s: float, report_cpu_s: float,
+                        sections: dict | None = None) -> dict:
     stages = [dict(s) for s in (result.timings or [])]
     with _LOCK:
         jit = {"measured": _LISTENING, "compile_s": round(_JIT["compile_s"], 4),
@@ -126,7 +127,8 @@ def performance_profile(result, report_wall_s: float, report_cpu_s: float) -> di
         "peak_rss_mb": max((s.get("peak_rss_mb", 0.0) for s in stages), default=None),
         "report_build": {"wall_s": round(report_wall_s, 4), "cpu_s": round(report_cpu_s, 4),
                          "note": "report.json computation only; the pipeline's 'report' stage "
-                                 "(in stages when re-rendered) also includes writing files"},
+                                 "(in stages when re-rendered) also includes writing files",
+                         "sections": dict(sections or {})},
         "jit": jit,
         "machine": machine(),
         "versions": result.manifest.get("versions", {}),

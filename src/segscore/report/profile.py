@@ -293,28 +293,46 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
     """
     t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
+    sections: dict[str, dict] = {}
     # The two optional sections read their own inputs and are independent of the profiles:
     # they run in worker threads meanwhile (polars and most numpy work release the GIL, and
     # their single-threaded steps overlap the profiles' parallel group_bys).
     pool = ThreadPoolExecutor(max_workers=2) if (previous_dir is not None or
                                                  attributes_path is not None) else None
     try:
-        attributes_job = (pool.submit(attribute_breakdowns, c, attributes_path, config)
+        attributes_job = (pool.submit(_timed, sections, "attributes", attribute_breakdowns,
+                                      c, attributes_path, config)
                           if attributes_path is not None else None)
-        migration_job = (pool.submit(migration_report, c, previous_dir, config)
+        migration_job = (pool.submit(_timed, sections, "migration", migration_report, c,
+                                     previous_dir, config)
                          if previous_dir is not None else None)
-        report, migration = _build(result, config, c, attributes_job, migration_job)
+        report = _timed(sections, "profiles", _build, result, config, c)
+        report["attributes"] = attributes_job.result() if attributes_job is not None else None
+        migration = None
+        if migration_job is not None:
+            report["migration"], migration = migration_job.result()
+        else:
+            report["migration"] = None
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     report["performance"] = performance_profile(result, time.perf_counter() - t0,
-                                                time.process_time() - c0)
+                                                time.process_time() - c0, sections)
     return report, migration
 
 
-def _build(result, config, c: pl.DataFrame, attributes_job, migration_job):
-    """The report dict (without "performance") and the migration table; the attributes and
-    migration sections come from their jobs (futures, or None when not asked for)."""
+def _timed(sections: dict, name: str, fn, *args):
+    """fn(*args), recording its wall and thread CPU time in sections[name]."""
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        return fn(*args)
+    finally:
+        sections[name] = {"wall_s": round(time.perf_counter() - t0, 4),
+                          "thread_cpu_s": round(time.thread_time() - c0, 4)}
+
+
+def _build(result, config, c: pl.DataFrame) -> dict:
+    """The report dict up to (without) "attributes", "migration" and "performance"."""
     total_n = c.height
     total_rev = float(c["monetary"].sum())
     channel_map = (result.model.get("channel_columns") or {}).get("columns") or {}
@@ -382,11 +400,4 @@ def _build(result, config, c: pl.DataFrame, attributes_job, migration_job):
         report["cluster_selection"] = clusters.get("selection")
     else:
         report["clusters"] = []
-    attributes = attributes_job.result() if attributes_job is not None else None
-    report["attributes"] = attributes
-    migration = None
-    if migration_job is not None:
-        report["migration"], migration = migration_job.result()
-    else:
-        report["migration"] = None
-    return report, migration
+    return report
