@@ -221,10 +221,20 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             *[_median_expr(ren[c["name"]], c["kind"], matched).alias(c["name"])
               for c in poly_med]))
     cats = [c for c in columns if c["kind"] == "categorical"]
-    for c in cats:
-        # group on the column as stored (no per-row cast); labels become strings afterwards
-        queries.append(lf.group_by("seg", pl.col(ren[c["name"]]).alias("value")).len())
+    # one group_by over the segment and every categorical attribute (on the columns as
+    # stored, no per-row cast; labels become strings afterwards): each attribute's counts
+    # are sums over the (usually few) combinations
+    if cats:
+        queries.append(lf.group_by("seg", *[ren[c["name"]] for c in cats]).len())
     res = pl.collect_all(queries)
+    cat_frames = []
+    if cats:
+        combos = res[-1]
+        res = res[:-1]
+        cat_frames = [combos.lazy().group_by("seg", pl.col(ren[c["name"]]).alias("value"))
+                      .agg(pl.col("len").sum()) for c in cats]
+        cat_frames = pl.collect_all(cat_frames) if len(cats) > 1 else [
+            combos.rename({ren[cats[0]["name"]]: "value"})]
 
     by_segment = {k: {"customers": int(n), "without_attributes": int(n - w),
                       "categorical": {}, "median": {}}
@@ -257,7 +267,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     missing = pl.DataFrame({"segment": seg_names, "value": pl.Series([None] * n_seg,
                                                                      dtype=pl.String),
                             "len": (seg_sizes - with_attrs).astype(np.int64)})
-    for c, frame in zip(cats, res[pos:]):
+    for c, frame in zip(cats, cat_frames):
         frame = pl.concat([
             frame.filter(pl.col("seg") < n_seg).select(
                 pl.lit(seg_names).gather(pl.col("seg").cast(pl.UInt32)).alias("segment"),

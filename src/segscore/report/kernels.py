@@ -184,3 +184,10 @@ def _unpack_ids(packed, lo, bits, perm):
         p = packed[i]
         perm[i] = p & mask
         packed[i] = (p >> bits) + lo
+
+
+@njit(**_OPTS)
+def _combo_hist(combo, values, lo, span, out):
+    """out[combo[i] * span + values[i] − lo] += 1 (the caller checked the bounds)."""
+    for i in range(combo.shape[0]):
+        out[combo[i] * span + (values[i] - lo)] += 1

@@ -84,12 +84,12 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
     group_by median per dimension (those were most of the report's cost). Every customer
     gets one code for its combination of dimension values; then
     * integer statistics (days, order counts: small value ranges): one histogram over
-      (combination, value) per statistic (numpy bincount), summed per dimension value;
+      (combination, value) per statistic (numba), summed per dimension value;
     * float statistics: the values counting-sorted by combination, each combination's slice
       sorted (numpy), and the k-th value of a group found by bisection over its slices.
     Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics or
     dimensions it cannot handle (nulls, NaN, wide ranges) are left to polars."""
-    from segscore.report.kernels import _group_medians, _scatter_keys
+    from segscore.report.kernels import _combo_hist, _group_medians, _scatter_keys
 
     groups = [_group_codes(c[d]) for d in dims]
     if not dims or any(g is None for g in groups) or not c.height:
@@ -106,16 +106,15 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
         combo *= size
         combo += codes
     out = {d: pl.DataFrame([g[1]]) for d, g in zip(dims, groups)}
-    done, key = [], np.empty(c.height, dtype=np.intp)  # bincount wants intp
+    done = []
     for x in ints:
         lo, hi = int(c[x].min()), int(c[x].max())
         span = hi - lo + 1
         if n_combo * span > _HIST_MAX_BINS:
             continue
-        np.multiply(combo, span, out=key)
-        key += c[x].to_numpy()
-        key -= lo
-        hist = np.bincount(key, minlength=n_combo * span).reshape(*reversed(sizes), span)
+        hist = np.zeros(n_combo * span, dtype=np.int64)
+        _combo_hist(combo, c[x].to_numpy(), np.int64(lo), np.int64(span), hist)
+        hist = hist.reshape(*reversed(sizes), span)
         for i, d in enumerate(dims):
             axis = len(dims) - 1 - i
             h = hist.sum(axis=tuple(a for a in range(len(dims)) if a != axis))  # (k, span)
@@ -135,6 +134,7 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
         for i, size in enumerate(sizes):
             member[i] = every // stride % size
             stride *= size
+        key = np.empty(c.height, dtype=np.int64)
         for x in floats:
             bits = c[x].cast(pl.Float64).to_numpy().view(np.int64)
             _scatter_keys(bits, combo, starts, key)
