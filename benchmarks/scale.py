@@ -140,7 +140,8 @@ def machine() -> dict:
             "load_avg_at_start": os.getloadavg()}
 
 
-def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: float) -> dict:
+def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: float,
+             warm_gib: float = 0.0) -> dict:
     from benchmarks.data import dataset
 
     t0 = time.perf_counter()
@@ -153,9 +154,12 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
     rec = {"customers_generated": n, "rows": rows, "parquet_bytes": nbytes,
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "repeat": repeat, "cluster_timeout_s": cluster_timeout,
-           "data_ready_s": gen_s, "runs": {e: [] for e in engines}, "cluster_killed": {}}
+           "data_ready_s": gen_s, "runs": {e: [] for e in engines}, "cluster_killed": {},
+           "warm_gib": warm_gib}
 
     def one(engine: str, scores: bool) -> dict:
+        if warm_gib:
+            warm_memory(warm_gib)
         args = ["-m", "benchmarks.runner", engine, str(src), "--out", str(work / f"out-{engine}")]
         if scores:
             args += ["--scores", str(work / f"scores-{engine}.parquet")]
@@ -192,6 +196,19 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
         generate_transactions(tiny, 1000, seed=1, attributes=False)
     rec["numba_start"] = cold_warm(tiny / "transactions")
     return rec
+
+
+WARM_SNIPPET = "import numpy, sys; numpy.ones(int(float(sys.argv[1]) * 2**27))"
+
+
+def warm_memory(gib: float) -> None:
+    """Touch ``gib`` GiB in a throwaway process right before an engine starts.
+
+    On this VM the first touch of a page the host has taken back costs ~2.5 s/GiB, and
+    memory freed for ~20 s is taken back; pages freed a moment ago are cheap again. Without
+    this, an engine that starts right after a big one (e.g. after pandas) runs on warm pages
+    and one that starts after a pause does not, which skews the comparison by seconds."""
+    run_child(["-c", WARM_SNIPPET, str(gib)])
 
 
 def agreement(work: Path, engines) -> dict:
@@ -288,7 +305,10 @@ def render_one(rec: dict) -> list[str]:
          f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}; git {m['git_head']}; "
          + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
          f"Repeats: {rec['repeat']} per engine (after one segscore warm-up run); "
-         f"clustering timeout {rec['cluster_timeout_s']:.0f} s (whole baseline process)."
+         + (f"{rec['warm_gib']:g} GiB of memory touched in a throwaway process right before "
+            "every run (this VM charges ~2.5 s/GiB for pages it has not touched recently); "
+            if rec.get("warm_gib") else "no memory warming before runs; ")
+         + f"clustering timeout {rec['cluster_timeout_s']:.0f} s (whole baseline process)."
          + (f" Runs appended later in the session: {rec['appended']}." if rec.get("appended") else ""),
          "",
          "| engine | what | work s (median) | process s | peak RSS MiB (median / max) | rows/s (work) | runs |",
@@ -425,6 +445,9 @@ def main(argv=None) -> None:
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--cluster-timeout", type=float, default=600.0,
                    help="kill a baseline whose run exceeds this many seconds (its clustering)")
+    p.add_argument("--warm-gib", type=float, default=8.0,
+                   help="GiB of memory touched in a throwaway process before every engine run "
+                        "(0 = off; see warm_memory)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--append", default="",
                    help="comma-separated engines to run once more (in this order) and add to "
@@ -444,7 +467,8 @@ def main(argv=None) -> None:
             {"engines": a.append, "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         path.write_text(json.dumps(rec, indent=1, default=str))
     elif not a.report_only:
-        rec = run_size(a.customers, a.repeat, tuple(a.engines.split(",")), a.cluster_timeout)
+        rec = run_size(a.customers, a.repeat, tuple(a.engines.split(",")), a.cluster_timeout,
+                       a.warm_gib)
         RESULTS_DIR.mkdir(exist_ok=True)
         (RESULTS_DIR / f"{a.customers}.json").write_text(json.dumps(rec, indent=1, default=str))
     print(write_report())
