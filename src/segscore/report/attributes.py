@@ -129,12 +129,15 @@ def _hist_medians(values: pl.Series, seg: np.ndarray, n_seg: int, kind: str):
     span = hi - lo + 1
     if span * (n_seg + 2) > 1 << 22:
         return None
-    key = seg.astype(np.intp) * span
-    key += v.fill_null(lo).to_numpy()
-    key -= lo
-    if v.null_count():  # nulls go to a bin past the matrix
-        key[v.is_null().to_numpy()] = (n_seg + 1) * span
-    hist = np.bincount(key, minlength=(n_seg + 2) * span)[:n_seg * span].reshape(n_seg, span)
+    from segscore.report.kernels import _combo_hist, _count_codes
+
+    hist = np.zeros((n_seg + 1) * span, dtype=np.int64)  # row n_seg: not scored
+    _combo_hist(seg, v.fill_null(lo).to_numpy(), np.int64(lo), np.int64(span), hist)
+    hist = hist.reshape(n_seg + 1, span)[:n_seg]
+    if v.null_count():  # the nulls were counted as value lo: take them out again
+        nulls = np.zeros(n_seg + 1, dtype=np.int64)
+        _count_codes(seg[v.is_null().to_numpy()], nulls)
+        hist[:, 0] -= nulls[:n_seg]
     hist = np.vstack([hist, hist.sum(axis=0)])  # last row: every matched customer
     cum = np.cumsum(hist, axis=1)
     n = cum[:, -1]

@@ -89,7 +89,8 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
       sorted (numpy), and the k-th value of a group found by bisection over its slices.
     Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics or
     dimensions it cannot handle (nulls, NaN, wide ranges) are left to polars."""
-    from segscore.report.kernels import _combo_hist, _group_medians, _scatter_keys
+    from segscore.report.kernels import (_combo_hist, _count_codes, _group_medians,
+                                         _scatter_keys)
 
     groups = [_group_codes(c[d]) for d in dims]
     if not dims or any(g is None for g in groups) or not c.height:
@@ -106,6 +107,9 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
         combo *= size
         combo += codes
     out = {d: pl.DataFrame([g[1]]) for d, g in zip(dims, groups)}
+    counts = np.zeros(n_combo, dtype=np.int64)  # customers per combination
+    _count_codes(combo, counts)
+    per_combo = counts.reshape(*reversed(sizes))
     done = []
     for x in ints:
         lo, hi = int(c[x].min()), int(c[x].max())
@@ -127,7 +131,6 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
             out[d] = out[d].with_columns(pl.Series(f"median_{x}", med))
         done.append(x)
     if floats:
-        counts = np.bincount(combo, minlength=n_combo)
         starts = np.zeros(n_combo + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
         every, member, stride = np.arange(n_combo), np.empty((len(dims), n_combo), np.int64), 1
@@ -146,7 +149,8 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
                 out[d] = out[d].with_columns(pl.Series(f"median_{x}", med[i, :sizes[i]]))
             done.append(x)
     for i, d in enumerate(dims):  # only the groups present, like a group_by
-        present = np.bincount(groups[i][0], minlength=sizes[i]) > 0
+        axis = len(dims) - 1 - i
+        present = per_combo.sum(axis=tuple(a for a in range(len(dims)) if a != axis)) > 0
         out[d] = out[d].filter(pl.Series(present))
     return out, done
 
