@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 8
+WARM_GIB = 2.0
 
 
 def rfm_matrix(n: int, seed: int = 0, chunk: int = 1_000_000) -> np.ndarray:
@@ -104,6 +105,9 @@ def _one_run(which: str, path: str) -> dict:
         make = lambda: SkMiniBatchKMeans(K, random_state=0)  # noqa: E731
     make().fit(warm).predict(warm)  # compile / import outside the measurement
     X = np.load(path)
+    # touch and free WARM_GIB first: this VM charges ~2.5 s/GiB for pages it has not handed
+    # out recently, which would bill each estimator for its allocations' page faults
+    np.ones(int(WARM_GIB * 2**27)).sum()
     base = _reset_peak_rss()
     t0 = time.perf_counter()
     model = make()
