@@ -191,3 +191,74 @@ def _combo_hist(combo, values, lo, span, out):
     """out[combo[i] * span + values[i] − lo] += 1 (the caller checked the bounds)."""
     for i in range(combo.shape[0]):
         out[combo[i] * span + (values[i] - lo)] += 1
+
+
+@njit(**_OPTS)
+def _run_starts(ids, out):
+    """Split ``ids`` into ascending runs: out[0..r] = run starts and the end; returns r, or
+    −1 when there are more than len(out) − 1 runs."""
+    r = 0
+    out[0] = 0
+    for i in range(1, ids.shape[0]):
+        if ids[i] < ids[i - 1]:
+            r += 1
+            if r >= out.shape[0] - 1:
+                return -1
+            out[r] = i
+    out[r + 1] = ids.shape[0]
+    return r + 1
+
+
+@njit(**_OPTS)
+def _merge_runs_union(p_ids, p_code, p_m, starts, n_runs, c_ids, c_code, c_m, n_codes,
+                      u_ids, u_p, u_c, cell_n, cell_rp, cell_rc):
+    """Like _merge_union, with the previous side given as ``n_runs`` ascending runs
+    (``starts``) merged on the fly (the previous output is one sorted file per segment), so it
+    needs no sort. Returns the union's length, or −1 if a previous id occurs twice."""
+    side = n_codes + 1
+    heads = starts[:n_runs].copy()
+    ends = starts[1:n_runs + 1]
+    j = 0
+    k = 0
+    n_c = c_ids.shape[0]
+    have_last = False
+    last = p_ids[0] if p_ids.shape[0] else 0
+    while True:
+        best = -1
+        for r in range(n_runs):
+            if heads[r] < ends[r]:
+                if best < 0 or p_ids[heads[r]] < p_ids[heads[best]]:
+                    best = r
+        if best < 0 and j >= n_c:
+            break
+        i = heads[best] if best >= 0 else -1
+        if i >= 0:
+            if have_last and p_ids[i] == last:
+                return -1
+        if i >= 0 and (j >= n_c or p_ids[i] < c_ids[j]):
+            pc, cc = p_code[i], n_codes
+            u_ids[k] = p_ids[i]
+            cell = pc * side + cc
+            cell_rp[cell] += p_m[i]
+        elif i < 0 or c_ids[j] < p_ids[i]:
+            pc, cc = n_codes, c_code[j]
+            u_ids[k] = c_ids[j]
+            cell = pc * side + cc
+            cell_rc[cell] += c_m[j]
+            j += 1
+        else:
+            pc, cc = p_code[i], c_code[j]
+            u_ids[k] = c_ids[j]
+            cell = pc * side + cc
+            cell_rp[cell] += p_m[i]
+            cell_rc[cell] += c_m[j]
+            j += 1
+        if i >= 0 and pc != n_codes:  # the previous row was used
+            last = p_ids[i]
+            have_last = True
+            heads[best] += 1
+        u_p[k] = pc
+        u_c[k] = cc
+        cell_n[cell] += 1
+        k += 1
+    return k
