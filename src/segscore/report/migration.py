@@ -122,13 +122,6 @@ def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
     }
 
 
-def _refuse_duplicates(sorted_ids: pl.Series, prev: Path) -> None:
-    dup = duplicates(sorted_ids)
-    if dup.len():
-        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
-                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
-
-
 def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> np.ndarray:
     """One int32 per row packing its segment / tier / stage (mixed radix over ``cats``)."""
     from segscore.report.kernels import _pack_codes
@@ -170,47 +163,35 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         strides[dim], stride = stride, stride * len(cats[dim])
     n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
+    ids, perm = id_order(previous["customer_id"])
+    dup = duplicates(ids)
+    if dup.len():
+        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
+                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
     pc = _side_codes(previous, cats, p_lab, strides)
     pm = previous["monetary"].to_numpy()
+    if perm is not None:
+        pc, pm = pc[perm], pm[perm]
     cc = _side_codes(cur_src, cats, c_lab, strides)
     cm = cur_src["monetary"].to_numpy()
     side = n_codes + 1
     size = side * side
-    p_id, c_id = previous["customer_id"], cur_src["customer_id"]
-    fast = p_id.dtype.is_integer() and p_id.dtype == c_id.dtype
-    if fast:
-        # one merge pass over both sides (numba): the union in id order, both sides' codes,
-        # and per cell (previous code, current code) the customers and each side's net spend
-        # summed in id order. The previous side is one id-sorted file per segment: its runs
-        # are merged on the fly; only a previous side in many pieces is sorted first.
-        from segscore.report.kernels import _merge_runs_union, _merge_union, _run_starts
+    if ids.dtype.is_integer() and ids.dtype == cur_src.schema["customer_id"]:
+        # one merge pass over both id-sorted sides (numba): the union in id order, both
+        # sides' codes, and per cell (previous code, current code) the customers and each
+        # side's net spend summed in id order
+        from segscore.report.kernels import _merge_union
 
-        p_ids, c_ids = p_id.to_numpy(), c_id.to_numpy()
+        p_ids, c_ids = ids.to_numpy(), cur_src["customer_id"].to_numpy()
         n_max = len(p_ids) + len(c_ids)
         u_ids = np.empty(n_max, dtype=p_ids.dtype)
         p_all, c_all = np.empty(n_max, np.int32), np.empty(n_max, np.int32)
         n_pair, rp_pair, rc_pair = np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
-        starts = np.empty(65, dtype=np.int64)
-        runs = _run_starts(p_ids, starts)
-        k = -1
-        if runs > 0:
-            k = _merge_runs_union(p_ids, pc, pm, starts, runs, c_ids, cc, cm, n_codes, u_ids,
-                                  p_all, c_all, n_pair, rp_pair, rc_pair)
-        if k < 0:  # many runs, or a duplicate id (reported below)
-            ids, perm = id_order(p_id)
-            _refuse_duplicates(ids, prev)
-            if perm is not None:
-                pc, pm = pc[perm], pm[perm]
-            n_pair[:], rp_pair[:], rc_pair[:] = 0, 0.0, 0.0
-            k = _merge_union(ids.to_numpy(), pc, pm, c_ids, cc, cm, n_codes, u_ids, p_all,
-                             c_all, n_pair, rp_pair, rc_pair)
-        union_ids = pl.Series("customer_id", u_ids[:k], dtype=p_id.dtype)
+        k = _merge_union(p_ids, pc, pm, c_ids, cc, cm, n_codes, u_ids, p_all, c_all,
+                         n_pair, rp_pair, rc_pair)
+        union_ids = pl.Series("customer_id", u_ids[:k], dtype=ids.dtype)
         p_all, c_all = p_all[:k], c_all[:k]
     else:
-        ids, perm = id_order(p_id)
-        _refuse_duplicates(ids, prev)
-        if perm is not None:
-            pc, pm = pc[perm], pm[perm]
         # string ids: polars' join (it does not keep the order, so the narrow result is
         # sorted afterwards), then the cells by bincount (each side summed in id order: a
         # side's rows in the sorted union are that side in id order)
