@@ -170,8 +170,6 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                          f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
     pc = _side_codes(previous, cats, p_lab, strides)
     pm = previous["monetary"].to_numpy()
-    if perm is not None:
-        pc, pm = pc[perm], pm[perm]
     cc = _side_codes(cur_src, cats, c_lab, strides)
     cm = cur_src["monetary"].to_numpy()
     side = n_codes + 1
@@ -187,11 +185,13 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         u_ids = np.empty(n_max, dtype=p_ids.dtype)
         p_all, c_all = np.empty(n_max, np.int32), np.empty(n_max, np.int32)
         n_pair, rp_pair, rc_pair = np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
-        k = _merge_union(p_ids, pc, pm, c_ids, cc, cm, n_codes, u_ids, p_all, c_all,
-                         n_pair, rp_pair, rc_pair)
+        k = _merge_union(p_ids, perm if perm is not None else np.empty(0, np.int64), pc, pm,
+                         c_ids, cc, cm, n_codes, u_ids, p_all, c_all, n_pair, rp_pair, rc_pair)
         union_ids = pl.Series("customer_id", u_ids[:k], dtype=ids.dtype)
         p_all, c_all = p_all[:k], c_all[:k]
     else:
+        if perm is not None:
+            pc, pm = pc[perm], pm[perm]
         # string ids: polars' join (it does not keep the order, so the narrow result is
         # sorted afterwards), then the cells by bincount (each side summed in id order: a
         # side's rows in the sorted union are that side in id order)
