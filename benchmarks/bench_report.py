@@ -1,0 +1,212 @@
+"""Report cost benchmark (issue 4): how much the report stage adds to a full run.
+
+    python -m benchmarks.bench_report --customers 10000000 --repeat 2
+
+Generates the data once (``benchmarks/.cache/report-<n>/``: transactions and the customer
+attributes file, seed 0), writes a "last night" output once (the same transactions scored as
+of the day before), then runs ``--repeat`` rounds in this one process, each round one plain
+run (``segscore run SRC --out OUT``) and one with both report options (``--previous
+PREV_OUT --customers attrs.parquet``), back to back. For every run it records the wall time
+of ``segscore.run`` (the whole run: every stage, the report and the run directory commit)
+and the pipeline's ``report`` stage (building report.json, rendering index.html and, with
+``--previous``, writing migration.parquet), plus report.json's per-section build times.
+
+The report's share = report stage / whole run. Medians over the rounds; the first round runs
+right after the warm-up (the previous output), so no round pays numba compilation.
+Raw numbers go to ``benchmarks/results/report-<n>.json``; ``benchmarks/RESULTS_report.md`` is
+rebuilt from every such file (``--report-only`` rebuilds it without running anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
+RESULTS_MD = HERE / "RESULTS_report.md"
+TARGET = 0.10  # the report may add at most 10 % to a run's wall time (issue 4)
+CONFIGS = ("plain", "previous+customers")
+
+
+def ensure_data(n: int, root: Path) -> tuple[Path, Path]:
+    """(transactions dir, attributes file) of the seed-0 synthetic set of n customers."""
+    from segscore_datasets import generate_transactions
+
+    src, attrs = root / "transactions", root / "attributes" / "customers.parquet"
+    if not (src.is_dir() and attrs.is_file()):
+        if root.exists() and any(root.iterdir()):
+            raise SystemExit(f"{root}: not a generated data set (no transactions/ and "
+                             "attributes/customers.parquet) and not empty")
+        t0 = time.perf_counter()
+        generate_transactions(root, n, seed=0)
+        print(f"generated {n:,} customers in {time.perf_counter() - t0:.1f} s", flush=True)
+    return src, attrs
+
+
+def one_run(src: Path, out: Path, **kw) -> dict:
+    import segscore
+
+    t0 = time.perf_counter()
+    res = segscore.run(src, out, overwrite=True, **kw)
+    wall = time.perf_counter() - t0
+    stages = {s["stage"]: s["wall_s"] for s in res.timings}
+    build = res.report["performance"]["report_build"]
+    rec = {"wall_s": round(wall, 4), "report_s": stages["report"],
+           "report_share": stages["report"] / wall, "stages": stages,
+           "report_build_s": build["wall_s"], "report_build_cpu_s": build["cpu_s"],
+           "sections": build.get("sections", {}),
+           "scored": res.customers.height,
+           "peak_rss_mb": res.report["performance"]["peak_rss_mb"],
+           "load_avg": os.getloadavg()}
+    mig = out / "migration.parquet"
+    if mig.exists():
+        rec["migration_parquet_mb"] = round(mig.stat().st_size / 2**20, 1)
+    del res
+    return rec
+
+
+def machine() -> dict:
+    import platform
+    import subprocess
+
+    import numba
+    import numpy
+    import polars
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent,
+                              capture_output=True, text=True).stdout.strip()
+    except OSError:
+        head = "?"
+    return {"logical_cpus": os.cpu_count(), "os": platform.platform(),
+            "python": platform.python_version(), "polars": polars.__version__,
+            "numpy": numpy.__version__, "numba": numba.__version__, "git_head": head,
+            "load_avg_at_start": os.getloadavg()}
+
+
+def bench(n: int, repeat: int, data: Path) -> dict:
+    src, attrs = ensure_data(n, data)
+    rec = {"customers": n, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": machine(), "repeat": repeat, "runs": {c: [] for c in CONFIGS}}
+    with tempfile.TemporaryDirectory(prefix="segscore-bench-report-") as tmp:
+        tmp = Path(tmp)
+        prev = tmp / "previous"
+        # last night: the same transactions as of the day before (warm-up: numba loads)
+        rec["warmup"] = one_run(src, prev, as_of="2026-06-29")
+        print(f"previous output: {rec['warmup']['wall_s']:.1f} s", flush=True)
+        for r in range(repeat):
+            for cfg in CONFIGS:
+                kw = {} if cfg == "plain" else {"previous": prev, "attributes": attrs}
+                one = one_run(src, tmp / "out", **kw)
+                rec["runs"][cfg].append(one)
+                print(f"round {r + 1} {cfg:20s} run {one['wall_s']:6.2f} s  report "
+                      f"{one['report_s']:5.2f} s ({100 * one['report_share']:.1f} %)  "
+                      f"load {one['load_avg'][0]:.1f}", flush=True)
+    rec["summary"] = {cfg: summarize(rec["runs"][cfg]) for cfg in CONFIGS}
+    return rec
+
+
+def summarize(runs: list[dict]) -> dict:
+    med = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
+    wall, rep = med("wall_s"), med("report_s")
+    out = {"wall_s": wall, "report_s": rep, "report_share": med("report_share"),
+           "report_build_s": med("report_build_s"),
+           "files_s": statistics.median(r["report_s"] - r["report_build_s"] for r in runs),
+           "added_to_rest": statistics.median(r["report_s"] / (r["wall_s"] - r["report_s"])
+                                              for r in runs)}
+    for name in ("profiles", "attributes", "migration"):
+        vals = [r["sections"][name]["wall_s"] for r in runs if name in r.get("sections", {})]
+        if vals:
+            out[f"section_{name}_s"] = statistics.median(vals)
+    return out
+
+
+def render(results: list[dict]) -> str:
+    lines = [
+        "# Report cost (issue 4): the report stage's share of a full run",
+        "",
+        "Generated by `python -m benchmarks.bench_report` from `benchmarks/results/report-*.json`"
+        " (do not edit by hand).",
+        "",
+        "Target: with `--previous` and `--customers`, building the report costs **at most "
+        f"{TARGET:.0%}** of the full run's wall time at 10M customers.",
+        "",
+        "Each row: medians over the rounds of one session (same process, runs back to back, "
+        "plain and with both options alternating). *run* = wall time of `segscore.run` (all "
+        "stages + commit); *report* = the pipeline's `report` stage (report.json + "
+        "index.html, and with `--previous` migration.parquet); *build* = computing "
+        "report.json (of which *profiles* / *attributes* / *migration* are the sections, "
+        "the last two in worker threads, concurrently); *files* = report − build (writing "
+        "report.json, index.html, migration.parquet).",
+        "",
+        "| customers | options | run s | report s | share of run | added to rest of run "
+        "| build s | profiles s | attributes s | migration s | files s | load avg | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rec in sorted(results, key=lambda r: r["customers"]):
+        loads = [r["load_avg"][0] for runs in rec["runs"].values() for r in runs]
+        for cfg in CONFIGS:
+            s = rec["summary"][cfg]
+            ok = ("**met**" if s["report_share"] <= TARGET else "**not met**") \
+                if cfg != "plain" else ""
+            sec = lambda k: f"{s[k]:.2f}" if k in s else "–"  # noqa: E731
+            lines.append(
+                f"| {rec['customers']:,} | {cfg} | {s['wall_s']:.2f} | {s['report_s']:.2f} | "
+                f"{100 * s['report_share']:.1f} % | {100 * s['added_to_rest']:.1f} % | "
+                f"{s['report_build_s']:.2f} | {sec('section_profiles_s')} | "
+                f"{sec('section_attributes_s')} | {sec('section_migration_s')} | "
+                f"{s['files_s']:.2f} | {min(loads):.1f}–{max(loads):.1f} | {ok} |")
+    lines += ["", "Individual runs (run s / report s):", ""]
+    for rec in sorted(results, key=lambda r: r["customers"]):
+        m = rec["machine"]
+        lines.append(f"* {rec['customers']:,} customers, {rec['date']}, commit "
+                     f"{m.get('git_head')}, {m.get('logical_cpus')} CPUs, polars "
+                     f"{m.get('polars')}, numba {m.get('numba')}, {rec['repeat']} rounds:")
+        for cfg in CONFIGS:
+            runs = ", ".join(f"{r['wall_s']:.2f} / {r['report_s']:.2f}"
+                             for r in rec["runs"][cfg])
+            lines.append(f"  * {cfg}: {runs}")
+    verdicts = [(rec["customers"], rec["summary"]["previous+customers"]["report_share"])
+                for rec in results if rec["customers"] >= 10_000_000]
+    lines += ["", "## Verdict", ""]
+    if not verdicts:
+        lines.append("No 10M-customer measurement yet.")
+    for n, share in verdicts:
+        lines.append(f"At {n:,} customers the report with `--previous` and `--customers` "
+                     f"takes {100 * share:.1f} % of the run's wall time: the ≤ "
+                     f"{TARGET:.0%} target is **{'met' if share <= TARGET else 'not met'}**.")
+    return "\n".join(lines) + "\n"
+
+
+def rebuild_md() -> None:
+    results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("report-*.json"))]
+    RESULTS_MD.write_text(render(results), "utf-8")
+    print(f"wrote {RESULTS_MD}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=lambda s: int(s.replace("_", "")), default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--data", type=Path, default=None,
+                    help="data directory (default benchmarks/.cache/report-<n>)")
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.report_only:
+        data = args.data or HERE / ".cache" / f"report-{args.customers}"
+        rec = bench(args.customers, args.repeat, data)
+        RESULTS_DIR.mkdir(exist_ok=True)
+        (RESULTS_DIR / f"report-{args.customers}.json").write_text(
+            json.dumps(rec, indent=2) + "\n", "utf-8")
+    rebuild_md()
+
+
+if __name__ == "__main__":
+    main()
