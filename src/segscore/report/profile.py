@@ -221,31 +221,34 @@ def _concentration(monetary: pl.Series) -> dict:
     """Top-share revenue, Pareto (top-down) and Lorenz (bottom-up) curves, Gini."""
     n = monetary.len()
     x = np.sort(monetary.cast(pl.Float64).to_numpy())  # ascending (numpy's SIMD sort)
-    cum = np.empty(n + 1)  # cum[i] = revenue of the i lowest spenders
-    cum[0] = 0.0
-    np.cumsum(x, out=cum[1:])
-    total = cum[-1]
+    non_positive = int(np.searchsorted(x, 0.0, side="right"))
+    np.cumsum(x, out=x)  # in place: x[i − 1] = revenue of the i lowest spenders
+    total = float(x[-1]) if n else 0.0
+
+    def cum_at(i):  # revenue of the i lowest spenders (array or int index)
+        return np.where(i > 0, x[np.maximum(i, 1) - 1], 0.0) if n else np.zeros_like(i, float)
+
     fr = np.linspace(0.0, 1.0, LORENZ_POINTS)
     idx = np.rint(fr * n).astype(np.int64)
-    lorenz = cum[idx] / total if total else np.zeros_like(fr)
-    top = cum[-1] - cum[n - idx]  # revenue of the top idx customers
+    lorenz = cum_at(idx) / total if total else np.zeros_like(fr)
+    top = total - cum_at(n - idx)  # revenue of the top idx customers
     pareto = top / total if total else np.zeros_like(fr)
 
     def top_share(p):
         k = int(np.ceil(p * n))
-        return float((cum[-1] - cum[n - k]) / total) if total else 0.0
+        return float((total - cum_at(np.int64(n - k))) / total) if total else 0.0
 
     # Gini from the Lorenz curve (trapezoids over all customers, exact).
     # (undefined when net revenue is not positive; may exceed 1 with negative net spenders)
-    # Σ (cum[i] + cum[i+1]) over i < n = 2 Σ cum − cum[0] − cum[n] (no temporary array)
-    gini = (float(1.0 - (2.0 * cum.sum() - total) / (n * total)) if total > 0 and n
+    # Σ (cum[i] + cum[i+1]) over i < n = 2 Σ cum − cum[n], cum[0] = 0 (no temporary array)
+    gini = (float(1.0 - (2.0 * x.sum() - total) / (n * total)) if total > 0 and n
             else None)
     return {
         "revenue_definition": "net spend (monetary, returns included)",
-        "customers": int(n), "revenue": float(total),
+        "customers": int(n), "revenue": total,
         "top_shares": [{"customer_share": p, "customers": int(np.ceil(p * n)),
                         "revenue_share": top_share(p)} for p in TOP_SHARES],
-        "customers_with_non_positive_revenue": int(np.searchsorted(x, 0.0, side="right")),
+        "customers_with_non_positive_revenue": non_positive,
         "gini": gini,
         "lorenz": [{"customer_share": float(a), "revenue_share": float(b)}
                    for a, b in zip(fr, lorenz)],
