@@ -194,16 +194,3 @@ def _combo_hist(combo, values, lo, span, out):
     """out[combo[i] * span + values[i] − lo] += 1 (the caller checked the bounds)."""
     for i in range(combo.shape[0]):
         out[combo[i] * span + (values[i] - lo)] += 1
-
-
-@njit(**_OPTS)
-def _split_codes(p_all, c_all, luts, out):
-    """out[2d, i] = luts[d, p_all[i]] and out[2d + 1, i] = luts[d, c_all[i]]: each packed
-    code's index per dimension, for the previous and the current side."""
-    n_dims = luts.shape[0]
-    for i in range(p_all.shape[0]):
-        p = p_all[i]
-        c = c_all[i]
-        for d in range(n_dims):
-            out[2 * d, i] = luts[d, p]
-            out[2 * d + 1, i] = luts[d, c]

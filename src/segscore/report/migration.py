@@ -232,20 +232,18 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                  for i in np.flatnonzero(n)}
         section[plural] = _matrix(cells, list(cur_names[dim]),
                                   {**prev_names[dim], **cur_names[dim]})
-    # group columns as Enum: dictionary-encoded strings in Parquet (half the write time),
-    # gathered from each dimension's index (one numba pass splits the packed codes)
-    from segscore.report.kernels import _split_codes
-
+    # group columns as Enum: dictionary-encoded strings in Parquet (half the write time)
     every = np.arange(n_codes + 1)
-    luts = np.stack([part(every, d).astype(np.uint32) for d, _ in DIMENSIONS])
-    index = np.empty((2 * len(DIMENSIONS), len(p_all)), dtype=np.uint32)
-    _split_codes(np.ascontiguousarray(p_all), np.ascontiguousarray(c_all), luts, index)
-    columns = {"customer_id": union_ids}
-    for k, (d, _) in enumerate(DIMENSIONS):
+    codes = pl.DataFrame({"p": p_all.astype(np.int32, copy=False),
+                          "c": c_all.astype(np.int32, copy=False)})
+    exprs = []
+    for d, _ in DIMENSIONS:
         labels = pl.Series(cats[d] + [None], dtype=pl.Enum(cats[d]))
-        columns[f"previous_{d}"] = labels.gather(index[2 * k])
-        columns[f"current_{d}"] = labels.gather(index[2 * k + 1])
-    table = pl.DataFrame(columns)
+        lut = pl.Series(part(every, d).astype(np.uint32))
+        for w in ("previous", "current"):
+            exprs.append(pl.lit(labels).gather(pl.lit(lut).gather(pl.col(w[0])))
+                         .alias(f"{w}_{d}"))
+    table = codes.select(*exprs).insert_column(0, union_ids)
     return section, table
 
 
