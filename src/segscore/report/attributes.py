@@ -189,7 +189,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
 
         seg = np.empty(ids.len(), dtype=cur_seg.to_numpy().dtype)
         found = np.zeros(n_seg + 1, dtype=np.int64)
-        _lookup_sorted(ids.to_numpy(), perm if perm is not None else np.empty(0, np.int64),
+        _lookup_sorted(ids.to_numpy(), perm if perm is not None else np.empty(0, np.int32),
                        cur["customer_id"].to_numpy(), cur_seg.to_numpy(), n_seg, seg, found)
         with_attrs = found[:n_seg]
     else:

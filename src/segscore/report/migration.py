@@ -185,7 +185,7 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         u_ids = np.empty(n_max, dtype=p_ids.dtype)
         p_all, c_all = np.empty(n_max, np.int32), np.empty(n_max, np.int32)
         n_pair, rp_pair, rc_pair = np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
-        k = _merge_union(p_ids, perm if perm is not None else np.empty(0, np.int64), pc, pm,
+        k = _merge_union(p_ids, perm if perm is not None else np.empty(0, np.int32), pc, pm,
                          c_ids, cc, cm, n_codes, u_ids, p_all, c_all, n_pair, rp_pair, rc_pair)
         union_ids = pl.Series("customer_id", u_ids[:k], dtype=ids.dtype)
         p_all, c_all = p_all[:k], c_all[:k]
