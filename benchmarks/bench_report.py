@@ -185,7 +185,8 @@ def render(results: list[dict]) -> str:
                 if cfg != "plain" else ""
             sec = lambda k: f"{s[k]:.2f}" if k in s else "–"  # noqa: E731
             lines.append(
-                f"| {rec['customers']:,} ({rec['date'][:16]}) | {cfg} | {s['wall_s']:.2f} | {s['report_s']:.2f} | "
+                f"| {rec['customers']:,} ({rec['date'][:16]}) | {cfg} | {s['wall_s']:.2f} | "
+                f"{s['report_s']:.2f} | "
                 f"{100 * s['report_share']:.1f} % | {100 * s['added_to_rest']:.1f} % | "
                 f"{s['report_build_s']:.2f} | {sec('section_profiles_s')} | "
                 f"{sec('section_attributes_s')} | {sec('section_migration_s')} | "
@@ -208,7 +209,8 @@ def render(results: list[dict]) -> str:
     if not verdicts:
         lines.append("No 10M-customer measurement yet.")
     for n, share, date in verdicts:
-        lines.append(f"Session {date[:16]}: at {n:,} customers the report with `--previous` and `--customers` "
+        lines.append(f"Session {date[:16]}: at {n:,} customers the report with `--previous` "
+                     f"and `--customers` "
                      f"takes {100 * share:.1f} % of the run's wall time: the ≤ "
                      f"{TARGET:.0%} target is **{'met' if share <= TARGET else 'not met'}**.")
     lines += ["", "## Notes", "", *NOTES]
