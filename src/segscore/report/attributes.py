@@ -129,7 +129,7 @@ def _hist_medians(values: pl.Series, seg: np.ndarray, n_seg: int, kind: str):
     span = hi - lo + 1
     if span * (n_seg + 2) > 1 << 22:
         return None
-    from segscore.report.kernels import _combo_hist, _count_codes
+    from native_kernels.report import _combo_hist, _count_codes
 
     hist = np.zeros((n_seg + 1) * span, dtype=np.int64)  # row n_seg: not scored
     _combo_hist(seg, v.fill_null(lo).to_numpy(), np.int64(lo), np.int64(span), hist)
@@ -185,7 +185,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     # the segment of every attribute row (n_seg = not scored): the sorted ids merged with
     # tonight's (sorted), scattered back to file order
     if ids.dtype.is_integer() and ids.dtype == cur.schema["customer_id"]:
-        from segscore.report.kernels import _lookup_sorted
+        from native_kernels.report import _lookup_sorted
 
         seg = np.empty(ids.len(), dtype=cur_seg.to_numpy().dtype)
         found = np.zeros(n_seg + 1, dtype=np.int64)

@@ -24,7 +24,7 @@ def id_order(ids: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
         lo, hi = int(a.min()), int(a.max())
         bits = max(1, (n - 1).bit_length())
         if hi - lo < 2 ** (63 - bits) and a.dtype != np.uint64:
-            from segscore.report.kernels import _pack_ids, _unpack_ids
+            from native_kernels.report import _pack_ids, _unpack_ids
 
             packed = np.empty(n, dtype=np.int64)
             _pack_ids(a, np.int64(lo), np.int64(bits), packed)
@@ -65,7 +65,7 @@ def label_codes(s: pl.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(unsigned code per row, the labels the codes index, rows per label) of a label column
     (Enum, Categorical or String). Nulls get the code ``len(labels)``; labels never used by
     a row may be listed (an Enum's unused categories) — the row counts tell."""
-    from segscore.report.kernels import _count_codes
+    from native_kernels.report import _count_codes
 
     if isinstance(s.dtype, pl.Enum):
         labels = s.dtype.categories.to_list()

@@ -124,7 +124,7 @@ def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
 
 def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> np.ndarray:
     """One int32 per row packing its segment / tier / stage (mixed radix over ``cats``)."""
-    from segscore.report.kernels import _pack_codes
+    from native_kernels.report import _pack_codes
 
     luts = []
     for dim, _ in DIMENSIONS:
@@ -178,7 +178,7 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         # one merge pass over both id-sorted sides (numba): the union in id order, both
         # sides' codes, and per cell (previous code, current code) the customers and each
         # side's net spend summed in id order
-        from segscore.report.kernels import _merge_union
+        from native_kernels.report import _merge_union
 
         p_ids, c_ids = ids.to_numpy(), cur_src["customer_id"].to_numpy()
         n_max = len(p_ids) + len(c_ids)

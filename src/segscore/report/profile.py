@@ -89,7 +89,7 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
       sorted (numpy), and the k-th value of a group found by bisection over its slices.
     Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics or
     dimensions it cannot handle (nulls, NaN, wide ranges) are left to polars."""
-    from segscore.report.kernels import (_combo_hist, _count_codes, _group_medians,
+    from native_kernels.report import (_combo_hist, _count_codes, _group_medians,
                                          _scatter_keys)
 
     groups = [_group_codes(c[d]) for d in dims]

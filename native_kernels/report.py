@@ -1,5 +1,5 @@
-"""numba kernels of the report (serial, nogil, cached like native_kernels'): exact group
-medians of float columns, and the merge of two id-sorted customer tables for migration.
+"""numba kernels of the report (serial): exact group medians of float columns, histograms,
+id packing, and the merge of two id-sorted customer tables for migration.
 
 Private: they never validate; the callers in profile.py / migration.py pass contiguous arrays
 of the documented dtypes and allocate every output.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_OPTS = {"nogil": True, "cache": True, "fastmath": False}
+from native_kernels._options import SERIAL as _OPTS
 _FLIP = np.int64(0x7FFFFFFFFFFFFFFF)
 
 
