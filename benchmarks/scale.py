@@ -459,6 +459,8 @@ def main(argv=None) -> None:
         src = HERE / ".cache" / str(a.customers) / "transactions"
         work = src.parent / "runs"
         for e in a.append.split(","):
+            if rec.get("warm_gib"):
+                warm_memory(rec["warm_gib"])
             r = run_child(["-m", "benchmarks.runner", e, str(src), "--out", str(work / f"out-{e}")])
             print(f"[{a.customers}] {e} (appended): wall {r['process_wall_s']:.1f}s "
                   f"rss {r['peak_rss_mb']:.0f}MB rc {r['returncode']}", flush=True)

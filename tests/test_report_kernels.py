@@ -1,0 +1,154 @@
+"""native_kernels.report against plain Python references (ties, negatives, empty groups,
+empty and single-row inputs). The kernels are serial, so thread count does not apply."""
+
+import numpy as np
+import pytest
+
+import native_kernels.report as rk
+
+
+def naive_median(values):
+    """polars' median rule: lower + (upper - lower) * 0.5 of the sorted values."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    lower, upper = v[(len(v) - 1) // 2], v[len(v) // 2]
+    return lower + (upper - lower) * 0.5
+
+
+def group_medians(values, combo, member, n_groups):
+    """The kernels' pipeline: counting-sort keys by combination, sort each slice, medians."""
+    n_combo = member.shape[1]
+    counts = np.bincount(combo, minlength=n_combo)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    keys = np.empty(len(values), dtype=np.int64)
+    rk._scatter_keys(np.ascontiguousarray(values, dtype=np.float64).view(np.int64),
+                     np.asarray(combo, dtype=np.int64), starts, keys)
+    for c in range(n_combo):
+        keys[starts[c]:starts[c + 1]].sort()
+    out = np.empty((member.shape[0], max(n_groups)), dtype=np.float64)
+    rk._group_medians(keys, starts, member, np.asarray(n_groups, dtype=np.int64), out)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 500])
+def test_group_medians_equal_naive(seed, n):
+    rng = np.random.default_rng(seed)
+    n_combo, n_groups = 6, [3, 4]
+    values = rng.choice([-2.5, -0.0, 0.0, 1.0, 1.0, 3.25, 1e300, -1e-300], size=n) \
+        if seed % 2 else np.round(rng.normal(0, 100, size=n), 1)  # ties either way
+    combo = rng.integers(0, n_combo, size=n)
+    member = np.stack([rng.integers(0, g, size=n_combo) for g in n_groups]).astype(np.int64)
+    out = group_medians(values, combo, member, n_groups)
+    for d, g_count in enumerate(n_groups):
+        for g in range(g_count):
+            want = naive_median([values[i] for i in range(n) if member[d, combo[i]] == g])
+            got = out[d, g]
+            assert (np.isnan(want) and np.isnan(got)) or got == want, (d, g)
+
+
+def naive_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes):
+    prev = {i: (c, m) for i, c, m in zip(p_ids, p_code, p_m)}
+    cur = {i: (c, m) for i, c, m in zip(c_ids, c_code, c_m)}
+    side = n_codes + 1
+    cells = {}
+    union = sorted(set(prev) | set(cur))
+    rows = []
+    for i in union:
+        pc, pm = prev.get(i, (n_codes, 0.0))
+        cc, cm = cur.get(i, (n_codes, 0.0))
+        n, rp, rc = cells.get(pc * side + cc, (0, 0.0, 0.0))
+        cells[pc * side + cc] = (n + 1, rp + pm, rc + cm)
+        rows.append((i, pc, cc))
+    return rows, cells
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("permuted", [False, True])
+def test_merge_union_equals_naive(seed, permuted):
+    rng = np.random.default_rng(seed)
+    n_codes = 4
+    pool = rng.choice(10**6, size=60, replace=False)
+    p_ids = np.sort(rng.choice(pool, size=int(rng.integers(0, 40)), replace=False))
+    c_ids = np.sort(rng.choice(pool, size=int(rng.integers(0, 40)), replace=False))
+    p_code, c_code = (rng.integers(0, n_codes, size=len(x)) for x in (p_ids, c_ids))
+    p_m, c_m = (np.round(rng.normal(50, 20, size=len(x)), 2) for x in (p_ids, c_ids))
+    perm = rng.permutation(len(p_ids)) if permuted else np.empty(0, dtype=np.int64)
+    # with a permutation the kernel reads row perm[i] for the i-th sorted id
+    rows_p = np.empty(len(p_ids), dtype=np.int64)
+    if permuted:
+        rows_p[perm] = np.arange(len(p_ids))
+    code_rows = p_code[rows_p] if permuted else p_code
+    m_rows = p_m[rows_p] if permuted else p_m
+    n_u = len(p_ids) + len(c_ids)
+    u_ids, u_p, u_c = (np.empty(n_u, dtype=np.int64) for _ in range(3))
+    side = n_codes + 1
+    cell_n = np.zeros(side * side, dtype=np.int64)
+    cell_rp, cell_rc = np.zeros(side * side), np.zeros(side * side)
+    k = rk._merge_union(p_ids, perm.astype(np.int64), code_rows.astype(np.int64), m_rows,
+                        c_ids, c_code.astype(np.int64), c_m, n_codes, u_ids, u_p, u_c,
+                        cell_n, cell_rp, cell_rc)
+    rows, cells = naive_merge(p_ids.tolist(), p_code.tolist(), p_m.tolist(), c_ids.tolist(),
+                              c_code.tolist(), c_m.tolist(), n_codes)
+    assert list(zip(u_ids[:k].tolist(), u_p[:k].tolist(), u_c[:k].tolist())) == rows
+    for cell in range(side * side):
+        n, rp, rc = cells.get(cell, (0, 0.0, 0.0))
+        assert cell_n[cell] == n
+        assert cell_rp[cell] == pytest.approx(rp) and cell_rc[cell] == pytest.approx(rc)
+
+
+@pytest.mark.parametrize("n", [0, 1, 300])
+def test_counting_and_packing_kernels_equal_naive(n):
+    rng = np.random.default_rng(n)
+    codes = rng.integers(0, 7, size=n)
+    counts = np.zeros(7, dtype=np.int64)
+    rk._count_codes(codes, counts)
+    assert counts.tolist() == [int((codes == v).sum()) for v in range(7)]
+
+    a, b, c = (rng.integers(0, 3, size=n) for _ in range(3))
+    luts = [np.array([0, 1, 2]), np.array([0, 3, 6]), np.array([0, 9, 18])]
+    out = np.empty(n, dtype=np.int64)
+    rk._pack_codes(a, b, c, *luts, out)
+    assert out.tolist() == [int(luts[0][x] + luts[1][y] + luts[2][z]) for x, y, z in zip(a, b, c)]
+
+    values = rng.integers(-5, 5, size=n)
+    combo = rng.integers(0, 3, size=n)
+    hist = np.zeros(3 * 10, dtype=np.int64)
+    rk._combo_hist(combo, values, -5, 10, hist)
+    want = np.zeros(30, dtype=np.int64)
+    for cc, v in zip(combo, values):
+        want[cc * 10 + v + 5] += 1
+    assert hist.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 257])
+def test_pack_sort_unpack_gives_the_stable_id_order(n):
+    rng = np.random.default_rng(n)
+    ids = rng.integers(-1000, 1000, size=n)  # duplicates: ties keep row order
+    lo = int(ids.min()) if n else 0
+    bits = max(1, int(n).bit_length())
+    packed = np.empty(n, dtype=np.int64)
+    rk._pack_ids(ids, np.int64(lo), np.int64(bits), packed)
+    packed.sort()
+    perm = np.empty(n, dtype=np.int64)
+    rk._unpack_ids(packed, np.int64(lo), np.int64(bits), perm)
+    assert perm.tolist() == np.argsort(ids, kind="stable").tolist()
+    assert packed.tolist() == np.sort(ids).tolist()
+
+
+@pytest.mark.parametrize("permuted", [False, True])
+def test_lookup_sorted_equals_dict(permuted):
+    rng = np.random.default_rng(4)
+    cur_ids = np.sort(rng.choice(500, size=120, replace=False))
+    cur_code = rng.integers(0, 5, size=120)
+    ids = np.sort(rng.integers(0, 500, size=300))  # sorted, with duplicates
+    perm = rng.permutation(300) if permuted else np.empty(0, dtype=np.int64)
+    out = np.full(300, -9, dtype=np.int64)
+    found = np.zeros(6, dtype=np.int64)
+    rk._lookup_sorted(ids, perm.astype(np.int64), cur_ids, cur_code, 5, out, found)
+    table = dict(zip(cur_ids.tolist(), cur_code.tolist()))
+    want = [table.get(v, 5) for v in ids.tolist()]
+    got = out[perm].tolist() if permuted else out.tolist()
+    assert got == want
+    assert found[:5].tolist() == [want.count(c) for c in range(5)]
