@@ -4,7 +4,6 @@ and the memory plan picks P from the budget (or refuses clearly)."""
 import json
 from unittest.mock import patch
 
-import polars as pl
 import pytest
 
 import segscore

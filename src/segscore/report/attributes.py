@@ -243,7 +243,6 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
                       "categorical": {}, "median": {}}
                   for k, n, w in zip(seg_order, seg_sizes, with_attrs)}
     overall = {"customers": customers.height, "categorical": {}, "median": {}}
-    pos = 0
     if medians:
         dtypes = {c["name"]: attrs.schema[c["name"]] for c in medians}
         for k, entry in by_segment.items():  # segments with customers but no attributes
@@ -255,7 +254,6 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
                 for c in poly_med:
                     by_segment[seg_order[r["seg"]]]["median"][c["name"]] = _fmt_median(
                         r[c["name"]], c["kind"], dtypes[c["name"]])
-            pos = 2
         for c in medians:
             name = c["name"]
             if name in hist_med:
