@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from native_kernels.groupby import CHANNEL0
+
 from segscore.errors import InputError
+from segscore.features import MAX_CHANNEL_COLUMNS
 from segscore.passes import BATCH_ROWS
 from segscore.schema import InputFile
 
@@ -36,7 +39,7 @@ ROW_COPIES = 3.0
 BATCHES_ALIVE = 2
 #: accumulator bytes per customer of the partition (aggregate row of up to 16 channels, id,
 #: hash slot, and the sorted copy made at the end)
-ACCUMULATOR = 2 * 8 * 26 + 8 + 16
+ACCUMULATOR = 2 * 8 * (CHANNEL0 + MAX_CHANNEL_COLUMNS) + 8 + 16
 #: bytes per input row for the exact distinct order count (pair + counting-sort scratch)
 PAIR = 4 + 8 + 8
 #: raw aggregates kept per customer of the finished partitions

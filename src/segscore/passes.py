@@ -116,7 +116,7 @@ class _Stream:
 
     def _capacity(self) -> int:
         """Rows a partition's tables reserve (virtual memory only until used): its expected
-        share of the input rows, at most CAPACITY_SHARE of the machine's memory."""
+        share of the input rows, at most CAPACITY_BYTES of address space."""
         rows = sum(i.rows for i in self.infos) * 1.1 / self.partitions
         return int(min(rows, CAPACITY_BYTES / (8 * (gb.CHANNEL0 + MAX_CHANNEL_COLUMNS))))
 
@@ -131,13 +131,14 @@ class _Stream:
     def run(self) -> Gathered:
         counts, rejected, raws = [], [], []
         keep = _used_columns(self.roles)
+        plan = [(i, batches(info)) for i, info in enumerate(self.infos)]  # footers read once
         with ThreadPoolExecutor(max_workers=1) as worker:
             for p in range(self.partitions):
                 acc = CustomerAccumulator(self.roles, self.channel_book, self.category_book,
                                           self.id_seed, self._capacity())
                 pending = None
-                for i, info in enumerate(self.infos):
-                    for offset, rows in batches(info):
+                for i, slices in plan:
+                    for offset, rows in slices:
                         df = self._read(i, offset, rows, p)
                         by_status = df.group_by("status").len()
                         counts.append(by_status.filter(pl.col("status") < FIRST_REJECT)
