@@ -20,12 +20,15 @@ its "low" word (recency: low = "recent", high = "lapsed"); words are joined with
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import polars as pl
 
-from native_kernels.kmeans import _silhouette_samples
+from native_kernels.kmeans import _silhouette_samples, n_chunks
+from native_kernels.scaling import _transform_moments, _transform_zscore_into, _zscore_into
 from segscore.clustering import MiniBatchKMeans, assign_labels
 
 SCHEMA_VERSION = 1
@@ -93,12 +96,10 @@ class ClusterModel:
     def standardize(self, features: pl.DataFrame) -> np.ndarray:
         """The z-score matrix of a feature table: float32 C-contiguous (n, d)."""
         _check_columns(features, self.features)
-        exprs = [((_transformed(f, f in self.log_features) - m) / s).fill_null(0.0)
-                 for f, m, s in zip(self.features, self.means, self.stds, strict=True)]
-        table = features.select(exprs)
         X = np.empty((features.height, len(self.features)), dtype=np.float32)
         for j, name in enumerate(self.features):
-            X[:, j] = table.get_column(name).to_numpy()
+            _transform_zscore_into(_raw_column(features, name), name in self.log_features,
+                                   float(self.means[j]), float(self.stds[j]), X, j)
         return X
 
     def assign(self, features: pl.DataFrame) -> np.ndarray:
@@ -149,9 +150,7 @@ def fit_assign_clusters(features: pl.DataFrame,
     if features.height == 0:
         raise ValueError("cannot cluster an empty feature table")
     logs = tuple(f for f in settings.features if f in settings.log_features)
-    means, stds = _scaling(features, settings.features, logs)
-    scaler = ClusterModel(settings.features, logs, means, stds, np.empty((0, len(means))))
-    X = scaler.standardize(features)
+    means, stds, X = _fit_scaling(features, settings.features, logs)
     rng = np.random.default_rng(settings.random_state)
     sample = X[_rows(rng, X.shape[0], settings.sample_size)]
     k_cap = _distinct_rows(sample, X, settings.k or settings.k_max)
@@ -174,22 +173,27 @@ def _check_columns(features: pl.DataFrame, names: tuple[str, ...]) -> None:
         raise ValueError(f"cluster features must be numeric: {bad}")
 
 
-def _transformed(name: str, log: bool) -> pl.Expr:
-    """The feature as float64, NaN as null, log1p of the value clipped at 0 when ``log``."""
-    e = pl.col(name).cast(pl.Float64).fill_nan(None)
-    return e.clip(lower_bound=0.0).log1p() if log else e
+def _raw_column(features: pl.DataFrame, name: str) -> np.ndarray:
+    """A numeric column as a NumPy array, nulls as NaN (no copy for a null-free int/float)."""
+    col = features.get_column(name)
+    if not (col.dtype.is_integer() or col.dtype.is_float()):
+        col = col.cast(pl.Float64)
+    return col.to_numpy()
 
 
-def _scaling(features: pl.DataFrame, names, logs) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and population std of every transformed feature: float64 (d,) each."""
-    stats = features.select(
-        [_transformed(f, f in logs).mean().alias(f"m{j}") for j, f in enumerate(names)]
-        + [_transformed(f, f in logs).std(ddof=0).alias(f"s{j}") for j, f in enumerate(names)]
-    ).row(0)
+def _fit_scaling(features: pl.DataFrame, names, logs) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """Mean and population std of every transformed feature (float64 (d,) each; a std of 0
+    or of no values becomes 1) and the z-score matrix float32 (n, d)."""
     d = len(names)
-    means = np.array([0.0 if v is None else v for v in stats[:d]], dtype=np.float64)
-    stds = np.array([1.0 if not v else v for v in stats[d:]], dtype=np.float64)
-    return means, stds
+    means, stds = np.zeros(d), np.ones(d)
+    X = np.empty((features.height, d), dtype=np.float32)
+    values = np.empty(features.height, dtype=np.float64)
+    for j, name in enumerate(names):
+        mean, std, _ = _transform_moments(_raw_column(features, name), name in logs, values)
+        means[j], stds[j] = mean, std or 1.0
+        _zscore_into(values, means[j], stds[j], X, j)
+    return means, stds, X
 
 
 def _rows(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -217,14 +221,32 @@ def _choose_k(sample: np.ndarray, settings: ClusterSettings, k_cap: int,
     sub = np.ascontiguousarray(sample[_rows(rng, sample.shape[0], SILHOUETTE_ROWS)])
     selection["silhouette_rows"] = int(sub.shape[0])
     best_k, best_score = 0, -np.inf
-    for k in range(settings.k_min, k_cap + 1):
-        est = MiniBatchKMeans(k, random_state=settings.random_state).fit(sample)
+    candidates = range(settings.k_min, k_cap + 1)
+    for k, est in zip(candidates, _fit_candidates(sample, candidates, settings.random_state),
+                      strict=True):
         score = silhouette_score(sub, est.predict(sub))
         selection["candidates"].append({"k": k, "silhouette": score,
                                         "inertia": float(est.inertia_)})
         if score > best_score:
             best_k, best_score = k, score
     return best_k, selection
+
+
+def _fit_candidates(sample: np.ndarray, ks, random_state: int) -> list[MiniBatchKMeans]:
+    """One fitted estimator per K in ``ks``, on ``sample`` (n, d).
+
+    The fits are independent, so they run in up to numba's thread count of Python threads
+    when the sample is a single kernel chunk (serial, GIL-free kernels); the results do not
+    depend on the number of threads.
+    """
+    def fit(k: int) -> MiniBatchKMeans:
+        return MiniBatchKMeans(k, random_state=random_state).fit(sample)
+
+    workers = min(len(ks), numba.get_num_threads()) if n_chunks(sample.shape[0]) == 1 else 1
+    if workers <= 1:
+        return [fit(k) for k in ks]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fit, ks))
 
 
 def silhouette_score(X: np.ndarray, labels: np.ndarray) -> float:
