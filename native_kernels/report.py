@@ -1,5 +1,5 @@
-"""numba kernels of the report (serial): exact group medians of float columns, histograms,
-id packing, and the merge of two id-sorted customer tables for migration.
+"""numba kernels of the report (serial): per-combination sums, exact group medians of float
+columns, histograms, id packing, and the merge of two id-sorted customer tables for migration.
 
 Private: they never validate; the callers in profile.py / migration.py pass contiguous arrays
 of the documented dtypes and allocate every output.
@@ -8,7 +8,7 @@ of the documented dtypes and allocate every output.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
 
 from native_kernels._options import SERIAL as _OPTS
 _FLIP = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -194,3 +194,30 @@ def _combo_hist(combo, values, lo, span, out):
     """out[combo[i] * span + values[i] − lo] += 1 (the caller checked the bounds)."""
     for i in range(combo.shape[0]):
         out[combo[i] * span + (values[i] - lo)] += 1
+
+
+@njit(**_OPTS)
+def _profile_sums(dims, lows, strides, plain, weighted, aov, freq, combo, out):
+    """One pass over the customers: ``combo[i]`` = Σ_d (dims[d][i] − lows[d]) · strides[d]
+    (the customer's combination of group values) and, per combination c (row of ``out``,
+    float64, shape (C, 2 + len(plain) + len(weighted)), zeroed by the caller):
+    out[c, 0] = customers, out[c, 1] = Σ gross (aov · freq), then Σ plain[j], then
+    Σ weighted[k] · gross (channel shares → channel spend); summed in row order.
+    ``weighted`` must not be empty (numba cannot iterate an empty tuple)."""
+    for i in range(combo.shape[0]):
+        c = 0
+        d = 0
+        for a in literal_unroll(dims):
+            c += (np.int64(a[i]) - lows[d]) * strides[d]
+            d += 1
+        combo[i] = c
+        g = aov[i] * freq[i]
+        out[c, 0] += 1.0
+        out[c, 1] += g
+        j = 2
+        for v in literal_unroll(plain):
+            out[c, j] += v[i]
+            j += 1
+        for w in literal_unroll(weighted):
+            out[c, j] += w[i] * g
+            j += 1

@@ -17,7 +17,8 @@ from segscore.report import attributes as attributes_mod
 from segscore.report.attributes import attribute_breakdowns
 from segscore.report.ids import duplicates, id_order
 from segscore.report.migration import migration_report
-from segscore.report.profile import _fast_medians, _median_query
+from segscore.report.profile import (_combination_sums, _fast_medians, _median_query,
+                                     _sum_query)
 from segscore_datasets import generate_transactions
 
 
@@ -59,17 +60,56 @@ def test_fast_medians_equal_polars():
         "tenure_days": pl.Series(rng.integers(0, 5, n), dtype=pl.Int32),
         "monetary": np.round(rng.normal(50, 200, n), 2),  # negatives, ties
         "avg_order_value": np.concatenate([np.zeros(n // 2), rng.exponential(30, n - n // 2)]),
+        "return_amount": rng.random(n), "return_rate": rng.random(n),
     })
     dims = ["segment", "value_tier", "cluster"]
-    fast, done = _fast_medians(df, dims)
+    sums, combo, values, counts = _combination_sums(df, dims, [])
+    fast, done = _fast_medians(df, dims, combo, values, counts)
     assert len(done) == 5
     for d, slow in zip(dims, pl.collect_all([_median_query(df.lazy(), d) for d in dims])):
         a = fast[d].sort(d)
         assert a.equals(slow.sort(d).select(a.columns)), d  # bit-identical
     assert "unused" not in fast["segment"]["segment"].cast(pl.String).to_list()
-    # a null in a dimension: left to polars
-    assert _fast_medians(df.with_columns(pl.lit(None, pl.Int32).alias("cluster")), dims) \
-        == ({}, [])
+    # a null in a dimension or a summed column: left to polars
+    assert _combination_sums(df.with_columns(pl.lit(None, pl.Int32).alias("cluster")), dims,
+                             []) is None
+    assert _combination_sums(df.with_columns(pl.lit(None, pl.Float64).alias("return_rate")),
+                             dims, []) is None
+
+
+def _profile_frame(n, seed=4):
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame({
+        "segment": pl.Series(rng.choice(["a", "b", "c"], n)).cast(pl.Enum(["a", "b", "c", "d"])),
+        "cluster": pl.Series(rng.integers(2, 6, n), dtype=pl.Int32),
+        "recency_days": pl.Series(rng.integers(0, 700, n), dtype=pl.Int32),
+        "frequency": pl.Series(rng.integers(1, 4, n), dtype=pl.Int64),
+        "tenure_days": pl.Series(rng.integers(0, 5, n), dtype=pl.Int32),
+        "monetary": np.round(rng.normal(50, 200, n), 2),
+        "avg_order_value": np.round(rng.exponential(30, n), 2),
+        "return_amount": np.round(rng.exponential(3, n), 2),
+        "return_rate": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+        "share_web": rng.random(n), "share_app": rng.random(n),
+    })
+
+
+@pytest.mark.parametrize("n", [1, 3000])
+@pytest.mark.parametrize("channels", [[], ["share_web", "share_app"]])
+def test_combination_sums_equal_polars_group_by(n, channels):
+    """The numba combination sums = polars' group_by sums (integers exactly, floats up to
+    summation order; NaN return rates propagate the same way)."""
+    df = _profile_frame(n)
+    dims = ["segment", "cluster"]
+    fast = _combination_sums(df, dims, channels)[0].sort(dims)
+    slow = _sum_query(df.lazy(), dims, channels).collect().sort(dims)
+    assert sorted(fast.columns) == sorted(slow.columns)
+    fast = fast.select(slow.columns)
+    for col in slow.columns:
+        a, b = fast[col], slow[col]
+        if b.dtype.is_float():
+            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-12, atol=1e-9)
+        else:
+            assert a.cast(b.dtype).equals(b), col
 
 
 @pytest.fixture(scope="module")

@@ -152,3 +152,46 @@ def test_lookup_sorted_equals_dict(permuted):
     got = out[perm].tolist() if permuted else out.tolist()
     assert got == want
     assert found[:5].tolist() == [want.count(c) for c in range(5)]
+
+
+def naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, n_combo):
+    combo = [sum((int(a[i]) - lo) * st for a, lo, st in zip(dims, lows, strides))
+             for i in range(len(aov))]
+    out = [[0.0] * (2 + len(plain) + len(weighted)) for _ in range(n_combo)]
+    for i, c in enumerate(combo):  # row order, like the kernel: bit-identical sums
+        g = float(aov[i]) * float(freq[i])
+        row = out[c]
+        row[0] += 1.0
+        row[1] += g
+        for j, v in enumerate(plain):
+            row[2 + j] += float(v[i])
+        for k, w in enumerate(weighted):
+            row[2 + len(plain) + k] += float(w[i]) * g
+    return combo, out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [0, 1, 7, 500])
+def test_profile_sums_equal_naive(n, threads):
+    """Combination codes and per-combination sums (NaN propagates, ints summed as floats)
+    equal plain Python's row-order sums bit for bit, with 1 or 2 numba threads."""
+    import numba
+
+    rng = np.random.default_rng(n)
+    dims = (rng.integers(0, 3, n).astype(np.uint8), rng.integers(5, 7, n).astype(np.int32))
+    lows, strides = np.array([0, 5]), np.array([1, 3])
+    aov = np.round(rng.exponential(20, n), 2)
+    freq = rng.integers(1, 4, n)  # many ties
+    nan_col = np.where(rng.random(n) < 0.2, np.nan, rng.normal(0, 1, n))
+    plain = (aov, freq, rng.integers(-3, 3, n).astype(np.int32), nan_col)
+    weighted = (rng.random(n), rng.random(n))
+    numba.set_num_threads(threads)
+    try:
+        combo = np.empty(n, dtype=np.int32)
+        out = np.zeros((6, 8))
+        rk._profile_sums(dims, lows, strides, plain, weighted, aov, freq, combo, out)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    want_combo, want = naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, 6)
+    assert combo.tolist() == want_combo
+    np.testing.assert_array_equal(out, np.array(want))  # NaN == NaN here, else bit-equal

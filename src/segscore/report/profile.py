@@ -63,52 +63,87 @@ def _median_query(lf: pl.LazyFrame, by: str, stats=_STATS) -> pl.LazyFrame:
     return lf.group_by(by).agg(*[pl.col(c).median().alias(f"median_{c}") for c in stats])
 
 
-def _group_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
-    """(code 0..k-1 per row, the group value of each code) of an Enum or small-range integer
-    group column without nulls; None otherwise."""
+def _group_codes(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
+    """(code per row: an Enum's physical index or the integer value; the lowest code; the
+    group value of each code from the lowest on) of an Enum or small-range integer group
+    column without nulls; None otherwise."""
     if s.null_count() or not s.len():
         return None
     if isinstance(s.dtype, pl.Enum):
-        return (s.to_physical().to_numpy(),
+        return (s.to_physical().to_numpy(), 0,
                 pl.Series(s.name, s.dtype.categories, dtype=pl.String).cast(s.dtype))
     if s.dtype.is_integer():
         lo, hi = int(s.min()), int(s.max())
         if hi - lo < 4096:
-            return ((s.cast(pl.Int64) - lo).to_numpy(),
-                    pl.Series(s.name, range(lo, hi + 1), dtype=pl.Int64).cast(s.dtype))
+            return s.to_numpy(), lo, pl.Series(s.name, range(lo, hi + 1),
+                                               dtype=pl.Int64).cast(s.dtype)
     return None
 
 
-def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFrame], list]:
+def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
+    """(``_sum_query``'s frame: sums per combination of the dimensions' values present;
+    combination code per customer (int32, mixed radix, dims[0] varies fastest); each
+    dimension's group values by code; customers per combination (int64, every
+    combination)) from one numba pass — None when a dimension is not an Enum / small-range
+    integer column without nulls or a summed column has nulls (polars does those)."""
+    from native_kernels.report import _profile_sums
+
+    groups = [_group_codes(c[d]) for d in dims]
+    plain = ["return_amount", "return_rate", *_STATS]
+    summed = ["avg_order_value", "frequency", *plain, *channels]
+    if not dims or any(g is None for g in groups) or any(c[x].null_count() for x in summed):
+        return None
+    sizes = [len(g[2]) for g in groups]
+    n_combo = int(np.prod(sizes))
+    if n_combo >= 2**31:
+        return None
+    strides = np.cumprod([1] + sizes[:-1]).astype(np.int64)
+    combo = np.empty(c.height, dtype=np.int32)
+    col = lambda x: c[x].to_numpy()  # noqa: E731
+    # numba cannot iterate an empty tuple: without channels, a placeholder column's sum is
+    # computed and ignored
+    weighted = tuple(col(x) for x in channels) or (col("avg_order_value"),)
+    out = np.zeros((n_combo, 2 + len(plain) + len(weighted)))
+    _profile_sums(tuple(g[0] for g in groups), np.array([g[1] for g in groups], np.int64),
+                  strides, tuple(col(x) for x in plain), weighted, col("avg_order_value"),
+                  col("frequency"), combo, out)
+    counts = out[:, 0].astype(np.int64)
+    present = np.flatnonzero(counts)
+    member = [pl.Series(present // st % size) for st, size in zip(strides, sizes)]
+    sums = {f"sum_{x}" if x in _STATS else x: out[present, 2 + j] for j, x in enumerate(plain)}
+    frame = pl.DataFrame([g[2].gather(m) for g, m in zip(groups, member)]).with_columns(
+        customers=pl.Series(counts[present]),
+        revenue=pl.Series(sums["sum_monetary"]),
+        gross=pl.Series(out[present, 1]),
+        returns=pl.Series(sums.pop("return_amount")),
+        orders=pl.Series(sums["sum_frequency"]).cast(pl.Int64),
+        sum_return_rate=pl.Series(sums.pop("return_rate")),
+        n_return_rate=pl.Series(counts[present]),
+        **{k: pl.Series(v) for k, v in sums.items()},
+        **{f"ch_{x}": pl.Series(out[present, 2 + len(plain) + k])
+           for k, x in enumerate(channels)})
+    return frame, combo, [g[2] for g in groups], counts
+
+
+def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: list[pl.Series],
+                  counts: np.ndarray) -> tuple[dict[str, pl.DataFrame], list]:
     """Exact medians of the statistics per value of every dimension without a polars
-    group_by median per dimension (those were most of the report's cost). Every customer
-    gets one code for its combination of dimension values; then
+    group_by median per dimension. ``combo``, ``values``, ``counts``: from
+    ``_combination_sums``. Then
     * integer statistics (days, order counts: small value ranges): one histogram over
       (combination, value) per statistic (numba), summed per dimension value;
     * float statistics: the values counting-sorted by combination, each combination's slice
       sorted (numpy), and the k-th value of a group found by bisection over its slices.
-    Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics or
-    dimensions it cannot handle (nulls, NaN, wide ranges) are left to polars."""
-    from native_kernels.report import (_combo_hist, _count_codes, _group_medians,
-                                         _scatter_keys)
+    Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics it cannot
+    handle (nulls, NaN, wide ranges) are left to polars."""
+    from native_kernels.report import _combo_hist, _group_medians, _scatter_keys
 
-    groups = [_group_codes(c[d]) for d in dims]
-    if not dims or any(g is None for g in groups) or not c.height:
-        return {}, []
     ints = [x for x in _STATS if c.schema[x].is_integer() and not c[x].null_count()]
     floats = [x for x in _STATS if c.schema[x].is_float() and not c[x].null_count()
               and not c[x].is_nan().any()]
-    sizes = [len(g[1]) for g in groups]
-    n_combo = int(np.prod(sizes))
-    if n_combo >= 2**31:
-        return {}, []
-    combo = groups[-1][0].astype(np.int32)  # mixed radix, dims[0] varies fastest
-    for (codes, _), size in zip(reversed(groups[:-1]), reversed(sizes[:-1])):
-        combo *= size
-        combo += codes
-    out = {d: pl.DataFrame([g[1]]) for d, g in zip(dims, groups)}
-    counts = np.zeros(n_combo, dtype=np.int64)  # customers per combination
-    _count_codes(combo, counts)
+    sizes = [len(v) for v in values]
+    n_combo = len(counts)
+    out = {d: pl.DataFrame([v]) for d, v in zip(dims, values)}
     per_combo = counts.reshape(*reversed(sizes))
     done = []
     for x in ints:
@@ -153,6 +188,25 @@ def _fast_medians(c: pl.DataFrame, dims: list[str]) -> tuple[dict[str, pl.DataFr
         present = per_combo.sum(axis=tuple(a for a in range(len(dims)) if a != axis)) > 0
         out[d] = out[d].filter(pl.Series(present))
     return out, done
+
+
+def _sums_and_medians(c: pl.DataFrame, dims: list[str],
+                      channels: list[str]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """(sums per combination of the dimensions' values (``_sum_query``'s columns), per
+    dimension a frame (dim, median_<stat>…)): numba passes where the columns allow,
+    polars group_bys for the rest."""
+    fast = _combination_sums(c, dims, channels)
+    hist, done = _fast_medians(c, dims, *fast[1:]) if fast is not None else ({}, [])
+    rest = [x for x in _STATS if x not in done]
+    lf = c.lazy()
+    res = pl.collect_all(([] if fast is not None else [_sum_query(lf, dims, channels)])
+                         + ([_median_query(lf, d, rest) for d in dims] if rest else []))
+    sums = fast[0] if fast is not None else res.pop(0)
+    if not rest:
+        return sums, [hist[d] for d in dims]
+    if done:
+        return sums, [m.join(hist[d], on=d, how="left") for d, m in zip(dims, res)]
+    return sums, res
 
 
 def _dim_stats(sums: pl.DataFrame, medians: pl.DataFrame, by: str) -> pl.DataFrame:
@@ -341,24 +395,16 @@ def _timed(sections: dict, name: str, fn, *args):
 def _build(result, config, c: pl.DataFrame) -> dict:
     """The report dict up to (without) "attributes", "migration" and "performance"."""
     total_n = c.height
-    total_rev = float(c["monetary"].sum())
     channel_map = (result.model.get("channel_columns") or {}).get("columns") or {}
     channels = {col: label for col, label in channel_map.items() if col in c.columns}
     if "share_other" in c.columns and "share_other" not in channels:
         channels["share_other"] = "other"
     has_cluster = "cluster" in c.columns
 
-    lf = c.lazy()
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
-    hist, done = _fast_medians(c, dims)
-    rest = [x for x in _STATS if x not in done]
-    sums, *medians = pl.collect_all([_sum_query(lf, dims, list(channels))] +
-                                    ([_median_query(lf, d, rest) for d in dims] if rest else []))
-    if not rest:
-        medians = [hist[d] for d in dims]
-    elif done:
-        medians = [m.join(hist[d], on=d, how="left") for d, m in zip(dims, medians)]
+    sums, medians = _sums_and_medians(c, dims, list(channels))
     stats = {d: _dim_stats(sums, m, d) for d, m in zip(dims, medians)}
+    total_rev = float(sums["revenue"].sum())  # the totals: sums of the combinations' sums
 
     seg, life = config.segments.rules, config.lifecycle.rules
     mk = lambda d, names, actions: _profiles(stats[d], d, names, actions, total_n,  # noqa: E731
@@ -372,8 +418,8 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         "as_of": result.manifest["as_of"],
         "customers": result.manifest["customers"],
         "totals": {"customers": total_n, "revenue": total_rev,
-                   "gross_revenue": float(c.select(_gross().sum()).item()),
-                   "orders": int(c["frequency"].sum())},
+                   "gross_revenue": float(sums["gross"].sum()),
+                   "orders": int(sums["orders"].sum())},
         "channels": list(channels.values()),
         "segments": mk("segment", {r.key: r.name for r in seg}, {r.key: r.action for r in seg}),
         "value_tiers": mk("value_tier", {t.key: t.name for t in config.value_tier.tiers}, {}),
