@@ -221,3 +221,26 @@ def _profile_sums(dims, lows, strides, plain, weighted, aov, freq, combo, out):
         for w in literal_unroll(weighted):
             out[c, j] += w[i] * g
             j += 1
+
+
+@njit(**_OPTS)
+def _split_codes(codes, luts, out):
+    """out[d, i] = luts[d, codes[i]]: each dimension's value index of a packed code
+    (``luts``: (D, number of codes), ``out``: (D, len(codes)))."""
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        for d in range(luts.shape[0]):
+            out[d, i] = luts[d, c]
+
+
+@njit(**_OPTS)
+def _grid_sums(r, f, m, counts, sums):
+    """For rows with 1 ≤ r[i] ≤ q and 1 ≤ f[i] ≤ q (``counts``, ``sums``: (q, q), zeroed by the
+    caller): counts[r − 1, f − 1] += 1 and sums[r − 1, f − 1] += m[i], in row order."""
+    q = counts.shape[0]
+    for i in range(r.shape[0]):
+        a = np.int64(r[i]) - 1
+        b = np.int64(f[i]) - 1
+        if 0 <= a < q and 0 <= b < q:
+            counts[a, b] += 1
+            sums[a, b] += m[i]

@@ -1,5 +1,6 @@
 """native_kernels.report against plain Python references (ties, negatives, empty groups,
-empty and single-row inputs). The kernels are serial, so thread count does not apply."""
+empty and single-row inputs). The kernels are serial; results are checked to be the same with
+1 and 2 numba threads."""
 
 import numpy as np
 import pytest
@@ -154,6 +155,16 @@ def test_lookup_sorted_equals_dict(permuted):
     assert found[:5].tolist() == [want.count(c) for c in range(5)]
 
 
+def _with_threads(threads, fn, *args):
+    import numba
+
+    numba.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
 def naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, n_combo):
     combo = [sum((int(a[i]) - lo) * st for a, lo, st in zip(dims, lows, strides))
              for i in range(len(aov))]
@@ -175,8 +186,6 @@ def naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, n_combo)
 def test_profile_sums_equal_naive(n, threads):
     """Combination codes and per-combination sums (NaN propagates, ints summed as floats)
     equal plain Python's row-order sums bit for bit, with 1 or 2 numba threads."""
-    import numba
-
     rng = np.random.default_rng(n)
     dims = (rng.integers(0, 3, n).astype(np.uint8), rng.integers(5, 7, n).astype(np.int32))
     lows, strides = np.array([0, 5]), np.array([1, 3])
@@ -185,13 +194,41 @@ def test_profile_sums_equal_naive(n, threads):
     nan_col = np.where(rng.random(n) < 0.2, np.nan, rng.normal(0, 1, n))
     plain = (aov, freq, rng.integers(-3, 3, n).astype(np.int32), nan_col)
     weighted = (rng.random(n), rng.random(n))
-    numba.set_num_threads(threads)
-    try:
-        combo = np.empty(n, dtype=np.int32)
-        out = np.zeros((6, 8))
-        rk._profile_sums(dims, lows, strides, plain, weighted, aov, freq, combo, out)
-    finally:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    combo = np.empty(n, dtype=np.int32)
+    out = np.zeros((6, 8))
+    _with_threads(threads, rk._profile_sums, dims, lows, strides, plain, weighted, aov, freq,
+                  combo, out)
     want_combo, want = naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, 6)
     assert combo.tolist() == want_combo
     np.testing.assert_array_equal(out, np.array(want))  # NaN == NaN here, else bit-equal
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [0, 1, 300])
+def test_split_codes_equal_lookup(n, threads):
+    rng = np.random.default_rng(n)
+    luts = rng.integers(0, 6, size=(3, 10)).astype(np.uint8)
+    codes = rng.integers(0, 10, size=n)
+    out = np.empty((3, n), dtype=np.uint8)
+    _with_threads(threads, rk._split_codes, codes, luts, out)
+    assert out.tolist() == [[int(luts[d][c]) for c in codes] for d in range(3)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [0, 1, 500])
+def test_grid_sums_equal_naive(n, threads):
+    """Cells of in-range scores only; sums in row order (bit-equal), NaN propagates."""
+    rng = np.random.default_rng(n)
+    q = 4
+    r = rng.integers(0, q + 2, size=n).astype(np.int8)  # 0 and q + 1: out of range
+    f = rng.integers(1, q + 1, size=n).astype(np.int8)
+    m = np.where(rng.random(n) < 0.05, np.nan, np.round(rng.normal(0, 50, n), 2))
+    counts, sums = np.zeros((q, q), dtype=np.int64), np.zeros((q, q))
+    _with_threads(threads, rk._grid_sums, r, f, m, counts, sums)
+    want_n, want_s = np.zeros((q, q), dtype=np.int64), [[0.0] * q for _ in range(q)]
+    for a, b, v in zip(r.tolist(), f.tolist(), m.tolist()):
+        if 1 <= a <= q and 1 <= b <= q:
+            want_n[a - 1, b - 1] += 1
+            want_s[a - 1][b - 1] += v
+    assert counts.tolist() == want_n.tolist()
+    np.testing.assert_array_equal(sums, np.array(want_s))

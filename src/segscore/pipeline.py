@@ -140,7 +140,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                 write_report(tmp / "report", result.report)
                 if migration is not None:
                     migration.write_parquet(tmp / "migration.parquet", compression="zstd",
-                                            statistics=False)
+                                            compression_level=1, statistics=False)
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
         if run_dir is not None:

@@ -232,19 +232,31 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                  for i in np.flatnonzero(n)}
         section[plural] = _matrix(cells, list(cur_names[dim]),
                                   {**prev_names[dim], **cur_names[dim]})
-    # group columns as Enum: dictionary-encoded strings in Parquet (half the write time)
+    return section, _table(union_ids, p_all, c_all, cats, part, n_codes)
+
+
+def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dict, part,
+           n_codes: int) -> pl.DataFrame:
+    """migration.parquet's table: the union's ids and, per dimension, the previous and
+    current value of each (packed codes ``p_all`` / ``c_all``; ``part(code, dim)`` = index
+    into cats[dim], len(cats[dim]) for n_codes = not scored → null) as an Enum of
+    ``cats[dim]`` (dictionary-encoded strings in Parquet)."""
+    from native_kernels.report import _split_codes
+
     every = np.arange(n_codes + 1)
-    codes = pl.DataFrame({"p": p_all.astype(np.int32, copy=False),
-                          "c": c_all.astype(np.int32, copy=False)})
-    exprs = []
-    for d, _ in DIMENSIONS:
-        labels = pl.Series(cats[d] + [None], dtype=pl.Enum(cats[d]))
-        lut = pl.Series(part(every, d).astype(np.uint32))
-        for w in ("previous", "current"):
-            exprs.append(pl.lit(labels).gather(pl.lit(lut).gather(pl.col(w[0])))
-                         .alias(f"{w}_{d}"))
-    table = codes.select(*exprs).insert_column(0, union_ids)
-    return section, table
+    wide = max(len(cats[d]) for d, _ in DIMENSIONS) >= 255
+    luts = np.stack([part(every, d) for d, _ in DIMENSIONS]).astype(
+        np.uint32 if wide else np.uint8)
+    index = {}
+    for w, codes in (("previous", p_all), ("current", c_all)):
+        out = np.empty((len(DIMENSIONS), len(codes)), dtype=luts.dtype)
+        _split_codes(codes, luts, out)
+        index.update({f"{w}_{d}": out[i] for i, (d, _) in enumerate(DIMENSIONS)})
+    labels = {d: pl.Series(cats[d] + [None], dtype=pl.Enum(cats[d])) for d, _ in DIMENSIONS}
+    # one gather per column, the columns in parallel (polars)
+    return pl.DataFrame(index).select(
+        *[pl.lit(labels[d]).gather(pl.col(f"{w}_{d}")).alias(f"{w}_{d}")
+          for d, _ in DIMENSIONS for w in ("previous", "current")]).insert_column(0, union_ids)
 
 
 def _sorted_pairs(joined: pl.DataFrame, n_codes: int) -> tuple[pl.Series, np.ndarray]:

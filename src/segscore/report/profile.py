@@ -259,16 +259,17 @@ def _score_ranges(cuts: list[float], invert: bool) -> list[dict]:
 
 
 def _rf_grid(c: pl.DataFrame, q: int) -> dict:
-    g = c.group_by("r_score", "f_score").agg(pl.len().alias("n"),
-                                              pl.col("monetary").mean().alias("m"))
-    counts = [[0] * q for _ in range(q)]
-    mean_m: list[list[float | None]] = [[None] * q for _ in range(q)]
-    for r, f, n, m in g.iter_rows():
-        if 1 <= r <= q and 1 <= f <= q:
-            counts[r - 1][f - 1] = int(n)
-            mean_m[r - 1][f - 1] = _num(m)
-    return {"q": q, "index": "counts[r_score - 1][f_score - 1]", "counts": counts,
-            "mean_monetary": mean_m}
+    """Customers and mean monetary per (r_score, f_score) cell, scores 1..q (one numba pass;
+    the scores and monetary have no nulls in a scored table)."""
+    from native_kernels.report import _grid_sums
+
+    n = np.zeros((q, q), dtype=np.int64)
+    total = np.zeros((q, q))
+    _grid_sums(c["r_score"].to_numpy(), c["f_score"].to_numpy(),
+               c["monetary"].cast(pl.Float64).to_numpy(), n, total)
+    mean = np.divide(total, n, out=np.full((q, q), np.nan), where=n > 0)
+    return {"q": q, "index": "counts[r_score - 1][f_score - 1]", "counts": n.tolist(),
+            "mean_monetary": [[_num(v) for v in row] for row in mean]}
 
 
 def _concentration(monetary: pl.Series) -> dict:
