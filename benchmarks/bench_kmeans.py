@@ -3,7 +3,9 @@
 pytest-benchmark suite (CI-sized, 200k x 4 float32, k = 8):
     pytest benchmarks/bench_kmeans.py --benchmark-only
 Large comparison (10M x 4 float32, k = 8; each run in its own process, peak RSS measured):
-    python benchmarks/bench_kmeans.py [n_rows] [repeats] [sklearn_timeout_s]
+    python benchmarks/bench_kmeans.py [n_rows] [seeds] [timeout_s] [run_minibatch 0/1]
+(ours and sklearn KMeans alternate for random_state 0..seeds-1; sklearn MiniBatchKMeans with
+its defaults runs once, seed 0: at 10M it takes ~15 min).
 """
 
 import json
@@ -19,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 K = 8
 WARM_GIB = 2.0
+WARM_ROWS = 200_000  # > 1 kernel chunk (65,536 rows): the warm-up loads the parallel kernels
 
 
 def rfm_matrix(n: int, seed: int = 0, chunk: int = 1_000_000) -> np.ndarray:
@@ -86,23 +89,24 @@ def test_fit_sklearn_minibatch(benchmark, X200k):
 
 # ---------------------------------------------------------------- 10M comparison
 
-def _one_run(which: str, path: str) -> dict:
-    """fit_predict (fit + the final assignment of every row) in this process: wall time,
-    inertia and peak RSS above the RSS with X loaded (bytes; compilation/imports happen
-    before, on a small warm-up matrix)."""
-    warm = rfm_matrix(5000, seed=1)
+def _one_run(which: str, path: str, seed: int = 0) -> dict:
+    """fit_predict (fit + the final assignment of every row) with ``random_state=seed`` in
+    this process: wall time, inertia and peak RSS above the RSS with X loaded (bytes).
+    Compilation, numba cache loads and thread-pool start-up happen before, on a warm-up
+    matrix large enough (WARM_ROWS) to take the multi-chunk parallel kernels' code paths."""
+    warm = rfm_matrix(WARM_ROWS, seed=1)
     if which == "ours":
         from segscore.clustering import MiniBatchKMeans
 
-        make = lambda: MiniBatchKMeans(K, random_state=0)  # noqa: E731
+        make = lambda: MiniBatchKMeans(K, random_state=seed)  # noqa: E731
     elif which == "sklearn_kmeans":
         from sklearn.cluster import KMeans
 
-        make = lambda: KMeans(K, n_init=1, random_state=0)  # noqa: E731
+        make = lambda: KMeans(K, n_init=1, random_state=seed)  # noqa: E731
     else:
         from sklearn.cluster import MiniBatchKMeans as SkMiniBatchKMeans
 
-        make = lambda: SkMiniBatchKMeans(K, random_state=0)  # noqa: E731
+        make = lambda: SkMiniBatchKMeans(K, random_state=seed)  # noqa: E731
     make().fit(warm).predict(warm)  # compile / import outside the measurement
     X = np.load(path)
     # touch and free WARM_GIB first: this VM charges ~2.5 s/GiB for pages it has not handed
@@ -113,7 +117,7 @@ def _one_run(which: str, path: str) -> dict:
     model = make()
     labels = model.fit_predict(X)
     wall = time.perf_counter() - t0
-    return {"which": which, "seconds": wall, "inertia": float(model.inertia_),
+    return {"which": which, "seed": seed, "seconds": wall, "inertia": float(model.inertia_),
             "extra_peak_bytes": _status_bytes("VmHWM") - base, "x_bytes": X.nbytes,
             "n_labels": int(labels.shape[0])}
 
@@ -132,38 +136,38 @@ def _reset_peak_rss() -> int:
     return _status_bytes("VmRSS")
 
 
-def _run_subprocess(which: str, path: str, timeout: float) -> dict:
+def _run_subprocess(which: str, path: str, seed: int, timeout: float) -> dict:
     paths = [os.environ.get("PYTHONPATH", ""), str(ROOT / "src"), str(ROOT)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
-            f"import bench_kmeans as b; print(json.dumps(b._one_run({which!r}, {path!r})))")
+            f"import bench_kmeans as b; print(json.dumps(b._one_run({which!r}, {path!r}, {seed})))")
     try:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
-        return {"which": which, "timeout": timeout}
+        return {"which": which, "seed": seed, "timeout": timeout}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare(n: int = 10_000_000, repeats: int = 3, timeout: float = 300.0) -> list[dict]:
-    """Fit + assign on n x 4 float32, k = 8: ours vs sklearn KMeans(n_init=1) and
-    MiniBatchKMeans defaults; every run in a fresh process. Returns one dict per run."""
+def compare(n: int = 10_000_000, seeds: int = 3, timeout: float = 300.0,
+            minibatch: bool = True) -> list[dict]:
+    """Fit + assign on n x 4 float32, k = 8, every run in a fresh process: ours and sklearn
+    KMeans(n_init=1) alternating for random_state 0..seeds-1, then (optionally) one sklearn
+    MiniBatchKMeans run with its defaults. Returns one dict per run (also printed)."""
     path = f"/tmp/segscore_bench_kmeans_{n}.npy"
     if not os.path.exists(path):
         np.save(path, rfm_matrix(n))
-    plan = [("ours", repeats), ("sklearn_kmeans", repeats), ("sklearn_minibatch", 1)]
+    plan = [(which, seed) for seed in range(seeds) for which in ("ours", "sklearn_kmeans")]
+    plan += [("sklearn_minibatch", 0)] if minibatch else []
     results = []
-    for which, times in plan:
-        for _ in range(times):
-            res = _run_subprocess(which, path, timeout)
-            print(json.dumps(res), flush=True)
-            results.append(res)
-            if "timeout" in res:
-                break
+    for which, seed in plan:
+        res = _run_subprocess(which, path, seed, timeout)
+        print(json.dumps(res), flush=True)
+        results.append(res)
     return results
 
 
 if __name__ == "__main__":
     args = [float(a) for a in sys.argv[1:]]
     compare(int(args[0]) if args else 10_000_000, int(args[1]) if len(args) > 1 else 3,
-            args[2] if len(args) > 2 else 300.0)
+            args[2] if len(args) > 2 else 300.0, minibatch=len(args) < 4 or bool(args[3]))
