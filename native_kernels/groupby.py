@@ -114,7 +114,9 @@ def _scatter_update(codes, ts, units, chan, cat, keyless, order_keys, acc):
                             count must then come from the (group, key) pairs),
              LASTKEY        the largest order key seen (while ORDERS > 0),
              CHANNEL0 + j   sum of units of purchase rows with chan == j.
+    Returns how many groups' ORDERS turned -1 in this call (each group turns at most once).
     """
+    went_down = 0
     with_chan = chan.shape[0] > 0
     with_cat = cat.shape[0] > 0
     with_keys = keyless.shape[0] > 0
@@ -154,8 +156,10 @@ def _scatter_update(codes, ts, units, chan, cat, keyless, order_keys, acc):
                             acc[g, LASTKEY] = key
                         elif key < acc[g, LASTKEY]:
                             acc[g, ORDERS] = -1
+                            went_down += 1
         elif u < 0:
             acc[g, RETURNS] -= u
+    return went_down
 
 
 @njit(**SERIAL)

@@ -80,7 +80,7 @@ def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
     uniques = np.empty(n, dtype=np.int64)
     acc = np.empty((n, gb.CHANNEL0 + n_chan), dtype=np.int64)
     pair_codes, pair_keys, n_pairs = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64), 0
-    all_codes, k = [], 0
+    all_codes, k, went_down = [], 0, 0
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         codes, new_rows = np.empty(hi - lo, dtype=np.int64), np.empty(hi - lo, dtype=np.int64)
         k0 = k
@@ -88,9 +88,10 @@ def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
         for j in range(k - k0):  # new_rows: first row of each new group
             assert codes[new_rows[j]] == k0 + j and (codes[:new_rows[j]] != k0 + j).all()
         sl = slice(lo, hi)
-        gb._scatter_update(codes, ts[sl], units[sl], chan[sl] if n_chan else chan[:0],
-                           cat[sl] if len(cat) else cat[:0],
-                           keyless[sl] if len(keyless) else keyless[:0], keys[sl], acc)
+        went_down += gb._scatter_update(codes, ts[sl], units[sl], chan[sl] if n_chan else chan[:0],
+                                        cat[sl] if len(cat) else cat[:0],
+                                        keyless[sl] if len(keyless) else keyless[:0], keys[sl],
+                                        acc)
         n_pairs = gb._collect_pairs(codes, units[sl], keyless[sl] if len(keyless) else
                                     np.zeros(hi - lo, dtype=np.bool_), keys[sl],
                                     pair_codes, pair_keys, n_pairs)
@@ -101,6 +102,8 @@ def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
     gb._count_distinct(pair_codes[:n_pairs], pair_keys[:n_pairs], np.zeros(k + 1, dtype=np.int64),
                        np.empty(n_pairs, dtype=np.int64), counts)
     pairs = list(zip(pair_codes[:n_pairs].tolist(), pair_keys[:n_pairs].tolist()))
+    # ORDERS = -1 is absorbing: the kernel reports each group's turn exactly once
+    assert went_down == int((acc[:k, gb.ORDERS] == -1).sum())
     return all_codes, uniques[:k], acc[:k], pairs, counts
 
 

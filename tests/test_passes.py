@@ -100,3 +100,36 @@ def test_default_as_of_recounts_late_rejected_rows(tmp_path):
     assert g.rejected.height == 0
     counts = dict(zip(g.counts["status"].to_list(), g.counts["len"].to_list()))
     assert counts == {0: 2, 1: 1}
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_integer_order_ids_counted_on_the_fly_or_from_pairs_after_a_restart(tmp_path,
+                                                                           descending):
+    """Rising integer order ids: one pass without pairs. Ids going down for some customer:
+    the pass restarts collecting pairs. Either way frequency = distinct ids with a purchase."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    ids = rng.integers(0, 150, size=n)
+    order = np.arange(n) // 3  # three lines per order, ids rising through the file
+    if descending:
+        order = order[::-1].copy()
+    amount = np.round(rng.normal(20, 30, size=n), 2)
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"customer_id": ids, "order_id": order,
+                  "order_ts": (1_700_000_000_000_000 + rng.integers(0, 10**12, size=n)
+                               ).astype("datetime64[us]"),
+                  "amount": amount}).write_parquet(path, row_group_size=500)
+    made = []
+    real = CustomerAccumulator.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self.orders is not None)
+
+    with patch.object(CustomerAccumulator, "__init__", spy):
+        g = gather(path, batch_rows=1000)
+    assert made == ([False, True] if descending else [False])
+    want = (pl.read_parquet(path).filter(pl.col("amount") > 0).group_by("customer_id")
+            .agg(pl.col("order_id").n_unique().alias("want")))
+    got = g.raw.select("customer_id", "frequency").join(want, on="customer_id", how="left")
+    assert got["frequency"].to_list() == got["want"].fill_null(0).to_list()

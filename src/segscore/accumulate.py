@@ -41,6 +41,10 @@ class TooManyValues(Exception):
     """A growing codebook passed its limit."""
 
 
+class OrderKeysDescend(Exception):
+    """A customer's order keys went down while (group, key) pairs were not being collected."""
+
+
 class Codebook:
     """Stable small integer codes for the non-null values of one string column.
 
@@ -142,9 +146,12 @@ class CustomerAccumulator:
     """Raw per-customer aggregates of the used rows fed to :meth:`add` (one partition)."""
 
     def __init__(self, roles: Roles, channels: Codebook | None, categories: Codebook | None,
-                 id_seed: int, capacity: int = 0):
+                 id_seed: int, capacity: int = 0, order_pairs: bool = True):
         """``capacity``: expected rows (an upper bound of the customers); tables start that
-        large but only the part the customers use becomes resident."""
+        large but only the part the customers use becomes resident. ``order_pairs`` False:
+        distinct orders come only from the running count, and :meth:`add` raises
+        :class:`OrderKeysDescend` as soon as a customer's order keys go down (the caller
+        starts again with pairs); saves the pairs' time and memory when keys rise."""
         self.roles = roles
         self.channels = channels
         self.categories = categories
@@ -155,7 +162,8 @@ class CustomerAccumulator:
         self.uniques = np.empty(0, dtype=np.int64)
         self.table = np.full(gb.table_size(0), -1, dtype=np.int32)
         self.id_reps: list[pl.Series] = []  # string ids: each group's id, in code order
-        self.orders = _Pairs(self.capacity) if roles.order_id_dtype is not None else None
+        self.keyed = roles.order_id_dtype is not None
+        self.orders = _Pairs(self.capacity) if self.keyed and order_pairs else None
         self.category_pairs: _Pairs | None = None  # set once categories outgrow the mask
 
     def prepare(self, used: pl.DataFrame) -> Batch:
@@ -175,7 +183,7 @@ class CustomerAccumulator:
                   else np.empty(0, dtype=np.int32)),
             cat=(self.categories.encode(used["category"]) if self.categories is not None
                  else np.empty(0, dtype=np.int32)))
-        if self.orders is not None:
+        if self.keyed:
             order = used["order_id"]
             batch.keyless = np.ascontiguousarray(order.is_null().to_numpy(), dtype=np.bool_)
             batch.order_keys = (order.hash(seed=ORDER_SEED).to_numpy().view(np.int64)
@@ -224,9 +232,10 @@ class CustomerAccumulator:
             if self.category_pairs is not None:
                 self.category_pairs.add_rows(codes, batch.units, cat < 0, cat.astype(np.int64))
                 cat = np.empty(0, dtype=np.int32)
-        gb._scatter_update(codes, batch.ts, batch.units, batch.chan, cat, batch.keyless,
-                           batch.order_keys,
-                           self.acc)
+        went_down = gb._scatter_update(codes, batch.ts, batch.units, batch.chan, cat,
+                                       batch.keyless, batch.order_keys, self.acc)
+        if went_down and self.keyed and self.orders is None:
+            raise OrderKeysDescend(f"{went_down} customers' order keys went down")
 
     def _check_ids(self, ids: pl.Series, codes: np.ndarray, new_rows: np.ndarray) -> None:
         self.id_reps.append(ids.gather(new_rows))
@@ -260,7 +269,7 @@ class CustomerAccumulator:
         self.uniques = self.table = None
         # orders: the running count is exact unless a customer's keys went down (ORDERS -1);
         # only those customers are counted from the pairs
-        unordered = acc[:, gb.ORDERS] < 0 if self.orders is not None else None
+        unordered = acc[:, gb.ORDERS] < 0 if self.keyed else None
         n_chan = acc.shape[1] - gb.CHANNEL0
         columns = np.array([gb.FIRST, gb.LAST, gb.NET, gb.PURCHASE, gb.RETURNS, gb.ROWS, gb.BUYS]
                            + list(range(gb.CHANNEL0, gb.CHANNEL0 + n_chan)), dtype=np.int64)
@@ -272,9 +281,10 @@ class CustomerAccumulator:
             cols = np.empty((len(columns), k), dtype=np.int64)
             gb._gather_columns(acc, order, columns, cols)
             frequency, categories = (None if d is None else d.result() for d in distinct)
-        if frequency is not None:
-            frequency = (np.where(unordered, frequency, acc[:, gb.ORDERS]) +
-                         acc[:, gb.KEYLESS])[order]
+        if self.keyed:  # without pairs no customer's keys went down (see add)
+            running = acc[:, gb.ORDERS]
+            frequency = ((running if frequency is None else
+                          np.where(unordered, frequency, running)) + acc[:, gb.KEYLESS])[order]
         if self.categories is not None:
             categories = (categories if categories is not None else
                           np.bitwise_count(acc[:, gb.CATMASK].view(np.uint64)))[order]

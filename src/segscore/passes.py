@@ -13,6 +13,10 @@ same pass: rows are classified without an upper bound, then rejected rows later 
 derived as_of are re-counted as after_as_of. Only a lookback window without ``--as-of`` needs
 a pre-pass (the window start depends on as_of), and more than MAX_TRACKED_CHANNELS channel
 values a restart with the top channels counted first.
+
+Distinct orders: with integer order ids the pass first counts them on the fly (exact while
+each customer's ids rise); the first customer whose ids go down stops it and the pass starts
+again collecting (customer, order) pairs, as it always does for string order ids.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import pyarrow.parquet as pq
 import native_kernels.groupby as gb
 
 from segscore.accumulate import (MAX_TRACKED_CHANNELS, Codebook, CustomerAccumulator,
-                                 IdHashCollision, TooManyValues)
+                                 IdHashCollision, OrderKeysDescend, TooManyValues)
 from segscore.config import RunConfig
 from segscore.errors import InputError
 from segscore.features import MAX_CHANNEL_COLUMNS, ChannelColumns, channel_columns
@@ -104,9 +108,10 @@ class _Stream:
 
     def __init__(self, infos: list[InputFile], config: RunConfig, roles: Roles,
                  as_of: datetime | None, partitions: int, channels: ChannelColumns | None,
-                 id_seed: int):
+                 id_seed: int, order_pairs: bool):
         self.infos, self.config, self.roles = infos, config, roles
         self.as_of, self.partitions, self.id_seed = as_of, partitions, id_seed
+        self.order_pairs = order_pairs
         self.fixed_channels = channels
         self.channel_book = (None if not roles.channel else
                              Codebook(channels.values) if channels is not None else
@@ -135,7 +140,7 @@ class _Stream:
         with ThreadPoolExecutor(max_workers=1) as worker:
             for p in range(self.partitions):
                 acc = CustomerAccumulator(self.roles, self.channel_book, self.category_book,
-                                          self.id_seed, self._capacity())
+                                          self.id_seed, self._capacity(), self.order_pairs)
                 pending = None
                 for i, slices in plan:
                     for offset, rows in slices:
@@ -219,9 +224,14 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
             as_of = default_as_of(scan_inputs(infos, config.columns, roles), config,
                                   roles.id_dtype == pl.String, infos)
         channels, seeds = None, list(ID_SEEDS)
+        # integer order ids usually rise per customer: count orders on the fly, without pairs
+        order_pairs = roles.order_id_dtype == pl.String
         while seeds:
             try:
-                return _Stream(infos, config, roles, as_of, partitions, channels, seeds[0]).run()
+                return _Stream(infos, config, roles, as_of, partitions, channels, seeds[0],
+                               order_pairs).run()
+            except OrderKeysDescend:  # some customer's order ids go down: count from pairs
+                order_pairs = True
             except TooManyValues:  # too many channel values to track: rank them first
                 scan = scan_inputs(infos, config.columns, roles)
                 as_of = as_of or default_as_of(scan, config, roles.id_dtype == pl.String, infos)
