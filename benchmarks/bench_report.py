@@ -49,9 +49,9 @@ NOTES = [
     "written with zstd level 1) and before it (4846956, run from a worktree in between), "
     "same data. Plain report: 0.34–0.45 s after vs 0.56–0.65 s before (−35 %). With both "
     "options: 1.57–2.05 s after vs 1.90–2.31 s before, all under contention (load 1.6–4.6). "
-    "The d4aeb1b sessions ran in the shared checkout while another engineer's uncommitted "
-    "ingest changes (committed later as 36d5abf) were in it, the 4846956 sessions without "
-    "them: compare the report seconds, not the run times or shares.",
+    "The d4aeb1b sessions ran in the shared checkout, which held another engineer's uncommitted "
+    "ingest changes (seen at 16:54, committed later as 36d5abf); the 4846956 sessions ran "
+    "without them: compare the report seconds, not the run times or shares.",
     "* In-process A/B on a saved 10M result (build + files, alternating processes, 3 × 3 "
     "rounds, calmer minutes): plain 0.48 → 0.35 s; both options 1.44 → 1.23 s (process CPU "
     "2.6 → 2.2 s).",
