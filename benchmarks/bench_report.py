@@ -52,6 +52,10 @@ NOTES = [
     "The d4aeb1b sessions ran in the shared checkout, which held another engineer's uncommitted "
     "ingest changes (seen at 16:54, committed later as 36d5abf); the 4846956 sessions ran "
     "without them: compare the report seconds, not the run times or shares.",
+    "* Session 17:17 (1e2bce9) ran with nothing else on the machine (load 1.4–1.8 is this "
+    "benchmark): plain 0.35–0.48 s, both options 1.33–1.96 s = 10.5–14.2 % of the run "
+    "(median 10.6 %). The rest of the run got faster this session (cluster stage 2.2 → "
+    "1.2 s, runs of 12–14 s), so the same report seconds are a larger share than at 13:10.",
     "* In-process A/B on a saved 10M result (build + files, alternating processes, 3 × 3 "
     "rounds, calmer minutes): plain 0.48 → 0.35 s; both options 1.44 → 1.23 s (process CPU "
     "2.6 → 2.2 s).",
