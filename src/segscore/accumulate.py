@@ -269,7 +269,7 @@ class CustomerAccumulator:
         self.uniques = self.table = None
         # orders: the running count is exact unless a customer's keys went down (ORDERS -1);
         # only those customers are counted from the pairs
-        unordered = acc[:, gb.ORDERS] < 0 if self.keyed else None
+        unordered = acc[:, gb.ORDERS] < 0 if self.orders is not None else None
         n_chan = acc.shape[1] - gb.CHANNEL0
         columns = np.array([gb.FIRST, gb.LAST, gb.NET, gb.PURCHASE, gb.RETURNS, gb.ROWS, gb.BUYS]
                            + list(range(gb.CHANNEL0, gb.CHANNEL0 + n_chan)), dtype=np.int64)
@@ -283,7 +283,7 @@ class CustomerAccumulator:
             frequency, categories = (None if d is None else d.result() for d in distinct)
         if self.keyed:  # without pairs no customer's keys went down (see add)
             running = acc[:, gb.ORDERS]
-            frequency = ((running if frequency is None else
+            frequency = ((running if unordered is None else
                           np.where(unordered, frequency, running)) + acc[:, gb.KEYLESS])[order]
         if self.categories is not None:
             categories = (categories if categories is not None else
