@@ -70,22 +70,11 @@ def _transform_moments(column, log, out):
 
 
 @njit(**PARALLEL)
-def _zscore_into(values, mean, std, X, j):
-    """X[i, j] = (values[i] − mean) / std as float32, 0 where values[i] is NaN.
-
-    values: IN float64 (n,), already transformed; X: OUT float32 (n, d).
-    """
-    n = values.shape[0]
-    for i in prange(n):
-        x = values[i]
-        X[i, j] = np.float32((x - mean) / std) if x == x else np.float32(0.0)
-
-
-@njit(**PARALLEL)
 def _transform_zscore_into(column, log, mean, std, X, j):
     """X[i, j] = (transform(column[i]) − mean) / std as float32, 0 where it is NaN.
 
-    column: IN numeric (n,), raw values; X: OUT float32 (n, d).
+    column: IN numeric (n,), raw values (or values already transformed, with log False);
+    X: OUT float32 (n, d).
     """
     n = column.shape[0]
     for i in prange(n):

@@ -9,12 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from native_kernels.scaling import (
-    CHUNK,
-    _transform_moments,
-    _transform_zscore_into,
-    _zscore_into,
-)
+from native_kernels.scaling import CHUNK, _transform_moments, _transform_zscore_into
 
 
 def naive_scaling(column, log):
@@ -39,7 +34,7 @@ def run(column, log, threads=None):
         values = np.empty(column.shape[0])
         mean, std, count = _transform_moments(column, log, values)
         X = np.empty((column.shape[0], 2), dtype=np.float32)
-        _zscore_into(values, mean, std or 1.0, X, 1)
+        _transform_zscore_into(values, False, mean, std or 1.0, X, 1)
         _transform_zscore_into(column, log, mean, std or 1.0, X, 0)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)

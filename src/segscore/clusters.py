@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from native_kernels.kmeans import _silhouette_samples, n_chunks
-from native_kernels.scaling import _transform_moments, _transform_zscore_into, _zscore_into
+from native_kernels.scaling import _transform_moments, _transform_zscore_into
 from segscore.clustering import MiniBatchKMeans, assign_labels
 
 SCHEMA_VERSION = 1
@@ -192,7 +192,7 @@ def _fit_scaling(features: pl.DataFrame, names, logs) -> tuple[np.ndarray, np.nd
     for j, name in enumerate(names):
         mean, std, _ = _transform_moments(_raw_column(features, name), name in logs, values)
         means[j], stds[j] = mean, std or 1.0
-        _zscore_into(values, means[j], stds[j], X, j)
+        _transform_zscore_into(values, False, means[j], stds[j], X, j)  # already transformed
     return means, stds, X
 
 
