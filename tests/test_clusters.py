@@ -165,3 +165,20 @@ def test_silhouette_matches_sklearn_and_naive():
     assert ours == pytest.approx(sk_silhouette(X, labels), rel=1e-9)
     assert ours == pytest.approx(naive.silhouette(X, labels), rel=1e-9)
     assert silhouette_score(X, np.zeros(300, np.int32)) == 0.0
+
+
+def test_auto_k_identical_with_one_and_two_threads(table):
+    """The candidate fits run in Python threads only with >1 numba thread: same model."""
+    import numba
+
+    settings = ClusterSettings(k_max=6, sample_size=3000)
+    models = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            models.append(fit_assign_clusters(table, settings))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    (one, labels_one), (two, labels_two) = models
+    assert one.to_dict() == two.to_dict()
+    np.testing.assert_array_equal(labels_one, labels_two)
