@@ -23,7 +23,7 @@ Algorithm (``fit``):
    on the validation sample), or after ``max_refine_passes`` passes. When
    n > ``refine_sample_size``, the passes run first on a random sample of that many rows to
    a 100× tighter tolerance (budget 5 × ``max_refine_passes``; sample passes are cheap), then
-   on the full data, where one to three passes are then usually enough. An empty cluster
+   on the full data, where two or three passes were enough in our 10M runs. An empty cluster
    keeps its centre.
 4. ``labels_`` and the exact ``inertia_`` come from a full assignment against the returned
    centres. When the pass budget runs out that is one extra pass; otherwise the last pass
