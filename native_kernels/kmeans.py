@@ -15,6 +15,7 @@ from numba import njit, prange
 from native_kernels._options import PARALLEL, SERIAL
 
 CHUNK = 65536
+BLOCK = 256  # rows per transposed block in the nearest-centre loops (d x 2 KiB: in L1)
 
 
 def n_chunks(n):
@@ -33,26 +34,54 @@ def _sq_dist(X, i, centers, j):
 
 
 @njit(**SERIAL)
-def _nearest(X, i, ct, dist):
-    """(index, squared distance) of the centre nearest to X[i]; ties -> lowest index.
+def _load_block(X, start, m, xt):
+    """xt[:, :m] = X[start:start + m] transposed, as float64. xt: OUT float64 (d, BLOCK)."""
+    for r in range(m):
+        for f in range(X.shape[1]):
+            xt[f, r] = X[start + r, f]
 
-    ct: IN float64 (d, k), the centres transposed (the inner loop over k vectorizes);
-    dist: scratch float64 (k,). The sum over features runs in feature order, as ``_sq_dist``.
+
+@njit(**SERIAL)
+def _gather_block(X, idx, start, m, xt):
+    """xt[:, :m] = X[idx[start:start + m]] transposed, as float64. xt: OUT float64 (d, BLOCK)."""
+    for r in range(m):
+        i = idx[start + r]
+        for f in range(X.shape[1]):
+            xt[f, r] = X[i, f]
+
+
+@njit(**SERIAL)
+def _nearest_block(xt, m, centers, dist, best_d, best):
+    """Nearest centre of the m rows held in xt[:, :m]; ties -> lowest index.
+
+    xt: IN float64 (d, BLOCK), rows as columns; centers: IN float64 (k, d);
+    dist: scratch float64 (BLOCK,); best_d: OUT float64 (BLOCK,), squared distance to the
+    nearest centre; best: OUT int64 (BLOCK,), its index. Every loop runs across the block's
+    rows (it vectorizes); each row's sum over features runs in feature order, as ``_sq_dist``.
     """
-    k = ct.shape[1]
-    dist[:] = 0.0
-    for f in range(ct.shape[0]):
-        x = np.float64(X[i, f])
-        for j in range(k):
-            t = x - ct[f, j]
-            dist[j] += t * t
-    best = 0
-    best_d = dist[0]
-    for j in range(1, k):
-        if dist[j] < best_d:
-            best_d = dist[j]
-            best = j
-    return best, best_d
+    for r in range(m):
+        best_d[r] = np.inf
+        best[r] = 0
+    for j in range(centers.shape[0]):
+        for r in range(m):
+            dist[r] = 0.0
+        for f in range(xt.shape[0]):
+            c = centers[j, f]
+            for r in range(m):
+                t = xt[f, r] - c
+                dist[r] += t * t
+        for r in range(m):
+            closer = dist[r] < best_d[r]
+            best[r] = j if closer else best[r]
+            best_d[r] = dist[r] if closer else best_d[r]
+
+
+@njit(**SERIAL)
+def _block_scratch(dim):
+    """Scratch for ``_nearest_block``: (xt float64 (dim, BLOCK), dist, best_d float64
+    (BLOCK,), best int64 (BLOCK,))."""
+    return (np.empty((dim, BLOCK)), np.empty(BLOCK), np.empty(BLOCK),
+            np.empty(BLOCK, dtype=np.int64))
 
 
 @njit(**SERIAL)
@@ -83,13 +112,15 @@ def _assign_rows(X, centers, labels, start, stop):
 
     X: IN (n, d); centers: IN float64 (k, d); labels: OUT int32 (n,), rows start..stop written.
     """
-    ct = np.ascontiguousarray(centers.T)
-    dist = np.empty(ct.shape[1])
+    xt, dist, best_d, best = _block_scratch(X.shape[1])
     s = 0.0
-    for i in range(start, stop):
-        j, d = _nearest(X, i, ct, dist)
-        labels[i] = j
-        s += d
+    for b in range(start, stop, BLOCK):
+        m = min(BLOCK, stop - b)
+        _load_block(X, b, m, xt)
+        _nearest_block(xt, m, centers, dist, best_d, best)
+        for r in range(m):
+            labels[b + r] = best[r]
+            s += best_d[r]
     return s
 
 
@@ -128,23 +159,25 @@ def _lloyd_rows(X, centers, labels, start, stop, sums, counts):
     rows whose label changed.
     """
     k, dim = centers.shape
-    ct = np.ascontiguousarray(centers.T)
-    dist = np.empty(k)
+    xt, dist, best_d, best = _block_scratch(dim)
     for j in range(k):
         counts[j] = 0
         for f in range(dim):
             sums[j, f] = 0.0
     s = 0.0
     moved = 0
-    for i in range(start, stop):
-        j, d = _nearest(X, i, ct, dist)
-        if labels[i] != j:
-            moved += 1
-            labels[i] = j
-        s += d
-        counts[j] += 1
-        for f in range(dim):
-            sums[j, f] += X[i, f]
+    for b in range(start, stop, BLOCK):
+        m = min(BLOCK, stop - b)
+        _load_block(X, b, m, xt)
+        _nearest_block(xt, m, centers, dist, best_d, best)
+        for r in range(m):
+            j = best[r]
+            moved += labels[b + r] != j
+            labels[b + r] = j
+            s += best_d[r]
+            counts[j] += 1
+            for f in range(dim):
+                sums[j, f] += xt[f, r]
     return s, moved
 
 
@@ -200,19 +233,21 @@ def _minibatch_step(X, idx, centers, weight_sums, labels, sums, counts):
     The batch inertia is measured against the centres before the update.
     """
     k, dim = centers.shape
-    ct = np.ascontiguousarray(centers.T)
-    dist = np.empty(k)
+    xt, dist, best_d, best = _block_scratch(dim)
     sums[:, :] = 0.0
     counts[:] = 0
     inertia = 0.0
-    for t in range(idx.shape[0]):
-        i = idx[t]
-        j, d = _nearest(X, i, ct, dist)
-        labels[t] = j
-        inertia += d
-        counts[j] += 1
-        for f in range(dim):
-            sums[j, f] += X[i, f]
+    for b in range(0, idx.shape[0], BLOCK):
+        m = min(BLOCK, idx.shape[0] - b)
+        _gather_block(X, idx, b, m, xt)
+        _nearest_block(xt, m, centers, dist, best_d, best)
+        for r in range(m):
+            j = best[r]
+            labels[b + r] = j
+            inertia += best_d[r]
+            counts[j] += 1
+            for f in range(dim):
+                sums[j, f] += xt[f, r]
     for j in range(k):
         if counts[j] > 0:
             w = weight_sums[j]

@@ -14,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 
 import naive_kmeans as naive
 from native_kernels.kmeans import (
+    BLOCK,
     CHUNK,
     _assign,
     _assign_rows,
@@ -50,7 +51,7 @@ def rfm_like(n, seed):
 # ---------------------------------------------------------------- kernels vs naive
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 7, 1000, CHUNK + 1234])
+@pytest.mark.parametrize("n", [1, 7, BLOCK, 1000, CHUNK + 1234])
 def test_assign_matches_naive(dtype, n):
     rng = np.random.default_rng(n)
     X = rng.normal(size=(n, 3)).astype(dtype)
@@ -89,6 +90,36 @@ def test_assign_property_ties_to_lowest_index(X, k, seed):
     assert inertia == ref_inertia  # integer arithmetic: exact
 
 
+@given(
+    arrays(np.float32, st.tuples(st.integers(1, 3 * BLOCK), st.integers(1, 5)),
+           elements=st.integers(-3, 3).map(float)),
+    st.integers(1, 9),
+    st.integers(0, 2**32 - 1),
+)
+def test_lloyd_pass_property_exact_on_ties(X, k, seed):
+    """Integer grids (exact ties, duplicate centres) over several row blocks: labels, sizes,
+    means and inertia equal the naive step exactly (integer sums are exact)."""
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    centers = rng.integers(-3, 4, (k, d)).astype(np.float64)
+    if k > 1:
+        centers[-1] = centers[0]
+    labels = np.full(n, -1, np.int32)
+    sums, counts = np.empty((1, k, d)), np.empty((1, k), np.int64)
+    inertia, changed = np.empty(1), np.empty(1, np.int64)
+    _lloyd_pass(X, centers, labels, sums, counts, inertia, changed)
+    new, sizes = np.empty_like(centers), np.empty(k, np.int64)
+    _merge_chunks(sums, counts, centers, new, sizes)
+    ref_labels, ref_new, ref_sizes = naive.lloyd_step(X, centers)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(sizes, ref_sizes)
+    np.testing.assert_array_equal(sums[0], [X[ref_labels == j].sum(axis=0, dtype=np.float64)
+                                            for j in range(k)])
+    np.testing.assert_allclose(new, ref_new, rtol=1e-12)
+    assert inertia[0] == naive.inertia(X, centers, ref_labels)
+    assert changed[0] == n
+
+
 @pytest.mark.parametrize("n", [10, CHUNK * 2 + 5])
 def test_lloyd_pass_matches_naive_step(n):
     rng = np.random.default_rng(n)
@@ -113,14 +144,15 @@ def test_lloyd_pass_matches_naive_step(n):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_minibatch_step_matches_naive(dtype):
+@pytest.mark.parametrize("batch", [64, 2 * BLOCK + 3])  # one partial block; several blocks
+def test_minibatch_step_matches_naive(dtype, batch):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(300, 2)).astype(dtype)
-    idx = rng.integers(0, 300, 64)
+    idx = rng.integers(0, 300, batch)
     centers = rng.normal(size=(4, 2))
     weights = np.array([0.0, 3.0, 10.0, 1.0])
     ref_labels, ref_centers, ref_w, ref_inertia = naive.minibatch_update(X, idx, centers, weights)
-    labels = np.empty(64, np.int32)
+    labels = np.empty(batch, np.int32)
     inertia = _minibatch_step(X, idx, centers, weights, labels, np.empty((4, 2)),
                               np.empty(4, np.int64))
     np.testing.assert_array_equal(labels, ref_labels)
