@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import naive
-from segscore.scoring import assign_scores, cut_points, quantile_scores, score_probabilities
+from segscore.scoring import (assign_scores, cut_points, cut_points_of, quantile_scores,
+                               score_probabilities)
 
 finite = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)
 tied = st.sampled_from([0.0, 1.0, 1.0, 2.5, 7.0, -3.0, 1e6])
@@ -74,6 +75,21 @@ def test_nan_is_ignored_for_cuts_and_scored_zero():
     assert np.array_equal(cuts, np.nanquantile(x, score_probabilities(4)))
     s = assign_scores(x, cuts)
     assert s[0] == 0 and s[4] == 0 and s[1] == 1 and s[5] == 4
+
+
+@given(st.lists(arrays(np.float64, st.integers(0, 200),
+                      elements=st.one_of(finite, tied, st.just(np.nan))), min_size=1, max_size=4),
+       st.integers(2, 9), st.integers(1, 3))
+def test_cut_points_of_columns_equal_one_at_a_time(columns, q, threads):
+    """Concurrent selections (ties, NaN, empty and single-row columns) give each column's own
+    cut points bit for bit, in column order."""
+    probs = score_probabilities(q)
+    got = cut_points_of([(c, probs) for c in columns], threads)
+    want = [np.nanquantile(c, probs) if (~np.isnan(c)).any() else np.full(q - 1, np.nan)
+            for c in columns]
+    assert len(got) == len(columns)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
 
 
 def test_empty_and_single_row():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -25,8 +26,8 @@ from segscore.output import PRODUCER, RunDirectory, write_json, write_partitione
 from segscore.passes import count_customers, gather
 from segscore.report import build_report, check_report_inputs, write_report
 from segscore.schema import InputFile, discover, inspect_inputs
-from segscore.scoring import quantile_scores
-from segscore.segments import label_all
+from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
+from segscore.segments import label_all, tier_probabilities
 from segscore.timing import StageClock
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -65,12 +66,21 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
     feats = {c: table.get_column(c).to_numpy() for c in
              ("recency_days", "tenure_days", "frequency", "monetary")}
     q = config.bins
-    cuts_in = frozen.cuts if frozen else {}
-    r, r_cut = quantile_scores(feats["recency_days"], q, invert=True, cuts=cuts_in.get("r"))
-    f, f_cut = quantile_scores(feats["frequency"], q, cuts=cuts_in.get("f"))
-    m, m_cut = quantile_scores(feats["monetary"], q, cuts=cuts_in.get("m"))
-    labels, tier_bounds = label_all(feats, {"r": r, "f": f, "m": m}, config,
-                                    frozen.tier_bounds if frozen else None)
+    if frozen:
+        cuts_in, tier_bounds_in = frozen.cuts, frozen.tier_bounds
+    else:  # every selection at once (serial kernels that release the GIL)
+        probs = score_probabilities(q)
+        wanted = [(feats[c], probs) for c in ("recency_days", "frequency", "monetary")]
+        tier_probs = tier_probabilities(config.value_tier)
+        if tier_probs is not None:
+            wanted.append((feats["monetary"], tier_probs))
+        found = cut_points_of(wanted, numba.get_num_threads())
+        cuts_in = dict(zip("rfm", found))
+        tier_bounds_in = found[3] if tier_probs is not None else None
+    r, r_cut = quantile_scores(feats["recency_days"], q, invert=True, cuts=cuts_in["r"])
+    f, f_cut = quantile_scores(feats["frequency"], q, cuts=cuts_in["f"])
+    m, m_cut = quantile_scores(feats["monetary"], q, cuts=cuts_in["m"])
+    labels, tier_bounds = label_all(feats, {"r": r, "f": f, "m": m}, config, tier_bounds_in)
     codes = [f"{a}{b}{c}" for a in range(1, q + 1) for b in range(1, q + 1) for c in range(1, q + 1)]
     cell = ((r.astype(np.int32) - 1) * q + (f - 1)) * q + (m - 1)
     scored = table.with_columns(

@@ -8,6 +8,7 @@ always get equal scores, whatever the input order or thread count.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,6 +39,19 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     if work.shape[0] > 0 and p.shape[0] > 0:
         _cut_points(work, p, out)
     return out
+
+
+def cut_points_of(wanted: Sequence[tuple[np.ndarray, Sequence[float] | np.ndarray]],
+                  threads: int = 1) -> list[np.ndarray]:
+    """``cut_points(column, probs)`` of every (column, probs) pair, up to ``threads`` at once.
+
+    The selection kernel releases the GIL, so the selections run in parallel; each result is
+    the same as computed alone (float64 (len(probs),) per pair, in order).
+    """
+    if threads <= 1 or len(wanted) <= 1:
+        return [cut_points(x, p) for x, p in wanted]
+    with ThreadPoolExecutor(max_workers=min(threads, len(wanted))) as pool:
+        return list(pool.map(lambda pair: cut_points(*pair), wanted))
 
 
 def assign_scores(x: np.ndarray, cuts: np.ndarray) -> np.ndarray:

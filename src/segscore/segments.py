@@ -43,8 +43,15 @@ def tier_cut_values(monetary: np.ndarray, tiers: ValueTierConfig) -> np.ndarray:
     """
     if tiers.method == "thresholds":
         return np.array([t.min_monetary for t in tiers.tiers[:-1]], dtype=np.float64)
-    shares = np.cumsum([t.top_share for t in tiers.tiers[:-1]])
-    return cut_points(monetary, 1.0 - shares)
+    return cut_points(monetary, tier_probabilities(tiers))
+
+
+def tier_probabilities(tiers: ValueTierConfig) -> np.ndarray | None:
+    """Quantile probabilities (float64, descending) of rank tiers' monetary bounds:
+    1 - cumulative top share; None for threshold tiers."""
+    if tiers.method == "thresholds":
+        return None
+    return 1.0 - np.cumsum([t.top_share for t in tiers.tiers[:-1]])
 
 
 def assign_tiers(monetary: np.ndarray, tiers: ValueTierConfig, bounds: np.ndarray) -> np.ndarray:
