@@ -65,6 +65,19 @@ NOTES = [
     "≈ 0.55 s (0.14 s building its six Enum columns, 0.40 s polars' writer), profiles "
     "≈ 0.35 s, and in the pipeline 0.3–0.6 s of system time for page faults on fresh memory "
     "— on 2 cores that is ≥ 1 s of wall time even when nothing else runs.",
+    "* Sessions 18:51 (fb04d46, 1 round) and 19:39 (e5a2cf7, 4 rounds) ran with nothing else "
+    "on the machine. At 19:39 the report stage with both options took 1.41–1.57 s, the same "
+    "as at 17:17, but the rest of the run had become faster: clustering 1.22 → 0.94 s "
+    "(K-means block kernel) and scoring 0.99 → 0.71 s (concurrent cut points). The share "
+    "therefore rose to 10.3–11.0 % (median 10.9 %). The build is CPU-bound: 2.0–2.5 s of "
+    "CPU for 1.15–1.29 s of wall time, with migration the longest of the three sections.",
+    "* Tried and reverted: loading `--previous` / `--customers` (read, id sort, duplicate "
+    "check) in a background thread while the run scores and clusters. It shortened the "
+    "report stage, but the stages it overlapped became slower, so the run did not gain. "
+    "Four alternating A/B process pairs (sum of score_and_label + cluster + write + report, "
+    "medians over 4 runs per arm): with both options 5.17 s loaded ahead vs 4.62 s as now; "
+    "plain runs 3.5–4.2 s in both arms. numba's parallel kernels lose badly to a competing thread "
+    "on 2 cores, and the inputs held earlier mean more fresh pages in the write stage.",
     "* *files* (≈ 0.25–0.3 s) is almost all the pipeline writing migration.parquet "
     "(`pipeline.py`, polars, zstd — level 1 since d4aeb1b — without statistics).",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
