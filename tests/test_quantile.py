@@ -81,12 +81,13 @@ def test_nan_is_ignored_for_cuts_and_scored_zero():
                       elements=st.one_of(finite, tied, st.just(np.nan))), min_size=1, max_size=4),
        st.integers(2, 9), st.integers(1, 3))
 def test_cut_points_of_columns_equal_one_at_a_time(columns, q, threads):
-    """Concurrent selections (ties, NaN, empty and single-row columns) give each column's own
-    cut points bit for bit, in column order."""
-    probs = score_probabilities(q)
-    got = cut_points_of([(c, probs) for c in columns], threads)
-    want = [np.nanquantile(c, probs) if (~np.isnan(c)).any() else np.full(q - 1, np.nan)
-            for c in columns]
+    """Concurrent selections (ties, NaN, empty and single-row columns; ascending score and
+    descending tier-style probabilities) give each pair's own cut points bit for bit, in order."""
+    wanted = [(c, score_probabilities(q)[::1 if i % 2 == 0 else -1])
+              for i, c in enumerate(columns)]
+    got = cut_points_of(wanted, threads)
+    want = [np.nanquantile(c, p) if (~np.isnan(c)).any() else np.full(q - 1, np.nan)
+            for c, p in wanted]
     assert len(got) == len(columns)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
