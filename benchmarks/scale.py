@@ -4,8 +4,8 @@
 
 Generates the data once (``benchmarks/.cache/<n>/``), runs one segscore warm-up (its time is
 recorded as the first run of the session), then ``--repeat`` rounds in which every engine runs
-once, alternating, each in its own subprocess (``benchmarks.runner``). Peak RSS is the OS's
-``ru_maxrss`` of that child (``os.wait4``). A baseline whose clustering stage exceeds
+once, alternating (the order rotated by one engine per round), each in its own subprocess
+(``benchmarks.runner``). Peak RSS is the OS's ``ru_maxrss`` of that child (``os.wait4``). A baseline whose clustering stage exceeds
 ``--cluster-timeout`` is killed; its clustering time is then a lower bound, and later rounds
 run it without clustering (its pre-clustering stages are still timed every round).
 Also measures numba cold vs warm start in fresh processes (empty vs filled NUMBA_CACHE_DIR).
@@ -155,7 +155,7 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "repeat": repeat, "cluster_timeout_s": cluster_timeout,
            "data_ready_s": gen_s, "runs": {e: [] for e in engines}, "cluster_killed": {},
-           "warm_gib": warm_gib}
+           "warm_gib": warm_gib, "engine_order": "rotated by one engine per round"}
 
     def one(engine: str, scores: bool) -> dict:
         if warm_gib:
@@ -186,7 +186,10 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
     if "segscore" in engines:
         rec["segscore_first_run"] = one("segscore", scores=False)
     for i in range(repeat):
-        for e in engines:
+        # the order rotates by one engine per round: no engine always runs right after the
+        # same one (after pandas, the next engine ran 10-20 % slower in session 4 at 10M)
+        order = list(engines)[i % len(engines):] + list(engines)[:i % len(engines)]
+        for e in order:
             rec["runs"][e].append(one(e, scores=(i == 0)))
     rec["agreement"] = agreement(work, engines)
     tiny = HERE / ".cache" / "tiny"
@@ -309,6 +312,8 @@ def render_one(rec: dict) -> list[str]:
             "every run (this VM charges ~2.5 s/GiB for pages it has not touched recently); "
             if rec.get("warm_gib") else "no memory warming before runs; ")
          + f"clustering timeout {rec['cluster_timeout_s']:.0f} s (whole baseline process)."
+         + (f" Engine order {rec['engine_order']}." if rec.get("engine_order") else
+            " Engines in the same order every round.")
          + (f" Runs appended later in the session: {rec['appended']}." if rec.get("appended") else ""),
          "",
          "| engine | what | work s (median) | process s | peak RSS MiB (median / max) | rows/s (work) | runs |",
