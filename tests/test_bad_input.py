@@ -169,6 +169,17 @@ def test_corrupt_data_page_explicit_as_of(tmp_path):
                    "t.parquet", "corrupt")
 
 
+def test_failed_run_removes_the_output_parents_it_created(tmp_path):
+    """--out under directories that do not exist yet: a run failing after the output was
+    opened (a corrupt page, found while reading) leaves none of them behind."""
+    src = write(tmp_path / "in" / "t.parquet", good_table(2000))
+    _corrupt_data_page(src)
+    out = tmp_path / "new" / "deeper" / "out"
+    result = cli("run", src, "--out", out, "--quiet", "--k", "off")
+    assert result.exit_code == 2
+    assert not (tmp_path / "new").exists()
+
+
 def test_empty_directory(tmp_path):
     (tmp_path / "in").mkdir()
     assert_refused(tmp_path, run_cli(tmp_path, tmp_path / "in"), "no .parquet file")

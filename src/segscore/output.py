@@ -119,6 +119,7 @@ class RunDirectory:
         self.tmp = self.out.parent / f".{self.out.name}{TMP_TAG}{self.run_id}"
         self._lock_fd: int | None = None
         self._lock_path: Path | None = None
+        self._made_parents: list[Path] = []  # directories open() created, deepest first
 
     def _lock(self) -> None:
         """Exclusive advisory lock on a hidden sibling file, held until commit/abort (released
@@ -155,15 +156,25 @@ class RunDirectory:
             self._lock_fd = None
 
     def open(self) -> Path:
-        """Lock, recover/clean leftovers, check the target, create the temp dir; returns it."""
+        """Lock, recover/clean leftovers, check the target, create the temp dir; returns it.
+        Parent directories it creates are removed again on failure or ``abort``."""
+        parent = self.out.parent
+        while not parent.exists():
+            self._made_parents.append(parent)
+            parent = parent.parent
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        try:
+            self._lock()
+        except BaseException:
+            self._remove_made_parents()
+            raise
         try:
             recover_and_clean(self.out)
             check_target(self.out, self.overwrite)
             self.tmp.mkdir()
         except BaseException:
             self._unlock()
+            self._remove_made_parents()
             raise
         _crash_point("opened")
         return self.tmp
@@ -197,9 +208,20 @@ class RunDirectory:
             _fsync_dir(self.out.parent)
 
     def abort(self) -> None:
-        """Remove the temp dir; the previous output is untouched."""
+        """Remove the temp dir and any parent directory ``open`` created; the previous output
+        is untouched."""
         shutil.rmtree(self.tmp, ignore_errors=True)
         self._unlock()
+        self._remove_made_parents()
+
+    def _remove_made_parents(self) -> None:
+        """rmdir the parents ``open`` created, deepest first, while they are empty."""
+        for path in self._made_parents:
+            try:
+                path.rmdir()
+            except OSError:  # not empty (something else wrote there) or already gone
+                break
+        self._made_parents = []
 
 
 def write_json(path: Path, data: dict) -> None:
