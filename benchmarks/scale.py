@@ -4,10 +4,12 @@
 
 Generates the data once (``benchmarks/.cache/<n>/``), runs one segscore warm-up (its time is
 recorded as the first run of the session), then ``--repeat`` rounds in which every engine runs
-once, alternating (the order rotated by one engine per round), each in its own subprocess
-(``benchmarks.runner``). Peak RSS is the OS's ``ru_maxrss`` of that child (``os.wait4``). A baseline whose clustering stage exceeds
-``--cluster-timeout`` is killed; its clustering time is then a lower bound, and later rounds
-run it without clustering (its pre-clustering stages are still timed every round).
+once, alternating (in a seeded random order per round; every input file is read right before
+each run so all engines start with the data in the page cache), each in its own subprocess
+(``benchmarks.runner``). Peak RSS is the OS's ``ru_maxrss`` of that child (``os.wait4``).
+A baseline whose clustering stage exceeds ``--cluster-timeout`` is killed; its clustering time
+is then a lower bound, and later rounds run it without clustering (its pre-clustering stages
+are still timed every round).
 Also measures numba cold vs warm start in fresh processes (empty vs filled NUMBA_CACHE_DIR).
 
 Raw measurements go to ``benchmarks/results/<n>.json``; ``benchmarks/RESULTS.md`` is rebuilt
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -155,11 +158,12 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "repeat": repeat, "cluster_timeout_s": cluster_timeout,
            "data_ready_s": gen_s, "runs": {e: [] for e in engines}, "cluster_killed": {},
-           "warm_gib": warm_gib, "engine_order": "rotated by one engine per round"}
+           "warm_gib": warm_gib, "engine_order": "shuffled per round (seeded); inputs read into the page cache before every run"}
 
     def one(engine: str, scores: bool) -> dict:
         if warm_gib:
             warm_memory(warm_gib)
+        cache_inputs(src)
         args = ["-m", "benchmarks.runner", engine, str(src), "--out", str(work / f"out-{engine}")]
         if scores:
             args += ["--scores", str(work / f"scores-{engine}.parquet")]
@@ -186,9 +190,10 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
     if "segscore" in engines:
         rec["segscore_first_run"] = one("segscore", scores=False)
     for i in range(repeat):
-        # the order rotates by one engine per round: no engine always runs right after the
-        # same one (after pandas, the next engine ran 10-20 % slower in session 4 at 10M)
-        order = list(engines)[i % len(engines):] + list(engines)[:i % len(engines)]
+        # a different order every round (seeded): no engine always runs right after the same
+        # one (in session 4 the engine after pandas ran 10-20 % slower at 10M)
+        order = list(engines)
+        random.Random(i).shuffle(order)
         for e in order:
             rec["runs"][e].append(one(e, scores=(i == 0)))
     rec["agreement"] = agreement(work, engines)
@@ -202,6 +207,15 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
 
 
 WARM_SNIPPET = "import numpy, sys; numpy.ones(int(float(sys.argv[1]) * 2**27))"
+
+
+def cache_inputs(src: Path) -> None:
+    """Read every input file once right before an engine starts, so each engine finds the
+    data in the page cache (pandas' 7 GiB plus the memory warm-up can evict it)."""
+    for f in sorted(src.glob("*.parquet")):
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
 
 
 def warm_memory(gib: float) -> None:
@@ -466,6 +480,7 @@ def main(argv=None) -> None:
         for e in a.append.split(","):
             if rec.get("warm_gib"):
                 warm_memory(rec["warm_gib"])
+            cache_inputs(src)
             r = run_child(["-m", "benchmarks.runner", e, str(src), "--out", str(work / f"out-{e}")])
             print(f"[{a.customers}] {e} (appended): wall {r['process_wall_s']:.1f}s "
                   f"rss {r['peak_rss_mb']:.0f}MB rc {r['returncode']}", flush=True)
