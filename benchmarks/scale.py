@@ -430,7 +430,7 @@ def targets(s: dict, rec: dict) -> list[str]:
             if base.get("work_s"):
                 r = base["work_s"] / w
                 L.append(f"- issue 5: full pipeline ≥ {want:.0f}× faster than {name}: "
-                         f"{base['work_s']:.2f} / {w:.2f} = {r:.1f}×: {verdict(r >= want)}")
+                         f"{base['work_s']:.2f} / {w:.2f} = {r:.2f}×: {verdict(r >= want)}")
             elif base.get("full_lower_bound_s"):
                 r = base["full_lower_bound_s"] / w
                 L.append(f"- issue 5: full pipeline ≥ {want:.0f}× faster than {name}: "
