@@ -162,8 +162,8 @@ class RunDirectory:
         while not parent.exists():
             self._made_parents.append(parent)
             parent = parent.parent
-        self.out.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
         except BaseException:
             self._remove_made_parents()
