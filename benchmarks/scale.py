@@ -158,7 +158,9 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "repeat": repeat, "cluster_timeout_s": cluster_timeout,
            "data_ready_s": gen_s, "runs": {e: [] for e in engines}, "cluster_killed": {},
-           "warm_gib": warm_gib, "engine_order": "shuffled per round (seeded); inputs read into the page cache before every run"}
+           "warm_gib": warm_gib,
+           "engine_order": "shuffled per round (seeded); inputs read into the page cache "
+                           "before every run"}
 
     def one(engine: str, scores: bool) -> dict:
         if warm_gib:
