@@ -1,8 +1,5 @@
 """Plain-Python reference for native_kernels.groupby (slow, obviously correct)."""
 
-INT64_MAX = 2**63 - 1
-INT64_MIN = -2**63
-
 
 def dense_codes(ids):
     """(codes, uniques): group code per row in order of first appearance, and each group's id."""
@@ -15,17 +12,18 @@ def dense_codes(ids):
 
 def scatter_aggregate(codes, ts, units, chan, cat, keyless, order_keys, k, n_chan):
     """Rows of [first, last, net, purchase, returns, rows, buys, catmask, keyless, orders,
-    lastkey, chan_0..]; orders / lastkey: the distinct order keys and the last one while
-    every key is >= the previous, orders = -1 once a key went down."""
-    acc = [[INT64_MAX, INT64_MIN, 0, 0, 0, 0, 0, 0, 0, 0, 0] + [0] * n_chan for _ in range(k)]
+    lastkey, chan_0..]; first / last: min / max purchase timestamp (0 without a purchase);
+    orders / lastkey: the distinct order keys and the last one while every key is >= the
+    previous, orders = -1 once a key went down."""
+    acc = [[0] * (11 + n_chan) for _ in range(k)]
     keys_seen = [[] for _ in range(k)]
     for i, g in enumerate(codes):
         u, row = int(units[i]), acc[g]
         row[2] += u
         row[5] += 1
         if u > 0:
-            row[0] = min(row[0], int(ts[i]))
-            row[1] = max(row[1], int(ts[i]))
+            row[0] = int(ts[i]) if row[6] == 0 else min(row[0], int(ts[i]))
+            row[1] = int(ts[i]) if row[6] == 0 else max(row[1], int(ts[i]))
             row[3] += u
             row[6] += 1
             if n_chan and chan[i] >= 0:

@@ -78,13 +78,13 @@ def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
     n = len(ids)
     table = np.full(gb.table_size(n), -1, dtype=np.int32)
     uniques = np.empty(n, dtype=np.int64)
-    acc = np.empty((n, gb.CHANNEL0 + n_chan), dtype=np.int64)
+    acc = np.zeros((n, gb.CHANNEL0 + n_chan), dtype=np.int64)
     pair_codes, pair_keys, n_pairs = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64), 0
     all_codes, k, went_down = [], 0, 0
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         codes, new_rows = np.empty(hi - lo, dtype=np.int64), np.empty(hi - lo, dtype=np.int64)
         k0 = k
-        k = gb._lookup_or_insert(ids[lo:hi], table, uniques, k, codes, new_rows, acc)
+        k = gb._lookup_or_insert(ids[lo:hi], table, uniques, k, codes, new_rows)
         for j in range(k - k0):  # new_rows: first row of each new group
             assert codes[new_rows[j]] == k0 + j and (codes[:new_rows[j]] != k0 + j).all()
         sl = slice(lo, hi)
@@ -156,11 +156,11 @@ def test_kernels_empty_and_single_row():
     check_against_naive([7], [5], [-3], [0], [2], [True], [9], 1)
 
 
-def test_returns_only_group_keeps_sentinel_extremes():
+def test_returns_only_group_has_no_purchase_and_zero_extremes():
     rng = np.random.default_rng(0)
     _, _, acc, _, counts = run_kernels([1, 2, 1], [10, 20, 30], [-5, 4, -7], [0, 0, 0],
                                        [0, 1, 2], [False] * 3, [1, 1, 1], 1, [0, 3], rng)
-    assert acc[0].tolist() == [gb.INT64_MAX, gb.INT64_MIN, -12, 0, 12, 2, 0, 0, 0, 0, 0, 0]
+    assert acc[0].tolist() == [0, 0, -12, 0, 12, 2, 0, 0, 0, 0, 0, 0]
     assert counts.tolist() == [0, 1]
 
 

@@ -193,9 +193,9 @@ class CustomerAccumulator:
         return batch
 
     def _reserve(self, n: int, width: int) -> None:
-        """Room for ``n`` more groups and ``width`` acc columns (capacity doubles; rows past
-        ``k`` are initialized only when groups take them, so untouched capacity costs no
-        resident memory)."""
+        """Room for ``n`` more groups and ``width`` acc columns (capacity doubles). The tables
+        are allocated zeroed (every aggregate starts at 0), so the OS hands out the pages of
+        the rows groups take and untouched capacity costs no resident memory."""
         need = self.k + n
         if self.table.shape[0] < 2 * need:
             self.table = np.full(gb.table_size(2 * need), -1, dtype=np.int32)
@@ -203,9 +203,8 @@ class CustomerAccumulator:
         if self.acc.shape[0] < need or self.acc.shape[1] < width:
             rows = (max(2 * need, self.capacity) if self.acc.shape[0] < need
                     else self.acc.shape[0])
-            acc = np.empty((rows, width), dtype=np.int64)
+            acc = np.zeros((rows, width), dtype=np.int64)
             acc[:self.k, :self.acc.shape[1]] = self.acc[:self.k]
-            acc[:self.k, self.acc.shape[1]:] = 0
             self.acc = acc
             uniques = np.empty(rows, dtype=np.int64)
             uniques[:self.k] = self.uniques[:self.k]
@@ -219,8 +218,7 @@ class CustomerAccumulator:
         codes = np.empty(n, dtype=np.int64)
         new_rows = np.empty(n, dtype=np.int64)
         k0 = self.k
-        self.k = gb._lookup_or_insert(batch.keys, self.table, self.uniques, k0, codes, new_rows,
-                                      self.acc)
+        self.k = gb._lookup_or_insert(batch.keys, self.table, self.uniques, k0, codes, new_rows)
         if batch.ids is not None:
             self._check_ids(batch.ids, codes, new_rows[:self.k - k0])
         if self.orders is not None:
