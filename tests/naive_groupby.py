@@ -58,3 +58,20 @@ def count_distinct(codes, keys, k):
 def keyed_purchase_pairs(codes, units, keyless, keys):
     """(group, key) of the rows with units > 0 and a key, in row order."""
     return [(g, int(keys[i])) for i, g in enumerate(codes) if units[i] > 0 and not keyless[i]]
+
+
+def codebook_codes(batches, fixed=None, limit=None):
+    """Codes of string batches (lists with None) as a Codebook gives them: a fixed book codes
+    its values and -1 for the rest; a growing one gives each batch's new values the next
+    codes in sorted order. Returns (codes per batch, values, coded rows per value), or the
+    string "too many" once a growing book passes ``limit``."""
+    values = list(fixed or [])
+    out = []
+    for batch in batches:
+        if fixed is None:
+            values += sorted({v for v in batch if v is not None} - set(values))
+            if limit is not None and len(values) > limit:
+                return "too many"
+        out.append([values.index(v) if v in values else -1 for v in batch])
+    rows = [sum(c == i for codes in out for c in codes) for i in range(len(values))]
+    return out, values, rows
