@@ -276,7 +276,7 @@ def _collect_pairs(codes, units, keyless, keys, out_codes, out_keys, n):
 def _gather_columns(acc, order, columns, out):
     """Some columns of ``acc`` in row order ``order``: out[j, i] = acc[order[i], columns[j]].
 
-    acc: IN int64 (groups, width).  order: IN int64 (k,).  columns: IN int64 (m,).
+    acc: IN int64 (groups, width).  order: IN int32 or int64 (k,).  columns: IN int64 (m,).
     out: OUT int64 (m, k).
     """
     for i in prange(order.shape[0]):

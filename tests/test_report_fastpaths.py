@@ -15,7 +15,7 @@ import segscore
 from segscore.config import load_config
 from segscore.report import attributes as attributes_mod
 from segscore.report.attributes import attribute_breakdowns
-from segscore.report.ids import duplicates, id_order
+from segscore.ids import duplicates, id_order
 from segscore.report.migration import migration_report
 from segscore.report.profile import (_combination_sums, _fast_medians, _median_query,
                                      _sum_query)

@@ -24,6 +24,7 @@ import polars as pl
 import native_kernels.codebook as cb
 import native_kernels.groupby as gb
 
+from segscore.ids import id_order
 from segscore.ingest import AMOUNT_SCALE, Roles
 
 #: channels tracked one spend column each while streaming; beyond this the run restarts
@@ -295,17 +296,22 @@ class CustomerAccumulator:
         acc = self.acc[:k]
         if self.roles.id_dtype == pl.String:
             ids = (pl.concat(self.id_reps) if self.id_reps else pl.Series([], dtype=pl.String))
-        else:
-            ids = pl.Series(self.uniques[:k], dtype=pl.Int64)
-        order = ids.arg_sort().to_numpy().astype(np.int64)
-        customer_id = ids.gather(order) if self.roles.id_dtype == pl.String else \
-            pl.Series(self.uniques[:k][order], dtype=pl.Int64)
+            order = ids.arg_sort().to_numpy().astype(np.int64)
+            customer_id = ids.gather(order)
+        else:  # one packed numpy sort (several times faster than an argsort)
+            customer_id, order = id_order(pl.Series(self.uniques[:k], dtype=pl.Int64))
+            if order is None:
+                order = np.arange(k, dtype=np.int32 if k < 2**31 else np.int64)
         self.uniques = self.table = None
         # orders: the running count is exact unless a customer's keys went down (ORDERS -1);
         # only those customers are counted from the pairs
         unordered = acc[:, gb.ORDERS] < 0 if self.orders is not None else None
         n_chan = acc.shape[1] - gb.CHANNEL0
+        # every column needed is gathered in one pass over the rows in id order (a row's
+        # columns share its cache lines); frequency and categories follow from them
         columns = np.array([gb.FIRST, gb.LAST, gb.NET, gb.PURCHASE, gb.RETURNS, gb.ROWS, gb.BUYS]
+                           + ([gb.ORDERS, gb.KEYLESS] if self.keyed else [])
+                           + ([gb.CATMASK] if self.categories is not None else [])
                            + list(range(gb.CHANNEL0, gb.CHANNEL0 + n_chan)), dtype=np.int64)
         row = {c: j for j, c in enumerate(columns.tolist())}  # acc column -> row of ``cols``
         with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
@@ -316,12 +322,13 @@ class CustomerAccumulator:
             gb._gather_columns(acc, order, columns, cols)
             frequency, categories = (None if d is None else d.result() for d in distinct)
         if self.keyed:  # without pairs no customer's keys went down (see add)
-            running = acc[:, gb.ORDERS]
-            frequency = ((running if unordered is None else
-                          np.where(unordered, frequency, running)) + acc[:, gb.KEYLESS])[order]
+            running = cols[row[gb.ORDERS]]
+            frequency = ((running if frequency is None else
+                          np.where(running < 0, frequency[order], running))
+                         + cols[row[gb.KEYLESS]])
         if self.categories is not None:
-            categories = (categories if categories is not None else
-                          np.bitwise_count(acc[:, gb.CATMASK].view(np.uint64)))[order]
+            categories = (categories[order] if categories is not None else
+                          np.bitwise_count(cols[row[gb.CATMASK]].view(np.uint64)))
         self.acc = None
         no_buy = np.flatnonzero(cols[row[gb.BUYS]] == 0)
 

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.report.ids import duplicates, id_order, label_codes, recode
+from segscore.ids import duplicates, id_order, label_codes, recode
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
 

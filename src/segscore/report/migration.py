@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.report.ids import duplicates, id_order, label_codes, recode_table
+from segscore.ids import duplicates, id_order, label_codes, recode_table
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))

@@ -1,8 +1,9 @@
-"""Helpers shared by attributes.py and migration.py: ordering customer ids and turning group
-labels into small integer codes, without Python loops over rows.
+"""Ordering customer ids and turning group labels into small integer codes, without Python
+loops over rows: used by the accumulator (the per-customer table in id order) and by the
+report's attributes and migration sections.
 
-Joins against tonight's customers (sorted by id) are merge joins, so the other side has to be
-sorted by id too. ``id_order`` sorts integer ids with numpy's (SIMD) sort of one packed int64
+The report's joins against tonight's customers (sorted by id) are merge joins, so the other
+side has to be sorted by id too. ``id_order`` sorts integer ids with numpy's (SIMD) sort of one packed int64
 per row — (id − min) in the high bits, the row number in the low bits — which is several
 times faster than an argsort and yields the sorted ids and the permutation at once.
 """
