@@ -144,13 +144,11 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         result.manifest.update(manifest_extra, outputs=outputs, timings=result.timings,
                                finished_at=datetime.now(timezone.utc).isoformat())
         with clock.stage("report", rows=result.customers.height):
-            result.report, migration = build_report(result, config, previous_dir=previous,
-                                                    attributes_path=attributes)
+            result.report, _ = build_report(
+                result, config, previous_dir=previous, attributes_path=attributes,
+                migration_path=tmp / "migration.parquet" if run_dir is not None else None)
             if run_dir is not None:
                 write_report(tmp / "report", result.report)
-                if migration is not None:
-                    migration.write_parquet(tmp / "migration.parquet", compression="zstd",
-                                            compression_level=1, statistics=False)
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
         if run_dir is not None:

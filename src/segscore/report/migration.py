@@ -259,6 +259,11 @@ def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dic
           for d, _ in DIMENSIONS for w in ("previous", "current")]).insert_column(0, union_ids)
 
 
+def write_migration(table: pl.DataFrame, path: Path) -> None:
+    """migration.parquet (zstd level 1, no statistics: the file is read whole)."""
+    table.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
+
+
 def _sorted_pairs(joined: pl.DataFrame, n_codes: int) -> tuple[pl.Series, np.ndarray]:
     """(customer ids ascending, int64 pair code previous × (n_codes + 1) + current per id) of
     the full join's (customer_id, pc, cc) rows (pc / cc null = not in that run)."""

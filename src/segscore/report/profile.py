@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from segscore.report.attributes import attribute_breakdowns
-from segscore.report.migration import migration_report
+from segscore.report.migration import migration_report, write_migration
 from segscore.report.perf import performance_profile
 
 REPORT_SCHEMA_VERSION = 2
@@ -346,12 +346,15 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> N
         _id_column(schema, path, config)
 
 
-def build_report(result, config, *, previous_dir=None, attributes_path=None):
+def build_report(result, config, *, previous_dir=None, attributes_path=None,
+                 migration_path=None):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
     ``previous_dir``: last night's output directory → migration matrices and the migration
-    table (customer_id, previous_segment, current_segment, …). ``attributes_path``: Parquet,
-    one row per customer id → per-segment attribute breakdowns.
+    table (customer_id, previous_segment, current_segment, …); with ``migration_path`` the
+    table is also written there (migration.parquet), in the migration section's thread while
+    the other sections still run. ``attributes_path``: Parquet, one row per customer id →
+    per-segment attribute breakdowns.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
@@ -365,8 +368,8 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
         attributes_job = (pool.submit(_timed, sections, "attributes", attribute_breakdowns,
                                       c, attributes_path, config)
                           if attributes_path is not None else None)
-        migration_job = (pool.submit(_timed, sections, "migration", migration_report, c,
-                                     previous_dir, config)
+        migration_job = (pool.submit(_timed, sections, "migration", _migration, c,
+                                     previous_dir, config, migration_path)
                          if previous_dir is not None else None)
         report = _timed(sections, "profiles", _build, result, config, c)
         report["attributes"] = attributes_job.result() if attributes_job is not None else None
@@ -381,6 +384,14 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None):
     report["performance"] = performance_profile(result, time.perf_counter() - t0,
                                                 time.process_time() - c0, sections)
     return report, migration
+
+
+def _migration(c: pl.DataFrame, previous_dir, config, path) -> tuple[dict, pl.DataFrame]:
+    """migration_report, and its table written to ``path`` unless None."""
+    section, table = migration_report(c, previous_dir, config)
+    if path is not None:
+        write_migration(table, path)
+    return section, table
 
 
 def _timed(sections: dict, name: str, fn, *args):
