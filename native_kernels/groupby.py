@@ -15,6 +15,8 @@ from native_kernels._prefetch import prefetch
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 #: rows ahead whose ``acc`` row _scatter_update asks the memory for (measured: 16-32 best)
 PREFETCH_ROWS = 16
+#: rows ahead in _lookup_or_insert (slots at twice this distance, ids at this distance)
+LOOKUP_AHEAD = 32
 
 # columns of the ``acc`` matrix updated by _scatter_update (channels follow at CHANNEL0)
 FIRST, LAST, NET, PURCHASE, RETURNS, ROWS, BUYS, CATMASK, KEYLESS, ORDERS, LASTKEY, CHANNEL0 = \
@@ -53,7 +55,16 @@ def _lookup_or_insert(ids, table, uniques, k, codes, new_rows):
     mask = np.uint64(table.shape[0] - 1)
     shift = _shift(table)
     k0 = k
-    for i in range(ids.shape[0]):
+    n = ids.shape[0]
+    for i in range(n):
+        # two-stage prefetch: the slot of the row 2 * LOOKUP_AHEAD ahead, then the id of the
+        # group in the (by now cached) slot of the row LOOKUP_AHEAD ahead
+        if i + 2 * LOOKUP_AHEAD < n:
+            prefetch(table, (np.uint64(ids[i + 2 * LOOKUP_AHEAD]) * _GOLDEN) >> shift)
+        if i + LOOKUP_AHEAD < n:
+            ahead = table[(np.uint64(ids[i + LOOKUP_AHEAD]) * _GOLDEN) >> shift]
+            if ahead >= 0:
+                prefetch(uniques, ahead)
         v = ids[i]
         slot = (np.uint64(v) * _GOLDEN) >> shift
         while True:
