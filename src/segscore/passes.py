@@ -103,6 +103,14 @@ def _used_columns(roles: Roles) -> list[str]:
         if present]
 
 
+def _status_counts(per_status: np.ndarray, file: int) -> pl.DataFrame:
+    """(file, status, len) rows of the non-zero counts ``per_status[s]`` of statuses s."""
+    seen = np.flatnonzero(per_status)
+    return pl.DataFrame({"file": pl.Series(np.full(len(seen), file), dtype=pl.UInt32),
+                         "status": pl.Series(seen, dtype=pl.UInt8),
+                         "len": pl.Series(per_status[seen], dtype=pl.UInt32)})
+
+
 class _Stream:
     """One streaming run over all batches of all partitions (see module docstring)."""
 
@@ -145,12 +153,12 @@ class _Stream:
                 for i, slices in plan:
                     for offset, rows in slices:
                         df = self._read(i, offset, rows, p)
-                        by_status = df.group_by("status").len()
-                        counts.append(by_status.filter(pl.col("status") < FIRST_REJECT)
-                                      .with_columns(pl.lit(i, pl.UInt32).alias("file")))
-                        if by_status.filter(pl.col("status") >= FIRST_REJECT).height:
+                        per_status = np.bincount(df["status"].to_numpy(),
+                                                 minlength=len(STATUSES))
+                        counts.append(_status_counts(per_status[:FIRST_REJECT], i))
+                        if per_status[FIRST_REJECT:].any():
                             rejected.append(df.filter(pl.col("status") >= FIRST_REJECT))
-                        all_used = by_status.height == 1 and by_status["status"][0] == USED
+                        all_used = per_status[USED] == df.height
                         used = (df if all_used else df.filter(pl.col("status") == USED)).select(keep)
                         del df
                         if used.height:
