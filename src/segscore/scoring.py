@@ -34,7 +34,9 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     if p.ndim != 1 or np.any(~((p >= 0.0) & (p <= 1.0))):
         raise ValueError("probabilities must be a 1-d sequence of values in [0, 1]")
     work = np.array(values, dtype=np.float64)  # private copy: selection reorders it
-    work = work[~np.isnan(work)]
+    nan = np.isnan(work)
+    if nan.any():  # a second copy only when there is something to drop
+        work = work[~nan]
     out = np.full(p.shape[0], np.nan)
     if work.shape[0] > 0 and p.shape[0] > 0:
         _cut_points(work, p, out)
