@@ -80,6 +80,19 @@ NOTES = [
     "on 2 cores, and the inputs held earlier mean more fresh pages in the write stage.",
     "* *files* (≈ 0.25–0.3 s) is almost all the pipeline writing migration.parquet "
     "(`pipeline.py`, polars, zstd — level 1 since d4aeb1b — without statistics).",
+    "* Session 5, 21:21 (da1928c, 3 rounds): the ingest had become faster (hash-coded "
+    "channels, no row initialization), the report had not: both options 1.45–2.01 s, "
+    "12.6–16.2 % of the run (median 12.6 %).",
+    "* Session 5, 22:36 (c0aa7f8, 4 rounds): polars' allocator on huge pages "
+    "(`POLARS_THP=1`, fewer page faults in every stage) and migration.parquet written in the "
+    "migration section's thread as soon as its table is ready (so *files* is now ≈ 0.02 s "
+    "and the *migration* section includes the write). Both options: report 0.94–1.17 s "
+    "(down from 1.41–1.57 s at 19:39), but the run fell to 8.8–9.0 s, so the share is "
+    "10.7–13.3 % (median 11.8 %): **not met**. Plain: 0.33–0.36 s, 4.0–4.2 %. A run with both "
+    "options took only 0.3–0.6 s longer than the plain run before it in every round. "
+    "Tried and reverted: a prefetch hint in the migration merge (the previous side's rows "
+    "come from a few id-sorted files, so the access is already near-sequential: standalone "
+    "migration section 0.61–0.81 s with it vs 0.55–0.58 s without).",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
