@@ -283,14 +283,35 @@ def _collect_pairs(codes, units, keyless, keys, out_codes, out_keys, n):
     return n
 
 
-@njit(**PARALLEL)
-def _gather_columns(acc, order, columns, out):
-    """Some columns of ``acc`` in row order ``order``: out[j, i] = acc[order[i], columns[j]].
+@njit(**SERIAL)
+def _popcount(x):
+    """Set bits of a uint64 (SWAR)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
-    acc: IN int64 (groups, width).  order: IN int32 or int64 (k,).  columns: IN int64 (m,).
-    out: OUT int64 (m, k).
+
+@njit(**PARALLEL)
+def _gather_columns(acc, order, columns, out, orders, categories):
+    """Some columns of ``acc`` in row order ``order``, plus two derived per-group values,
+    in one pass over the rows (a row's columns share its cache lines).
+
+    acc:        IN int64 (groups, width).  order: IN int32 or int64 (k,).
+    columns:    IN int64 (m,).  out: OUT int64 (m, k): out[j, i] = acc[order[i], columns[j]].
+    orders:     OUT int64 (k,) or length 0 (not wanted): ORDERS + KEYLESS of group
+                order[i] where ORDERS >= 0, else -1 - KEYLESS (the caller counts those
+                groups' orders from pairs and recovers KEYLESS as -1 - value).
+    categories: OUT int64 (k,) or length 0 (not wanted): set bits of CATMASK.
     """
+    with_orders = orders.shape[0] > 0
+    with_categories = categories.shape[0] > 0
     for i in prange(order.shape[0]):
         g = order[i]
         for j in range(columns.shape[0]):
             out[j, i] = acc[g, columns[j]]
+        if with_orders:
+            running = acc[g, ORDERS]
+            orders[i] = running + acc[g, KEYLESS] if running >= 0 else -1 - acc[g, KEYLESS]
+        if with_categories:
+            categories[i] = _popcount(np.uint64(acc[g, CATMASK]))

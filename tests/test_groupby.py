@@ -232,15 +232,26 @@ def test_mask_pairs_lists_every_set_bit():
 def test_gather_columns_equals_fancy_indexing(threads, k):
     rng = np.random.default_rng(k)
     acc = rng.integers(-2**63, 2**63 - 1, size=(k + 3, 11), dtype=np.int64)
+    acc[:, gb.ORDERS] = rng.choice([-1, 0, 1, 7], size=k + 3)  # -1: keys went down
+    acc[:, gb.KEYLESS] = rng.integers(0, 5, size=k + 3)
+    acc[:2, gb.CATMASK] = [-1, -2**63]  # every bit / only the top bit
     order = rng.permutation(k + 3)[:k].astype(np.int64)
     columns = np.array([3, 0, 10, 3], dtype=np.int64)
-    out = np.empty((4, k), dtype=np.int64)
     numba.set_num_threads(threads)
     try:
-        gb._gather_columns(acc, order, columns, out)
+        for want_derived in (False, True):
+            out = np.empty((4, k), dtype=np.int64)
+            orders, cats = (np.empty(k if want_derived else 0, dtype=np.int64) for _ in "oc")
+            gb._gather_columns(acc, order, columns, out, orders, cats)
+            assert np.array_equal(out, acc[order][:, columns].T)
+            if want_derived:
+                running, keyless = acc[order, gb.ORDERS], acc[order, gb.KEYLESS]
+                assert orders.tolist() == [r + n if r >= 0 else -1 - n
+                                           for r, n in zip(running.tolist(), keyless.tolist())]
+                masks = acc[order, gb.CATMASK].view(np.uint64).tolist()
+                assert cats.tolist() == [bin(m).count("1") for m in masks]
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    assert np.array_equal(out, acc[order][:, columns].T)
 
 
 # ---------------------------------------------------------------- accumulator vs oracle

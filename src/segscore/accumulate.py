@@ -308,10 +308,9 @@ class CustomerAccumulator:
         unordered = acc[:, gb.ORDERS] < 0 if self.orders is not None else None
         n_chan = acc.shape[1] - gb.CHANNEL0
         # every column needed is gathered in one pass over the rows in id order (a row's
-        # columns share its cache lines); frequency and categories follow from them
+        # columns share its cache lines), with the running order counts and the category
+        # counts derived on the way (no dead columns kept alive by the output Series)
         columns = np.array([gb.FIRST, gb.LAST, gb.NET, gb.PURCHASE, gb.RETURNS, gb.ROWS, gb.BUYS]
-                           + ([gb.ORDERS, gb.KEYLESS] if self.keyed else [])
-                           + ([gb.CATMASK] if self.categories is not None else [])
                            + list(range(gb.CHANNEL0, gb.CHANNEL0 + n_chan)), dtype=np.int64)
         row = {c: j for j, c in enumerate(columns.tolist())}  # acc column -> row of ``cols``
         with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
@@ -319,16 +318,19 @@ class CustomerAccumulator:
                         for pairs, only in ((self.orders, unordered),
                                             (self.category_pairs, None))]
             cols = np.empty((len(columns), k), dtype=np.int64)
-            gb._gather_columns(acc, order, columns, cols)
-            frequency, categories = (None if d is None else d.result() for d in distinct)
+            orders = np.empty(k if self.keyed else 0, dtype=np.int64)
+            mask_counts = np.empty(k if self.categories is not None else 0, dtype=np.int64)
+            gb._gather_columns(acc, order, columns, cols, orders, mask_counts)
+            from_pairs, category_pairs = (None if d is None else d.result() for d in distinct)
+        frequency = categories = None
         if self.keyed:  # without pairs no customer's keys went down (see add)
-            running = cols[row[gb.ORDERS]]
-            frequency = ((running if frequency is None else
-                          np.where(running < 0, frequency[order], running))
-                         + cols[row[gb.KEYLESS]])
+            frequency = orders
+            if from_pairs is not None:
+                down = np.flatnonzero(orders < 0)
+                frequency[down] = from_pairs[order[down]] + (-1 - orders[down])
         if self.categories is not None:
-            categories = (categories[order] if categories is not None else
-                          np.bitwise_count(cols[row[gb.CATMASK]].view(np.uint64)))
+            categories = (category_pairs[order] if category_pairs is not None
+                          else mask_counts)
         self.acc = None
         no_buy = np.flatnonzero(cols[row[gb.BUYS]] == 0)
 
