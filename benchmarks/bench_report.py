@@ -93,6 +93,9 @@ NOTES = [
     "Tried and reverted: a prefetch hint in the migration merge (the previous side's rows "
     "come from a few id-sorted files, so the access is already near-sequential: standalone "
     "migration section 0.61–0.81 s with it vs 0.55–0.58 s without).",
+    "* Session 5, 23:08 (35ca914 = engine 091298b, 4 rounds): the same report code; both "
+    "options 1.04–1.18 s, 11.1–12.9 % of a 8.1–9.4 s run (median 12.9 %): **not met**. "
+    "Plain 0.33–0.36 s (4.3–4.7 %).",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
