@@ -3,9 +3,10 @@ loops over rows: used by the accumulator (the per-customer table in id order) an
 report's attributes and migration sections.
 
 The report's joins against tonight's customers (sorted by id) are merge joins, so the other
-side has to be sorted by id too. ``id_order`` sorts integer ids with numpy's (SIMD) sort of one packed int64
-per row — (id − min) in the high bits, the row number in the low bits — which is several
-times faster than an argsort and yields the sorted ids and the permutation at once.
+side has to be sorted by id too. ``id_order`` sorts integer ids with numpy's (SIMD) sort of
+one packed int64 per row — (id − min) in the high bits, the row number in the low bits —
+which is several times faster than an argsort and yields the sorted ids and the permutation
+at once.
 """
 
 from __future__ import annotations
