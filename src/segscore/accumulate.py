@@ -77,9 +77,7 @@ class Codebook:
         known = self.values + self._uncoded
         codes = np.array(list(range(len(self.values))) + [-1] * len(self._uncoded),
                          dtype=np.int32)
-        size = 16
-        while size < 4 * len(known):
-            size *= 2
+        size = gb.table_size(2 * len(known))  # at most a quarter full
         while True:
             self._slot_hash = np.zeros(size, dtype=np.uint64)
             self._slot_code = np.full(size, cb.EMPTY, dtype=np.int32)
