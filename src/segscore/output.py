@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -241,19 +240,29 @@ def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:
     return written
 
 
-def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path,
-                      threads: int = 2) -> list[dict]:
-    """Hive layout root/segment=<key>/part-NNNNN.parquet; ``customers`` has a ``segment``
-    column of keys (dropped from the files: it lives in the path). Returns files written."""
-    present = set(customers["segment"].unique().to_list())
+def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path) -> list[dict]:
+    """Hive layout root/segment=<key>/part-NNNNN.parquet (at most ROWS_PER_PART rows each, rows
+    in table order); ``customers`` has a ``segment`` column of keys (dropped from the files: it
+    lives in the path). Returns the files written, in ``keys`` order then part order.
 
-    def write_one(key: str) -> list[dict]:  # one segment's copy alive per thread, not all
-        rows = customers.filter(pl.col("segment") == key).drop("segment")
-        return _write_parts(rows, root / f"segment={key}")
+    One polars partitioned sink writes every segment: no per-segment filtered copy of the
+    table is made, and the files are the same whatever the thread count."""
+    written: dict[str, int] = {}
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = pool.map(write_one, [k for k in keys if k in present])
-        return [p for group in parts for p in group]
+    def part_path(args) -> str:
+        key = args.partition_keys["segment"][0]
+        return f"segment={key}/part-{args.index_in_partition:05d}.parquet"
+
+    def record(args) -> None:
+        written.update((Path(p.path).relative_to(root).as_posix(), p.num_rows) for p in args.paths)
+
+    customers.lazy().sink_parquet(
+        pl.PartitionBy(root, key="segment", include_key=False, max_rows_per_file=ROWS_PER_PART,
+                       file_path_provider=part_path),
+        compression="snappy", statistics=True, mkdir=True, sinked_paths_callback=record)
+    rank = {key: i for i, key in enumerate(keys)}
+    order = sorted(written, key=lambda rel: (rank[rel.split("/")[0][len("segment="):]], rel))
+    return [{"path": str(root / rel), "rows": written[rel]} for rel in order]
 
 
 def write_table(frame: pl.DataFrame, directory: Path) -> list[dict]:
