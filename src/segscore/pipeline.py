@@ -68,21 +68,22 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
     q = config.bins
     if frozen:
         cuts_in, tier_bounds_in = frozen.cuts, frozen.tier_bounds
-    else:  # every selection at once (serial kernels that release the GIL)
+    else:  # every column at once (serial kernels that release the GIL); monetary's score
+        # and tier quantiles come from one selection
         probs = score_probabilities(q)
-        wanted = [(feats[c], probs) for c in ("recency_days", "frequency", "monetary")]
         tier_probs = tier_probabilities(config.value_tier)
-        if tier_probs is not None:
-            wanted.append((feats["monetary"], tier_probs))
-        found = cut_points_of(wanted, numba.get_num_threads())
-        cuts_in = dict(zip("rfm", found))
-        tier_bounds_in = found[3] if tier_probs is not None else None
+        m_probs = probs if tier_probs is None else np.concatenate([probs, tier_probs])
+        r_cut, f_cut, m_cut = cut_points_of(
+            [(feats["recency_days"], probs), (feats["frequency"], probs),
+             (feats["monetary"], m_probs)], numba.get_num_threads())
+        cuts_in = {"r": r_cut, "f": f_cut, "m": m_cut[:q - 1]}
+        tier_bounds_in = m_cut[q - 1:] if tier_probs is not None else None
     r, r_cut = quantile_scores(feats["recency_days"], q, invert=True, cuts=cuts_in["r"])
     f, f_cut = quantile_scores(feats["frequency"], q, cuts=cuts_in["f"])
     m, m_cut = quantile_scores(feats["monetary"], q, cuts=cuts_in["m"])
-    labels, tier_bounds = label_all(feats, {"r": r, "f": f, "m": m}, config, tier_bounds_in)
-    codes = [f"{a}{b}{c}" for a in range(1, q + 1) for b in range(1, q + 1) for c in range(1, q + 1)]
     cell = ((r.astype(np.int32) - 1) * q + (f - 1)) * q + (m - 1)
+    labels, tier_bounds = label_all(feats, cell, config, tier_bounds_in)
+    codes = [f"{a}{b}{c}" for a in range(1, q + 1) for b in range(1, q + 1) for c in range(1, q + 1)]
     scored = table.with_columns(
         pl.Series("r_score", r), pl.Series("f_score", f), pl.Series("m_score", m),
         _labels("rfm_code", codes, cell),

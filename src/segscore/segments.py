@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from segscore.config import RunConfig, ValueTierConfig
+from segscore.config import LIFECYCLE_FIELDS, RunConfig, ValueTierConfig
 from segscore.rules import RuleTable
 from segscore.scoring import assign_scores, cut_points
 
@@ -27,11 +27,10 @@ def segment_lookup(table: RuleTable, bins: int) -> np.ndarray:
     return lut
 
 
-def assign_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray, table: RuleTable,
-                    bins: int) -> np.ndarray:
-    """Rule index (int16 (n,)) of every customer from its 1..bins scores (int8 (n,) each)."""
-    lut = segment_lookup(table, bins)
-    return lut[r.astype(np.intp) - 1, f.astype(np.intp) - 1, m.astype(np.intp) - 1]
+def assign_segments(cell: np.ndarray, table: RuleTable, bins: int) -> np.ndarray:
+    """Rule index (int16 (n,)) of every customer from its score cell
+    ((r − 1) · bins + (f − 1)) · bins + (m − 1) (integer (n,), scores 1..bins)."""
+    return segment_lookup(table, bins).ravel()[cell]
 
 
 def tier_cut_values(monetary: np.ndarray, tiers: ValueTierConfig) -> np.ndarray:
@@ -66,29 +65,33 @@ def assign_tiers(monetary: np.ndarray, tiers: ValueTierConfig, bounds: np.ndarra
 
 def assign_lifecycle(recency: np.ndarray, tenure: np.ndarray, frequency: np.ndarray,
                      table: RuleTable) -> np.ndarray:
-    """Lifecycle rule index (int16 (n,)), first match wins."""
-    values = {"recency_days": recency, "tenure_days": tenure, "frequency": frequency}
-    out = np.full(recency.shape[0], -1, dtype=np.int16)
-    open_rows = np.ones(recency.shape[0], dtype=bool)
-    for i, rule in enumerate(table.rules):
-        hit = open_rows.copy()
-        for field, lo, hi in rule.ranges:
-            if lo is not None:
-                hit &= values[field] >= lo
-            if hi is not None:
-                hit &= values[field] <= hi
-        out[hit] = i
-        open_rows &= ~hit
+    """Lifecycle rule index (int16 (n,)) of every customer, first match wins (-1: none).
+
+    recency, tenure, frequency: integer (n,) each, in the table's fields' order
+    (LIFECYCLE_FIELDS)."""
+    from native_kernels.rules import _first_match
+
+    limits = np.iinfo(np.int64)
+    lo = np.full((len(table.rules), 3), limits.min, dtype=np.int64)
+    hi = np.full((len(table.rules), 3), limits.max, dtype=np.int64)
+    for j, rule in enumerate(table.rules):
+        for k, field in enumerate(LIFECYCLE_FIELDS):
+            low, high = rule.bounds(field)
+            lo[j, k] = limits.min if low is None else low
+            hi[j, k] = limits.max if high is None else high
+    out = np.empty(recency.shape[0], dtype=np.int16)
+    _first_match(recency, tenure, frequency, lo, hi, out)
     return out
 
 
-def label_all(features: dict[str, np.ndarray], scores: dict[str, np.ndarray], config: RunConfig,
+def label_all(features: dict[str, np.ndarray], cell: np.ndarray, config: RunConfig,
               tier_bounds: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Segment, tier and lifecycle indices for every customer, and the tier bounds used.
 
-    ``tier_bounds`` re-applies frozen bounds (from a previous model) instead of refitting.
+    ``cell``: the score cell of every customer (see assign_segments). ``tier_bounds``
+    re-applies frozen bounds (from a previous model) instead of refitting.
     """
-    seg = assign_segments(scores["r"], scores["f"], scores["m"], config.segments, config.bins)
+    seg = assign_segments(cell, config.segments, config.bins)
     if tier_bounds is None:
         tier_bounds = tier_cut_values(features["monetary"], config.value_tier)
     tier = assign_tiers(features["monetary"], config.value_tier, tier_bounds)
