@@ -1,4 +1,5 @@
-"""Quantile cut points by selection and parallel bin assignment (numba).
+"""Quantile cut points by selection (or counting, for integers) and parallel bin assignment
+(numba).
 
 All kernels are private: they never validate. ``segscore.scoring`` is the typed wrapper.
 """
@@ -88,16 +89,11 @@ def _select_ranks(work, ranks, out):
 
 
 @njit(**SERIAL)
-def _cut_points(work, probs, out):
-    """numpy's default ("linear") quantiles of ``work`` at ``probs``, bit for bit.
-
-    work:  INOUT float64 (n > 0, no NaN), reordered in place.
-    probs: IN float64 in [0, 1].
-    out:   OUT float64, one cut point per prob.
-    Mirrors numpy: h = (n - 1) * p, a = x[floor(h)], b = x[floor(h) + 1] (both the max
-    when h >= n - 1), g = h - floor(h); a + (b - a) * g, or b - (b - a) * (1 - g) when g >= 0.5.
-    """
-    n = work.shape[0]
+def _rank_plan(n, probs):
+    """numpy's "linear" method for n values: per prob the ranks (low, high) of the two order
+    statistics it interpolates between and the weight g of the high one; plus the distinct
+    ranks needed, ascending. h = (n - 1) * p, low = floor(h), high = low + 1 (both n - 1
+    when h >= n - 1), g = h - floor(h)."""
     m = probs.shape[0]
     lows = np.empty(m, dtype=np.int64)
     highs = np.empty(m, dtype=np.int64)
@@ -112,10 +108,14 @@ def _cut_points(work, probs, out):
         else:
             lows[j] = np.int64(lo)
             highs[j] = np.int64(lo) + 1
-    ranks = np.unique(np.concatenate((lows, highs)))
-    values = np.empty(ranks.shape[0], dtype=np.float64)
-    _select_ranks(work, ranks, values)
-    for j in range(m):
+    return lows, highs, gammas, np.unique(np.concatenate((lows, highs)))
+
+
+@njit(**SERIAL)
+def _interpolate(lows, highs, gammas, ranks, values, out):
+    """out[j] from the order statistics ``values`` (one per entry of ``ranks``), as numpy:
+    a + (b - a) * g, or b - (b - a) * (1 - g) when g >= 0.5 (a, b at ranks lows[j], highs[j])."""
+    for j in range(out.shape[0]):
         a = values[np.searchsorted(ranks, lows[j])]
         b = values[np.searchsorted(ranks, highs[j])]
         diff = b - a
@@ -124,6 +124,45 @@ def _cut_points(work, probs, out):
             out[j] = b - diff * (1.0 - g)
         else:
             out[j] = a + diff * g
+
+
+@njit(**SERIAL)
+def _cut_points(work, probs, out):
+    """numpy's default ("linear") quantiles of ``work`` at ``probs``, bit for bit.
+
+    work:  INOUT float64 (n > 0, no NaN), reordered in place.
+    probs: IN float64 in [0, 1].
+    out:   OUT float64, one cut point per prob.
+    """
+    lows, highs, gammas, ranks = _rank_plan(work.shape[0], probs)
+    values = np.empty(ranks.shape[0], dtype=np.float64)
+    _select_ranks(work, ranks, values)
+    _interpolate(lows, highs, gammas, ranks, values, out)
+
+
+@njit(**SERIAL)
+def _cut_points_counted(x, lo, span, probs, out):
+    """``_cut_points`` of integer values by counting instead of selection: one pass builds
+    the histogram of x - lo over ``span`` bins, the order statistics are read off its
+    running sum. Same result bit for bit: the k-th smallest integer converted to float64 is
+    the k-th smallest of the float64 values.
+
+    x: IN integer (n > 0,), every value in [lo, lo + span); probs, out: as _cut_points.
+    """
+    counts = np.zeros(span, dtype=np.int64)
+    for i in range(x.shape[0]):
+        counts[np.int64(x[i]) - lo] += 1
+    lows, highs, gammas, ranks = _rank_plan(x.shape[0], probs)
+    values = np.empty(ranks.shape[0], dtype=np.float64)
+    seen = 0  # values below the current bin
+    j = 0
+    for b in range(span):
+        seen_after = seen + counts[b]
+        while j < ranks.shape[0] and ranks[j] < seen_after:
+            values[j] = np.float64(lo + b)
+            j += 1
+        seen = seen_after
+    _interpolate(lows, highs, gammas, ranks, values, out)
 
 
 @njit(**PARALLEL)

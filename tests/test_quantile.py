@@ -134,3 +134,42 @@ def test_identical_with_one_and_two_threads():
         assert n == threads
         outs.append((digest, cuts))
     assert outs[0] == outs[1]
+
+
+INT_DTYPES = st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32])
+PROBS = st.lists(st.floats(0, 1), min_size=0, max_size=6)
+
+
+@given(INT_DTYPES.flatmap(lambda dt: arrays(dt, st.integers(1, 300))), PROBS)
+def test_integer_cut_points_by_counting_equal_numpy_bit_for_bit(x, probs):
+    """Integers (any range hypothesis draws: counted when narrow, selected when wide) give
+    np.quantile's float64 bit pattern, for unsorted and repeated probabilities too."""
+    got = cut_points(x, probs)
+    want = np.quantile(x.astype(np.float64), probs) if probs else np.empty(0)
+    assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
+
+
+@pytest.mark.parametrize("x", [
+    np.array([7], dtype=np.int32),                                   # single row
+    np.array([-3, -3, -3, 5], dtype=np.int64),                       # ties, negatives
+    np.arange(100_000, dtype=np.int64)[::-1] * 3,                    # span > COUNTING_MIN_SPAN
+    np.array([0, 2**61, -(2**61)], dtype=np.int64),                  # wide: selection
+    np.array([2**63 + 5, 2**63 + 1], dtype=np.uint64),               # beyond int64
+])
+def test_integer_cut_points_edge_cases(x):
+    probs = [0.0, 0.2, 0.5, 0.8, 1.0, 0.8]
+    assert cut_points(x, probs).tobytes() == np.quantile(x.astype(np.float64), probs).tobytes()
+
+
+def test_counting_is_used_for_narrow_integers(monkeypatch):
+    """The counting kernel, not a float64 copy and selection, handles narrow integer ranges
+    (would fail if the dispatch stopped taking that path)."""
+    import segscore.scoring as scoring
+
+    def boom(*args):
+        raise AssertionError("selection used for a narrow integer column")
+
+    monkeypatch.setattr(scoring, "_cut_points", boom)
+    x = np.random.default_rng(1).integers(0, 730, 50_000).astype(np.int32)
+    assert scoring.cut_points(x, [0.2, 0.4]).tobytes() == np.quantile(
+        x.astype(np.float64), [0.2, 0.4]).tobytes()

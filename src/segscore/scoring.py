@@ -12,7 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from native_kernels.quantile import _assign_bins, _cut_points
+from native_kernels.quantile import _assign_bins, _cut_points, _cut_points_counted
+
+#: integer ranges up to this many values are always counted (a histogram of ≤ 512 KiB)
+COUNTING_MIN_SPAN = 1 << 16
 
 
 def score_probabilities(q: int) -> np.ndarray:
@@ -25,7 +28,8 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
 
     x: 1-d numeric array (n,); probs: values in [0, 1]. Returns float64 (len(probs),),
     equal bit for bit to ``np.nanquantile(x, probs)``; all NaN when x has no non-NaN value.
-    Uses selection, not a full sort.
+    Integers with a range narrower than max(COUNTING_MIN_SPAN, n) are counted (one pass and a
+    histogram); anything else uses selection. Neither sorts.
     """
     values = np.asarray(x)
     if values.ndim != 1:
@@ -33,11 +37,18 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     p = np.ascontiguousarray(probs, dtype=np.float64)
     if p.ndim != 1 or np.any(~((p >= 0.0) & (p <= 1.0))):
         raise ValueError("probabilities must be a 1-d sequence of values in [0, 1]")
+    out = np.full(p.shape[0], np.nan)
+    if values.dtype.kind in "iu" and values.shape[0] > 0:
+        lo, hi = int(values.min()), int(values.max())
+        narrow = hi - lo < max(COUNTING_MIN_SPAN, values.shape[0])  # histogram ≤ the data
+        if narrow and -(2**62) < lo and hi < 2**62:
+            if p.shape[0] > 0:
+                _cut_points_counted(values, np.int64(lo), np.int64(hi - lo + 1), p, out)
+            return out
     work = np.array(values, dtype=np.float64)  # private copy: selection reorders it
     nan = np.isnan(work)
     if nan.any():  # a second copy only when there is something to drop
         work = work[~nan]
-    out = np.full(p.shape[0], np.nan)
     if work.shape[0] > 0 and p.shape[0] > 0:
         _cut_points(work, p, out)
     return out
