@@ -80,3 +80,19 @@ def _transform_zscore_into(column, log, mean, std, X, j):
     for i in prange(n):
         x = _transform(column[i], log)
         X[i, j] = np.float32((x - mean) / std) if x == x else np.float32(0.0)
+
+
+@njit(**SERIAL)
+def _transform_table(lo, log, table):
+    """table[k] = transform(lo + k) for k < len(table): the transform of every integer in a
+    narrow range, computed once (the same function as per row, so the same float64)."""
+    for k in range(table.shape[0]):
+        table[k] = _transform(np.int64(lo + k), log)
+
+
+@njit(**PARALLEL)
+def _lookup_into(column, lo, table, out):
+    """out[i] = table[column[i] - lo] (float64 (n,)); column: IN integer (n,), every value in
+    [lo, lo + len(table))."""
+    for i in prange(column.shape[0]):
+        out[i] = table[np.int64(column[i]) - lo]

@@ -88,3 +88,39 @@ def test_several_chunks_bit_identical_with_one_and_two_threads():
        st.booleans())
 def test_property_matches_naive(column, log):
     check(column, log)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_integer_log_features_by_lookup_equal_per_row_transform(dtype, threads):
+    """clusters._fit_scaling transforms narrow integer log features by table lookup; the
+    means, stds and z-scores must equal the per-row path's bit for bit (same values as float64
+    take that path), including negatives (clipped at 0), a single value and an empty column."""
+    import polars as pl
+
+    from segscore import clusters
+
+    rng = np.random.default_rng(3)
+    lo = 0 if np.dtype(dtype).kind == "u" else -5
+    cases = [rng.integers(lo, 900, 3 * CHUNK + 11), np.array([7]), np.array([4, 4, 4]),
+             np.array([], dtype=np.int64)]
+    numba.set_num_threads(threads)
+    try:
+        for values in cases:
+            ints = pl.DataFrame({"a": values.astype(dtype), "b": values.astype(dtype)})
+            floats = ints.cast(pl.Float64)
+            if ints.height == 0:
+                continue  # fit_assign_clusters refuses empty tables before scaling
+            got = clusters._fit_scaling(ints, ("a", "b"), ("a",))
+            want = clusters._fit_scaling(floats, ("a", "b"), ("a",))
+            for g, w in zip(got, want):
+                assert g.tobytes() == w.tobytes()
+            column, log = clusters._narrow_log(ints["a"].to_numpy(), True,
+                                               np.empty(ints.height))
+            assert log is False  # the lookup path was taken
+            per_row = np.empty(ints.height)
+            _transform_moments(ints["a"].to_numpy(), True, per_row)
+            assert column.tobytes() == per_row.tobytes()
+            assert np.allclose(column, naive_scaling(values, True)[0], rtol=1e-15, atol=0)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)

@@ -28,11 +28,14 @@ import numpy as np
 import polars as pl
 
 from native_kernels.kmeans import _silhouette_samples, n_chunks
-from native_kernels.scaling import _transform_moments, _transform_zscore_into
+from native_kernels.scaling import (_lookup_into, _transform_moments, _transform_table,
+                                    _transform_zscore_into)
 from segscore.clustering import MiniBatchKMeans, assign_labels
 
 SCHEMA_VERSION = 1
 SILHOUETTE_ROWS = 4000
+#: integer log features with at most this many distinct values are transformed by lookup
+LOOKUP_SPAN = 1 << 16
 Z_HIGH = 0.5
 _WORDS = {  # feature: (word when z <= -Z_HIGH, word when z >= Z_HIGH)
     "recency_days": ("recent", "lapsed"),
@@ -190,10 +193,26 @@ def _fit_scaling(features: pl.DataFrame, names, logs) -> tuple[np.ndarray, np.nd
     X = np.empty((features.height, d), dtype=np.float32)
     values = np.empty(features.height, dtype=np.float64)
     for j, name in enumerate(names):
-        mean, std, _ = _transform_moments(_raw_column(features, name), name in logs, values)
+        mean, std, _ = _transform_moments(*_narrow_log(_raw_column(features, name),
+                                                       name in logs, values), values)
         means[j], stds[j] = mean, std or 1.0
         _transform_zscore_into(values, False, means[j], stds[j], X, j)  # already transformed
     return means, stds, X
+
+
+def _narrow_log(column: np.ndarray, log: bool, values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(column, log) for _transform_moments. An integer column under log with a range of at
+    most LOOKUP_SPAN values is transformed here by table lookup (one log1p per distinct
+    value instead of per row: recency and frequency) and comes back as (values, False)."""
+    if not log or column.dtype.kind not in "iu" or column.shape[0] == 0:
+        return column, log
+    lo, hi = int(column.min()), int(column.max())
+    if hi - lo >= LOOKUP_SPAN or lo <= -(2**62) or hi >= 2**62:
+        return column, log
+    table = np.empty(hi - lo + 1, dtype=np.float64)
+    _transform_table(np.int64(lo), True, table)
+    _lookup_into(column, np.int64(lo), table, values)
+    return values, False
 
 
 def _rows(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
