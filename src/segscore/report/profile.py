@@ -414,7 +414,10 @@ def _build(result, config, c: pl.DataFrame) -> dict:
     has_cluster = "cluster" in c.columns
 
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
-    sums, medians = _sums_and_medians(c, dims, list(channels))
+    with ThreadPoolExecutor(max_workers=1) as aside:  # numpy's sort and cumsum release the GIL
+        concentration = aside.submit(_concentration, c["monetary"])
+        sums, medians = _sums_and_medians(c, dims, list(channels))
+        concentration = concentration.result()
     stats = {d: _dim_stats(sums, m, d) for d, m in zip(dims, medians)}
     total_rev = float(sums["revenue"].sum())  # the totals: sums of the combinations' sums
 
@@ -449,7 +452,7 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         },
         "value_tier_bounds": result.model["value_tier_bounds"],
         "rf_grid": _rf_grid(c, q),
-        "concentration": _concentration(c["monetary"]),
+        "concentration": concentration,
         "data_quality": {**result.manifest["rows"],
                          "customers": result.manifest["customers"],
                          "inputs": [{k: f.get(k) for k in ("path", "bytes", "rows_read", "used",
