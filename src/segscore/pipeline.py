@@ -25,6 +25,7 @@ from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather
 from segscore.report import build_report, check_report_inputs, write_report
+from segscore.report.inputs import ReportInputs
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
 from segscore.segments import label_all, tier_probabilities
@@ -99,7 +100,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         as_of: str | datetime | None = None, model_path: str | Path | None = None,
         overwrite: bool = False, previous: str | Path | None = None,
         attributes: str | Path | None = None, memory_limit_bytes: int | None = None,
-        partitions: int | None = None, on_stage=None) -> RunResult:
+        partitions: int | None = None, on_stage=None, report: bool = True) -> RunResult:
     """Score every customer in ``source`` (Parquet file, directory, glob or list).
 
     With ``out``, writes the run directory atomically (SPEC §5); without, only returns.
@@ -110,7 +111,11 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     partition passes the rows are read in (see segscore.memory); InputError when no number of
     passes fits. ``partitions`` forces a number of passes.
     ``on_stage(name, "start"|"end")`` is called around each stage (progress display).
+    ``report=False`` skips the report stage (no report/; benchmarks/bench_report.py measures
+    what the report adds to a run against it); ``previous`` and ``attributes`` need a report.
     """
+    if not report and (previous is not None or attributes is not None):
+        raise ValueError("previous and attributes are report inputs: they need report=True")
     started = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
     config = config or load_config(config_path)
@@ -128,7 +133,12 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
+    inputs = None
     try:
+        # last night's output and the attributes file load in the background meanwhile
+        if previous is not None or attributes is not None:
+            inputs = ReportInputs(config, resolve_roles(infos).id_dtype, previous_dir=previous,
+                                  attributes_path=attributes)
         result = _run_stages(infos, config, frozen, as_of_dt, plan.partitions, clock)
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
@@ -144,12 +154,14 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         result.timings = clock.to_list()
         result.manifest.update(manifest_extra, outputs=outputs, timings=result.timings,
                                finished_at=datetime.now(timezone.utc).isoformat())
-        with clock.stage("report", rows=result.customers.height):
-            result.report, _ = build_report(
-                result, config, previous_dir=previous, attributes_path=attributes,
-                migration_path=tmp / "migration.parquet" if run_dir is not None else None)
-            if run_dir is not None:
-                write_report(tmp / "report", result.report)
+        if report:
+            with clock.stage("report", rows=result.customers.height):
+                result.report, _ = build_report(
+                    result, config, previous_dir=previous, attributes_path=attributes,
+                    migration_path=tmp / "migration.parquet" if run_dir is not None else None,
+                    inputs=inputs)
+                if run_dir is not None:
+                    write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
         if run_dir is not None:
@@ -159,6 +171,9 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         if run_dir is not None:
             run_dir.abort()
         raise
+    finally:
+        if inputs is not None:
+            inputs.close()
     return result
 
 
