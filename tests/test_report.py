@@ -412,43 +412,6 @@ def test_check_report_inputs_up_front(runs, tmp_path):
         check_report_inputs(_cfg(), attributes_path=tmp_path / "nope.parquet")
 
 
-def test_inputs_loaded_ahead_give_the_same_sections(runs):
-    """The pipeline loads --previous / --customers in the background (ReportInputs); the
-    sections must equal those built from the paths in the report stage itself."""
-    from segscore.report.inputs import ReportInputs
-
-    res, cfg = runs["cur"], _cfg()
-    kw = {"previous_dir": runs["root"] / "prev", "attributes_path": runs["attr_path"]}
-    from_paths, table_a = build_report(res, cfg, **kw)
-    inputs = ReportInputs(cfg, res.customers.schema["customer_id"], **kw)
-    try:
-        ahead, table_b = build_report(res, cfg, inputs=inputs, **kw)
-    finally:
-        inputs.close()
-    for key in ("attributes", "migration"):
-        assert ahead[key] == from_paths[key] == runs["report"][key]
-    assert table_a.equals(table_b)
-
-
-def test_bad_input_loaded_ahead_fails_the_run_with_nothing_written(runs, tmp_path):
-    """An error raised in the background load (duplicate ids) fails the run with InputError
-    naming the file, and leaves no output directory behind."""
-    import shutil
-
-    dup_prev = tmp_path / "dup"
-    shutil.copytree(runs["root"] / "prev", dup_prev)
-    part = next((dup_prev / "customers").rglob("*.parquet"))
-    shutil.copy(part, part.with_name("extra-copy.parquet"))
-    with pytest.raises(InputError, match=r"dup: previous output has .* duplicate customer_id"):
-        segscore.run(runs["files"][1:], tmp_path / "o1", previous=dup_prev)
-    assert not (tmp_path / "o1").exists()
-    dup_attrs = tmp_path / "dup.parquet"
-    pl.concat([runs["attrs"], runs["attrs"].head(3)]).write_parquet(dup_attrs)
-    with pytest.raises(InputError, match=r"dup\.parquet.*duplicate"):
-        segscore.run(runs["files"][1:], tmp_path / "o2", attributes=dup_attrs)
-    assert not (tmp_path / "o2").exists()
-
-
 def test_run_without_report(runs, tmp_path):
     """report=False (the benchmark's baseline): same customers, no report/ and no report
     stage; report inputs are refused."""

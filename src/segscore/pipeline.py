@@ -25,7 +25,6 @@ from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather
 from segscore.report import build_report, check_report_inputs, write_report
-from segscore.report.inputs import ReportInputs
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
 from segscore.segments import label_all, tier_probabilities
@@ -133,12 +132,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
-    inputs = None
     try:
-        # last night's output and the attributes file load in the background meanwhile
-        if previous is not None or attributes is not None:
-            inputs = ReportInputs(config, resolve_roles(infos).id_dtype, previous_dir=previous,
-                                  attributes_path=attributes)
         result = _run_stages(infos, config, frozen, as_of_dt, plan.partitions, clock)
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
@@ -158,8 +152,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             with clock.stage("report", rows=result.customers.height):
                 result.report, _ = build_report(
                     result, config, previous_dir=previous, attributes_path=attributes,
-                    migration_path=tmp / "migration.parquet" if run_dir is not None else None,
-                    inputs=inputs)
+                    migration_path=tmp / "migration.parquet" if run_dir is not None else None)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
@@ -171,9 +164,6 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         if run_dir is not None:
             run_dir.abort()
         raise
-    finally:
-        if inputs is not None:
-            inputs.close()
     return result
 
 

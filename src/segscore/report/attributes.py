@@ -8,7 +8,6 @@ one of the two tables are counted, never dropped silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,27 +159,11 @@ def _fmt_median(v, kind: str, dtype: pl.DataType):
     return str(s[0]) if kind == "duration" else s[0].isoformat()
 
 
-@dataclass(frozen=True)
-class Attributes:
-    """The attributes file, read and ordered for the merge with tonight's customers
-    (``load_attributes``): ``_read_attributes``' results plus ids: the frame's ids
-    ascending, perm: the permutation that sorts them (None when already sorted)."""
-
-    path: Path
-    frame: pl.DataFrame
-    id_column: str
-    counts: dict
-    columns: list
-    ignored: list
-    ids: pl.Series
-    perm: np.ndarray | None
-
-
-def load_attributes(path, id_dtype: pl.DataType, config) -> Attributes:
-    """Read and id-sort the attributes file; InputError naming file and column when it cannot
-    be read, its ids do not fit ``id_dtype`` or an id occurs twice."""
+def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
+    """The report's "attributes" section (schema in docs/report.md)."""
     path = Path(path)
-    attrs, id_col, counts, columns, ignored = _read_attributes(path, id_dtype, config)
+    attrs, id_col, counts, columns, ignored = _read_attributes(
+        path, customers.schema["customer_id"], config)
     ids, perm = id_order(attrs["customer_id"])
     dup = duplicates(ids)
     if dup.len():
@@ -188,17 +171,6 @@ def load_attributes(path, id_dtype: pl.DataType, config) -> Attributes:
         raise InputError(f"{path}: customer id column {id_col!r} has {dup.len()} duplicate "
                          f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
                          "customer")
-    return Attributes(path, attrs, id_col, counts, columns, ignored, ids, perm)
-
-
-def attribute_breakdowns(customers: pl.DataFrame, attributes, config) -> dict:
-    """The report's "attributes" section (schema in docs/report.md). ``attributes``: an
-    ``Attributes`` (loaded ahead) or the path of the attributes file."""
-    if not isinstance(attributes, Attributes):
-        attributes = load_attributes(attributes, customers.schema["customer_id"], config)
-    a = attributes
-    path, attrs, id_col, counts, columns = a.path, a.frame, a.id_column, a.counts, a.columns
-    ignored, ids, perm = a.ignored, a.ids, a.perm
 
     # segment code of every scored customer: config keys first, then any others found
     cur = _sorted_by_id(customers.select("customer_id", "segment"))

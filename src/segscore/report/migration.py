@@ -9,7 +9,6 @@ last night's group sizes; column sums over the current values are tonight's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -137,46 +136,12 @@ def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> 
     return code
 
 
-@dataclass(frozen=True)
-class Previous:
-    """Last night's customers, read and ordered for the migration merge (``load_previous``).
-
-    manifest: its manifest.json; frame: customer_id (tonight's dtype, no nulls), segment, value_tier, lifecycle_stage
-    (Enum or String), monetary (Float64), in file order; labels: per dimension
-    ``label_codes`` of its column; ids: the frame's ids ascending, perm: the permutation
-    that sorts them (None when already sorted)."""
-
-    path: Path
-    manifest: dict
-    frame: pl.DataFrame
-    labels: dict
-    ids: pl.Series
-    perm: np.ndarray | None
-
-
-def load_previous(previous_dir, id_dtype: pl.DataType) -> Previous:
-    """Read and id-sort last night's customers; InputError (naming the directory) when it is
-    not a segscore output, its columns do not fit, or a customer id occurs twice."""
+def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dict, pl.DataFrame]:
+    """(report "migration" section, migration table for migration.parquet)."""
     prev = Path(previous_dir)
-    previous, manifest = _read_previous(prev, id_dtype)
+    previous, manifest = _read_previous(prev, customers.schema["customer_id"])
     if previous["customer_id"].null_count():
         previous = previous.filter(pl.col("customer_id").is_not_null())
-    ids, perm = id_order(previous["customer_id"])
-    dup = duplicates(ids)
-    if dup.len():
-        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
-                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
-    return Previous(prev, manifest, previous, {d: label_codes(previous[d]) for d, _ in DIMENSIONS},
-                    ids, perm)
-
-
-def migration_report(customers: pl.DataFrame, previous, config) -> tuple[dict, pl.DataFrame]:
-    """(report "migration" section, migration table for migration.parquet). ``previous``:
-    a ``Previous`` (loaded ahead) or last night's output directory."""
-    if not isinstance(previous, Previous):
-        previous = load_previous(previous, customers.schema["customer_id"])
-    prev, manifest, p_lab = previous.path, previous.manifest, previous.labels
-    ids, perm, previous = previous.ids, previous.perm, previous.frame
     from segscore.report.attributes import _sorted_by_id
 
     cur_src = _sorted_by_id(customers.select("customer_id", *[d for d, _ in DIMENSIONS],
@@ -189,6 +154,7 @@ def migration_report(customers: pl.DataFrame, previous, config) -> tuple[dict, p
     # Each side's three group keys packed into one small integer (mixed radix over the union
     # of both runs' keys): the join carries an int instead of three strings, and the cell
     # counts / sums of all three matrices come from one bincount over (previous, current).
+    p_lab = {d: label_codes(previous[d]) for d, _ in DIMENSIONS}
     c_lab = {d: label_codes(cur_src[d]) for d, _ in DIMENSIONS}
     cats, strides, stride = {}, {}, 1
     for dim, _ in DIMENSIONS:
@@ -197,6 +163,11 @@ def migration_report(customers: pl.DataFrame, previous, config) -> tuple[dict, p
         strides[dim], stride = stride, stride * len(cats[dim])
     n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
+    ids, perm = id_order(previous["customer_id"])
+    dup = duplicates(ids)
+    if dup.len():
+        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
+                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
     pc = _side_codes(previous, cats, p_lab, strides)
     pm = previous["monetary"].to_numpy()
     cc = _side_codes(cur_src, cats, c_lab, strides)

@@ -347,21 +347,16 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> N
 
 
 def build_report(result, config, *, previous_dir=None, attributes_path=None,
-                 migration_path=None, inputs=None):
+                 migration_path=None):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
     ``previous_dir``: last night's output directory → migration matrices and the migration
     table (customer_id, previous_segment, current_segment, …); with ``migration_path`` the
     table is also written there (migration.parquet), in the migration section's thread while
     the other sections still run. ``attributes_path``: Parquet, one row per customer id →
-    per-segment attribute breakdowns. ``inputs``: a ``ReportInputs`` that has been loading
-    those two ahead (the pipeline starts one with the run); their sections take the loaded
-    inputs from it instead of reading the paths.
+    per-segment attribute breakdowns.
     """
     t0, c0 = time.perf_counter(), time.process_time()
-    # what the optional sections start from: the inputs loaded ahead, or the paths
-    attributes_src = inputs.attributes if inputs is not None else lambda: attributes_path
-    previous_src = inputs.previous if inputs is not None else lambda: previous_dir
     c = result.customers
     sections: dict[str, dict] = {}
     # The two optional sections read their own inputs and are independent of the profiles:
@@ -370,11 +365,11 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     pool = ThreadPoolExecutor(max_workers=2) if (previous_dir is not None or
                                                  attributes_path is not None) else None
     try:
-        attributes_job = (pool.submit(_timed, sections, "attributes",
-                                      lambda: attribute_breakdowns(c, attributes_src(), config))
+        attributes_job = (pool.submit(_timed, sections, "attributes", attribute_breakdowns,
+                                      c, attributes_path, config)
                           if attributes_path is not None else None)
-        migration_job = (pool.submit(_timed, sections, "migration",
-                                     lambda: _migration(c, previous_src(), config, migration_path))
+        migration_job = (pool.submit(_timed, sections, "migration", _migration, c,
+                                     previous_dir, config, migration_path)
                          if previous_dir is not None else None)
         report = _timed(sections, "profiles", _build, result, config, c)
         report["attributes"] = attributes_job.result() if attributes_job is not None else None
@@ -391,9 +386,9 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     return report, migration
 
 
-def _migration(c: pl.DataFrame, previous, config, path) -> tuple[dict, pl.DataFrame]:
+def _migration(c: pl.DataFrame, previous_dir, config, path) -> tuple[dict, pl.DataFrame]:
     """migration_report, and its table written to ``path`` unless None."""
-    section, table = migration_report(c, previous, config)
+    section, table = migration_report(c, previous_dir, config)
     if path is not None:
         write_migration(table, path)
     return section, table
