@@ -183,3 +183,114 @@ def _assign_bins(x, cuts, out):
                 if v > cuts[k]:
                     s += 1
             out[i] = s
+
+
+#: radix selection: rows are split into this many fixed chunks (boundaries depend only on n),
+#: each with its own histogram of the keys' top RADIX_BITS bits
+RADIX_CHUNKS = 8
+RADIX_BITS = 16
+_SIGN_FLIP = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(**PARALLEL)
+def _radix_hist(work, hist):
+    """Per chunk c the histogram hist[c, b] of the values' buckets (``_key_bucket``).
+    work: IN float64 (n,), no NaN; hist: OUT int64 (RADIX_CHUNKS, 2 ** RADIX_BITS), zeroed
+    by the caller."""
+    n = work.shape[0]
+    size = (n + RADIX_CHUNKS - 1) // RADIX_CHUNKS
+    bits = work.view(np.int64)
+    for c in prange(RADIX_CHUNKS):
+        for i in range(c * size, min(n, (c + 1) * size)):
+            hist[c, _key_bucket(bits[i])] += 1
+
+
+@njit(**SERIAL)
+def _key_bucket(b):
+    """Radix bucket of the float64 whose bits are the int64 b (no NaN): the top RADIX_BITS
+    bits of its order-preserving key (negative floats with all but the sign bit flipped,
+    -0.0 as 0.0) as an unsigned index, so buckets ascend with the values."""
+    if b == 0 or b == -(2 ** 63):  # 0.0 and -0.0
+        return 1 << (RADIX_BITS - 1)
+    if b < 0:
+        b ^= _SIGN_FLIP
+    return (b >> (64 - RADIX_BITS)) + (1 << (RADIX_BITS - 1))
+
+
+@njit(**PARALLEL)
+def _radix_gather(work, wanted, offsets, out):
+    """Copy every value whose bucket is wanted (wanted[b] = slot index, -1 otherwise) into
+    out, chunk c's values of slot s starting at offsets[c, s] (rows in order within a chunk).
+    offsets: INOUT int64 (RADIX_CHUNKS, slots), advanced past what each chunk wrote."""
+    n = work.shape[0]
+    size = (n + RADIX_CHUNKS - 1) // RADIX_CHUNKS
+    bits = work.view(np.int64)
+    for c in prange(RADIX_CHUNKS):
+        for i in range(c * size, min(n, (c + 1) * size)):
+            s = wanted[_key_bucket(bits[i])]
+            if s >= 0:
+                out[offsets[c, s]] = work[i] + 0.0  # -0.0 + 0.0 = 0.0: one zero
+                offsets[c, s] += 1
+
+
+@njit(**SERIAL)
+def _radix_plan(hist, ranks):
+    """For the sorted unique ``ranks``: the bucket holding each (rank's position in the
+    ascending order of buckets), its rank inside that bucket, and per needed bucket its slot
+    index (wanted, -1 for others), each slot's size and each chunk's write offset into one
+    candidate array (slots back to back, chunks in order inside a slot)."""
+    n_buckets = hist.shape[1]
+    total = np.zeros(n_buckets, dtype=np.int64)
+    for c in range(hist.shape[0]):
+        for b in range(n_buckets):
+            total[b] += hist[c, b]
+    bucket_of = np.empty(ranks.shape[0], dtype=np.int64)
+    inner = np.empty(ranks.shape[0], dtype=np.int64)
+    seen = 0
+    j = 0
+    for b in range(n_buckets):
+        after = seen + total[b]
+        while j < ranks.shape[0] and ranks[j] < after:
+            bucket_of[j] = b
+            inner[j] = ranks[j] - seen
+            j += 1
+        seen = after
+    wanted = np.full(n_buckets, -1, dtype=np.int64)
+    slots = 0
+    for j in range(ranks.shape[0]):
+        if wanted[bucket_of[j]] < 0:
+            wanted[bucket_of[j]] = slots
+            slots += 1
+    slot_start = np.zeros(slots + 1, dtype=np.int64)
+    for b in range(n_buckets):
+        if wanted[b] >= 0:
+            slot_start[wanted[b] + 1] = total[b]
+    for s in range(slots):
+        slot_start[s + 1] += slot_start[s]
+    offsets = np.empty((hist.shape[0], slots), dtype=np.int64)
+    for b in range(n_buckets):
+        s = wanted[b]
+        if s >= 0:
+            at = slot_start[s]
+            for c in range(hist.shape[0]):
+                offsets[c, s] = at
+                at += hist[c, b]
+    return bucket_of, inner, wanted, slot_start, offsets
+
+
+def _select_ranks_radix(work, ranks, out):
+    """``_select_ranks`` for large inputs, the heavy passes parallel: one pass keys the values
+    and counts their top bits per chunk, one pass copies the values of the (few) buckets that
+    hold a wanted rank, and the serial multi-quickselect runs on those candidates only. The
+    order statistics are exact, so out is what _select_ranks gives, except that a zero is
+    always 0.0 (_select_ranks may give -0.0, which equals it). work: IN float64, no NaN."""
+    hist = np.zeros((RADIX_CHUNKS, 1 << RADIX_BITS), dtype=np.int64)
+    _radix_hist(work, hist)
+    bucket_of, inner, wanted, slot_start, offsets = _radix_plan(hist, ranks)
+    candidates = np.empty(slot_start[-1], dtype=np.float64)
+    _radix_gather(work, wanted, offsets, candidates)
+    for s in range(slot_start.shape[0] - 1):
+        mine = np.flatnonzero(wanted[bucket_of] == s)
+        values = np.empty(mine.shape[0])
+        _select_ranks(candidates[slot_start[s]:slot_start[s + 1]], inner[mine], values)
+        out[mine] = values

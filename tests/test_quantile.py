@@ -173,3 +173,40 @@ def test_counting_is_used_for_narrow_integers(monkeypatch):
     x = np.random.default_rng(1).integers(0, 730, 50_000).astype(np.int32)
     assert scoring.cut_points(x, [0.2, 0.4]).tobytes() == np.quantile(
         x.astype(np.float64), [0.2, 0.4]).tobytes()
+
+
+@given(arrays(np.float64, st.integers(1, 400),
+              elements=st.one_of(finite, tied, st.sampled_from([0.0, -0.0, -1e-300, 1e300]))),
+       st.lists(st.floats(0, 1), min_size=1, max_size=6), st.sampled_from([1, 2]))
+def test_radix_selection_equals_numpy_and_the_serial_selection(x, probs, threads):
+    """The radix path (forced on small inputs) gives np.quantile's values and the serial
+    kernel's, whatever the thread count; zeros come back as 0.0."""
+    import numba
+
+    import segscore.scoring as scoring
+    from native_kernels.quantile import _cut_points
+
+    old = scoring.RADIX_MIN_ROWS
+    scoring.RADIX_MIN_ROWS = 1
+    numba.set_num_threads(threads)
+    try:
+        got = scoring.cut_points(x, probs)
+    finally:
+        scoring.RADIX_MIN_ROWS = old
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    serial = np.empty(len(probs))
+    _cut_points(x.copy(), np.array(probs), serial)
+    assert np.array_equal(got, np.quantile(x, probs)) and np.array_equal(got, serial)
+    zero = got == 0.0
+    assert not np.signbit(got[zero]).any()
+
+
+def test_radix_path_on_a_large_column_bit_for_bit():
+    """Above RADIX_MIN_ROWS (the pipeline's monetary column) the result is np.quantile's."""
+    from segscore.scoring import RADIX_MIN_ROWS
+
+    rng = np.random.default_rng(4)
+    x = np.round(rng.lognormal(4, 1.2, RADIX_MIN_ROWS + 12_345), 2)
+    x[::7] = -x[::7]
+    probs = [0.2, 0.4, 0.6, 0.8, 0.5, 0.8]
+    assert cut_points(x, probs).tobytes() == np.quantile(x, probs).tobytes()

@@ -12,10 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from native_kernels.quantile import _assign_bins, _cut_points, _cut_points_counted
+from native_kernels.quantile import (_assign_bins, _cut_points, _cut_points_counted,
+                                     _interpolate, _rank_plan, _select_ranks_radix)
 
 #: integer ranges up to this many values are always counted (a histogram of ≤ 512 KiB)
 COUNTING_MIN_SPAN = 1 << 16
+#: other columns of at least this many values are selected by radix buckets (parallel passes)
+RADIX_MIN_ROWS = 1 << 18
 
 
 def score_probabilities(q: int) -> np.ndarray:
@@ -29,7 +32,9 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     x: 1-d numeric array (n,); probs: values in [0, 1]. Returns float64 (len(probs),),
     equal bit for bit to ``np.nanquantile(x, probs)``; all NaN when x has no non-NaN value.
     Integers with a range narrower than max(COUNTING_MIN_SPAN, n) are counted (one pass and a
-    histogram); anything else uses selection. Neither sorts.
+    histogram); anything else uses selection: from RADIX_MIN_ROWS values on, two parallel
+    passes first narrow it to the few radix buckets that hold the wanted ranks (a zero cut
+    point is then always 0.0, never -0.0). None sorts.
     """
     values = np.asarray(x)
     if values.ndim != 1:
@@ -49,7 +54,12 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     nan = np.isnan(work)
     if nan.any():  # a second copy only when there is something to drop
         work = work[~nan]
-    if work.shape[0] > 0 and p.shape[0] > 0:
+    if work.shape[0] >= RADIX_MIN_ROWS and p.shape[0] > 0:
+        lows, highs, gammas, ranks = _rank_plan(work.shape[0], p)
+        values = np.empty(ranks.shape[0])
+        _select_ranks_radix(work, ranks, values)
+        _interpolate(lows, highs, gammas, ranks, values, out)
+    elif work.shape[0] > 0 and p.shape[0] > 0:
         _cut_points(work, p, out)
     return out
 
