@@ -89,3 +89,10 @@ def test_lifecycle_empty_and_single_row(n):
     cols = (np.full(n, 400, np.int32), np.full(n, 900, np.int32), np.full(n, 1, np.int64))
     got = assign_lifecycle(*cols, table)
     assert got.tolist() == _naive(table, cols)
+
+
+def test_lifecycle_refuses_non_integer_fields():
+    table = load_config().lifecycle
+    ints = np.zeros(3, np.int32)
+    with pytest.raises(TypeError, match="integer"):
+        assign_lifecycle(ints, ints, np.zeros(3), table)

@@ -71,6 +71,8 @@ def assign_lifecycle(recency: np.ndarray, tenure: np.ndarray, frequency: np.ndar
     (LIFECYCLE_FIELDS)."""
     from native_kernels.rules import _first_match
 
+    if any(np.asarray(a).dtype.kind not in "iu" for a in (recency, tenure, frequency)):
+        raise TypeError("lifecycle fields must be integer arrays")
     limits = np.iinfo(np.int64)
     lo = np.full((len(table.rules), 3), limits.min, dtype=np.int64)
     hi = np.full((len(table.rules), 3), limits.max, dtype=np.int64)
