@@ -276,21 +276,3 @@ def _radix_plan(hist, ranks):
                 offsets[c, s] = at
                 at += hist[c, b]
     return bucket_of, inner, wanted, slot_start, offsets
-
-
-def _select_ranks_radix(work, ranks, out):
-    """``_select_ranks`` for large inputs, the heavy passes parallel: one pass keys the values
-    and counts their top bits per chunk, one pass copies the values of the (few) buckets that
-    hold a wanted rank, and the serial multi-quickselect runs on those candidates only. The
-    order statistics are exact, so out is what _select_ranks gives, except that a zero is
-    always 0.0 (_select_ranks may give -0.0, which equals it). work: IN float64, no NaN."""
-    hist = np.zeros((RADIX_CHUNKS, 1 << RADIX_BITS), dtype=np.int64)
-    _radix_hist(work, hist)
-    bucket_of, inner, wanted, slot_start, offsets = _radix_plan(hist, ranks)
-    candidates = np.empty(slot_start[-1], dtype=np.float64)
-    _radix_gather(work, wanted, offsets, candidates)
-    for s in range(slot_start.shape[0] - 1):
-        mine = np.flatnonzero(wanted[bucket_of] == s)
-        values = np.empty(mine.shape[0])
-        _select_ranks(candidates[slot_start[s]:slot_start[s + 1]], inner[mine], values)
-        out[mine] = values

@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from native_kernels.quantile import (_assign_bins, _cut_points, _cut_points_counted,
-                                     _interpolate, _rank_plan, _select_ranks_radix)
+from native_kernels.quantile import (RADIX_BITS, RADIX_CHUNKS, _assign_bins, _cut_points,
+                                     _cut_points_counted, _interpolate, _radix_gather,
+                                     _radix_hist, _radix_plan, _rank_plan, _select_ranks)
 
 #: integer ranges up to this many values are always counted (a histogram of ≤ 512 KiB)
 COUNTING_MIN_SPAN = 1 << 16
@@ -57,11 +58,30 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     if work.shape[0] >= RADIX_MIN_ROWS and p.shape[0] > 0:
         lows, highs, gammas, ranks = _rank_plan(work.shape[0], p)
         values = np.empty(ranks.shape[0])
-        _select_ranks_radix(work, ranks, values)
+        _select_by_radix(work, ranks, values)
         _interpolate(lows, highs, gammas, ranks, values, out)
     elif work.shape[0] > 0 and p.shape[0] > 0:
         _cut_points(work, p, out)
     return out
+
+
+def _select_by_radix(work: np.ndarray, ranks: np.ndarray, out: np.ndarray) -> None:
+    """``_select_ranks`` for large inputs, the heavy passes parallel: one pass counts the
+    values' radix buckets per chunk, one pass copies the values of the (few) buckets that
+    hold a wanted rank, and the serial multi-quickselect runs on those candidates only. The
+    order statistics are exact, so out is what _select_ranks gives, except that a zero is
+    always 0.0 (_select_ranks may give -0.0, which equals it).
+    work: float64 (n,), no NaN; ranks: int64 sorted unique; out: float64 (len(ranks),)."""
+    hist = np.zeros((RADIX_CHUNKS, 1 << RADIX_BITS), dtype=np.int64)
+    _radix_hist(work, hist)
+    bucket_of, inner, wanted, slot_start, offsets = _radix_plan(hist, ranks)
+    candidates = np.empty(slot_start[-1], dtype=np.float64)
+    _radix_gather(work, wanted, offsets, candidates)
+    for s in range(slot_start.shape[0] - 1):
+        mine = np.flatnonzero(wanted[bucket_of] == s)
+        values = np.empty(mine.shape[0])
+        _select_ranks(candidates[slot_start[s]:slot_start[s + 1]], inner[mine], values)
+        out[mine] = values
 
 
 def cut_points_of(wanted: Sequence[tuple[np.ndarray, Sequence[float] | np.ndarray]],
