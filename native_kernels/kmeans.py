@@ -306,28 +306,35 @@ def _kmeanspp(X, first, rand_trials, centers, center_ids):
 
 @njit(**PARALLEL)
 def _silhouette_samples(X, labels, sizes, out):
-    """Silhouette coefficient of every row (Euclidean), O(n^2 d): keep n to a few thousand.
+    """Silhouette coefficient of every row (Euclidean) under each of several labelings of the
+    same rows, O(n^2 d) once: each pair's distance is computed once and added to every
+    labeling's per-cluster sums (in row order, so each labeling's result is what it would
+    get alone). Keep n to a few thousand.
 
-    X: IN (n, d); labels: IN int32 (n,) in [0, k); sizes: IN int64 (k,), cluster sizes;
-    out: OUT float64 (n,): (b - a) / max(a, b), 0 for rows of singleton clusters.
+    X: IN (n, d); labels: IN int32 (c, n), labeling l's cluster of each row in [0, k);
+    sizes: IN int64 (c, k), the cluster sizes per labeling (0 for clusters it does not have);
+    out: OUT float64 (c, n): (b - a) / max(a, b), 0 for rows of singleton clusters.
     """
     n, dim = X.shape
-    k = sizes.shape[0]
+    c_count, k = sizes.shape
     for i in prange(n):
-        acc = np.zeros(k, dtype=np.float64)
+        acc = np.zeros((c_count, k), dtype=np.float64)
         for m in range(n):
             s = 0.0
             for f in range(dim):
                 t = np.float64(X[i, f]) - np.float64(X[m, f])
                 s += t * t
-            acc[labels[m]] += np.sqrt(s)
-        own = labels[i]
-        if sizes[own] <= 1:
-            out[i] = 0.0
-            continue
-        a = acc[own] / (sizes[own] - 1)
-        b = np.inf
-        for j in range(k):
-            if j != own and sizes[j] > 0:
-                b = min(b, acc[j] / sizes[j])
-        out[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
+            d = np.sqrt(s)
+            for c in range(c_count):
+                acc[c, labels[c, m]] += d
+        for c in range(c_count):
+            own = labels[c, i]
+            if sizes[c, own] <= 1:
+                out[c, i] = 0.0
+                continue
+            a = acc[c, own] / (sizes[c, own] - 1)
+            b = np.inf
+            for j in range(k):
+                if j != own and sizes[c, j] > 0:
+                    b = min(b, acc[c, j] / sizes[c, j])
+            out[c, i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0

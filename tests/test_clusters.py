@@ -182,3 +182,33 @@ def test_auto_k_identical_with_one_and_two_threads(table):
     (one, labels_one), (two, labels_two) = models
     assert one.to_dict() == two.to_dict()
     np.testing.assert_array_equal(labels_one, labels_two)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_silhouettes_of_several_labelings_at_once_equal_one_at_a_time(threads):
+    """The batched kernel (each distance once for every labeling) gives each labeling the
+    naive reference's value, including a one-cluster labeling (0.0), singleton clusters, a
+    single row and no rows."""
+    import numba
+
+    from segscore.clusters import silhouette_scores
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(257, 3)).astype(np.float32)
+    labelings = [rng.integers(0, k, 257).astype(np.int32) for k in (2, 3, 7, 10)]
+    labelings.append(np.zeros(257, np.int32))
+    single = np.zeros(257, np.int32)
+    single[5] = 4  # a singleton cluster, clusters 1..3 empty
+    labelings.append(single)
+    numba.set_num_threads(threads)
+    try:
+        got = silhouette_scores(X, labelings)
+        assert silhouette_scores(X[:1], [np.zeros(1, np.int32)]) == [0.0]
+        assert silhouette_scores(X[:0], [np.zeros(0, np.int32)]) == [0.0]
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for labels, score in zip(labelings, got):
+        assert score == silhouette_scores(X, [labels])[0]  # batching changes no bit
+        want = naive.silhouette(X, labels) if len(np.unique(labels)) > 1 else 0.0
+        assert score == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert got[4] == 0.0

@@ -241,9 +241,9 @@ def _choose_k(sample: np.ndarray, settings: ClusterSettings, k_cap: int,
     selection["silhouette_rows"] = int(sub.shape[0])
     best_k, best_score = 0, -np.inf
     candidates = range(settings.k_min, k_cap + 1)
-    for k, est in zip(candidates, _fit_candidates(sample, candidates, settings.random_state),
-                      strict=True):
-        score = silhouette_score(sub, est.predict(sub))
+    fitted = _fit_candidates(sample, candidates, settings.random_state)
+    scores = silhouette_scores(sub, [est.predict(sub) for est in fitted])
+    for k, est, score in zip(candidates, fitted, scores, strict=True):
         selection["candidates"].append({"k": k, "silhouette": score,
                                         "inertia": float(est.inertia_)})
         if score > best_score:
@@ -273,14 +273,25 @@ def silhouette_score(X: np.ndarray, labels: np.ndarray) -> float:
 
     0.0 when fewer than two clusters are non-empty.
     """
+    return silhouette_scores(X, [labels])[0]
+
+
+def silhouette_scores(X: np.ndarray, labelings: list[np.ndarray]) -> list[float]:
+    """``silhouette_score`` of X (n, d) under each labeling (n,) in ``labelings``, with each
+    pair's distance computed once for all of them (same values as one at a time)."""
     X = np.ascontiguousarray(X)
-    labels = np.ascontiguousarray(labels, dtype=np.int32)
-    sizes = np.bincount(labels).astype(np.int64)
-    if np.count_nonzero(sizes) < 2:
-        return 0.0
-    out = np.empty(X.shape[0], dtype=np.float64)
-    _silhouette_samples(X, labels, sizes, out)
-    return float(out.mean())
+    labels = np.ascontiguousarray(np.stack(labelings), dtype=np.int32).reshape(
+        len(labelings), X.shape[0])
+    k = int(labels.max()) + 1 if labels.size else 1
+    sizes = np.stack([np.bincount(row, minlength=k) for row in labels]).astype(np.int64)
+    scored = np.flatnonzero(np.count_nonzero(sizes, axis=1) >= 2)
+    means = [0.0] * len(labelings)
+    if scored.size:
+        out = np.empty((scored.size, X.shape[0]), dtype=np.float64)
+        _silhouette_samples(X, labels[scored], sizes[scored], out)
+        for row, j in zip(out, scored.tolist()):
+            means[j] = float(row.mean())
+    return means
 
 
 def _canonical_order(centers: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
