@@ -210,3 +210,11 @@ def test_radix_path_on_a_large_column_bit_for_bit():
     x[::7] = -x[::7]
     probs = [0.2, 0.4, 0.6, 0.8, 0.5, 0.8]
     assert cut_points(x, probs).tobytes() == np.quantile(x, probs).tobytes()
+
+
+@pytest.mark.parametrize("n", [1000, 300_000])  # the selection and the radix path
+def test_cut_points_leave_the_input_untouched(n):
+    x = np.random.default_rng(8).normal(size=n)
+    before = x.copy()
+    cut_points(x, [0.2, 0.5, 0.8])
+    assert np.array_equal(x, before)

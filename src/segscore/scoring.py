@@ -51,17 +51,18 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
             if p.shape[0] > 0:
                 _cut_points_counted(values, np.int64(lo), np.int64(hi - lo + 1), p, out)
             return out
-    work = np.array(values, dtype=np.float64)  # private copy: selection reorders it
+    work = np.ascontiguousarray(values, dtype=np.float64)  # no copy for float64 input
     nan = np.isnan(work)
-    if nan.any():  # a second copy only when there is something to drop
+    if nan.any():
         work = work[~nan]
-    if work.shape[0] >= RADIX_MIN_ROWS and p.shape[0] > 0:
+    if work.shape[0] >= RADIX_MIN_ROWS and p.shape[0] > 0:  # reads work, never reorders it
         lows, highs, gammas, ranks = _rank_plan(work.shape[0], p)
-        values = np.empty(ranks.shape[0])
-        _select_by_radix(work, ranks, values)
-        _interpolate(lows, highs, gammas, ranks, values, out)
+        stats = np.empty(ranks.shape[0])
+        _select_by_radix(work, ranks, stats)
+        _interpolate(lows, highs, gammas, ranks, stats, out)
     elif work.shape[0] > 0 and p.shape[0] > 0:
-        _cut_points(work, p, out)
+        # selection reorders its input: a private copy unless work already is one
+        _cut_points(work.copy() if np.may_share_memory(work, values) else work, p, out)
     return out
 
 
