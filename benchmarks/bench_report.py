@@ -1,23 +1,30 @@
-"""Report cost benchmark (issue 4): how much the report stage adds to a full run.
+"""Report cost benchmark (issue 4): how much the report adds to a full run.
 
-    python -m benchmarks.bench_report --customers 10000000 --repeat 2
+    python -m benchmarks.bench_report --customers 10000000 --repeat 3
 
 Generates the data once (``benchmarks/.cache/report-<n>/``: transactions and the customer
 attributes file, seed 0), writes a "last night" output once (the same transactions scored as
-of the day before), then runs ``--repeat`` rounds in this one process, each round one run
-without the report (``segscore.run(report=False)``), one plain run (``segscore run SRC --out
-OUT``) and one with both report options (``--previous PREV_OUT --customers attrs.parquet``),
-back to back. For every run it records the wall time
-of ``segscore.run`` (the whole run: every stage, the report and the run directory commit)
-and the pipeline's ``report`` stage (building report.json, rendering index.html and, with
-``--previous``, writing migration.parquet), plus report.json's per-section build times.
+of the day before), then runs ``--repeat`` rounds, each round one run without the report
+(``segscore.run(report=False)``), one plain run (``segscore run SRC --out OUT``) and one with
+both report options (``--previous PREV_OUT --customers attrs.parquet``), back to back.
+
+Every run is a fresh process, as a nightly ``segscore run`` is (since 2026-11-24 02:00; before,
+all rounds ran in this one long-lived process, whose row pass was 1–2 s slower and noisier).
+Before each run the inputs are read once (page cache) and ``--warm-gib`` GiB of memory is
+touched in a throwaway process (on this VM the first touch of a page the host has taken back
+costs seconds per GiB; see scale.py). For every run it records the wall time of
+``segscore.run`` inside the child (the whole run: every stage, the report and the run
+directory commit; imports excluded), the child's peak RSS, and the pipeline's ``report``
+stage (building report.json, rendering index.html and, with ``--previous``, writing
+migration.parquet), plus report.json's per-section build times.
 
 What the report adds = run − run without report of the same round, as a share of the run
 without report (the target's measure: it also counts what the report costs outside its own
 stage). Also recorded: the report stage's share of the run, the measure of earlier
-sessions. Medians over the rounds. A warm-up on a tiny
-data set (both configurations) compiles or loads every numba kernel first, so no measured
-round pays for compilation.
+sessions. Medians over the rounds. A warm-up on a tiny data set (both configurations)
+compiles every numba kernel into numba's on-disk cache first, so no measured run pays for
+compilation (each fresh process still loads its kernels from that cache, as a nightly run
+does).
 Raw numbers go to ``benchmarks/results/report-<n>-<date>.json`` (one per session);
 ``benchmarks/RESULTS_report.md`` is rebuilt from every such file (``--report-only`` rebuilds it
 without running anything).
@@ -29,6 +36,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -184,38 +192,84 @@ def machine() -> dict:
             "load_avg_at_start": os.getloadavg()}
 
 
-def bench(n: int, repeat: int, data: Path) -> dict:
+def _child(args: list[str]) -> dict:
+    """One run in a fresh process (``--child``); its one_run record plus the OS peak RSS."""
+    from benchmarks.scale import run_child
+
+    res = run_child(["-m", "benchmarks.bench_report", "--child", *args])
+    if "result" not in res:
+        raise SystemExit(f"benchmark run failed ({args}):\n{res.get('stderr_tail', '')}")
+    return {**res["result"], "process_peak_rss_mb": round(res["peak_rss_mb"], 1)}
+
+
+def _prepare(src: Path, extra: list[Path], warm_gib: float) -> None:
+    """Inputs into the page cache, then memory warmed, right before a measured run."""
+    from benchmarks.scale import cache_inputs, warm_memory
+
+    cache_inputs(src)
+    for path in extra:
+        files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+        for f in files:
+            f.read_bytes()
+    if warm_gib:
+        warm_memory(warm_gib)
+
+
+def bench(n: int, repeat: int, data: Path, warm_gib: float) -> dict:
     src, attrs = ensure_data(n, data)
     rec = {"customers": n, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "machine": machine(), "repeat": repeat,
-           "runs": {c: [] for c in (NO_REPORT, *CONFIGS)}}
+           "machine": machine(), "repeat": repeat, "fresh_processes": True,
+           "warm_gib": warm_gib, "runs": {c: [] for c in (NO_REPORT, *CONFIGS)}}
     with tempfile.TemporaryDirectory(prefix="segscore-bench-report-") as tmp:
         tmp = Path(tmp)
         prev = tmp / "previous"
-        # warm-up: every kernel of both configurations compiled (or loaded from numba's
-        # cache) on a tiny data set, so no measured round pays for it
+        # warm-up: every kernel of both configurations compiled into numba's cache on a
+        # tiny data set, so no measured run pays for compilation
         from segscore_datasets import generate_transactions
 
         tiny = generate_transactions(tmp / "tiny", 2000, seed=1)
-        one_run(tiny.out_dir / "transactions", tmp / "tiny-prev", as_of="2026-06-29")
-        one_run(tiny.out_dir / "transactions", tmp / "tiny-cur", previous=tmp / "tiny-prev",
-                attributes=tiny.attributes_path)
+        tsrc = str(tiny.out_dir / "transactions")
+        _child([tsrc, str(tmp / "tiny-prev"), "--as-of", "2026-06-29"])
+        _child([tsrc, str(tmp / "tiny-cur"), "--previous", str(tmp / "tiny-prev"),
+                "--attributes", str(tiny.attributes_path)])
         # last night: the same transactions as of the day before
-        rec["warmup"] = one_run(src, prev, as_of="2026-06-29")
+        rec["warmup"] = _child([str(src), str(prev), "--as-of", "2026-06-29"])
         print(f"previous output: {rec['warmup']['wall_s']:.1f} s", flush=True)
         for r in range(repeat):
             for cfg in (NO_REPORT, *CONFIGS):
-                kw = ({"report": False} if cfg == NO_REPORT else {} if cfg == "plain"
-                      else {"previous": prev, "attributes": attrs})
-                one = one_run(src, tmp / "out", **kw)
+                args = ([str(src), str(tmp / "out")]
+                        + (["--no-report"] if cfg == NO_REPORT else [] if cfg == "plain"
+                           else ["--previous", str(prev), "--attributes", str(attrs)]))
+                _prepare(src, [prev / "customers", attrs] if cfg == CONFIGS[1] else [],
+                         warm_gib)
+                one = _child(args)
                 rec["runs"][cfg].append(one)
                 print(f"round {r + 1} {cfg:20s} run {one['wall_s']:6.2f} s  report "
                       f"{one.get('report_s', 0):5.2f} s "
                       f"({100 * one.get('report_share', 0):.1f} %)  "
+                      f"rss {one['process_peak_rss_mb']:6.0f} MiB  "
                       f"load {one['load_avg'][0]:.1f}", flush=True)
     rec["summary"] = {cfg: summarize(rec["runs"][cfg], rec["runs"][NO_REPORT])
                       for cfg in CONFIGS}
     return rec
+
+
+def child_main(argv: list[str]) -> None:
+    """``--child SRC OUT [--as-of D] [--no-report] [--previous P --attributes A]``: one run
+    in this process, printed as a RESULT line."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("src", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--as-of")
+    ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--previous", type=Path)
+    ap.add_argument("--attributes", type=Path)
+    a = ap.parse_args(argv)
+    kw = {"report": False} if a.no_report else {}
+    for key in ("as_of", "previous", "attributes"):
+        if getattr(a, key) is not None:
+            kw[key] = getattr(a, key)
+    print("RESULT " + json.dumps(one_run(a.src, a.out, **kw)), flush=True)
 
 
 def summarize(runs: list[dict], baseline: list[dict] | None = None) -> dict:
@@ -260,8 +314,10 @@ def render(results: list[dict]) -> str:
         "Target: with `--previous` and `--customers`, building the report costs **at most "
         f"{TARGET:.0%}** of the full run's wall time at 10M customers.",
         "",
-        "Each row: medians over the rounds of one session (same process, runs back to back, "
-        "plain and with both options alternating). *run* = wall time of `segscore.run` (all "
+        "Each row: medians over the rounds of one session (runs back to back, without report, "
+        "plain and with both options alternating; since 2026-11-24 02:00 each run is a fresh "
+        "process with warmed memory and cached inputs, marked *fresh*; before, all runs of a "
+        "session shared one long-lived process). *run* = wall time of `segscore.run` (all "
         "stages + commit); *report* = the pipeline's `report` stage (report.json + "
         "index.html, and with `--previous` migration.parquet); *build* = computing "
         "report.json (of which *profiles* / *attributes* / *migration* are the sections, "
@@ -290,7 +346,8 @@ def render(results: list[dict]) -> str:
             added = (f"{s['no_report_wall_s']:.2f} | {s['added_s']:.2f} | "
                      f"{100 * s['added_share']:.1f} %" if "added_s" in s else "– | – | –")
             lines.append(
-                f"| {rec['customers']:,} ({rec['date'][:16]}, {rec['machine'].get('git_head')}) "
+                f"| {rec['customers']:,} ({rec['date'][:16]}, {rec['machine'].get('git_head')}"
+                f"{', fresh' if rec.get('fresh_processes') else ''}) "
                 f"| {cfg} | {s['wall_s']:.2f} | {added} | "
                 f"{s['report_s']:.2f} | "
                 f"{100 * s['report_share']:.1f} % | {100 * s['added_to_rest']:.1f} % | "
@@ -334,16 +391,22 @@ def rebuild_md() -> None:
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        child_main(argv[1:])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=lambda s: int(s.replace("_", "")), default=1_000_000)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--data", type=Path, default=None,
                     help="data directory (default benchmarks/.cache/report-<n>)")
+    ap.add_argument("--warm-gib", type=float, default=8.0,
+                    help="GiB of memory touched in a throwaway process before each run")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     if not args.report_only:
         data = args.data or HERE / ".cache" / f"report-{args.customers}"
-        rec = bench(args.customers, args.repeat, data)
+        rec = bench(args.customers, args.repeat, data, args.warm_gib)
         RESULTS_DIR.mkdir(exist_ok=True)
         stamp = rec["date"][:16].replace("-", "").replace(":", "")
         (RESULTS_DIR / f"report-{args.customers}-{stamp}.json").write_text(

@@ -1,0 +1,50 @@
+"""The report benchmark (issue 4's measurement): one run per fresh process, its RESULT line,
+and the verdict computed from the paired no-report arm (benchmarks/bench_report.py)."""
+
+import json
+
+import pytest
+
+from benchmarks import bench_report as br
+from segscore_datasets import generate_transactions
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return generate_transactions(tmp_path_factory.mktemp("bench-report"), 1500, seed=4)
+
+
+def _child(capsys, args) -> dict:
+    br.main(["--child", *map(str, args)])
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("RESULT ")]
+    assert len(lines) == 1
+    return json.loads(lines[0][len("RESULT "):])
+
+
+def test_child_runs_each_arm_and_reports_its_stages(tiny, tmp_path, capsys):
+    src = tiny.out_dir / "transactions"
+    prev = _child(capsys, [src, tmp_path / "prev", "--as-of", "2026-06-29"])
+    assert prev["report_s"] > 0 and prev["scored"] > 0
+    bare = _child(capsys, [src, tmp_path / "bare", "--no-report"])
+    assert "report" not in bare["stages"] and "report_s" not in bare
+    assert not (tmp_path / "bare" / "report").exists()
+    both = _child(capsys, [src, tmp_path / "both", "--previous", tmp_path / "prev",
+                           "--attributes", tiny.attributes_path])
+    assert set(both["sections"]) == {"profiles", "attributes", "migration"}
+    assert both["migration_parquet_mb"] >= 0
+    assert (tmp_path / "both" / "migration.parquet").is_file()
+
+
+def test_verdict_is_the_paired_added_share():
+    base = [{"wall_s": w, "load_avg": [1.5]} for w in (10.0, 12.0, 10.0)]
+    runs = [{"wall_s": w, "report_s": 0.5, "report_share": 0.5 / w, "report_build_s": 0.4,
+             "sections": {}, "load_avg": [1.5]} for w in (10.8, 13.5, 11.2)]
+    s = br.summarize(runs, base)
+    assert s["added_s"] == pytest.approx(1.2)  # median of 0.8, 1.5, 1.2
+    assert br.share_of(s) == pytest.approx(0.12)  # median of 0.08, 0.125, 0.12
+    rec = {"customers": 10_000_000, "date": "2026-11-24T02:00:00+00:00", "repeat": 3,
+           "fresh_processes": True, "machine": {"git_head": "abc1234"},
+           "runs": {"no report": base, "plain": runs, "previous+customers": runs},
+           "summary": {"plain": s, "previous+customers": s}}
+    md = br.render([rec])
+    assert "abc1234, fresh" in md and "**not met**" in md
