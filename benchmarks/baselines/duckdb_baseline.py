@@ -46,7 +46,7 @@ def run(src: Path, *, cluster: bool = False, timings: dict | None = None) -> pl.
     t = timings if timings is not None else {}
     t0 = time.perf_counter()
     con = duckdb.connect()
-    tbl = con.sql(SQL.format(glob=str(Path(src) / "*.parquet"))).fetch_arrow_table()
+    tbl = con.sql(SQL.format(glob=str(Path(src) / "*.parquet"))).to_arrow_table()
     t1 = time.perf_counter()
     t.update(sql=t1 - t0)
     return pl.from_arrow(tbl)
