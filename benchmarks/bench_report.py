@@ -127,6 +127,15 @@ NOTES = [
     "noisier than in the scale runs (3.2 s), so the paired differences carry that noise. "
     "**Not met.** The rest of the run got faster again this session (8.5 → 7.2 s without "
     "the report), while the report's 2 CPU-s on 2 cores stayed.",
+    "* Session 7, 01:55 (27fda53 = engine 17128d6, 5 rounds, first with every run in a fresh "
+    "process, inputs cached and 8 GiB warmed before each): without the report 5.68–7.94 s "
+    "(median 6.59), plain 5.91–6.65 s with a 0.31–0.47 s report stage, both options "
+    "6.82–9.77 s with a 1.25–1.62 s report stage (2.24–2.63 CPU-s). The stages outside the "
+    "report varied by ±1 s between runs (write 1.22–2.89 s, row pass 2.64–3.99 s), so the "
+    "paired differences (plain −0.66 s, both options +1.93 s = 33.9 %) are mostly noise; "
+    "the report stage alone is 5.0 % (plain) and 21.9 % (both options) of the median run "
+    "without it. **Not met**; the CPU budget and the prototypes tried are in docs/report.md "
+    "(\"Why it cannot fit on 2 cores\").",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
