@@ -1,6 +1,7 @@
 """Out-of-core benchmark (issue 5, part 4): a base larger than the pandas baseline can hold.
 
     python -m benchmarks.out_of_core --customers 50_000_000 [--cap-gib 20]
+    python -m benchmarks.out_of_core --customers 50_000_000 --budget-gib 11
 
 Generates the data once (``benchmarks/.cache/<n>/``), then runs, each in its own process:
 segscore's full pipeline (k = 8, report included, default memory budget) and the pandas
@@ -9,6 +10,10 @@ baseline (read → group-by → qcut, clustering skipped) under an address-space
 with MemoryError instead of invoking the kernel's OOM killer). Peak RSS is the OS's
 ``ru_maxrss`` of each child. Raw results go to ``benchmarks/results/<n>-ooc.json`` and the
 table to ``benchmarks/RESULTS_<n/1M>M.md``.
+
+``--budget-gib G`` instead runs segscore alone with ``--memory-limit G GiB`` (the plan then
+picks more partition passes) and checks that the OS peak stays within the budget; each such
+run goes to ``benchmarks/results/<n>-budget-<G>.json`` and into the markdown's budget table.
 """
 
 from __future__ import annotations
@@ -67,7 +72,48 @@ def write_markdown(res: dict) -> str:
         f"({gib:.2f} GiB).",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _budget_lines(res["customers"]))
+
+
+def _budget_lines(n: int) -> list[str]:
+    """The markdown table of the --budget-gib runs of ``n`` customers (empty if none)."""
+    runs = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob(f"{n}-budget-*.json"))]
+    if not runs:
+        return []
+    lines = ["## Memory budget (`--memory-limit`)", "",
+             "segscore alone under a budget (`python -m benchmarks.out_of_core --budget-gib G`): "
+             "the plan picks the passes from Parquet footers and a distinct-id count; the peak "
+             "is the OS's `ru_maxrss`.", "",
+             "| date (commit) | budget | outcome | passes | plan's estimate | peak RSS | within |",
+             "|---|---|---|---|---|---|---|"]
+    for b in runs:
+        r = b["segscore"].get("result", {})
+        plan = r.get("memory_plan", {})
+        peak = b["segscore"]["peak_rss_mb"] / 1024
+        ok = b["segscore"]["returncode"] == 0
+        outcome = "completed" if ok else "refused: " + b["segscore"].get("failure", "?")
+        est = f"{plan['estimated_peak_bytes'] / 2**30:.2f} GiB" if plan else "–"
+        within = ("yes" if peak <= b["budget_gib"] else "**NO**") if ok else "–"
+        lines.append(f"| {b['date']} ({b.get('git', '?')}) | {b['budget_gib']:g} GiB | "
+                     f"{outcome} | {plan.get('partitions', '–')} | {est} | {peak:.2f} GiB | "
+                     f"{within} |")
+    return lines + [""]
+
+
+def budget_run(n: int, src, budget_gib: float) -> dict:
+    """segscore alone under ``budget_gib``: its record, saved as results/<n>-budget-<G>.json."""
+    with tempfile.TemporaryDirectory(prefix="ooc-budget-") as tmp:
+        seg = run_child(["-m", "benchmarks.runner", "segscore", str(src), "--out", f"{tmp}/o",
+                         "--memory-limit-gib", str(budget_gib)])
+    tail = (seg.get("stderr_tail") or "").strip().splitlines()
+    if seg["returncode"] != 0:
+        seg["failure"] = tail[-1][:200] if tail else f"exit {seg['returncode']}"
+    rec = {"customers": n, "budget_gib": budget_gib, "segscore": seg,
+           "git": seg.get("result", {}).get("git", "?"),
+           "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"{n}-budget-{budget_gib:g}.json").write_text(json.dumps(rec, indent=2) + "\n")
+    return rec
 
 
 def main(argv=None) -> None:
@@ -75,6 +121,8 @@ def main(argv=None) -> None:
     p.add_argument("--customers", type=lambda x: int(x.replace("_", "")), default=50_000_000)
     p.add_argument("--cap-gib", type=float, default=20.0)
     p.add_argument("--note", default="", help="a line about the conditions, kept in the JSON")
+    p.add_argument("--budget-gib", type=float,
+                   help="run segscore alone under this --memory-limit and record its peak")
     p.add_argument("--render-only", action="store_true",
                    help="rebuild the markdown from results/<n>-ooc.json (with --note if given)")
     a = p.parse_args(argv)
@@ -88,6 +136,12 @@ def main(argv=None) -> None:
         print(out.read_text())
         return
     src = transactions(a.customers)
+    if a.budget_gib:
+        b = budget_run(a.customers, src, a.budget_gib)
+        print(json.dumps({k: v for k, v in b["segscore"].items() if k != "stderr_tail"}))
+        if raw.exists():
+            out.write_text(write_markdown(json.loads(raw.read_text())))
+        return
     rows, _ = count_rows(src)
     res = {"customers": a.customers, "rows": rows, "files": len(list(src.glob("*.parquet"))),
            "cap_gib": a.cap_gib, "note": a.note,

@@ -1,7 +1,7 @@
 """Run ONE engine once, in this process, and print a JSON line with its timings.
 
     python -m benchmarks.runner ENGINE TRANSACTIONS_DIR [--scores FILE] [--out DIR]
-                                [--no-cluster] [--memory-cap-gib G]
+                                [--no-cluster] [--memory-cap-gib G] [--memory-limit-gib G]
 
 ENGINE: segscore (full pipeline, k = 8, written to --out, report included),
 segscore_noclust (clustering disabled), pandas, polars, duckdb.
@@ -44,6 +44,8 @@ def main(argv=None) -> None:
     p.add_argument("--out")
     p.add_argument("--no-cluster", action="store_true",
                    help="baselines: skip the clustering stage")
+    p.add_argument("--memory-limit-gib", type=float,
+                   help="segscore: its memory budget (--memory-limit), which sets the passes")
     p.add_argument("--memory-cap-gib", type=float,
                    help="cap this process's address space (RLIMIT_AS): an engine that needs "
                         "more fails with MemoryError instead of invoking the OOM killer")
@@ -64,7 +66,10 @@ def main(argv=None) -> None:
         config = build_config(cfg)
         info["import_s"] = time.perf_counter() - t_import
         t0 = time.perf_counter()
-        res = segscore.run(a.src, out=a.out, config=config, overwrite=True)
+        limit = int(a.memory_limit_gib * 2**30) if a.memory_limit_gib else None
+        res = segscore.run(a.src, out=a.out, config=config, overwrite=True,
+                           memory_limit_bytes=limit)
+        info["memory_plan"] = res.manifest["memory"]
         info["work_s"] = time.perf_counter() - t0
         info["stages"] = {s["stage"] if "stage" in s else s["name"]: s for s in res.timings}
         info["customers"] = res.customers.height
