@@ -65,3 +65,20 @@ def first_match(rules, values):
         if all(lo <= values[f] <= hi for f, (lo, hi) in rule.items()):
             return i
     return None
+
+
+def hll_registers(keys, p: int) -> list[int]:
+    """HyperLogLog registers (2**p) of 64-bit keys, one key at a time with Python integers:
+    splitmix64's finalizer, register = top p bits, rank = 1 + leading zeros of the other
+    64 − p bits (64 − p + 1 when they are all zero)."""
+    mask = (1 << 64) - 1
+    regs = [0] * (1 << p)
+    for k in keys:
+        x = int(k) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        x ^= x >> 31
+        j, rest = x >> (64 - p), x & ((1 << (64 - p)) - 1)
+        rank = (64 - p) - rest.bit_length() + 1
+        regs[j] = max(regs[j], rank)
+    return regs

@@ -34,6 +34,7 @@ import native_kernels.groupby as gb
 from segscore.accumulate import (MAX_TRACKED_CHANNELS, Codebook, CustomerAccumulator,
                                  IdHashCollision, OrderKeysDescend, TooManyValues)
 from segscore.config import RunConfig
+from segscore.distinct import count_distinct
 from segscore.errors import InputError
 from segscore.features import MAX_CHANNEL_COLUMNS, ChannelColumns, channel_columns
 from segscore.ingest import (AFTER_AS_OF, FIRST_REJECT, STATUSES, USED, Roles, classify,
@@ -68,10 +69,9 @@ class Gathered:
 
 
 def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> int:
-    """Approximate distinct customer ids (HyperLogLog over one column, streaming)."""
-    scan = scan_inputs(infos, config.columns, roles)
-    return int(scan.select(pl.col("customer_id").approx_n_unique())
-               .collect(engine="streaming").item())
+    """Approximate distinct customer ids (HyperLogLog over one column, streaming; relative
+    standard error 0.41 %, see segscore.distinct)."""
+    return count_distinct(scan_inputs(infos, config.columns, roles), "customer_id")
 
 
 def batches(info: InputFile) -> list[tuple[int, int]]:
