@@ -100,6 +100,16 @@ def _budget_lines(n: int) -> list[str]:
     return lines + [""]
 
 
+def _git_head() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent,
+                              capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
 def budget_run(n: int, src, budget_gib: float) -> dict:
     """segscore alone under ``budget_gib``: its record, saved as results/<n>-budget-<G>.json."""
     with tempfile.TemporaryDirectory(prefix="ooc-budget-") as tmp:
@@ -108,8 +118,7 @@ def budget_run(n: int, src, budget_gib: float) -> dict:
     tail = (seg.get("stderr_tail") or "").strip().splitlines()
     if seg["returncode"] != 0:
         seg["failure"] = tail[-1][:200] if tail else f"exit {seg['returncode']}"
-    rec = {"customers": n, "budget_gib": budget_gib, "segscore": seg,
-           "git": seg.get("result", {}).get("git", "?"),
+    rec = {"customers": n, "budget_gib": budget_gib, "segscore": seg, "git": _git_head(),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{n}-budget-{budget_gib:g}.json").write_text(json.dumps(rec, indent=2) + "\n")
