@@ -49,8 +49,8 @@ def estimate(regs: np.ndarray) -> float:
 
 
 def count_distinct(lf: pl.LazyFrame, column: str) -> int:
-    """Estimated number of distinct values of ``column`` (nulls count as one value),
-    streamed in CHUNK_ROWS chunks (bounded memory)."""
+    """Estimated number of distinct values of ``column`` (nulls count as one value; in an
+    integer column as the value 0), streamed in CHUNK_ROWS chunks (bounded memory)."""
     chunks = (df.get_column(column) for df in
               lf.select(column).collect_batches(chunk_size=CHUNK_ROWS, maintain_order=False))
     return int(round(estimate(registers(chunks))))

@@ -48,7 +48,8 @@ RAW = 120
 #: features are built; later the scores, labels, clusters and the report). Measured at 50M
 #: (42.2M customers, 4 channel columns): 239–249 bytes at 2–6 passes (peak in the features
 #: stage; the report with --previous and --customers peaked no higher); 200 let a run with
-#: a 9.5 GiB budget peak at 10.2 GiB. Each channel column beyond 4 adds about 16 bytes.
+#: a 9.5 GiB budget peak at 10.2 GiB. Each channel column beyond 4 adds 16 bytes (its raw
+#: spend and its share column; by construction, not measured) that this does not count.
 PER_CUSTOMER = 260
 #: fixed interpreter + numba + polars baseline
 BASELINE = 400 * 2**20
