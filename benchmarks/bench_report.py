@@ -215,11 +215,7 @@ def _prepare(src: Path, extra: list[Path], warm_gib: float) -> None:
     """Inputs into the page cache, then memory warmed, right before a measured run."""
     from benchmarks.scale import cache_inputs, warm_memory
 
-    cache_inputs(src)
-    for path in extra:
-        files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
-        for f in files:
-            f.read_bytes()
+    cache_inputs(src, *extra)
     if warm_gib:
         warm_memory(warm_gib)
 

@@ -211,13 +211,15 @@ def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: flo
 WARM_SNIPPET = "import numpy, sys; numpy.ones(int(float(sys.argv[1]) * 2**27))"
 
 
-def cache_inputs(src: Path) -> None:
+def cache_inputs(*paths: Path) -> None:
     """Read every input file once right before an engine starts, so each engine finds the
-    data in the page cache (pandas' 7 GiB plus the memory warm-up can evict it)."""
-    for f in sorted(src.glob("*.parquet")):
-        with open(f, "rb") as fh:
-            while fh.read(1 << 24):
-                pass
+    data in the page cache (pandas' 7 GiB plus the memory warm-up can evict it). A path is a
+    Parquet file or a directory (its ``*.parquet`` files, recursively)."""
+    for path in paths:
+        for f in [path] if path.is_file() else sorted(path.rglob("*.parquet")):
+            with open(f, "rb") as fh:
+                while fh.read(1 << 24):
+                    pass
 
 
 def warm_memory(gib: float) -> None:
