@@ -61,3 +61,40 @@ def test_run_under_a_tight_budget_counts_customers_and_partitions(data, tmp_path
                      memory_limit_bytes=budget)
     assert r.manifest["memory"]["partitions"] >= 3
     assert r.manifest["rows"]["balanced"]
+
+
+@pytest.mark.parametrize("n_channels,refused", [(4, False), (20, True)])
+def test_budget_is_checked_again_with_the_channel_columns(tmp_path, n_channels, refused):
+    """The plan assumes 4 channel columns; after the row pass, with 20 channel values (16
+    columns + share_other) the per-customer tables need 13 × 16 B more per customer: a
+    budget between the two estimates is refused before anything is written, and last
+    night's output stays."""
+    import numpy as np
+    import polars as pl
+
+    from segscore.memory import downstream_bytes
+
+    n = 3000
+    rng = np.random.default_rng(5)
+    src = tmp_path / "t.parquet"
+    pl.DataFrame({
+        "customer_id": np.arange(n).repeat(2),
+        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
+                                      "10m", eager=True).head(2 * n),
+        "amount": rng.random(2 * n) * 100 + 1,
+        "channel": [f"ch{i % n_channels:02d}" for i in range(2 * n)],
+    }).write_parquet(src)
+    budget = (downstream_bytes(n, 4) + downstream_bytes(n, 17)) // 2
+    cfg = build_config({"clustering": {"enabled": False}})
+    out = tmp_path / "out"
+    segscore.run(src, out, config=cfg)  # last night, no budget
+    before = _customer_bytes(out)
+    if not refused:
+        segscore.run(src, out, config=cfg, partitions=2, memory_limit_bytes=budget,
+                     overwrite=True)
+        return
+    with pytest.raises(segscore.InputError, match="after the row pass: 3,000 customers with "
+                                                  "17 channel columns"):
+        segscore.run(src, out, config=cfg, partitions=2, memory_limit_bytes=budget,
+                     overwrite=True)
+    assert _customer_bytes(out) == before

@@ -5,7 +5,7 @@ per customer. A run's peak is the larger of the ingest peak and the downstream p
 
     ingest     ≈ baseline + batches + (customers × ACCUMULATOR + pair rows × PAIR) / P
                  + customers × RAW
-    downstream ≈ baseline + customers × PER_CUSTOMER
+    downstream ≈ baseline + customers × (PER_CUSTOMER + PER_CHANNEL × channels beyond 4)
 
 batches = BATCHES_ALIVE × ROW_COPIES × (rows of the largest batch) × row_bytes; row_bytes is 8 bytes per
 fixed-width column, 16 per string view plus the encoded size of the string columns (from the
@@ -48,9 +48,11 @@ RAW = 120
 #: features are built; later the scores, labels, clusters and the report). Measured at 50M
 #: (42.2M customers, 4 channel columns): 239–249 bytes at 2–6 passes (peak in the features
 #: stage; the report with --previous and --customers peaked no higher); 200 let a run with
-#: a 9.5 GiB budget peak at 10.2 GiB. Each channel column beyond 4 adds 16 bytes (its raw
-#: spend and its share column; by construction, not measured) that this does not count.
+#: a 9.5 GiB budget peak at 10.2 GiB.
 PER_CUSTOMER = 260
+#: channel columns PER_CUSTOMER covers, and the bytes per customer of each one more (its raw
+#: spend and its share column: 4M customers measured 263 B with 4 channels, 459 B with 16)
+BASE_CHANNELS, PER_CHANNEL = 4, 16
 #: fixed interpreter + numba + polars baseline
 BASELINE = 400 * 2**20
 #: share of the available memory used when no budget is given
@@ -93,13 +95,31 @@ def partitioned_bytes(infos: list[InputFile], customers: int) -> int:
     return int(customers * ACCUMULATOR + pair_rows * PAIR)
 
 
+def downstream_bytes(customers: int, channel_columns: int = BASE_CHANNELS) -> int:
+    """Estimated peak after the row pass: the baseline plus the per-customer tables."""
+    extra = PER_CHANNEL * max(0, channel_columns - BASE_CHANNELS)
+    return int(BASELINE + customers * (PER_CUSTOMER + extra))
+
+
+def check_downstream(customers: int, channel_columns: int, limit_bytes: int | None) -> None:
+    """InputError if the tables after the row pass will not fit ``limit_bytes`` now that the
+    customers and the channel columns are known (the plan could only assume 4 channels)."""
+    need = downstream_bytes(customers, channel_columns)
+    if limit_bytes is not None and need > limit_bytes:
+        raise InputError(
+            f"memory budget exceeded after the row pass: {customers:,} customers with "
+            f"{channel_columns} channel columns need about {need / 2**30:.2f} GiB for the "
+            f"per-customer tables, but the budget is {limit_bytes / 2**30:.2f} GiB; raise "
+            f"--memory-limit or run on a bigger machine (nothing was written)")
+
+
 def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
                         customers: int | None = None) -> int:
     """Estimated peak resident bytes with ``partitions`` passes and ``customers`` distinct ids
     (default: the row count, an upper bound)."""
     n = sum(i.rows for i in infos) if customers is None else customers
     ingest = batch_bytes(infos) + partitioned_bytes(infos, n) / partitions + n * RAW
-    return int(BASELINE + max(ingest, n * PER_CUSTOMER))
+    return int(BASELINE + max(ingest, downstream_bytes(n) - BASELINE))
 
 
 def available_memory_bytes() -> int | None:
@@ -155,11 +175,11 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
     fixed = BASELINE + batch_bytes(infos) + n * RAW
     room = limit - fixed
     parts = (max(1, math.ceil(partitioned_bytes(infos, n) / room))
-             if room > 0 and BASELINE + n * PER_CUSTOMER <= limit else MAX_PARTITIONS + 1)
+             if room > 0 and downstream_bytes(n) <= limit else MAX_PARTITIONS + 1)
     if parts > MAX_PARTITIONS:
         rows = sum(i.rows for i in infos)
         who = f"{customers:,} customers" if customers is not None else f"up to {rows:,} customers"
-        need = max(fixed, BASELINE + n * PER_CUSTOMER)
+        need = max(fixed, downstream_bytes(n))
         raise InputError(
             f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
             f"need at least {need / 2**30:.2f} GiB for the per-customer tables alone, but the "

@@ -20,7 +20,7 @@ from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
-from segscore.memory import MemoryPlan, estimate_peak_bytes, plan_memory
+from segscore.memory import MemoryPlan, check_downstream, estimate_peak_bytes, plan_memory
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather
@@ -133,7 +133,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     if run_dir is not None:
         tmp = run_dir.open()
     try:
-        result = _run_stages(infos, config, frozen, as_of_dt, plan.partitions, clock)
+        result = _run_stages(infos, config, frozen, as_of_dt, plan, clock)
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
@@ -180,16 +180,17 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
-                as_of: datetime | None, partitions: int, clock: StageClock) -> RunResult:
+                as_of: datetime | None, plan: MemoryPlan, clock: StageClock) -> RunResult:
     roles = resolve_roles(infos)
     with clock.stage("ingest_and_aggregate") as box:
-        g = gather(infos, config, roles, as_of, partitions)
+        g = gather(infos, config, roles, as_of, plan.partitions)
         as_of, channels, rejected, raw = g.as_of, g.channels, g.rejected, g.raw
         totals, per_file = reconcile(g.counts, infos)
         del g  # raw is the largest table alive; keep a single reference to it
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
+        check_downstream(raw.height, len(channels.names) + channels.other, plan.limit)
     with clock.stage("features") as box:
         unscored = unscored_customers(raw)
         if unscored.height == raw.height:
