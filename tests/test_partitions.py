@@ -98,3 +98,40 @@ def test_budget_is_checked_again_with_the_channel_columns(tmp_path, n_channels, 
         segscore.run(src, out, config=cfg, partitions=2, memory_limit_bytes=budget,
                      overwrite=True)
     assert _customer_bytes(out) == before
+
+
+def test_plan_looks_at_the_channels_only_when_the_most_there_can_be_would_not_fit(data):
+    from segscore.memory import MAX_CHANNEL_COLUMNS, downstream_bytes
+
+    infos = inspect_inputs(discover(data), build_config({}).columns)
+    n = 10_000_000  # customers given: the per-customer tables dominate this small input
+    middle = (downstream_bytes(n, 4) + downstream_bytes(n, 17)) // 2
+
+    def never():
+        raise AssertionError("channel values read although any number of them fits")
+
+    roomy = downstream_bytes(n, MAX_CHANNEL_COLUMNS + 1) + estimate_peak_bytes(infos, 1, n)
+    assert plan_memory(infos, roomy, n, channel_columns=never).partitions >= 1
+    assert plan_memory(infos, middle, n, channel_columns=lambda: 4).estimate <= middle
+    with pytest.raises(segscore.InputError, match="and 17 channel columns need at least"):
+        plan_memory(infos, middle, n, channel_columns=lambda: 17)
+
+
+@pytest.mark.parametrize("n_channels,columns", [(3, 3), (16, 16), (20, 17)])
+def test_channel_columns_sampled_from_each_files_first_row_group(tmp_path, n_channels, columns):
+    import polars as pl
+
+    from segscore.ingest import resolve_roles
+    from segscore.passes import sample_channel_columns
+
+    from datetime import datetime
+
+    for f in range(2):  # each file holds half of the channel values, in its first row group
+        vals = [f"ch{i:02d}" for i in range(n_channels) if i % 2 == f]
+        pl.DataFrame({"customer_id": list(range(len(vals))),
+                      "order_ts": [datetime(2026, 1, 1)] * len(vals),
+                      "amount": [1.0] * len(vals), "channel": vals}
+                     ).write_parquet(tmp_path / f"t{f}.parquet")
+    cfg = build_config({})
+    infos = inspect_inputs(discover(tmp_path), cfg.columns)
+    assert sample_channel_columns(infos, cfg, resolve_roles(infos)) == columns

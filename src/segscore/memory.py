@@ -114,12 +114,13 @@ def check_downstream(customers: int, channel_columns: int, limit_bytes: int | No
 
 
 def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
-                        customers: int | None = None) -> int:
+                        customers: int | None = None,
+                        channel_columns: int = BASE_CHANNELS) -> int:
     """Estimated peak resident bytes with ``partitions`` passes and ``customers`` distinct ids
     (default: the row count, an upper bound)."""
     n = sum(i.rows for i in infos) if customers is None else customers
     ingest = batch_bytes(infos) + partitioned_bytes(infos, n) / partitions + n * RAW
-    return int(BASELINE + max(ingest, downstream_bytes(n) - BASELINE))
+    return int(BASELINE + max(ingest, downstream_bytes(n, channel_columns) - BASELINE))
 
 
 def available_memory_bytes() -> int | None:
@@ -149,13 +150,17 @@ def default_limit() -> int | None:
 
 def plan_memory(infos: list[InputFile], limit_bytes: int | None,
                 customers: int | None = None,
-                count_customers: Callable[[], int] | None = None) -> MemoryPlan:
+                count_customers: Callable[[], int] | None = None,
+                channel_columns: Callable[[], int] | None = None) -> MemoryPlan:
     """The fewest partitions whose estimated peak fits ``limit_bytes`` (None =
     default_limit()).
 
     Without ``customers`` the row count is the bound; when that bound needs more than one
     pass (or does not fit at all) and ``count_customers`` is given, it is called (a streaming
     HyperLogLog count, +2% for its error) and the plan is made for that count instead.
+    The tables after the row pass are planned for BASE_CHANNELS channel columns; only when
+    the most there can be would not fit is ``channel_columns`` (a look at the channel values)
+    called and the plan made for its answer (the run checks again after the row pass).
     Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
     alone exceed the budget.
     """
@@ -168,21 +173,27 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
             pass
         customers = int(count_customers() * 1.02) + 1
     limit = default_limit() if limit_bytes is None else limit_bytes
-    single = estimate_peak_bytes(infos, 1, customers)
+    n = sum(i.rows for i in infos) if customers is None else customers
+    chan = BASE_CHANNELS
+    if (limit is not None and channel_columns is not None
+            and downstream_bytes(n, MAX_CHANNEL_COLUMNS + 1) > limit):
+        chan = channel_columns()
+    single = estimate_peak_bytes(infos, 1, customers, chan)
     if limit is None or single <= limit:
         return MemoryPlan(1, single, limit)
-    n = sum(i.rows for i in infos) if customers is None else customers
     fixed = BASELINE + batch_bytes(infos) + n * RAW
     room = limit - fixed
     parts = (max(1, math.ceil(partitioned_bytes(infos, n) / room))
-             if room > 0 and downstream_bytes(n) <= limit else MAX_PARTITIONS + 1)
+             if room > 0 and downstream_bytes(n, chan) <= limit else MAX_PARTITIONS + 1)
     if parts > MAX_PARTITIONS:
         rows = sum(i.rows for i in infos)
         who = f"{customers:,} customers" if customers is not None else f"up to {rows:,} customers"
-        need = max(fixed, downstream_bytes(n))
+        if chan > BASE_CHANNELS:
+            who += f" and {chan} channel columns"
+        need = max(fixed, downstream_bytes(n, chan))
         raise InputError(
             f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
             f"need at least {need / 2**30:.2f} GiB for the per-customer tables alone, but the "
             f"budget is {limit / 2**30:.2f} GiB; raise --memory-limit, run on a bigger machine, "
             f"or shorten --window-days")
-    return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers), limit)
+    return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers, chan), limit)

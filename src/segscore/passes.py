@@ -74,6 +74,23 @@ def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> 
     return count_distinct(scan_inputs(infos, config.columns, roles), "customer_id")
 
 
+def sample_channel_columns(infos: list[InputFile], config: RunConfig, roles: Roles) -> int:
+    """The channel columns the run will have, judged from the first row group of every file
+    (a lower bound when a channel value first shows up later; the run checks again after
+    the row pass): min(distinct values, MAX_CHANNEL_COLUMNS), + 1 for share_other beyond."""
+    if not roles.channel:
+        return 0
+    seen: set = set()
+    for i, info in enumerate(infos):
+        if "channel" not in info.kinds or not info.rows:
+            continue
+        rows = pq.ParquetFile(info.path).metadata.row_group(0).num_rows
+        values = (scan_file(i, info, config.columns, roles).slice(0, rows).select("channel")
+                  .unique().collect()["channel"].drop_nulls())
+        seen.update(values.to_list())
+    return min(len(seen), MAX_CHANNEL_COLUMNS) + (len(seen) > MAX_CHANNEL_COLUMNS)
+
+
 def batches(info: InputFile) -> list[tuple[int, int]]:
     """(offset, rows) slices of one file: runs of whole row groups of about BATCH_ROWS rows;
     a row group larger than that is cut into equal slices."""

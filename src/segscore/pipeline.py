@@ -23,7 +23,7 @@ from segscore.ingest import reconcile, resolve_roles, window_start
 from segscore.memory import MemoryPlan, check_downstream, estimate_peak_bytes, plan_memory
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
-from segscore.passes import count_customers, gather
+from segscore.passes import count_customers, gather, sample_channel_columns
 from segscore.report import build_report, check_report_inputs, write_report
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
@@ -175,8 +175,10 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
         if partitions < 1:
             raise InputError(f"partitions must be >= 1, got {partitions}")
         return MemoryPlan(partitions, estimate_peak_bytes(infos, partitions), limit)
-    return plan_memory(infos, limit, count_customers=lambda: count_customers(
-        infos, config, resolve_roles(infos)))
+    roles = resolve_roles(infos)
+    return plan_memory(infos, limit,
+                       count_customers=lambda: count_customers(infos, config, roles),
+                       channel_columns=lambda: sample_channel_columns(infos, config, roles))
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
