@@ -421,3 +421,35 @@ def test_run_without_report(runs, tmp_path):
     assert res.customers.equals(runs["cur"].customers)
     with pytest.raises(ValueError, match="report inputs"):
         segscore.run(runs["files"][1:], tmp_path / "o2", report=False, previous=tmp_path / "o")
+
+
+def test_sections_one_after_another_give_the_same_report(runs):
+    """Under a tight memory budget the optional sections run one after the other: the
+    report is the same as with the sections side by side."""
+    kw = {"previous_dir": runs["root"] / "prev", "attributes_path": runs["attr_path"]}
+    side, table_side = build_report(runs["cur"], segscore.load_config(), **kw)
+    one, table_one = build_report(runs["cur"], segscore.load_config(), sequential=True, **kw)
+    drop = ("performance", "generated_at")
+    assert {k: v for k, v in one.items() if k not in drop} == \
+        {k: v for k, v in side.items() if k not in drop}
+    assert table_one.equals(table_side)
+    assert set(one["performance"]["report_build"]["sections"]) == {
+        "profiles", "attributes", "migration"}
+
+
+def test_memory_budget_decides_how_the_report_sections_run():
+    from segscore.memory import (ReportInputs, check_downstream, downstream_bytes,
+                                 report_stage_bytes)
+
+    n = 1_000_000
+    inputs = ReportInputs(attribute_rows=2_000_000, attribute_row_bytes=45.0,
+                          previous_customers=900_000)
+    side = report_stage_bytes(n, inputs, sequential=False)
+    one = report_stage_bytes(n, inputs, sequential=True)
+    assert downstream_bytes(n) < one < side
+    assert check_downstream(n, 4, side, inputs) is False  # both fit side by side
+    assert check_downstream(n, 4, None, inputs) is False  # no budget known
+    assert check_downstream(n, 4, (one + side) // 2, inputs) is True  # one after another
+    assert check_downstream(n, 4, (one + side) // 2) is False  # no report inputs
+    with pytest.raises(segscore.InputError, match="report's --customers / --previous inputs"):
+        check_downstream(n, 4, one - 1, inputs)

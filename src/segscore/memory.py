@@ -53,11 +53,33 @@ PER_CUSTOMER = 260
 #: channel columns PER_CUSTOMER covers, and the bytes per customer of each one more (its raw
 #: spend and its share column: 4M customers measured 263 B with 4 channels, 459 B with 16)
 BASE_CHANNELS, PER_CHANNEL = 4, 16
+#: per customer at the report stage: the customer table and the profiles' temporaries (at
+#: 10M the table alone held 122–144 B per customer after the row pass)
+REPORT_TABLE = 170
+#: the migration section's peak (and migration.parquet's) per customer of the previous run
+#: (measured at 10M: 89 B), and the attributes section's per attribute row beyond the row's
+#: decoded columns (its id sort and lookup; measured at 10M: 55 B for 45 B of columns)
+PER_PREVIOUS, ATTRIBUTE_OVERHEAD = 90, 12
 #: fixed interpreter + numba + polars baseline
 BASELINE = 400 * 2**20
 #: share of the available memory used when no budget is given
 DEFAULT_SHARE = 0.8
 MAX_PARTITIONS = 256
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Sizes of the report's optional inputs, from Parquet footers and the previous manifest:
+    attribute rows and the decoded bytes of one such row; customers of the previous run."""
+
+    attribute_rows: int = 0
+    attribute_row_bytes: float = 0.0
+    previous_customers: int = 0
+
+    def section_bytes(self) -> tuple[int, int]:
+        """(attributes section, migration section) peak bytes above the customer table."""
+        return (int(self.attribute_rows * (self.attribute_row_bytes + ATTRIBUTE_OVERHEAD)),
+                self.previous_customers * PER_PREVIOUS)
 
 
 @dataclass(frozen=True)
@@ -101,16 +123,35 @@ def downstream_bytes(customers: int, channel_columns: int = BASE_CHANNELS) -> in
     return int(BASELINE + customers * (PER_CUSTOMER + extra))
 
 
-def check_downstream(customers: int, channel_columns: int, limit_bytes: int | None) -> None:
-    """InputError if the tables after the row pass will not fit ``limit_bytes`` now that the
-    customers and the channel columns are known (the plan could only assume 4 channels)."""
+def report_stage_bytes(customers: int, inputs: ReportInputs, sequential: bool) -> int:
+    """Estimated peak of the report stage: the optional sections side by side, or one after
+    the other (``sequential``)."""
+    attributes, migration = inputs.section_bytes()
+    sections = max(attributes, migration) if sequential else attributes + migration
+    return int(BASELINE + customers * REPORT_TABLE + sections)
+
+
+def check_downstream(customers: int, channel_columns: int, limit_bytes: int | None,
+                     report: ReportInputs = ReportInputs()) -> bool:
+    """Whether the report's optional sections must run one after the other to stay within
+    ``limit_bytes``, now that the customers and the channel columns are known (the plan
+    could only assume 4 channels and does not size the report's inputs). InputError when
+    the tables after the row pass, or the report even with its sections one at a time, will
+    not fit."""
+    if limit_bytes is None:
+        return False
     need = downstream_bytes(customers, channel_columns)
-    if limit_bytes is not None and need > limit_bytes:
+    report_need = report_stage_bytes(customers, report, sequential=True)
+    if max(need, report_need) > limit_bytes:
+        what = (f"{channel_columns} channel columns need about {need / 2**30:.2f} GiB for "
+                f"the per-customer tables" if need >= report_need else
+                f"the report's --customers / --previous inputs need about "
+                f"{report_need / 2**30:.2f} GiB at the report stage")
         raise InputError(
-            f"memory budget exceeded after the row pass: {customers:,} customers with "
-            f"{channel_columns} channel columns need about {need / 2**30:.2f} GiB for the "
-            f"per-customer tables, but the budget is {limit_bytes / 2**30:.2f} GiB; raise "
-            f"--memory-limit or run on a bigger machine (nothing was written)")
+            f"memory budget exceeded after the row pass: {customers:,} customers with {what}, "
+            f"but the budget is {limit_bytes / 2**30:.2f} GiB; raise --memory-limit or run on "
+            f"a bigger machine (nothing was written)")
+    return report_stage_bytes(customers, report, sequential=False) > limit_bytes
 
 
 def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,

@@ -20,7 +20,8 @@ from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
-from segscore.memory import MemoryPlan, check_downstream, estimate_peak_bytes, plan_memory
+from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, estimate_peak_bytes,
+                             plan_memory)
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather, sample_channel_columns
@@ -127,17 +128,21 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
-        check_report_inputs(config, previous_dir=previous, attributes_path=attributes)
+        report_inputs = check_report_inputs(config, previous_dir=previous,
+                                            attributes_path=attributes)
         plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
     try:
-        result = _run_stages(infos, config, frozen, as_of_dt, plan, clock)
+        result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
+                                         clock)
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
-                                     "limit_bytes": plan.limit},
+                                     "limit_bytes": plan.limit,
+                                     "report_sections": ("one after another" if sequential
+                                                         else "side by side")},
                           "model_source": str(model_path) if model_path else None}
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
@@ -152,7 +157,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             with clock.stage("report", rows=result.customers.height):
                 result.report, _ = build_report(
                     result, config, previous_dir=previous, attributes_path=attributes,
-                    migration_path=tmp / "migration.parquet" if run_dir is not None else None)
+                    migration_path=tmp / "migration.parquet" if run_dir is not None else None,
+                    sequential=sequential)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
@@ -182,7 +188,10 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
-                as_of: datetime | None, plan: MemoryPlan, clock: StageClock) -> RunResult:
+                as_of: datetime | None, plan: MemoryPlan, report_inputs: ReportInputs,
+                clock: StageClock) -> tuple[RunResult, bool]:
+    """The stages up to the output (the RunResult), and whether the report's optional
+    sections must run one after another to stay within the memory budget."""
     roles = resolve_roles(infos)
     with clock.stage("ingest_and_aggregate") as box:
         g = gather(infos, config, roles, as_of, plan.partitions)
@@ -192,7 +201,8 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
-        check_downstream(raw.height, len(channels.names) + channels.other, plan.limit)
+        sequential = check_downstream(raw.height, len(channels.names) + channels.other,
+                                      plan.limit, report_inputs)
     with clock.stage("features") as box:
         unscored = unscored_customers(raw)
         if unscored.height == raw.height:
@@ -232,7 +242,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
                       "not_scored": unscored.height},
     }
     return RunResult(customers=table, unscored=unscored, rejected=rejected, model=model,
-                     manifest=manifest, report={})
+                     manifest=manifest, report={}), sequential
 
 
 def _write(tmp: Path, result: RunResult, config: RunConfig) -> list[dict]:

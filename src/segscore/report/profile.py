@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
+from segscore.memory import ReportInputs
 from segscore.report.attributes import attribute_breakdowns
 from segscore.report.migration import migration_report, write_migration
 from segscore.report.perf import performance_profile
@@ -325,36 +326,64 @@ def _cluster_profiles(c: pl.DataFrame, stats: pl.DataFrame, model_clusters: dict
     return out
 
 
-def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> None:
+def _decoded_bytes(dtype: pl.DataType) -> int:
+    """Bytes of one decoded value of ``dtype`` in polars (a string is a 16-byte view)."""
+    dtype = dtype() if isinstance(dtype, type) else dtype
+    if dtype in (pl.String, pl.Binary) or dtype.is_nested() or dtype == pl.Object:
+        return 16
+    if isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return 4
+    if dtype == pl.Boolean:
+        return 1
+    for width, kinds in ((1, (pl.Int8, pl.UInt8)), (2, (pl.Int16, pl.UInt16)),
+                         (4, (pl.Int32, pl.UInt32, pl.Float32, pl.Date)),
+                         (16, (pl.Int128, pl.Decimal))):
+        if dtype.base_type() in kinds:
+            return width
+    return 8
+
+
+def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> ReportInputs:
     """Cheap up-front checks of the report's extra inputs (metadata only, no data read), so a
     run can refuse a bad ``--previous`` / ``--customers`` before its expensive stages.
-    Raises InputError naming the path (and column)."""
+    Raises InputError naming the path (and column). Returns their sizes for the memory
+    budget (attribute rows and decoded row bytes, the previous run's customers)."""
     from pathlib import Path
+
+    import pyarrow.parquet as pq
 
     from segscore.errors import InputError
     from segscore.report.attributes import _id_column
     from segscore.report.migration import _check_previous_dir
 
+    sizes = {}
     if previous_dir is not None:
-        _check_previous_dir(Path(previous_dir))
+        manifest = _check_previous_dir(Path(previous_dir))
+        customers = (manifest.get("customers") or {}).get("scored")
+        sizes["previous_customers"] = customers if isinstance(customers, int) else 0
     if attributes_path is not None:
         path = Path(attributes_path)
         try:
             schema = pl.scan_parquet(path).collect_schema()
-        except (OSError, pl.exceptions.PolarsError) as exc:
+            rows = pq.ParquetFile(path).metadata.num_rows if path.is_file() else 0
+        except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
             raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
         _id_column(schema, path, config)
+        sizes["attribute_rows"] = rows
+        sizes["attribute_row_bytes"] = float(sum(_decoded_bytes(t) for t in schema.dtypes()))
+    return ReportInputs(**sizes)
 
 
 def build_report(result, config, *, previous_dir=None, attributes_path=None,
-                 migration_path=None):
+                 migration_path=None, sequential=False):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
     ``previous_dir``: last night's output directory → migration matrices and the migration
     table (customer_id, previous_segment, current_segment, …); with ``migration_path`` the
     table is also written there (migration.parquet), in the migration section's thread while
     the other sections still run. ``attributes_path``: Parquet, one row per customer id →
-    per-segment attribute breakdowns.
+    per-segment attribute breakdowns. ``sequential``: the sections one after another (the
+    memory budget does not hold them side by side), same report.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
@@ -362,8 +391,8 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     # The two optional sections read their own inputs and are independent of the profiles:
     # they run in worker threads meanwhile (polars and most numpy work release the GIL, and
     # their single-threaded steps overlap the profiles' parallel group_bys).
-    pool = ThreadPoolExecutor(max_workers=2) if (previous_dir is not None or
-                                                 attributes_path is not None) else None
+    optional = previous_dir is not None or attributes_path is not None
+    pool = ThreadPoolExecutor(max_workers=1 if sequential else 2) if optional else None
     try:
         attributes_job = (pool.submit(_timed, sections, "attributes", attribute_breakdowns,
                                       c, attributes_path, config)
