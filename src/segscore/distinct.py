@@ -16,6 +16,8 @@ import polars as pl
 P = 16
 #: rows per streamed chunk
 CHUNK_ROWS = 1 << 21
+#: register copies, one per block of a chunk's keys (the kernel's parallel work items)
+BLOCKS = 16
 
 
 def _keys(s: pl.Series) -> np.ndarray:
@@ -25,11 +27,11 @@ def _keys(s: pl.Series) -> np.ndarray:
     return s.hash(seed=0x5E65C0E).to_numpy()
 
 
-def registers(chunks, p: int = P, blocks: int = 16) -> np.ndarray:
-    """HyperLogLog registers (uint8, 2**p) of the values of every Series in ``chunks``."""
+def registers(chunks) -> np.ndarray:
+    """HyperLogLog registers (uint8, 2**P) of the values of every Series in ``chunks``."""
     from native_kernels.hll import _hll_update
 
-    regs = np.zeros((blocks, 1 << p), dtype=np.uint8)
+    regs = np.zeros((BLOCKS, 1 << P), dtype=np.uint8)
     for s in chunks:
         if s.len():
             _hll_update(_keys(s), regs)
