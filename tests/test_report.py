@@ -453,3 +453,52 @@ def test_memory_budget_decides_how_the_report_sections_run():
     assert check_downstream(n, 4, (one + side) // 2) is False  # no report inputs
     with pytest.raises(segscore.InputError, match="report's --customers / --previous inputs"):
         check_downstream(n, 4, one - 1, inputs)
+
+
+def _track_overlap(monkeypatch) -> dict:
+    """Wrap the two optional sections so each holds for 0.2 s and record how many ran at once."""
+    import threading
+    import time
+
+    import segscore.report.profile as prof
+
+    state = {"active": 0, "most": 0}
+    lock = threading.Lock()
+
+    def wrap(fn):
+        def run(*args):
+            with lock:
+                state["active"] += 1
+                state["most"] = max(state["most"], state["active"])
+            time.sleep(0.2)
+            try:
+                return fn(*args)
+            finally:
+                with lock:
+                    state["active"] -= 1
+        return run
+
+    monkeypatch.setattr(prof, "attribute_breakdowns", wrap(prof.attribute_breakdowns))
+    monkeypatch.setattr(prof, "_migration", wrap(prof._migration))
+    return state
+
+
+@pytest.mark.parametrize("sequential,most", [(False, 2), (True, 1)])
+def test_sequential_sections_never_overlap(runs, monkeypatch, sequential, most):
+    state = _track_overlap(monkeypatch)
+    build_report(runs["cur"], segscore.load_config(), previous_dir=runs["root"] / "prev",
+                 attributes_path=runs["attr_path"], sequential=sequential)
+    assert state["most"] == most
+
+
+def test_run_passes_the_budget_decision_to_the_report(runs, monkeypatch, tmp_path):
+    """When the check after the row pass says the sections do not fit side by side, the run
+    builds them one after another and records it in the manifest."""
+    import segscore.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "check_downstream", lambda *a, **k: True)
+    state = _track_overlap(monkeypatch)
+    res = segscore.run(runs["files"][1:], tmp_path / "o", previous=runs["root"] / "prev",
+                       attributes=runs["attr_path"])
+    assert res.manifest["memory"]["report_sections"] == "one after another"
+    assert state["most"] == 1 and res.report["migration"] and res.report["attributes"]
