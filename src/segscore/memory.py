@@ -54,7 +54,8 @@ PER_CUSTOMER = 260
 #: spend and its share column: 4M customers measured 263 B with 4 channels, 459 B with 16)
 BASE_CHANNELS, PER_CHANNEL = 4, 16
 #: per customer at the report stage: the customer table and the profiles' temporaries (at
-#: 10M the table alone held 122–144 B per customer after the row pass)
+#: 10M a process holding the table after the row pass had 1,405–1,580 MiB resident: 122–144 B
+#: per customer above a 400 MiB baseline)
 REPORT_TABLE = 170
 #: the migration section's peak (and migration.parquet's) per customer of the previous run
 #: (measured at 10M: 89 B), and the attributes section's per attribute row beyond the row's
