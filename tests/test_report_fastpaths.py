@@ -15,7 +15,7 @@ import segscore
 from segscore.config import load_config
 from segscore.report import attributes as attributes_mod
 from segscore.report.attributes import attribute_breakdowns
-from segscore.ids import duplicates, id_order
+from segscore.ids import duplicates, id_order, label_codes, recode
 from segscore.report.migration import migration_report
 from segscore.report.profile import (_combination_sums, _fast_medians, _median_query,
                                      _sum_query)
@@ -44,6 +44,18 @@ def test_id_order_strings():
     srt, perm = id_order(s)
     assert srt.to_list() == ["a", "a", "b", "c"] and s.gather(perm).to_list() == srt.to_list()
     assert duplicates(srt).to_list() == ["a"]
+
+
+@pytest.mark.parametrize("values,dtype,target", [
+    (["b", "a", None, "c", "a"], pl.Enum(["a", "b", "c"]), ["a", "b", "c"]),  # no-op
+    (["b", "a", None, "c", "a"], pl.Enum(["a", "b", "c"]), ["c", "a", "b", "z"]),
+    (["b", "x", None], pl.String, ["a", "b"]),  # "x" unknown to the target
+    (["a", "b"], pl.Enum(["a", "b"]), ["a", "b"])])
+def test_recode_equals_a_lookup_by_label(values, dtype, target):
+    codes, labels, _ = label_codes(pl.Series(values, dtype=dtype))
+    got = recode(codes, labels, target, len(target))
+    want = [target.index(v) if v in target else len(target) for v in values]
+    assert got.tolist() == want
 
 
 def test_fast_medians_equal_polars():

@@ -94,5 +94,8 @@ def recode_table(labels: list[str], target: list[str], null_code: int) -> np.nda
 def recode(codes: np.ndarray, labels: list[str], target: list[str],
            null_code: int) -> np.ndarray:
     """``codes`` (indexes into ``labels``, null = len(labels)) as int32 indexes into
-    ``target`` (labels missing from ``target`` and nulls map to ``null_code``)."""
+    ``target`` (labels missing from ``target`` and nulls map to ``null_code``); ``codes``
+    itself when that changes nothing (an Enum of ``target``)."""
+    if list(labels) == list(target) and null_code == len(labels):
+        return codes
     return recode_table(labels, target, null_code)[codes]
