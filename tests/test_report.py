@@ -460,7 +460,7 @@ def _track_overlap(monkeypatch) -> dict:
     import threading
     import time
 
-    import segscore.report.profile as prof
+    import segscore.report.sections as sections
 
     state = {"active": 0, "most": 0}
     lock = threading.Lock()
@@ -478,8 +478,8 @@ def _track_overlap(monkeypatch) -> dict:
                     state["active"] -= 1
         return run
 
-    monkeypatch.setattr(prof, "attribute_breakdowns", wrap(prof.attribute_breakdowns))
-    monkeypatch.setattr(prof, "_migration", wrap(prof._migration))
+    monkeypatch.setattr(sections, "_attributes", wrap(sections._attributes))
+    monkeypatch.setattr(sections, "_migration", wrap(sections._migration))
     return state
 
 

@@ -20,12 +20,14 @@ from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
-from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, estimate_peak_bytes,
-                             plan_memory)
+from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
+                             estimate_peak_bytes, plan_memory, preload_fits)
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather, sample_channel_columns
 from segscore.report import build_report, check_report_inputs, write_report
+from segscore.report.preload import InputPreload
+from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
 from segscore.segments import label_all, tier_probabilities
@@ -134,15 +136,36 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
+    optional = report and (previous is not None or attributes is not None)
+    # The report's optional inputs are loaded during the row pass and its optional sections
+    # start as soon as the segments exist, when the memory budget holds them that long;
+    # otherwise they run at the report stage (one after another if need be).
+    preload = (InputPreload(config, resolve_roles(infos).id_dtype, previous_dir=previous,
+                            attributes_path=attributes)
+               if optional and preload_fits(plan, report_inputs) else None)
+    early: list[OptionalSections] = []
+
+    def start_sections(customers: pl.DataFrame, early_fits: bool) -> None:
+        if preload is not None:
+            preload.raise_failed()
+        if optional and early_fits:
+            early.append(OptionalSections(
+                customers, config, previous_dir=previous, attributes_path=attributes,
+                migration_path=tmp / "migration.parquet" if run_dir is not None else None,
+                preload=preload))
+
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
-                                         clock)
+                                         clock, start_sections)
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
                                      "limit_bytes": plan.limit,
                                      "report_sections": ("one after another" if sequential
-                                                         else "side by side")},
+                                                         else "side by side"),
+                                     "report_sections_started": (
+                                         "after scoring" if early else "at the report stage"),
+                                     "report_inputs_preloaded": preload is not None},
                           "model_source": str(model_path) if model_path else None}
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
@@ -158,15 +181,22 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                 result.report, _ = build_report(
                     result, config, previous_dir=previous, attributes_path=attributes,
                     migration_path=tmp / "migration.parquet" if run_dir is not None else None,
-                    sequential=sequential)
+                    sequential=sequential, sections=early[0] if early else None,
+                    preload=preload)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
+        if preload is not None:
+            preload.close()
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
         if run_dir is not None:
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
     except BaseException:
+        for sections in early:  # their threads may still write into tmp
+            sections.close()
+        if preload is not None:
+            preload.close()
         if run_dir is not None:
             run_dir.abort()
         raise
@@ -189,9 +219,11 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
                 as_of: datetime | None, plan: MemoryPlan, report_inputs: ReportInputs,
-                clock: StageClock) -> tuple[RunResult, bool]:
+                clock: StageClock, start_sections) -> tuple[RunResult, bool]:
     """The stages up to the output (the RunResult), and whether the report's optional
-    sections must run one after another to stay within the memory budget."""
+    sections must run one after another to stay within the memory budget.
+    ``start_sections(customers, early_fits)`` is called once the segments exist (with
+    whether the budget holds the optional sections from then on)."""
     roles = resolve_roles(infos)
     with clock.stage("ingest_and_aggregate") as box:
         g = gather(infos, config, roles, as_of, plan.partitions)
@@ -201,8 +233,10 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
-        sequential = check_downstream(raw.height, len(channels.names) + channels.other,
-                                      plan.limit, report_inputs)
+        n_channels = len(channels.names) + channels.other
+        sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs)
+        early_fits = not sequential and early_sections_fit(raw.height, n_channels, plan.limit,
+                                                           report_inputs)
     with clock.stage("features") as box:
         unscored = unscored_customers(raw)
         if unscored.height == raw.height:
@@ -214,6 +248,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         box["rows"] = table.height
     with clock.stage("score_and_label", rows=table.height):
         table, cuts, tier_bounds = _score_and_label(table, config, frozen)
+    start_sections(table, early_fits)
     clusters = frozen.clusters if frozen else None
     with clock.stage("cluster", rows=table.height):
         if clusters is not None:

@@ -17,9 +17,8 @@ import numpy as np
 import polars as pl
 
 from segscore.memory import ReportInputs
-from segscore.report.attributes import attribute_breakdowns
-from segscore.report.migration import migration_report, write_migration
 from segscore.report.perf import performance_profile
+from segscore.report.sections import OptionalSections, timed
 
 REPORT_SCHEMA_VERSION = 2
 LORENZ_POINTS = 101
@@ -375,7 +374,8 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> R
 
 
 def build_report(result, config, *, previous_dir=None, attributes_path=None,
-                 migration_path=None, sequential=False):
+                 migration_path=None, sequential=False, sections: OptionalSections | None = None,
+                 preload=None):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
     ``previous_dir``: last night's output directory → migration matrices and the migration
@@ -383,54 +383,28 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     table is also written there (migration.parquet), in the migration section's thread while
     the other sections still run. ``attributes_path``: Parquet, one row per customer id →
     per-segment attribute breakdowns. ``sequential``: the sections one after another (the
-    memory budget does not hold them side by side), same report.
+    memory budget does not hold them side by side), same report. ``sections``: those two
+    sections already started (the pipeline starts them before clustering); the four
+    arguments before it are then unused. ``preload``: an InputPreload of the same inputs.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
-    sections: dict[str, dict] = {}
     # The two optional sections read their own inputs and are independent of the profiles:
     # they run in worker threads meanwhile (polars and most numpy work release the GIL, and
     # their single-threaded steps overlap the profiles' parallel group_bys).
-    optional = previous_dir is not None or attributes_path is not None
-    pool = ThreadPoolExecutor(max_workers=1 if sequential else 2) if optional else None
+    if sections is None:
+        sections = OptionalSections(c, config, previous_dir=previous_dir,
+                                    attributes_path=attributes_path,
+                                    migration_path=migration_path, sequential=sequential,
+                                    preload=preload)
     try:
-        attributes_job = (pool.submit(_timed, sections, "attributes", attribute_breakdowns,
-                                      c, attributes_path, config)
-                          if attributes_path is not None else None)
-        migration_job = (pool.submit(_timed, sections, "migration", _migration, c,
-                                     previous_dir, config, migration_path)
-                         if previous_dir is not None else None)
-        report = _timed(sections, "profiles", _build, result, config, c)
-        report["attributes"] = attributes_job.result() if attributes_job is not None else None
-        migration = None
-        if migration_job is not None:
-            report["migration"], migration = migration_job.result()
-        else:
-            report["migration"] = None
+        report = timed(sections.times, "profiles", _build, result, config, c)
+        report["attributes"], report["migration"], migration = sections.results()
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        sections.close()
     report["performance"] = performance_profile(result, time.perf_counter() - t0,
-                                                time.process_time() - c0, sections)
+                                                time.process_time() - c0, sections.times)
     return report, migration
-
-
-def _migration(c: pl.DataFrame, previous_dir, config, path) -> tuple[dict, pl.DataFrame]:
-    """migration_report, and its table written to ``path`` unless None."""
-    section, table = migration_report(c, previous_dir, config)
-    if path is not None:
-        write_migration(table, path)
-    return section, table
-
-
-def _timed(sections: dict, name: str, fn, *args):
-    """fn(*args), recording its wall and thread CPU time in sections[name]."""
-    t0, c0 = time.perf_counter(), time.thread_time()
-    try:
-        return fn(*args)
-    finally:
-        sections[name] = {"wall_s": round(time.perf_counter() - t0, 4),
-                          "thread_cpu_s": round(time.thread_time() - c0, 4)}
 
 
 def _build(result, config, c: pl.DataFrame) -> dict:

@@ -1,0 +1,143 @@
+"""The report's optional inputs load during the row pass and its optional sections start
+right after scoring (when the memory budget allows): same report and migration.parquet as
+at the report stage, and a run that fails meanwhile leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import polars as pl
+import pytest
+
+import segscore
+import segscore.pipeline as pipeline
+from segscore.errors import InputError
+from segscore.memory import (BASELINE, MemoryPlan, ReportInputs, downstream_bytes,
+                             early_sections_fit, preload_fits)
+from segscore_datasets import generate_transactions
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Transactions (files), last night's output and an attributes file."""
+    root = tmp_path_factory.mktemp("early")
+    gen = generate_transactions(root / "data", 2000, seed=3)
+    files = sorted(gen.files)
+    segscore.run(files, root / "prev", as_of="2026-03-31")
+    return {"root": root, "files": files, "prev": root / "prev",
+            "attrs": gen.attributes_path}
+
+
+def _run(inputs, out, **kw):
+    return segscore.run(inputs["files"], out, previous=inputs["prev"],
+                        attributes=inputs["attrs"], **kw)
+
+
+def _comparable(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k not in ("performance", "generated_at",
+                                                          "run_id")}
+
+
+def _sections_threads() -> list[str]:
+    return [t.name for t in threading.enumerate()
+            if t.name.startswith(("report-section", "report-preload"))]
+
+
+def test_inputs_load_during_the_row_pass_and_sections_start_after_scoring(inputs, tmp_path,
+                                                                           monkeypatch):
+    events = []
+
+    def record(name, fn):
+        def wrapped(*a, **k):
+            events.append(name)
+            return fn(*a, **k)
+        return wrapped
+
+    for name, attr in (("preload", "InputPreload"), ("row pass", "gather"),
+                       ("scoring", "_score_and_label"), ("sections", "OptionalSections"),
+                       ("clustering", "fit_assign_clusters"), ("output", "_write")):
+        monkeypatch.setattr(pipeline, attr, record(name, getattr(pipeline, attr)))
+    res = _run(inputs, tmp_path / "o")
+    assert events == ["preload", "row pass", "scoring", "sections", "clustering", "output"]
+    memory = res.manifest["memory"]
+    assert memory["report_sections_started"] == "after scoring"
+    assert memory["report_inputs_preloaded"] is True
+    assert res.report["attributes"]["matched"] > 0 and res.report["migration"]["segments"]["stayed"] > 0
+    assert (tmp_path / "o" / "migration.parquet").is_file()
+    assert not _sections_threads()
+
+
+def test_early_and_late_sections_give_the_same_outputs(inputs, tmp_path, monkeypatch):
+    early = _run(inputs, tmp_path / "early")
+    monkeypatch.setattr(pipeline, "preload_fits", lambda *a: False)
+    monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: False)
+    late = _run(inputs, tmp_path / "late")
+    assert late.manifest["memory"]["report_sections_started"] == "at the report stage"
+    assert late.manifest["memory"]["report_inputs_preloaded"] is False
+    assert _comparable(early.report) == _comparable(late.report)
+    assert pl.read_parquet(tmp_path / "early" / "migration.parquet").equals(
+        pl.read_parquet(tmp_path / "late" / "migration.parquet"))
+    on_disk = json.loads((tmp_path / "early" / "report" / "report.json").read_text("utf-8"))
+    assert on_disk["migration"] == early.report["migration"]
+
+
+def test_budget_decides_preload_and_early_start():
+    report = ReportInputs(attribute_rows=2_000_000, attribute_row_bytes=45.0,
+                          previous_customers=1_000_000)
+    sections = sum(report.section_bytes())
+    assert sections == 2_000_000 * (45 + 12) + 1_000_000 * 90
+    plan = MemoryPlan(partitions=1, estimate=BASELINE, limit=BASELINE + sections)
+    assert preload_fits(plan, report)
+    assert not preload_fits(MemoryPlan(1, BASELINE, BASELINE + sections - 1), report)
+    assert preload_fits(MemoryPlan(1, BASELINE, None), report)
+    n = 1_000_000
+    need = downstream_bytes(n, 4) + sections
+    assert early_sections_fit(n, 4, need, report)
+    assert not early_sections_fit(n, 4, need - 1, report)
+    assert not early_sections_fit(n, 8, need, report)  # more channel columns, more memory
+    assert early_sections_fit(n, 4, None, report)
+
+
+def test_failed_run_waits_for_the_sections_and_keeps_last_nights_output(inputs, tmp_path,
+                                                                        monkeypatch):
+    out = tmp_path / "o"
+    first = _run(inputs, out)
+
+    def fail(*a, **k):
+        raise RuntimeError("clustering broke")
+
+    monkeypatch.setattr(pipeline, "fit_assign_clusters", fail)
+    with pytest.raises(RuntimeError, match="clustering broke"):
+        _run(inputs, out, overwrite=True)
+    assert not _sections_threads()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]  # no temporary directory
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert manifest["run_id"] == first.manifest["run_id"]
+    assert (out / "migration.parquet").is_file()
+
+
+def test_bad_attributes_read_during_the_row_pass_fail_the_run_cleanly(inputs, tmp_path,
+                                                                      monkeypatch):
+    """A load that failed before scoring ends stops the run there (no clustering), with the
+    file's error; nothing is written."""
+    attrs = pl.read_parquet(inputs["attrs"])
+    bad = tmp_path / "dup.parquet"
+    pl.concat([attrs, attrs.head(3)]).write_parquet(bad)
+
+    class Finished(pipeline.InputPreload):  # the loads done before the row pass ends
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            for job in (self._attributes, self._previous):
+                if job is not None:
+                    job.exception()
+
+    clustered = []
+    monkeypatch.setattr(pipeline, "InputPreload", Finished)
+    monkeypatch.setattr(pipeline, "fit_assign_clusters", lambda *a: clustered.append(1))
+    with pytest.raises(InputError, match=r"dup\.parquet.*duplicate"):
+        segscore.run(inputs["files"], tmp_path / "o", previous=inputs["prev"], attributes=bad)
+    assert not clustered
+    assert not (tmp_path / "o").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.parquet"]
+    assert not _sections_threads()
