@@ -478,7 +478,7 @@ def _track_overlap(monkeypatch) -> dict:
                     state["active"] -= 1
         return run
 
-    monkeypatch.setattr(sections, "_attributes", wrap(sections._attributes))
+    monkeypatch.setattr(sections, "attribute_breakdowns", wrap(sections.attribute_breakdowns))
     monkeypatch.setattr(sections, "_migration", wrap(sections._migration))
     return state
 

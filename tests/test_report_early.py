@@ -1,6 +1,6 @@
-"""The report's optional inputs load during the row pass and its optional sections start
-right after scoring (when the memory budget allows): same report and migration.parquet as
-at the report stage, and a run that fails meanwhile leaves nothing behind."""
+"""The report's optional sections start right after scoring when the memory budget allows:
+same report and migration.parquet as at the report stage, and a run that fails meanwhile
+waits for them and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 import segscore
 import segscore.pipeline as pipeline
 from segscore.errors import InputError
-from segscore.memory import (BASELINE, MemoryPlan, ReportInputs, downstream_bytes,
-                             early_sections_fit, preload_fits)
+from segscore.memory import ReportInputs, downstream_bytes, early_sections_fit
 from segscore_datasets import generate_transactions
 
 
@@ -41,11 +40,10 @@ def _comparable(report: dict) -> dict:
 
 def _sections_threads() -> list[str]:
     return [t.name for t in threading.enumerate()
-            if t.name.startswith(("report-section", "report-preload"))]
+            if t.name.startswith("report-section")]
 
 
-def test_inputs_load_during_the_row_pass_and_sections_start_after_scoring(inputs, tmp_path,
-                                                                           monkeypatch):
+def test_sections_start_after_scoring(inputs, tmp_path, monkeypatch):
     events = []
 
     def record(name, fn):
@@ -54,27 +52,24 @@ def test_inputs_load_during_the_row_pass_and_sections_start_after_scoring(inputs
             return fn(*a, **k)
         return wrapped
 
-    for name, attr in (("preload", "InputPreload"), ("row pass", "gather"),
+    for name, attr in (("row pass", "gather"),
                        ("scoring", "_score_and_label"), ("sections", "OptionalSections"),
                        ("clustering", "fit_assign_clusters"), ("output", "_write")):
         monkeypatch.setattr(pipeline, attr, record(name, getattr(pipeline, attr)))
     res = _run(inputs, tmp_path / "o")
-    assert events == ["preload", "row pass", "scoring", "sections", "clustering", "output"]
-    memory = res.manifest["memory"]
-    assert memory["report_sections_started"] == "after scoring"
-    assert memory["report_inputs_preloaded"] is True
-    assert res.report["attributes"]["matched"] > 0 and res.report["migration"]["segments"]["stayed"] > 0
+    assert events == ["row pass", "scoring", "sections", "clustering", "output"]
+    assert res.manifest["memory"]["report_sections_started"] == "after scoring"
+    assert res.report["attributes"]["matched"] > 0
+    assert res.report["migration"]["segments"]["stayed"] > 0
     assert (tmp_path / "o" / "migration.parquet").is_file()
     assert not _sections_threads()
 
 
 def test_early_and_late_sections_give_the_same_outputs(inputs, tmp_path, monkeypatch):
     early = _run(inputs, tmp_path / "early")
-    monkeypatch.setattr(pipeline, "preload_fits", lambda *a: False)
     monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: False)
     late = _run(inputs, tmp_path / "late")
     assert late.manifest["memory"]["report_sections_started"] == "at the report stage"
-    assert late.manifest["memory"]["report_inputs_preloaded"] is False
     assert _comparable(early.report) == _comparable(late.report)
     assert pl.read_parquet(tmp_path / "early" / "migration.parquet").equals(
         pl.read_parquet(tmp_path / "late" / "migration.parquet"))
@@ -82,15 +77,11 @@ def test_early_and_late_sections_give_the_same_outputs(inputs, tmp_path, monkeyp
     assert on_disk["migration"] == early.report["migration"]
 
 
-def test_budget_decides_preload_and_early_start():
+def test_budget_decides_the_early_start():
     report = ReportInputs(attribute_rows=2_000_000, attribute_row_bytes=45.0,
                           previous_customers=1_000_000)
     sections = sum(report.section_bytes())
     assert sections == 2_000_000 * (45 + 12) + 1_000_000 * 90
-    plan = MemoryPlan(partitions=1, estimate=BASELINE, limit=BASELINE + sections)
-    assert preload_fits(plan, report)
-    assert not preload_fits(MemoryPlan(1, BASELINE, BASELINE + sections - 1), report)
-    assert preload_fits(MemoryPlan(1, BASELINE, None), report)
     n = 1_000_000
     need = downstream_bytes(n, 4) + sections
     assert early_sections_fit(n, 4, need, report)
@@ -117,27 +108,14 @@ def test_failed_run_waits_for_the_sections_and_keeps_last_nights_output(inputs, 
     assert (out / "migration.parquet").is_file()
 
 
-def test_bad_attributes_read_during_the_row_pass_fail_the_run_cleanly(inputs, tmp_path,
-                                                                      monkeypatch):
-    """A load that failed before scoring ends stops the run there (no clustering), with the
-    file's error; nothing is written."""
+def test_bad_attributes_fail_the_run_cleanly(inputs, tmp_path):
+    """A section started early that fails (duplicate ids) fails the run with the file's error
+    and nothing written."""
     attrs = pl.read_parquet(inputs["attrs"])
     bad = tmp_path / "dup.parquet"
     pl.concat([attrs, attrs.head(3)]).write_parquet(bad)
-
-    class Finished(pipeline.InputPreload):  # the loads done before the row pass ends
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            for job in (self._attributes, self._previous):
-                if job is not None:
-                    job.exception()
-
-    clustered = []
-    monkeypatch.setattr(pipeline, "InputPreload", Finished)
-    monkeypatch.setattr(pipeline, "fit_assign_clusters", lambda *a: clustered.append(1))
     with pytest.raises(InputError, match=r"dup\.parquet.*duplicate"):
         segscore.run(inputs["files"], tmp_path / "o", previous=inputs["prev"], attributes=bad)
-    assert not clustered
     assert not (tmp_path / "o").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.parquet"]
     assert not _sections_threads()

@@ -132,12 +132,6 @@ def report_stage_bytes(customers: int, inputs: ReportInputs, sequential: bool) -
     return int(BASELINE + customers * REPORT_TABLE + sections)
 
 
-def preload_fits(plan: MemoryPlan, report: ReportInputs) -> bool:
-    """Whether the report's inputs can be loaded during the row pass (held from there to the
-    report) within the budget: the plan's peak plus both sections' inputs."""
-    return plan.limit is None or plan.estimate + sum(report.section_bytes()) <= plan.limit
-
-
 def early_sections_fit(customers: int, channel_columns: int, limit_bytes: int | None,
                        report: ReportInputs) -> bool:
     """Whether the report's optional sections can run side by side from the scoring on

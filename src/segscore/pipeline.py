@@ -21,12 +21,11 @@ from segscore.errors import InputError
 from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
-                             estimate_peak_bytes, plan_memory, preload_fits)
+                             estimate_peak_bytes, plan_memory)
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather, sample_channel_columns
 from segscore.report import build_report, check_report_inputs, write_report
-from segscore.report.preload import InputPreload
 from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
@@ -137,22 +136,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     if run_dir is not None:
         tmp = run_dir.open()
     optional = report and (previous is not None or attributes is not None)
-    # The report's optional inputs are loaded during the row pass and its optional sections
-    # start as soon as the segments exist, when the memory budget holds them that long;
-    # otherwise they run at the report stage (one after another if need be).
-    preload = (InputPreload(config, resolve_roles(infos).id_dtype, previous_dir=previous,
-                            attributes_path=attributes)
-               if optional and preload_fits(plan, report_inputs) else None)
+    # When the memory budget holds them that long, the report's optional sections start as
+    # soon as the segments exist and run while the clusters are fitted and the output is
+    # written; otherwise at the report stage (one after another if need be).
     early: list[OptionalSections] = []
 
     def start_sections(customers: pl.DataFrame, early_fits: bool) -> None:
-        if preload is not None:
-            preload.raise_failed()
         if optional and early_fits:
             early.append(OptionalSections(
                 customers, config, previous_dir=previous, attributes_path=attributes,
-                migration_path=tmp / "migration.parquet" if run_dir is not None else None,
-                preload=preload))
+                migration_path=tmp / "migration.parquet" if run_dir is not None else None))
 
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
@@ -164,8 +157,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                      "report_sections": ("one after another" if sequential
                                                          else "side by side"),
                                      "report_sections_started": (
-                                         "after scoring" if early else "at the report stage"),
-                                     "report_inputs_preloaded": preload is not None},
+                                         "after scoring" if early else "at the report stage")},
                           "model_source": str(model_path) if model_path else None}
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
@@ -181,12 +173,9 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                 result.report, _ = build_report(
                     result, config, previous_dir=previous, attributes_path=attributes,
                     migration_path=tmp / "migration.parquet" if run_dir is not None else None,
-                    sequential=sequential, sections=early[0] if early else None,
-                    preload=preload)
+                    sequential=sequential, sections=early[0] if early else None)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
-        if preload is not None:
-            preload.close()
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
         if run_dir is not None:
@@ -195,8 +184,6 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     except BaseException:
         for sections in early:  # their threads may still write into tmp
             sections.close()
-        if preload is not None:
-            preload.close()
         if run_dir is not None:
             run_dir.abort()
         raise

@@ -8,7 +8,6 @@ one of the two tables are counted, never dropped silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,25 +159,11 @@ def _fmt_median(v, kind: str, dtype: pl.DataType):
     return str(s[0]) if kind == "duration" else s[0].isoformat()
 
 
-@dataclass
-class LoadedAttributes:
-    """An attributes file as read and checked, before tonight's segments are known."""
-
-    path: Path
-    frame: pl.DataFrame  # customer_id (scored dtype, no nulls) + usable columns, file order
-    id_column: str  # the id column's name in the file
-    counts: dict  # {rows, rows_with_null_id}
-    columns: list[dict]  # usable [{name, dtype, kind}]
-    ignored: list[dict]  # [{name, dtype}]
-    ids: pl.Series  # frame's ids sorted ascending
-    perm: np.ndarray | None  # the permutation that sorts them (None: already sorted)
-
-
-def load_attributes(path, scored_id_dtype: pl.DataType, config) -> LoadedAttributes:
-    """Read the attributes file, sort its ids and refuse duplicates (InputError naming the
-    file and column)."""
+def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
+    """The report's "attributes" section (schema in docs/report.md)."""
     path = Path(path)
-    attrs, id_col, counts, columns, ignored = _read_attributes(path, scored_id_dtype, config)
+    attrs, id_col, counts, columns, ignored = _read_attributes(
+        path, customers.schema["customer_id"], config)
     ids, perm = id_order(attrs["customer_id"])
     dup = duplicates(ids)
     if dup.len():
@@ -186,18 +171,6 @@ def load_attributes(path, scored_id_dtype: pl.DataType, config) -> LoadedAttribu
         raise InputError(f"{path}: customer id column {id_col!r} has {dup.len()} duplicate "
                          f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
                          "customer")
-    return LoadedAttributes(path, attrs, id_col, counts, columns, ignored, ids, perm)
-
-
-def attribute_breakdowns(customers: pl.DataFrame, source, config) -> dict:
-    """The report's "attributes" section (schema in docs/report.md). ``source``: the
-    attributes file's path, or the file already loaded (``load_attributes``)."""
-    id_dtype = customers.schema["customer_id"]
-    loaded = (source if isinstance(source, LoadedAttributes)
-              and source.frame.schema["customer_id"] == id_dtype
-              else load_attributes(getattr(source, "path", source), id_dtype, config))
-    path, attrs, id_col, counts = loaded.path, loaded.frame, loaded.id_column, loaded.counts
-    columns, ignored, ids, perm = loaded.columns, loaded.ignored, loaded.ids, loaded.perm
 
     # segment code of every scored customer: config keys first, then any others found
     cur = _sorted_by_id(customers.select("customer_id", "segment"))

@@ -9,7 +9,6 @@ last night's group sizes; column sums over the current values are tonight's.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -137,40 +136,12 @@ def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> 
     return code
 
 
-@dataclass
-class LoadedPrevious:
-    """Last night's output as read and checked, before tonight's segments are known."""
-
-    dir: Path
-    frame: pl.DataFrame  # customer_id (tonight's dtype, no nulls), the 3 labels, monetary
-    manifest: dict  # last night's manifest.json
-    ids: pl.Series  # frame's ids sorted ascending
-    perm: np.ndarray | None  # the permutation that sorts them (None: already sorted)
-
-
-def load_previous(previous_dir, id_dtype: pl.DataType) -> LoadedPrevious:
-    """Read last night's customers, sort their ids and refuse duplicates (InputError)."""
+def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dict, pl.DataFrame]:
+    """(report "migration" section, migration table for migration.parquet)."""
     prev = Path(previous_dir)
-    previous, manifest = _read_previous(prev, id_dtype)
+    previous, manifest = _read_previous(prev, customers.schema["customer_id"])
     if previous["customer_id"].null_count():
         previous = previous.filter(pl.col("customer_id").is_not_null())
-    ids, perm = id_order(previous["customer_id"])
-    dup = duplicates(ids)
-    if dup.len():
-        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
-                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
-    return LoadedPrevious(prev, previous, manifest, ids, perm)
-
-
-def migration_report(customers: pl.DataFrame, source, config) -> tuple[dict, pl.DataFrame]:
-    """(report "migration" section, migration table for migration.parquet). ``source``:
-    last night's output directory, or it already loaded (``load_previous``)."""
-    id_dtype = customers.schema["customer_id"]
-    loaded = (source if isinstance(source, LoadedPrevious)
-              and source.frame.schema["customer_id"] == id_dtype
-              else load_previous(getattr(source, "dir", source), id_dtype))
-    prev, previous, manifest = loaded.dir, loaded.frame, loaded.manifest
-    ids, perm = loaded.ids, loaded.perm
     from segscore.report.attributes import _sorted_by_id
 
     cur_src = _sorted_by_id(customers.select("customer_id", *[d for d, _ in DIMENSIONS],
@@ -192,6 +163,11 @@ def migration_report(customers: pl.DataFrame, source, config) -> tuple[dict, pl.
         strides[dim], stride = stride, stride * len(cats[dim])
     n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
+    ids, perm = id_order(previous["customer_id"])
+    dup = duplicates(ids)
+    if dup.len():
+        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
+                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
     pc = _side_codes(previous, cats, p_lab, strides)
     pm = previous["monetary"].to_numpy()
     cc = _side_codes(cur_src, cats, c_lab, strides)

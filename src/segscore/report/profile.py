@@ -374,8 +374,7 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> R
 
 
 def build_report(result, config, *, previous_dir=None, attributes_path=None,
-                 migration_path=None, sequential=False, sections: OptionalSections | None = None,
-                 preload=None):
+                 migration_path=None, sequential=False, sections: OptionalSections | None = None):
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
     ``previous_dir``: last night's output directory → migration matrices and the migration
@@ -385,7 +384,7 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     per-segment attribute breakdowns. ``sequential``: the sections one after another (the
     memory budget does not hold them side by side), same report. ``sections``: those two
     sections already started (the pipeline starts them before clustering); the four
-    arguments before it are then unused. ``preload``: an InputPreload of the same inputs.
+    arguments before it are then unused.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     c = result.customers
@@ -395,8 +394,7 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     if sections is None:
         sections = OptionalSections(c, config, previous_dir=previous_dir,
                                     attributes_path=attributes_path,
-                                    migration_path=migration_path, sequential=sequential,
-                                    preload=preload)
+                                    migration_path=migration_path, sequential=sequential)
     try:
         report = timed(sections.times, "profiles", _build, result, config, c)
         report["attributes"], report["migration"], migration = sections.results()

@@ -14,7 +14,6 @@ import polars as pl
 
 from segscore.report.attributes import attribute_breakdowns
 from segscore.report.migration import migration_report, write_migration
-from segscore.report.preload import InputPreload
 
 # the customer columns the sections read
 COLUMNS = ("customer_id", "segment", "value_tier", "lifecycle_stage", "monetary")
@@ -30,15 +29,9 @@ def timed(times: dict, name: str, fn, *args):
                        "thread_cpu_s": round(time.thread_time() - c0, 4)}
 
 
-def _attributes(c: pl.DataFrame, source, config) -> dict:
-    """attribute_breakdowns over ``source()`` (a path or a LoadedAttributes)."""
-    return attribute_breakdowns(c, source(), config)
-
-
-def _migration(c: pl.DataFrame, source, config, path) -> tuple[dict, pl.DataFrame]:
-    """migration_report over ``source()`` (a directory or a LoadedPrevious), and its table
-    written to ``path`` unless None."""
-    section, table = migration_report(c, source(), config)
+def _migration(c: pl.DataFrame, previous_dir, config, path) -> tuple[dict, pl.DataFrame]:
+    """migration_report, and its table written to ``path`` unless None."""
+    section, table = migration_report(c, previous_dir, config)
     if path is not None:
         write_migration(table, path)
     return section, table
@@ -49,13 +42,11 @@ class OptionalSections:
     (two side by side, or one after another when ``sequential``) over ``customers`` (the
     scored customers, sorted by id, with at least COLUMNS). ``migration_path``: where the
     migration section writes migration.parquet as soon as its table is ready (None: not
-    written). ``preload``: the inputs already being loaded (an InputPreload for the same
-    paths), else each section reads its own. ``times`` gets each section's wall and thread
-    CPU seconds."""
+    written). ``times`` gets each section's wall and thread CPU seconds."""
 
     def __init__(self, customers: pl.DataFrame, config, *, previous_dir=None,
                  attributes_path=None, migration_path: Path | None = None,
-                 sequential: bool = False, preload: InputPreload | None = None):
+                 sequential: bool = False):
         self.times: dict[str, dict] = {}
         self._pool = None
         self._attributes: Future | None = None
@@ -66,13 +57,12 @@ class OptionalSections:
         self._pool = ThreadPoolExecutor(max_workers=1 if sequential else 2,
                                         thread_name_prefix="report-section")
         if attributes_path is not None:
-            source = (lambda: preload.attributes()) if preload else (lambda: attributes_path)
             self._attributes = self._pool.submit(timed, self.times, "attributes",
-                                                 _attributes, c, source, config)
+                                                 attribute_breakdowns, c, attributes_path,
+                                                 config)
         if previous_dir is not None:
-            source = (lambda: preload.previous()) if preload else (lambda: previous_dir)
             self._migration = self._pool.submit(timed, self.times, "migration", _migration, c,
-                                                source, config, migration_path)
+                                                previous_dir, config, migration_path)
 
     def results(self) -> tuple[dict | None, dict | None, pl.DataFrame | None]:
         """(attributes section, migration section, migration table), None for a section not
