@@ -92,12 +92,24 @@ def test_budget_decides_the_early_start():
 
 def test_failed_run_waits_for_the_sections_and_keeps_last_nights_output(inputs, tmp_path,
                                                                         monkeypatch):
+    """The clustering fails while the migration section still runs (held 0.3 s): the run
+    waits for it before removing its temporary directory, into which it writes."""
+    import time
+
+    import segscore.report.sections as sections
+
     out = tmp_path / "o"
     first = _run(inputs, out)
 
     def fail(*a, **k):
         raise RuntimeError("clustering broke")
 
+    def slow(*a):
+        time.sleep(0.3)
+        return migration(*a)
+
+    migration = sections._migration
+    monkeypatch.setattr(sections, "_migration", slow)
     monkeypatch.setattr(pipeline, "fit_assign_clusters", fail)
     with pytest.raises(RuntimeError, match="clustering broke"):
         _run(inputs, out, overwrite=True)
