@@ -120,14 +120,46 @@ def test_failed_run_waits_for_the_sections_and_keeps_last_nights_output(inputs, 
     assert (out / "migration.parquet").is_file()
 
 
-def test_bad_attributes_fail_the_run_cleanly(inputs, tmp_path):
+@pytest.mark.parametrize("done_before_writing", [True, False])
+def test_bad_attributes_fail_the_run_cleanly(inputs, tmp_path, monkeypatch,
+                                             done_before_writing):
     """A section started early that fails (duplicate ids) fails the run with the file's error
-    and nothing written."""
+    and nothing written: before the write stage when it has failed by then (the clustering
+    waits for it here), else at the report stage (the section held 0.5 s)."""
+    import concurrent.futures
+    import time
+
+    import segscore.report.sections as sections
+
     attrs = pl.read_parquet(inputs["attrs"])
     bad = tmp_path / "dup.parquet"
     pl.concat([attrs, attrs.head(3)]).write_parquet(bad)
+    started, stages = [], []
+    make_sections, cluster, breakdowns = (pipeline.OptionalSections,
+                                          pipeline.fit_assign_clusters,
+                                          sections.attribute_breakdowns)
+
+    def keep(*a, **k):
+        started.append(make_sections(*a, **k))
+        return started[-1]
+
+    def wait_then_cluster(*a, **k):
+        concurrent.futures.wait([started[0]._attributes])
+        return cluster(*a, **k)
+
+    def slow(*a):
+        time.sleep(0.5)
+        return breakdowns(*a)
+
+    monkeypatch.setattr(pipeline, "OptionalSections", keep)
+    if done_before_writing:
+        monkeypatch.setattr(pipeline, "fit_assign_clusters", wait_then_cluster)
+    else:
+        monkeypatch.setattr(sections, "attribute_breakdowns", slow)
     with pytest.raises(InputError, match=r"dup\.parquet.*duplicate"):
-        segscore.run(inputs["files"], tmp_path / "o", previous=inputs["prev"], attributes=bad)
+        segscore.run(inputs["files"], tmp_path / "o", previous=inputs["prev"], attributes=bad,
+                     on_stage=lambda name, event: stages.append((name, event)))
+    assert (("write", "start") in stages) is not done_before_writing
     assert not (tmp_path / "o").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.parquet"]
     assert not _sections_threads()

@@ -159,6 +159,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                      "report_sections_started": (
                                          "after scoring" if early else "at the report stage")},
                           "model_source": str(model_path) if model_path else None}
+        for sections in early:  # bad --customers / --previous: stop before writing
+            sections.raise_failed()
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
                 outputs = _write(tmp, result, config)

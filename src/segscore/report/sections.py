@@ -75,6 +75,13 @@ class OptionalSections:
         finally:
             self.close()
 
+    def raise_failed(self) -> None:
+        """Raise what a section that has already finished raised (does not wait), so a run
+        stops before the stages that would be wasted."""
+        for job in (self._attributes, self._migration):
+            if job is not None and job.done() and job.exception() is not None:
+                raise job.exception()
+
     def close(self) -> None:
         """Wait for the threads to finish (nothing more is started); idempotent. A run that
         fails elsewhere calls it before removing its temporary directory."""
