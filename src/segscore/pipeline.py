@@ -135,6 +135,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
+    migration_path = tmp / "migration.parquet" if run_dir is not None else None
     optional = report and (previous is not None or attributes is not None)
     # When the memory budget holds them that long, the report's optional sections start as
     # soon as the segments exist and run while the clusters are fitted and the output is
@@ -145,7 +146,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         if optional and early_fits:
             early.append(OptionalSections(
                 customers, config, previous_dir=previous, attributes_path=attributes,
-                migration_path=tmp / "migration.parquet" if run_dir is not None else None))
+                migration_path=migration_path))
 
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
@@ -174,8 +175,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             with clock.stage("report", rows=result.customers.height):
                 result.report, _ = build_report(
                     result, config, previous_dir=previous, attributes_path=attributes,
-                    migration_path=tmp / "migration.parquet" if run_dir is not None else None,
-                    sequential=sequential, sections=early[0] if early else None)
+                    migration_path=migration_path, sequential=sequential,
+                    sections=early[0] if early else None)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
