@@ -139,11 +139,11 @@ NOTES = [
     "* Session 8, 03:10 (445f46c, 5 rounds): the attributes and migration sections start "
     "right after scoring (during the cluster and write stages) and both inputs were read "
     "during the row pass; the report stage fell to 0.31–0.85 s, runs with both options "
-    "6.96–7.45 s against 5.69–6.45 s without the report (paired 20.8 %), peak RSS 3.1 GB. "
+    "6.96–7.45 s against 5.69–6.45 s without the report (paired 20.8 %), peak RSS 3,079–3,127 MiB. "
     "Alternating pairs then showed the early read slowing the row pass as much as it saved "
     "(docs/report.md), so it was removed. 03:19 (0ddb9af, 5 rounds, the sections still "
     "start after scoring): both options 6.69–7.36 s against 5.82–6.53 s (paired 18.5 %), "
-    "report stage 0.31–0.40 s, peak RSS 2.6–2.7 GB. The report stage no longer holds the "
+    "report stage 0.31–0.40 s, peak RSS 2,583–2,706 MiB. The report stage no longer holds the "
     "sections, so only the whole-run difference measures the options. **Not met.**",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
