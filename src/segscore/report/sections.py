@@ -66,14 +66,11 @@ class OptionalSections:
 
     def results(self) -> tuple[dict | None, dict | None, pl.DataFrame | None]:
         """(attributes section, migration section, migration table), None for a section not
-        asked for. Waits for the threads; raises what a section raised."""
-        try:
-            attributes = self._attributes.result() if self._attributes is not None else None
-            section, table = (self._migration.result() if self._migration is not None
-                              else (None, None))
-            return attributes, section, table
-        finally:
-            self.close()
+        asked for. Waits for the sections; raises what a section raised (the caller closes)."""
+        attributes = self._attributes.result() if self._attributes is not None else None
+        section, table = (self._migration.result() if self._migration is not None
+                          else (None, None))
+        return attributes, section, table
 
     def raise_failed(self) -> None:
         """Raise what a section that has already finished raised (does not wait), so a run
