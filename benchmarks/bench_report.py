@@ -50,8 +50,12 @@ CONFIGS = ("plain", "previous+customers")
 #: the baseline arm: the same run without the report stage (``segscore.run(report=False)``)
 NO_REPORT = "no report"
 NOTES = [
-    "* Share of run = report / whole run (the issue's measure); *added to rest of run* = "
-    "report / (run − report) is the stricter reading.",
+    "* *report stage % of run* = report stage / whole run; *stage added to rest* = "
+    "report stage / (run − report stage). Both measure only the report stage: since "
+    "session 8 (445f46c) the attributes and migration sections run during the cluster and "
+    "write stages, so these two columns leave the options' cost out, and only *added* "
+    "(run − run without report) measures it. Sessions before 2026-11-24 have no *added* and "
+    "were judged on the report stage's share.",
     "* The machine has 2 cores shared with other work. A session's load average includes "
     "this benchmark itself (≈ 2); above that another process was taking CPU (runs of 16–23 s "
     "instead of 12–14 s). The report is CPU-bound on both cores (three sections in "
@@ -346,7 +350,7 @@ def render(results: list[dict]) -> str:
         "such arm and are judged on the report stage's share of the run.",
         "",
         "| customers (session, commit) | options | run s | run without report s | added s "
-        "| added % | report s | share of run | added to rest of run | build s | profiles s "
+        "| added % | report s | report stage % of run | stage added to rest | build s | profiles s "
         "| attributes s | migration s | files s | load avg | target |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
