@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -81,6 +82,12 @@ def test_fast_medians_equal_polars():
     for d, slow in zip(dims, pl.collect_all([_median_query(df.lazy(), d) for d in dims])):
         a = fast[d].sort(d)
         assert a.equals(slow.sort(d).select(a.columns)), d  # bit-identical
+    # the float medians in worker threads (as the report runs them): the same frames
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pooled, pooled_done = _fast_medians(df, dims, combo, values, counts, pool)
+    assert pooled_done == done
+    for d in dims:
+        assert pooled[d].equals(fast[d]), d
     assert "unused" not in fast["segment"]["segment"].cast(pl.String).to_list()
     # a null in a dimension or a summed column: left to polars
     assert _combination_sums(df.with_columns(pl.lit(None, pl.Int32).alias("cluster")), dims,

@@ -125,18 +125,38 @@ def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
     return frame, combo, [g[2] for g in groups], counts
 
 
+def _float_medians(values: pl.Series, combo: np.ndarray, starts: np.ndarray,
+                   counts: np.ndarray, member: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Exact median per value of every dimension of one float statistic without nulls or
+    NaN: shape (dimensions, max(sizes)), row i holding dimension i's values 0..sizes[i]-1.
+    The values are counting-sorted by combination (``starts``: first slot of each, length
+    combinations + 1), each combination's slice sorted, and a group's k-th value found by
+    bisection over its combinations' slices (``member``: each combination's value index per
+    dimension). Touches nothing shared, so statistics can run in separate threads."""
+    from native_kernels.report import _group_medians, _scatter_keys
+
+    key = np.empty(values.len(), dtype=np.int64)
+    _scatter_keys(values.cast(pl.Float64).to_numpy().view(np.int64), combo, starts, key)
+    for k in np.flatnonzero(counts > 1):
+        key[starts[k]:starts[k + 1]].sort()
+    med = np.empty((len(sizes), max(sizes)))
+    _group_medians(key, starts, member, np.array(sizes, dtype=np.int64), med)
+    return med
+
+
 def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: list[pl.Series],
-                  counts: np.ndarray) -> tuple[dict[str, pl.DataFrame], list]:
+                  counts: np.ndarray, pool: ThreadPoolExecutor | None = None,
+                  ) -> tuple[dict[str, pl.DataFrame], list]:
     """Exact medians of the statistics per value of every dimension without a polars
     group_by median per dimension. ``combo``, ``values``, ``counts``: from
     ``_combination_sums``. Then
     * integer statistics (days, order counts: small value ranges): one histogram over
       (combination, value) per statistic (numba), summed per dimension value;
-    * float statistics: the values counting-sorted by combination, each combination's slice
-      sorted (numpy), and the k-th value of a group found by bisection over its slices.
+    * float statistics: ``_float_medians``, each in ``pool`` when given (one int64 key per
+      customer each), while the histograms run here.
     Returns ({dim: frame(dim, median_<stat>…)}, the statistics done); statistics it cannot
     handle (nulls, NaN, wide ranges) are left to polars."""
-    from native_kernels.report import _combo_hist, _group_medians, _scatter_keys
+    from native_kernels.report import _combo_hist
 
     ints = [x for x in _STATS if c.schema[x].is_integer() and not c[x].null_count()]
     floats = [x for x in _STATS if c.schema[x].is_float() and not c[x].null_count()
@@ -145,6 +165,17 @@ def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: l
     n_combo = len(counts)
     out = {d: pl.DataFrame([v]) for d, v in zip(dims, values)}
     per_combo = counts.reshape(*reversed(sizes))
+    float_jobs = {}
+    if floats:
+        starts = np.zeros(n_combo + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        every, member, stride = np.arange(n_combo), np.empty((len(dims), n_combo), np.int64), 1
+        for i, size in enumerate(sizes):
+            member[i] = every // stride % size
+            stride *= size
+        args = (combo, starts, counts, member, sizes)
+        float_jobs = {x: pool.submit(_float_medians, c[x], *args) if pool is not None
+                      else None for x in floats}
     done = []
     for x in ints:
         lo, hi = int(c[x].min()), int(c[x].max())
@@ -165,24 +196,11 @@ def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: l
             med = np.where(n > 0, low + (high - low) * 0.5, np.nan)
             out[d] = out[d].with_columns(pl.Series(f"median_{x}", med))
         done.append(x)
-    if floats:
-        starts = np.zeros(n_combo + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
-        every, member, stride = np.arange(n_combo), np.empty((len(dims), n_combo), np.int64), 1
-        for i, size in enumerate(sizes):
-            member[i] = every // stride % size
-            stride *= size
-        key = np.empty(c.height, dtype=np.int64)
-        for x in floats:
-            bits = c[x].cast(pl.Float64).to_numpy().view(np.int64)
-            _scatter_keys(bits, combo, starts, key)
-            for k in np.flatnonzero(counts > 1):
-                key[starts[k]:starts[k + 1]].sort()
-            med = np.empty((len(dims), max(sizes)))
-            _group_medians(key, starts, member, np.array(sizes, dtype=np.int64), med)
-            for i, d in enumerate(dims):
-                out[d] = out[d].with_columns(pl.Series(f"median_{x}", med[i, :sizes[i]]))
-            done.append(x)
+    for x, job in float_jobs.items():
+        med = job.result() if job is not None else _float_medians(c[x], *args)
+        for i, d in enumerate(dims):
+            out[d] = out[d].with_columns(pl.Series(f"median_{x}", med[i, :sizes[i]]))
+        done.append(x)
     for i, d in enumerate(dims):  # only the groups present, like a group_by
         axis = len(dims) - 1 - i
         present = per_combo.sum(axis=tuple(a for a in range(len(dims)) if a != axis)) > 0
@@ -190,13 +208,14 @@ def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: l
     return out, done
 
 
-def _sums_and_medians(c: pl.DataFrame, dims: list[str],
-                      channels: list[str]) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _sums_and_medians(c: pl.DataFrame, dims: list[str], channels: list[str],
+                      pool: ThreadPoolExecutor | None = None,
+                      ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """(sums per combination of the dimensions' values (``_sum_query``'s columns), per
-    dimension a frame (dim, median_<stat>…)): numba passes where the columns allow,
-    polars group_bys for the rest."""
+    dimension a frame (dim, median_<stat>…)): numba passes where the columns allow (the
+    float medians in ``pool`` when given), polars group_bys for the rest."""
     fast = _combination_sums(c, dims, channels)
-    hist, done = _fast_medians(c, dims, *fast[1:]) if fast is not None else ({}, [])
+    hist, done = _fast_medians(c, dims, *fast[1:], pool) if fast is not None else ({}, [])
     rest = [x for x in _STATS if x not in done]
     lf = c.lazy()
     res = pl.collect_all(([] if fast is not None else [_sum_query(lf, dims, channels)])
@@ -415,10 +434,14 @@ def _build(result, config, c: pl.DataFrame) -> dict:
     has_cluster = "cluster" in c.columns
 
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
-    with ThreadPoolExecutor(max_workers=1) as aside:  # numpy's sort and cumsum release the GIL
+    # numpy's sort and cumsum and the numba kernels release the GIL: the concentration and
+    # the R×F grid run beside the combination sums, then each float median beside the
+    # histograms (independent results, so the report does not depend on the scheduling)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-profile") as aside:
         concentration = aside.submit(_concentration, c["monetary"])
-        sums, medians = _sums_and_medians(c, dims, list(channels))
-        concentration = concentration.result()
+        rf_grid = aside.submit(_rf_grid, c, config.bins)
+        sums, medians = _sums_and_medians(c, dims, list(channels), aside)
+        concentration, rf_grid = concentration.result(), rf_grid.result()
     stats = {d: _dim_stats(sums, m, d) for d, m in zip(dims, medians)}
     total_rev = float(sums["revenue"].sum())  # the totals: sums of the combinations' sums
 
@@ -452,7 +475,7 @@ def _build(result, config, c: pl.DataFrame) -> dict:
                   "ranges": _score_ranges(cuts["m"], False)},
         },
         "value_tier_bounds": result.model["value_tier_bounds"],
-        "rf_grid": _rf_grid(c, q),
+        "rf_grid": rf_grid,
         "concentration": concentration,
         "data_quality": {**result.manifest["rows"],
                          "customers": result.manifest["customers"],
