@@ -55,7 +55,8 @@ PER_CUSTOMER = 260
 BASE_CHANNELS, PER_CHANNEL = 4, 16
 #: per customer at the report stage: the customer table and the profiles' temporaries (at
 #: 10M a process holding the table after the row pass had 1,405–1,580 MiB resident: 122–144 B
-#: per customer above a 400 MiB baseline)
+#: per customer above a 400 MiB baseline; the two float medians' int64 keys, alive at once
+#: since session 9, add 8 B to that)
 REPORT_TABLE = 170
 #: the migration section's peak (and migration.parquet's) per customer of the previous run
 #: (measured at 10M: 89 B), and the attributes section's per attribute row beyond the row's
