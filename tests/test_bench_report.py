@@ -48,3 +48,25 @@ def test_verdict_is_the_paired_added_share():
            "summary": {"plain": s, "previous+customers": s}}
     md = br.render([rec])
     assert "abc1234, fresh" in md and "**not met**" in md
+    assert "added_after_scoring_share" not in s  # no per-stage times: no such measure
+
+
+def test_added_after_scoring_pairs_the_stages_after_scoring():
+    def run(wall, cluster, write, report=None, ingest=3.0):
+        stages = {"ingest_and_aggregate": ingest, "cluster": cluster, "write": write}
+        if report is not None:
+            stages["report"] = report
+        return {"wall_s": wall, "stages": stages, "report_s": report or 0.0,
+                "report_share": 0.0, "report_build_s": 0.0, "sections": {}, "load_avg": [1.0]}
+    base = [run(10.0, 1.0, 2.0), run(10.0, 1.0, 2.0, ingest=3.5)]
+    # the second round's row pass was 0.5 s slower: the whole-run difference carries it,
+    # the difference after scoring does not
+    runs = [run(11.0, 1.5, 2.2, 0.3), run(11.5, 1.5, 2.2, 0.3, ingest=4.0)]
+    s = br.summarize(runs, base)
+    assert s["added_share"] == pytest.approx(0.125)  # median of 0.10, 0.15
+    assert s["added_after_scoring_share"] == pytest.approx(0.10)  # 1.0 s of 10 s, both rounds
+    assert "| 10.0 % |" in br.render([{
+        "customers": 10_000_000, "date": "2026-11-24T04:00:00+00:00", "repeat": 2,
+        "machine": {"git_head": "abc1234"},
+        "runs": {"no report": base, "plain": runs, "previous+customers": runs},
+        "summary": {"plain": s, "previous+customers": s}}])
