@@ -393,10 +393,27 @@ def test_string_ids_migration_and_attributes(runs, tmp_path):
     known = set(("c" + attrs["customer_id"].cast(pl.String)).to_list())
     assert a["matched"] == len(set(cur["customer_id"]) & known)
     assert a["scored_without_attributes"] == len(set(cur["customer_id"]) - known)
+    # the same customers under their integer ids (merge path) give the same breakdowns as
+    # the string ids (hash-join path)
+    ints = segscore.run(runs["files"], None, config=cfg,
+                        attributes=tmp_path / "attrs_int.parquet").report["attributes"]
+    assert ints["matched"] == a["matched"] and ints["by_segment"] == a["by_segment"]
+    assert ints["overall"] == a["overall"]
     # integer ids are cast to strings ("123"), which match none of the "c…" ids: all counted
     b = build_report(res, cfg, attributes_path=tmp_path / "attrs_int.parquet")[0]["attributes"]
     assert b["matched"] == 0 and b["scored_without_attributes"] == len(cur)
     assert b["attributes_not_scored"] == attrs.height
+    # duplicate string ids are found without sorting, and named
+    str_attrs = pl.read_parquet(tmp_path / "attrs_str.parquet")
+    pl.concat([str_attrs, str_attrs.slice(5, 2)]).write_parquet(tmp_path / "dup_str.parquet")
+    with pytest.raises(InputError, match=r"dup_str\.parquet.*2 duplicate id\(s\) \(e\.g\. c"):
+        build_report(res, cfg, attributes_path=tmp_path / "dup_str.parquet")
+    # ... also among the ids nobody scored tonight (the 7 unknown ids are c0 … c6)
+    unknown = str_attrs.filter(pl.col("customer_id") == "c3")
+    assert unknown.height == 1 and "c3" not in set(cur["customer_id"])
+    pl.concat([str_attrs, unknown]).write_parquet(tmp_path / "dup_unknown.parquet")
+    with pytest.raises(InputError, match=r"1 duplicate id\(s\) \(e\.g\. c3\)"):
+        build_report(res, cfg, attributes_path=tmp_path / "dup_unknown.parquet")
 
 
 def test_check_report_inputs_up_front(runs, tmp_path):

@@ -16,7 +16,7 @@ import segscore
 from segscore.config import load_config
 from segscore.report import attributes as attributes_mod
 from segscore.report.attributes import attribute_breakdowns
-from segscore.ids import duplicates, id_order, label_codes, recode
+from segscore.ids import duplicates, duplicates_unsorted, id_order, label_codes, recode
 from segscore.report.migration import migration_report
 from segscore.report.profile import (_combination_sums, _fast_medians, _median_query,
                                      _sum_query)
@@ -37,6 +37,8 @@ def test_id_order_and_duplicates(dtype, lo, hi):
     assert s.gather(perm).to_list() == srt.to_list()
     want = sorted(k for k, n in collections.Counter(s.to_list()).items() if n > 1)
     assert duplicates(srt).to_list() == want
+    assert duplicates_unsorted(s).to_list() == want
+    assert duplicates_unsorted(s.unique()).len() == 0
     assert id_order(srt)[1] is None  # already sorted: no permutation
 
 
@@ -45,6 +47,8 @@ def test_id_order_strings():
     srt, perm = id_order(s)
     assert srt.to_list() == ["a", "a", "b", "c"] and s.gather(perm).to_list() == srt.to_list()
     assert duplicates(srt).to_list() == ["a"]
+    assert duplicates_unsorted(pl.Series("id", ["b", "a", "c", "b", "a", "b"])).to_list() == \
+        ["a", "b"]
 
 
 @pytest.mark.parametrize("values,dtype,target", [

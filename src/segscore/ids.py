@@ -2,9 +2,9 @@
 loops over rows: used by the accumulator (the per-customer table in id order) and by the
 report's attributes and migration sections.
 
-The report's joins against tonight's customers (sorted by id) are merge joins, so the other
-side has to be sorted by id too. ``id_order`` sorts integer ids with numpy's (SIMD) sort of
-one packed int64 per row — (id − min) in the high bits, the row number in the low bits —
+The report's joins of integer ids against tonight's customers (sorted by id) are merge joins,
+so the other side has to be sorted by id too; string ids are joined by hash instead.
+``id_order`` sorts integer ids with numpy's (SIMD) sort of one packed int64 per row — (id − min) in the high bits, the row number in the low bits —
 which is several times faster than an argsort and yields the sorted ids and the permutation
 at once.
 """
@@ -61,6 +61,14 @@ def duplicates(sorted_ids: pl.Series) -> pl.Series:
     if not eq.any():
         return sorted_ids.clear()
     return sorted_ids.filter(eq).unique(maintain_order=True)
+
+
+def duplicates_unsorted(ids: pl.Series) -> pl.Series:
+    """The distinct ids occurring more than once in ``ids`` (any order), ascending: one hash
+    pass when there are none (for string ids, where a sort costs several times more)."""
+    if ids.n_unique() == ids.len():
+        return ids.clear()
+    return ids.filter(ids.is_duplicated()).unique().sort()
 
 
 def label_codes(s: pl.Series) -> tuple[np.ndarray, list[str], np.ndarray]:

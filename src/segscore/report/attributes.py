@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.ids import duplicates, id_order, label_codes, recode
+from segscore.ids import duplicates, duplicates_unsorted, id_order, label_codes, recode
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
 
@@ -107,6 +107,35 @@ def _sorted_by_id(df: pl.DataFrame) -> pl.DataFrame:
     return df.sort("customer_id")
 
 
+def _refuse_duplicates(dup: pl.Series, path: Path, id_col: str) -> None:
+    """InputError naming the file, the column and a few of the ``dup`` ids, if any."""
+    if dup.len():
+        ex = dup.head(3).to_list()
+        raise InputError(f"{path}: customer id column {id_col!r} has {dup.len()} duplicate "
+                         f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
+                         "customer")
+
+
+def _string_segments(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
+                     n_seg: int) -> tuple[np.ndarray, pl.Series]:
+    """(segment code of every attribute row in file order, ``n_seg`` = not scored; the ids
+    occurring more than once, ascending) for string ids. One hash join onto tonight's
+    customers (``cur_ids`` sorted, ``cur_seg`` their codes) gives each row its customer's
+    position: a scored customer listed twice shows in a count of positions, and only the
+    unscored rows are hashed again for theirs (polars' sort and distinct count of strings
+    cost several times the join)."""
+    pos = pl.DataFrame({"customer_id": ids}).lazy().join(
+        pl.DataFrame({"customer_id": cur_ids}).with_row_index("pos").lazy(),
+        on="customer_id", how="left", maintain_order="left").collect()["pos"]
+    scored = pos.is_not_null().to_numpy()
+    at = pos.drop_nulls().to_numpy()
+    twice = np.flatnonzero(np.bincount(at, minlength=cur_ids.len()) > 1)
+    dup = pl.concat([cur_ids.gather(twice), duplicates_unsorted(ids.filter(~scored))]).sort()
+    seg = np.full(ids.len(), n_seg, dtype=cur_seg.dtype)
+    seg[scored] = cur_seg[at]
+    return seg, dup
+
+
 def _median_expr(name: str, kind: str, where: pl.Expr | None = None) -> pl.Expr:
     e = pl.col(name) if where is None else pl.col(name).filter(where)
     if kind == "numeric":
@@ -164,13 +193,10 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     path = Path(path)
     attrs, id_col, counts, columns, ignored = _read_attributes(
         path, customers.schema["customer_id"], config)
-    ids, perm = id_order(attrs["customer_id"])
-    dup = duplicates(ids)
-    if dup.len():
-        ex = dup.head(3).to_list()
-        raise InputError(f"{path}: customer id column {id_col!r} has {dup.len()} duplicate "
-                         f"id(s) (e.g. {', '.join(map(str, ex))}); expected one row per "
-                         "customer")
+    ids, perm = attrs["customer_id"], None
+    if ids.dtype.is_integer():  # sorted for the merge below (string ids: checked there)
+        ids, perm = id_order(ids)
+        _refuse_duplicates(duplicates(ids), path, id_col)
 
     # segment code of every scored customer: config keys first, then any others found
     cur = _sorted_by_id(customers.select("customer_id", "segment"))
@@ -182,9 +208,10 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     cur_seg = pl.Series("seg", recode(codes, labels, seg_order, n_seg)).cast(seg_dtype)
     seg_sizes = np.bincount(cur_seg.to_numpy(), minlength=n_seg + 1)[:n_seg]
 
-    # the segment of every attribute row (n_seg = not scored): the sorted ids merged with
-    # tonight's (sorted), scattered back to file order
-    if ids.dtype.is_integer() and ids.dtype == cur.schema["customer_id"]:
+    # the segment of every attribute row in file order (n_seg = not scored): integer ids by
+    # a merge of the sorted ids with tonight's (sorted), scattered back to file order;
+    # string ids by a hash join
+    if ids.dtype.is_integer():
         from native_kernels.report import _lookup_sorted
 
         seg = np.empty(ids.len(), dtype=cur_seg.to_numpy().dtype)
@@ -193,17 +220,9 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
                        cur["customer_id"].to_numpy(), cur_seg.to_numpy(), n_seg, seg, found)
         with_attrs = found[:n_seg]
     else:
-        matched = pl.DataFrame({"customer_id": ids}).lazy().join(
-            pl.DataFrame({"customer_id": cur["customer_id"], "seg": cur_seg}).lazy()
-            .with_columns(pl.col("customer_id").set_sorted()),
-            on="customer_id", how="left", maintain_order="left").collect()
-        seg_sorted = matched["seg"].fill_null(n_seg).to_numpy()
-        if perm is None:
-            seg = seg_sorted
-        else:
-            seg = np.empty_like(seg_sorted)
-            seg[perm] = seg_sorted
-        with_attrs = np.bincount(seg_sorted, minlength=n_seg + 1)[:n_seg]
+        seg, dup = _string_segments(ids, cur["customer_id"], cur_seg.to_numpy(), n_seg)
+        _refuse_duplicates(dup, path, id_col)
+        with_attrs = np.bincount(seg, minlength=n_seg + 1)[:n_seg]
 
     # prefix attribute columns so they cannot clash with the segment code column
     ren = {c["name"]: f"a:{c['name']}" for c in columns}
