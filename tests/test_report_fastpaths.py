@@ -11,12 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import segscore
 from segscore.config import load_config
+from segscore.errors import InputError
+from segscore.ids import (duplicates, duplicates_unsorted, id_order, label_codes, recode,
+                          string_codes)
 from segscore.report import attributes as attributes_mod
 from segscore.report.attributes import attribute_breakdowns
-from segscore.ids import duplicates, duplicates_unsorted, id_order, label_codes, recode
 from segscore.report.migration import migration_report
 from segscore.report.profile import (_combination_sums, _fast_medians, _median_query,
                                      _sum_query)
@@ -164,6 +168,65 @@ def test_attribute_histogram_medians_equal_polars(small_runs, tmp_path, monkeypa
     slow = attribute_breakdowns(cur, path, cfg)
     assert fast == slow
     assert fast["overall"]["median"]["kids"] is not None
+
+
+def _naive_string_codes(values: list[str], known: list[str]) -> tuple[list[int], list[int]]:
+    """string_codes by dict: known strings their index, others numbered by first row."""
+    code = {v: i for i, v in enumerate(known)}
+    first = []
+    out = []
+    for row, v in enumerate(values):
+        if v not in code:
+            code[v] = len(known) + len(first)
+            first.append(row)
+        out.append(code[v])
+    return out, first
+
+
+@given(st.lists(st.text(max_size=14), max_size=60, unique=True),
+       st.lists(st.integers(0, 80), max_size=120))
+def test_string_codes_equal_a_dict(known, picks):
+    """Codes of string ids against tonight's: ties (repeated ids), unknown ids, empty
+    strings, empty and single-row inputs."""
+    pool = known + [f"new-{i}" for i in range(20)]
+    values = [pool[i % len(pool)] for i in picks] if pool else []
+    got = string_codes(pl.Series("v", values, dtype=pl.String),
+                       pl.Series("k", known, dtype=pl.String))
+    assert got is not None
+    want_codes, want_first = _naive_string_codes(values, known)
+    assert got[0].tolist() == want_codes and got[1].tolist() == want_first
+
+
+def test_string_codes_refuse_a_hash_collision(monkeypatch):
+    """Two different ids with one hash are never merged: None, the caller joins instead."""
+    monkeypatch.setattr(pl.Series, "hash",
+                        lambda self, seed=0: pl.Series([7] * self.len(), dtype=pl.UInt64))
+    known = pl.Series(["a", "b"])
+    assert string_codes(pl.Series(["b"]), known) is None
+    assert string_codes(pl.Series(["a", "a"]), known) is not None  # equal ids: no collision
+
+
+def test_string_attributes_without_the_hash_path(small_runs, tmp_path, monkeypatch):
+    """String ids: the section from the hash codes equals the one from the join fallback,
+    duplicates included."""
+    cur = small_runs["cur"].customers.with_columns(
+        pl.format("c{}", pl.col("customer_id")).alias("customer_id")).sort("customer_id")
+    attrs = pl.read_parquet(small_runs["gen"].attributes_path).with_columns(
+        pl.format("c{}", pl.col("customer_id")).alias("customer_id"))
+    path = tmp_path / "attrs.parquet"
+    attrs.write_parquet(path)
+    cfg = load_config(None)
+    fast = attribute_breakdowns(cur, path, cfg)
+    dup = tmp_path / "dup.parquet"
+    pl.concat([attrs, attrs.head(2), attrs.head(1)]).write_parquet(dup)
+    with pytest.raises(InputError) as fast_err:
+        attribute_breakdowns(cur, dup, cfg)
+    monkeypatch.setattr(attributes_mod, "string_codes", lambda *a: None)
+    assert attribute_breakdowns(cur, path, cfg) == fast
+    with pytest.raises(InputError) as slow_err:
+        attribute_breakdowns(cur, dup, cfg)
+    assert str(slow_err.value) == str(fast_err.value)
+    assert "2 duplicate id(s)" in str(fast_err.value)
 
 
 def test_migration_from_a_flat_unsorted_previous(small_runs, tmp_path):

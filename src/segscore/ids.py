@@ -71,6 +71,38 @@ def duplicates_unsorted(ids: pl.Series) -> pl.Series:
     return ids.filter(ids.is_duplicated()).unique().sort()
 
 
+#: seed of the 64-bit hash that keys string ids in ``string_codes``
+STRING_ID_SEED = 20_261_124
+
+
+def string_codes(values: pl.Series, known: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """(code of every row of ``values``; first row of every code from len(known) on) for
+    string ids, keyed by their 64-bit hashes in a numba hash table (polars' join and distinct
+    count of strings cost several times as much). Code c < len(known) means the value equals
+    ``known[c]`` (``known``: distinct strings); codes from len(known) on number the other
+    distinct values in order of first appearance (code len(known) + j first at row
+    ``first[j]``), so a value listed twice shares a code. Every row is compared with its
+    code's string, so a hash collision never merges two ids: it returns None instead (the
+    caller falls back to a join). ``values`` must hold no nulls."""
+    from native_kernels.groupby import _fill_table, _lookup_or_insert, table_size
+
+    k, n = known.len(), values.len()
+    uniques = np.empty(k + n, dtype=np.int64)
+    uniques[:k] = known.hash(seed=STRING_ID_SEED).to_numpy().view(np.int64)
+    table = np.full(table_size(k + n), -1, dtype=np.int32)
+    _fill_table(uniques, k, table)
+    codes, first = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    total = _lookup_or_insert(values.hash(seed=STRING_ID_SEED).to_numpy().view(np.int64),
+                              table, uniques, k, codes, first)
+    first = first[:total - k]
+    old = codes < k
+    mask = pl.Series(old)
+    if not ((known.gather(codes[old]) == values.filter(mask)).all()
+            and (values.gather(first[codes[~old] - k]) == values.filter(~mask)).all()):
+        return None
+    return codes, first
+
+
 def label_codes(s: pl.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(unsigned code per row, the labels the codes index, rows per label) of a label column
     (Enum, Categorical or String). Nulls get the code ``len(labels)``; labels never used by
