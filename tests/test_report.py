@@ -364,7 +364,7 @@ def test_render_older_or_partial_reports(runs):
     assert "No previous output was given" in html
 
 
-def test_string_ids_migration_and_attributes(runs, tmp_path):
+def test_string_ids_migration_and_attributes(runs, tmp_path, monkeypatch):
     """String customer ids (the transactions'), integer ids in the attributes file (cast)."""
     src = tmp_path / "tx"
     src.mkdir()
@@ -389,6 +389,36 @@ def test_string_ids_migration_and_attributes(runs, tmp_path):
         [sizes.get(k, 0) for k in m["rows"][:-1]]
     table = pl.read_parquet(tmp_path / "c" / "migration.parquet")
     assert table["customer_id"].dtype == pl.String and table["customer_id"].is_sorted()
+    # the ids coded by hash give what the join fallback (a 64-bit hash collision) gives,
+    # the table in id order included; duplicates are refused either way
+    import shutil
+
+    from segscore.report import migration as migration_mod
+
+    dup = tmp_path / "p_dup"
+    shutil.copytree(tmp_path / "p", dup)
+    part = next((dup / "customers").rglob("*.parquet"))
+    shutil.copy(part, part.with_name("extra-copy.parquet"))
+    coded, coded_table = migration_mod.migration_report(res.customers, tmp_path / "p", cfg)
+    assert coded == res.report["migration"] and coded_table.equals(table)
+    with pytest.raises(InputError, match="duplicate customer_id") as coded_err:
+        migration_mod.migration_report(res.customers, dup, cfg)
+    late = tmp_path / "tx_late"  # without the first file: customers disappear
+    late.mkdir()
+    for f in sorted(src.iterdir())[1:]:
+        shutil.copy(f, late / f.name)
+    tonight = segscore.run(late, None, config=cfg).customers
+    gone, gone_table = migration_mod.migration_report(tonight, tmp_path / "p", cfg)
+    assert gone["segments"]["disappeared"] > 10 and gone_table["customer_id"].is_sorted()
+    monkeypatch.setattr(migration_mod, "string_codes", lambda *a: None)
+    joined, joined_table = migration_mod.migration_report(res.customers, tmp_path / "p", cfg)
+    assert joined == coded and joined_table.equals(coded_table)
+    joined, joined_table = migration_mod.migration_report(tonight, tmp_path / "p", cfg)
+    assert joined == gone and joined_table.equals(gone_table)
+    with pytest.raises(InputError, match="duplicate customer_id") as joined_err:
+        migration_mod.migration_report(res.customers, dup, cfg)
+    assert str(joined_err.value) == str(coded_err.value)
+    monkeypatch.undo()
     a = res.report["attributes"]
     known = set(("c" + attrs["customer_id"].cast(pl.String)).to_list())
     assert a["matched"] == len(set(cur["customer_id"]) & known)

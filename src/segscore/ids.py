@@ -103,6 +103,16 @@ def string_codes(values: pl.Series, known: pl.Series) -> tuple[np.ndarray, np.nd
     return codes, first
 
 
+def coded_duplicates(codes: np.ndarray, first: np.ndarray, values: pl.Series,
+                     known: pl.Series) -> pl.Series:
+    """The distinct ``values`` occurring more than once, ascending, from their
+    ``string_codes`` (a count per code)."""
+    k = known.len()
+    twice = np.flatnonzero(np.bincount(codes) > 1)
+    return pl.concat([known.gather(twice[twice < k]).rename(values.name),
+                      values.gather(first[twice[twice >= k] - k])]).sort()
+
+
 def label_codes(s: pl.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(unsigned code per row, the labels the codes index, rows per label) of a label column
     (Enum, Categorical or String). Nulls get the code ``len(labels)``; labels never used by

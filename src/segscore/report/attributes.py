@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.ids import (duplicates, duplicates_unsorted, id_order, label_codes, recode,
-                          string_codes)
+from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
+                          label_codes, recode, string_codes)
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
 
@@ -128,11 +128,8 @@ def _string_segments(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
     coded = string_codes(ids, cur_ids)
     if coded is not None:
         codes, first = coded
-        k = cur_ids.len()
-        twice = np.flatnonzero(np.bincount(codes) > 1)
-        dup = pl.concat([cur_ids.gather(twice[twice < k]),
-                         ids.gather(first[twice[twice >= k] - k])])
-        scored = codes < k
+        dup = coded_duplicates(codes, first, ids, cur_ids)
+        scored = codes < cur_ids.len()
         at = codes[scored]
     else:  # two ids share a hash (about 1 in 10^5 runs at 10M ids): one join instead
         pos = pl.DataFrame({"customer_id": ids}).lazy().join(
@@ -141,10 +138,10 @@ def _string_segments(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
         scored = pos.is_not_null().to_numpy()
         at = pos.drop_nulls().to_numpy()
         twice = np.flatnonzero(np.bincount(at, minlength=cur_ids.len()) > 1)
-        dup = pl.concat([cur_ids.gather(twice), duplicates_unsorted(ids.filter(~scored))])
+        dup = pl.concat([cur_ids.gather(twice), duplicates_unsorted(ids.filter(~scored))]).sort()
     seg = np.full(ids.len(), n_seg, dtype=cur_seg.dtype)
     seg[scored] = cur_seg[at]
-    return seg, dup.sort()
+    return seg, dup
 
 
 def _median_expr(name: str, kind: str, where: pl.Expr | None = None) -> pl.Expr:

@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.ids import duplicates, id_order, label_codes, recode_table
+from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
+                          string_codes)
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -163,8 +164,15 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         strides[dim], stride = stride, stride * len(cats[dim])
     n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
-    ids, perm = id_order(previous["customer_id"])
-    dup = duplicates(ids)
+    # integer ids: both sides sorted for one merge pass; string ids: coded by hash against
+    # tonight's (a join and a sort only when two ids share a 64-bit hash)
+    ids, perm = previous["customer_id"], None
+    coded = None if ids.dtype.is_integer() else string_codes(ids, cur_src["customer_id"])
+    if coded is None:
+        ids, perm = id_order(ids)
+        dup = duplicates(ids)
+    else:
+        dup = coded_duplicates(*coded, ids, cur_src["customer_id"])
     if dup.len():
         raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
                          f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
@@ -189,6 +197,16 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                          c_ids, cc, cm, n_codes, u_ids, p_all, c_all, n_pair, rp_pair, rc_pair)
         union_ids = pl.Series("customer_id", u_ids[:k], dtype=ids.dtype)
         p_all, c_all = p_all[:k], c_all[:k]
+    elif coded is not None:
+        # string ids coded against tonight's: the union in id order, then the cells by
+        # bincount (each side summed in id order; the other side's rows add 0.0)
+        union = _coded_union(coded[0], ids, pc, pm, cur_src["customer_id"], cc, cm, n_codes)
+        union_ids = union["customer_id"]
+        p_all, c_all = union["pc"].to_numpy(), union["cc"].to_numpy()
+        pair = p_all.astype(np.int64) * side + c_all
+        n_pair = np.bincount(pair, minlength=size)
+        rp_pair = np.bincount(pair, weights=union["pm"].to_numpy(), minlength=size)
+        rc_pair = np.bincount(pair, weights=union["cm"].to_numpy(), minlength=size)
     else:
         if perm is not None:
             pc, pm = pc[perm], pm[perm]
@@ -262,6 +280,31 @@ def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dic
 def write_migration(table: pl.DataFrame, path: Path) -> None:
     """migration.parquet (zstd level 1, no statistics: the file is read whole)."""
     table.write_parquet(path, compression="zstd", compression_level=1, statistics=False)
+
+
+def _coded_union(codes: np.ndarray, prev_ids: pl.Series, pc: np.ndarray, pm: np.ndarray,
+                 cur_ids: pl.Series, cc: np.ndarray, cm: np.ndarray,
+                 n_codes: int) -> pl.DataFrame:
+    """Both runs' customers in id order (customer_id, pc, cc: packed codes, n_codes = not in
+    that run; pm, cm: net spend, 0.0 when not in that run) for string ids: ``codes`` from
+    ``string_codes(prev_ids, cur_ids)`` place last night's customers scored tonight at their
+    position in tonight's id-sorted table; the others (disappeared) are sorted alone and
+    merged in (polars' merge of two sorted frames)."""
+    k = cur_ids.len()
+    here = codes < k
+    at = codes[here]
+    p_here = np.full(k, n_codes, dtype=pc.dtype)
+    p_here[at] = pc[here]
+    m_here = np.zeros(k)
+    m_here[at] = pm[here]
+    tonight = pl.DataFrame({"customer_id": cur_ids, "pc": p_here, "cc": cc, "pm": m_here,
+                            "cm": cm}).with_columns(pl.col("customer_id").set_sorted())
+    gone = ~here
+    n_gone = int(gone.sum())
+    gone = pl.DataFrame({"customer_id": prev_ids.filter(pl.Series(gone)), "pc": pc[gone],
+                         "cc": np.full(n_gone, n_codes, dtype=cc.dtype), "pm": pm[gone],
+                         "cm": np.zeros(n_gone)}).sort("customer_id")
+    return tonight.merge_sorted(gone, key="customer_id")
 
 
 def _sorted_pairs(joined: pl.DataFrame, n_codes: int) -> tuple[pl.Series, np.ndarray]:
