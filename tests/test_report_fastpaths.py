@@ -46,6 +46,20 @@ def test_id_order_and_duplicates(dtype, lo, hi):
     assert id_order(srt)[1] is None  # already sorted: no permutation
 
 
+@given(st.lists(st.text(max_size=12), max_size=80))
+def test_id_order_strings_property(values):
+    """String ids: sorted values and the permutation, ties in row order (distinct ids take
+    the sort + hash positions path, repeated ones polars' argsort)."""
+    s = pl.Series("id", values, dtype=pl.String)
+    srt, perm = id_order(s)
+    want = sorted(range(len(values)), key=lambda i: (values[i].encode(), i))
+    assert srt.to_list() == [values[i] for i in want]
+    if perm is None:
+        assert want == list(range(len(values)))
+    else:
+        assert list(perm) == want
+
+
 def test_id_order_strings():
     s = pl.Series("id", ["b", "a", "c", "a"])
     srt, perm = id_order(s)

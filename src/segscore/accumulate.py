@@ -294,12 +294,13 @@ class CustomerAccumulator:
         acc = self.acc[:k]
         if self.roles.id_dtype == pl.String:
             ids = (pl.concat(self.id_reps) if self.id_reps else pl.Series([], dtype=pl.String))
-            order = ids.arg_sort().to_numpy().astype(np.int64)
-            customer_id = ids.gather(order)
-        else:  # one packed numpy sort (several times faster than an argsort)
-            customer_id, order = id_order(pl.Series(self.uniques[:k], dtype=pl.Int64))
-            if order is None:
-                order = np.arange(k, dtype=np.int32 if k < 2**31 else np.int64)
+        else:
+            ids = pl.Series(self.uniques[:k], dtype=pl.Int64)
+        # integers: one packed numpy sort; strings: polars' sort + positions by hash (both
+        # several times faster than an argsort)
+        customer_id, order = id_order(ids)
+        if order is None:
+            order = np.arange(k, dtype=np.int32 if k < 2**31 else np.int64)
         self.uniques = self.table = None
         # orders: the running count is exact unless a customer's keys went down (ORDERS -1);
         # only those customers are counted from the pairs

@@ -45,8 +45,26 @@ def id_order(ids: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
             packed >>= bits
             srt = packed.astype(np.uint64) + np.uint64(lo)
             return pl.Series(ids.name, srt, dtype=ids.dtype).set_sorted(), perm
+    if ids.dtype == pl.String:
+        srt = ids.sort()
+        perm = _string_perm(ids, srt)
+        if perm is not None:
+            return srt.set_sorted(), perm
     perm = ids.arg_sort().to_numpy()
     return ids.gather(perm).set_sorted(), perm
+
+
+def _string_perm(ids: pl.Series, srt: pl.Series) -> np.ndarray | None:
+    """The permutation that sorts distinct string ids, from ``srt`` (their sorted values):
+    each row's position among them by hash (``string_codes``). polars' argsort of strings
+    costs several times its sort plus this (10M random ids: 4.8 s against 1.8 s). None when
+    ids repeat (or two share a hash): the caller argsorts instead."""
+    coded = string_codes(ids, srt)
+    if coded is None:
+        return None
+    perm = np.full(ids.len(), -1, dtype=np.int64)
+    perm[coded[0]] = np.arange(ids.len())
+    return perm if ids.len() == 0 or perm.min() >= 0 else None
 
 
 def duplicates(sorted_ids: pl.Series) -> pl.Series:
