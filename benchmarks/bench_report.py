@@ -178,6 +178,27 @@ def ensure_data(n: int, root: Path) -> tuple[Path, Path]:
     return src, attrs
 
 
+def ensure_string_data(n: int, root: Path, int_root: Path) -> tuple[Path, Path]:
+    """(transactions dir, attributes file) of the seed-0 set of n customers with every
+    customer id written as a string ("C" + the integer id), made once from the integer set
+    in ``int_root``."""
+    import polars as pl
+
+    src, attrs = root / "transactions", root / "attributes" / "customers.parquet"
+    if src.is_dir() and attrs.is_file():
+        return src, attrs
+    if root.exists() and any(root.iterdir()):
+        raise SystemExit(f"{root}: not a string-id data set and not empty")
+    int_src, int_attrs = ensure_data(n, int_root)
+    as_text = pl.format("C{}", pl.col("customer_id")).alias("customer_id")
+    src.mkdir(parents=True)
+    attrs.parent.mkdir(parents=True)
+    for f in sorted(int_src.glob("*.parquet")):
+        pl.scan_parquet(f).with_columns(as_text).sink_parquet(src / f.name)
+    pl.scan_parquet(int_attrs).with_columns(as_text).sink_parquet(attrs)
+    return src, attrs
+
+
 def one_run(src: Path, out: Path, **kw) -> dict:
     import segscore
 
@@ -241,10 +262,13 @@ def _prepare(src: Path, extra: list[Path], warm_gib: float) -> None:
         warm_memory(warm_gib)
 
 
-def bench(n: int, repeat: int, data: Path, warm_gib: float) -> dict:
-    src, attrs = ensure_data(n, data)
+def bench(n: int, repeat: int, data: Path, warm_gib: float,
+          string_ids: bool = False) -> dict:
+    src, attrs = (ensure_string_data(n, data, HERE / ".cache" / f"report-{n}") if string_ids
+                  else ensure_data(n, data))
     rec = {"customers": n, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "repeat": repeat, "fresh_processes": True,
+           "string_ids": string_ids,
            "warm_gib": warm_gib, "runs": {c: [] for c in (NO_REPORT, *CONFIGS)}}
     with tempfile.TemporaryDirectory(prefix="segscore-bench-report-") as tmp:
         tmp = Path(tmp)
@@ -371,7 +395,10 @@ def render(results: list[dict]) -> str:
         "without report, as a share of the run without report (medians of the per-round "
         "differences): the report's cost outside its own stage (memory it keeps alive, "
         "files the commit fsyncs, work moved elsewhere) counts too. Earlier sessions have no "
-        "such arm and are judged on the report stage's share of the run. *added after "
+        "such arm and are judged on the report stage's share of the run. Rows marked "
+        "*string ids* run the same data with every customer id written as a string "
+        "(`--string-ids`: \"C\" + the integer id); the verdict below is judged on the "
+        "integer-id rows. *added after "
         "scoring* = the same paired difference over the cluster, write and report stages "
         "only, as a share of the run without report: the report's work starts after scoring, "
         "and the row pass before it varies by ±0.5 s between runs of the same code, so this "
@@ -396,7 +423,8 @@ def render(results: list[dict]) -> str:
                       if "added_after_scoring_share" in s else " | –")
             lines.append(
                 f"| {rec['customers']:,} ({rec['date'][:16]}, {rec['machine'].get('git_head')}"
-                f"{', fresh' if rec.get('fresh_processes') else ''}) "
+                f"{', fresh' if rec.get('fresh_processes') else ''}"
+                f"{', string ids' if rec.get('string_ids') else ''}) "
                 f"| {cfg} | {s['wall_s']:.2f} | {added} | "
                 f"{s['report_s']:.2f} | "
                 f"{100 * s['report_share']:.1f} % | {100 * s['added_to_rest']:.1f} % | "
@@ -419,7 +447,7 @@ def render(results: list[dict]) -> str:
                  "added_share" in rec["summary"]["previous+customers"],
                  rec["date"], rec["machine"].get("git_head"))
                 for rec in sorted(results, key=lambda r: r["date"])
-                if rec["customers"] >= 10_000_000]
+                if rec["customers"] >= 10_000_000 and not rec.get("string_ids")]
     lines += ["", "## Verdict", ""]
     if not verdicts:
         lines.append("No 10M-customer measurement yet.")
@@ -454,14 +482,17 @@ def main(argv=None) -> None:
                     help="data directory (default benchmarks/.cache/report-<n>)")
     ap.add_argument("--warm-gib", type=float, default=8.0,
                     help="GiB of memory touched in a throwaway process before each run")
+    ap.add_argument("--string-ids", action="store_true",
+                    help="the same data with string customer ids (\"C\" + the integer id)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     if not args.report_only:
-        data = args.data or HERE / ".cache" / f"report-{args.customers}"
-        rec = bench(args.customers, args.repeat, data, args.warm_gib)
+        kind = "-str" if args.string_ids else ""
+        data = args.data or HERE / ".cache" / f"report-{args.customers}{kind}"
+        rec = bench(args.customers, args.repeat, data, args.warm_gib, args.string_ids)
         RESULTS_DIR.mkdir(exist_ok=True)
         stamp = rec["date"][:16].replace("-", "").replace(":", "")
-        (RESULTS_DIR / f"report-{args.customers}-{stamp}.json").write_text(
+        (RESULTS_DIR / f"report-{args.customers}{kind}-{stamp}.json").write_text(
             json.dumps(rec, indent=2) + "\n", "utf-8")
     rebuild_md()
 

@@ -70,3 +70,22 @@ def test_added_after_scoring_pairs_the_stages_after_scoring():
         "machine": {"git_head": "abc1234"},
         "runs": {"no report": base, "plain": runs, "previous+customers": runs},
         "summary": {"plain": s, "previous+customers": s}}])
+
+
+def test_string_id_data_set_and_run(tiny, tmp_path, capsys):
+    """--string-ids: the same customers with "C"-prefixed string ids, and a run on them."""
+    import polars as pl
+
+    int_root = tiny.out_dir
+    src, attrs = br.ensure_string_data(1500, tmp_path / "str", int_root)
+    ints = pl.read_parquet(int_root / "attributes" / "customers.parquet")
+    text = pl.read_parquet(attrs)
+    assert text.schema["customer_id"] == pl.String
+    assert text["customer_id"].to_list() == [f"C{i}" for i in ints["customer_id"]]
+    tx = pl.scan_parquet(src).select(pl.col("customer_id").str.head(1).unique()).collect()
+    assert tx["customer_id"].to_list() == ["C"]
+    assert br.ensure_string_data(1500, tmp_path / "str", int_root) == (src, attrs)  # kept
+    prev = _child(capsys, [src, tmp_path / "prev", "--as-of", "2026-06-29"])
+    both = _child(capsys, [src, tmp_path / "both", "--previous", tmp_path / "prev",
+                           "--attributes", attrs])
+    assert prev["scored"] > 0 and set(both["sections"]) >= {"attributes", "migration"}
