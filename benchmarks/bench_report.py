@@ -157,6 +157,13 @@ NOTES = [
     "differed by 0.78–1.59 s (median 0.95 s, 15.2 % of the run without report; 17.8 % at "
     "03:19). Peak RSS 2,586–2,687 MiB against 2,283–2,340 MiB without the report. "
     "**Not met.** At 50M (docs/report.md) two pairs gave 18.2 % and 18.6 %.",
+    "* Session 9, 05:04 (15e1ac2, 5 rounds, `--string-ids`): the same 10M data with string "
+    "customer ids, after this session's string paths (hash codes in both sections, the "
+    "row pass's final sort by polars' sort + hash positions). Without the report 9.32–10.31 s, "
+    "plain 9.40–10.31 s, both options 10.85–12.27 s: paired 10.8 %, after scoring 16.4 %; "
+    "peak RSS 3,583–3,838 MiB against 2,535–2,625 MiB. Before those changes the same runs "
+    "took 13.3–17.5 s without the report and 24.8–25.9 s with both options (ad-hoc runs, "
+    "docs/report.md).",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
