@@ -413,8 +413,9 @@ def render(results: list[dict]) -> str:
         "could change before clustering, such as the memory plan's passes).",
         "",
         "| customers (session, commit) | options | run s | run without report s | added s "
-        "| added % | added after scoring % | report s | report stage % of run | stage added to rest | build s | profiles s "
-        "| attributes s | migration s | files s | load avg | target |",
+        "| added % | added after scoring % | report s | report stage % of run "
+        "| stage added to rest | build s | profiles s | attributes s | migration s | files s "
+        "| load avg | target |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rec in sorted(results, key=lambda r: (r["customers"], r["date"])):

@@ -3,10 +3,12 @@ loops over rows: used by the accumulator (the per-customer table in id order) an
 report's attributes and migration sections.
 
 The report's joins of integer ids against tonight's customers (sorted by id) are merge joins,
-so the other side has to be sorted by id too; string ids are joined by hash instead.
-``id_order`` sorts integer ids with numpy's (SIMD) sort of one packed int64 per row — (id − min) in the high bits, the row number in the low bits —
-which is several times faster than an argsort and yields the sorted ids and the permutation
-at once.
+so the other side has to be sorted by id too; string ids are coded by their hashes against
+tonight's instead (``string_codes``). ``id_order`` sorts integer ids with numpy's (SIMD)
+sort of one packed int64 per row — (id − min) in the high bits, the row number in the low
+bits — and distinct string ids with polars' sort plus each row's position by hash: both
+several times faster than an argsort, and both yield the sorted ids and the permutation at
+once.
 """
 
 from __future__ import annotations

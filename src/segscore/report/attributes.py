@@ -138,7 +138,8 @@ def _string_segments(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
         scored = pos.is_not_null().to_numpy()
         at = pos.drop_nulls().to_numpy()
         twice = np.flatnonzero(np.bincount(at, minlength=cur_ids.len()) > 1)
-        dup = pl.concat([cur_ids.gather(twice), duplicates_unsorted(ids.filter(~scored))]).sort()
+        dup = pl.concat([cur_ids.gather(twice),
+                         duplicates_unsorted(ids.filter(~scored))]).sort()
     seg = np.full(ids.len(), n_seg, dtype=cur_seg.dtype)
     seg[scored] = cur_seg[at]
     return seg, dup
@@ -218,7 +219,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
 
     # the segment of every attribute row in file order (n_seg = not scored): integer ids by
     # a merge of the sorted ids with tonight's (sorted), scattered back to file order;
-    # string ids by a hash join
+    # string ids coded by hash against tonight's
     if ids.dtype.is_integer():
         from native_kernels.report import _lookup_sorted
 

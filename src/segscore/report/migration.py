@@ -299,11 +299,11 @@ def _coded_union(codes: np.ndarray, prev_ids: pl.Series, pc: np.ndarray, pm: np.
     m_here[at] = pm[here]
     tonight = pl.DataFrame({"customer_id": cur_ids, "pc": p_here, "cc": cc, "pm": m_here,
                             "cm": cm}).with_columns(pl.col("customer_id").set_sorted())
-    gone = ~here
-    n_gone = int(gone.sum())
-    gone = pl.DataFrame({"customer_id": prev_ids.filter(pl.Series(gone)), "pc": pc[gone],
-                         "cc": np.full(n_gone, n_codes, dtype=cc.dtype), "pm": pm[gone],
-                         "cm": np.zeros(n_gone)}).sort("customer_id")
+    away = ~here
+    n_away = int(away.sum())
+    gone = pl.DataFrame({"customer_id": prev_ids.filter(pl.Series(away)), "pc": pc[away],
+                         "cc": np.full(n_away, n_codes, dtype=cc.dtype), "pm": pm[away],
+                         "cm": np.zeros(n_away)}).sort("customer_id")
     return tonight.merge_sorted(gone, key="customer_id")
 
 
