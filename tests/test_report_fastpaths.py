@@ -211,6 +211,21 @@ def test_string_codes_equal_a_dict(known, picks):
     assert got[0].tolist() == want_codes and got[1].tolist() == want_first
 
 
+def test_string_codes_check_the_rows_a_slice_at_a_time(monkeypatch):
+    from segscore import ids as ids_mod
+
+    monkeypatch.setattr(ids_mod, "_CHECK_ROWS", 7)
+    known = [f"k{i}" for i in range(30)]
+    values = [known[i % 30] if i % 4 else f"x{i % 9}" for i in range(100)]
+    got = string_codes(pl.Series(values), pl.Series(known))
+    assert [x.tolist() for x in got] == list(_naive_string_codes(values, known))
+    # a collision in a later slice is found too
+    real_hash = pl.Series.hash
+    monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: real_hash(self, seed).set(
+        self == "k29", 0).set(self == "k3", 0))
+    assert string_codes(pl.Series(values), pl.Series(known)) is None
+
+
 def test_string_codes_refuse_a_hash_collision(monkeypatch):
     """Two different ids with one hash are never merged: None, the caller joins instead."""
     monkeypatch.setattr(pl.Series, "hash",

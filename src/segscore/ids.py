@@ -93,6 +93,8 @@ def duplicates_unsorted(ids: pl.Series) -> pl.Series:
 
 #: seed of the 64-bit hash that keys string ids in ``string_codes``
 STRING_ID_SEED = 20_261_124
+#: rows compared with their code's string at a time in ``string_codes``
+_CHECK_ROWS = 1 << 22
 
 
 def string_codes(values: pl.Series, known: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
@@ -114,12 +116,18 @@ def string_codes(values: pl.Series, known: pl.Series) -> tuple[np.ndarray, np.nd
     codes, first = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     total = _lookup_or_insert(values.hash(seed=STRING_ID_SEED).to_numpy().view(np.int64),
                               table, uniques, k, codes, first)
+    del table, uniques
     first = first[:total - k]
-    old = codes < k
-    mask = pl.Series(old)
-    if not ((known.gather(codes[old]) == values.filter(mask)).all()
-            and (values.gather(first[codes[~old] - k]) == values.filter(~mask)).all()):
-        return None
+    # each row against its code's string, a slice at a time (the gathered strings of all
+    # rows at once would double the ids' memory)
+    for lo in range(0, n, _CHECK_ROWS):
+        part = codes[lo:lo + _CHECK_ROWS]
+        rows = values.slice(lo, _CHECK_ROWS)
+        old = part < k
+        mask = pl.Series(old)
+        if not ((known.gather(part[old]) == rows.filter(mask)).all()
+                and (values.gather(first[part[~old] - k]) == rows.filter(~mask)).all()):
+            return None
     return codes, first
 
 
