@@ -52,7 +52,7 @@ def id_order(ids: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
         perm = _string_perm(ids, srt)
         if perm is not None:
             return srt.set_sorted(), perm
-    perm = ids.arg_sort().to_numpy()
+    perm = ids.arg_sort().to_numpy().astype(np.int64)  # one kernel signature, not uint32 too
     return ids.gather(perm).set_sorted(), perm
 
 
