@@ -367,6 +367,33 @@ def test_categories_outgrow_the_mask_mid_stream():
     assert got.equals(want)
 
 
+def test_string_id_hash_collision_is_detected_across_batches():
+    """A later batch's id colliding with a group of an earlier batch is caught, whether that
+    group's id sits in the merged chunk or among the newest batches' ids."""
+    def batch_of(acc, ids, keys):
+        df = pl.DataFrame({"customer_id": ids, "order_ts": list(range(len(ids))),
+                           "amount": [1.0] * len(ids)}
+                          ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
+        b = acc.prepare(df)
+        b.keys = np.array(keys, dtype=np.int64)
+        return b
+
+    def fresh():
+        acc = CustomerAccumulator(Roles(pl.String, None, False, False), None, None, 1)
+        acc.add(batch_of(acc, [f"a{i}" for i in range(100)], range(100)))  # merged
+        acc.add(batch_of(acc, [f"b{i}" for i in range(10)], range(100, 110)))  # newest
+        assert acc.id_reps.len() == 100 and sum(r.len() for r in acc.recent_reps) == 10
+        return acc
+
+    acc = fresh()  # the same ids again, and new ones: no collision
+    acc.add(batch_of(acc, ["a5", "b3", "c0"], [5, 103, 200]))
+    assert acc.k == 111
+    for colliding_key in (7, 104):  # with a merged group, with a newest group
+        acc = fresh()
+        with pytest.raises(IdHashCollision):
+            acc.add(batch_of(acc, ["a1", "zz"], [1, colliding_key]))
+
+
 def test_string_id_hash_collision_is_detected():
     df = pl.DataFrame({"customer_id": ["a", "b"], "order_ts": [0, 1], "amount": [1.0, 2.0]}
                       ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
