@@ -131,7 +131,7 @@ def _string_segments(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
         dup = coded_duplicates(codes, first, ids, cur_ids)
         scored = codes < cur_ids.len()
         at = codes[scored]
-    else:  # two ids share a hash (about 1 in 10^5 runs at 10M ids): one join instead
+    else:  # two ids share a hash (birthday bound: about 1 run in 10^5 at 10M): a join
         pos = pl.DataFrame({"customer_id": ids}).lazy().join(
             pl.DataFrame({"customer_id": cur_ids}).with_row_index("pos").lazy(),
             on="customer_id", how="left", maintain_order="left").collect()["pos"]
