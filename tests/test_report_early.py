@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numba
 import polars as pl
 import pytest
 
@@ -70,11 +71,31 @@ def test_early_and_late_sections_give_the_same_outputs(inputs, tmp_path, monkeyp
     monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: False)
     late = _run(inputs, tmp_path / "late")
     assert late.manifest["memory"]["report_sections_started"] == "at the report stage"
+    assert early.customers.equals(late.customers)  # clustered on one thread, then on all
     assert _comparable(early.report) == _comparable(late.report)
     assert pl.read_parquet(tmp_path / "early" / "migration.parquet").equals(
         pl.read_parquet(tmp_path / "late" / "migration.parquet"))
     on_disk = json.loads((tmp_path / "early" / "report" / "report.json").read_text("utf-8"))
     assert on_disk["migration"] == early.report["migration"]
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_clustering_on_one_thread_while_the_sections_run(inputs, tmp_path, monkeypatch, early):
+    """numba's OpenMP workers spin between the clustering's kernels on the cores the
+    sections need: the clustering runs on one thread while they run, on all otherwise."""
+    threads = []
+    fit = pipeline.fit_assign_clusters
+
+    def recording(*a, **k):
+        threads.append(numba.get_num_threads())
+        return fit(*a, **k)
+
+    monkeypatch.setattr(pipeline, "fit_assign_clusters", recording)
+    monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: early)
+    before = numba.get_num_threads()
+    _run(inputs, tmp_path / "o")
+    assert threads == [1 if early else before]
+    assert numba.get_num_threads() == before
 
 
 def test_budget_decides_the_early_start():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import platform
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -142,11 +143,12 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     # written; otherwise at the report stage (one after another if need be).
     early: list[OptionalSections] = []
 
-    def start_sections(customers: pl.DataFrame, early_fits: bool) -> None:
+    def start_sections(customers: pl.DataFrame, early_fits: bool) -> bool:
         if optional and early_fits:
             early.append(OptionalSections(
                 customers, config, previous_dir=previous, attributes_path=attributes,
                 migration_path=migration_path))
+        return bool(early)
 
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
@@ -193,6 +195,26 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     return result
 
 
+@contextmanager
+def _numba_threads(n: int | None):
+    """Run the block with the calling thread's numba kernels on ``n`` threads (None: as is).
+
+    The clustering runs on one thread while the report's sections run beside it: between
+    its many short parallel kernels, numba's OpenMP workers spin waiting for the next one,
+    on the cores the sections need. The clusters do not depend on the number of threads.
+    (10M customers, both sections, 8–9 alternating runs: the cluster stage used 2.35 CPU-s
+    against 2.54, the stages after scoring took 2.65 s against 2.75; medians.)"""
+    if n is None:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, before))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
                  partitions: int | None) -> MemoryPlan:
     """Partitions for the row passes: forced, or the fewest that fit the budget (counting the
@@ -213,7 +235,8 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
     """The stages up to the output (the RunResult), and whether the report's optional
     sections must run one after another to stay within the memory budget.
     ``start_sections(customers, early_fits)`` is called once the segments exist (with
-    whether the budget holds the optional sections from then on)."""
+    whether the budget holds the optional sections from then on) and returns whether it
+    started them."""
     roles = resolve_roles(infos)
     with clock.stage("ingest_and_aggregate") as box:
         g = gather(infos, config, roles, as_of, plan.partitions)
@@ -238,9 +261,10 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         box["rows"] = table.height
     with clock.stage("score_and_label", rows=table.height):
         table, cuts, tier_bounds = _score_and_label(table, config, frozen)
-    start_sections(table, early_fits)
+    sections_running = start_sections(table, early_fits)
     clusters = frozen.clusters if frozen else None
-    with clock.stage("cluster", rows=table.height):
+    with clock.stage("cluster", rows=table.height), _numba_threads(1 if sections_running
+                                                                   else None):
         if clusters is not None:
             ids = clusters.assign(table)
         elif config.clustering.enabled:
