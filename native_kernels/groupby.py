@@ -83,6 +83,43 @@ def _lookup_or_insert(ids, table, uniques, k, codes, new_rows):
     return k
 
 
+#: rows per parallel work item of _lookup
+LOOKUP_CHUNK = 1 << 16
+
+
+@njit(**PARALLEL)
+def _lookup(ids, table, uniques, codes):
+    """Group codes of ``ids`` in a table filled by _lookup_or_insert / _fill_table, without
+    inserting (-1: not in the table). Parallel over chunks of LOOKUP_CHUNK rows (each row
+    is looked up alone, so the codes do not depend on the threads).
+
+    ids:     IN int64 (n,).
+    table:   IN int32 (slot -> group, -1 = empty, linear probing).
+    uniques: IN int64: uniques[g] = id of group g.
+    codes:   OUT int64 (n,).
+    """
+    mask = np.uint64(table.shape[0] - 1)
+    shift = _shift(table)
+    n = ids.shape[0]
+    for c in prange((n + LOOKUP_CHUNK - 1) // LOOKUP_CHUNK):
+        hi = min(n, (c + 1) * LOOKUP_CHUNK)
+        for i in range(c * LOOKUP_CHUNK, hi):
+            if i + 2 * LOOKUP_AHEAD < hi:
+                prefetch(table, (np.uint64(ids[i + 2 * LOOKUP_AHEAD]) * _GOLDEN) >> shift)
+            if i + LOOKUP_AHEAD < hi:
+                ahead = table[(np.uint64(ids[i + LOOKUP_AHEAD]) * _GOLDEN) >> shift]
+                if ahead >= 0:
+                    prefetch(uniques, ahead)
+            v = ids[i]
+            slot = (np.uint64(v) * _GOLDEN) >> shift
+            while True:
+                g = table[slot]
+                if g < 0 or uniques[g] == v:
+                    codes[i] = g
+                    break
+                slot = (slot + np.uint64(1)) & mask
+
+
 @njit(**SERIAL)
 def _fill_table(uniques, k, table):
     """Insert groups 0..k-1 (ids ``uniques[:k]``, all distinct) into ``table`` (all -1)."""

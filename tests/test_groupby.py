@@ -172,6 +172,44 @@ def test_colliding_ids_probe_linearly():
                         np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), ids, 1)
 
 
+def check_lookup(inserted, asked):
+    """_lookup of ``asked`` in a table holding ``inserted`` = a dict lookup (-1: absent)."""
+    inserted = np.asarray(inserted, dtype=np.int64)
+    asked = np.asarray(asked, dtype=np.int64)
+    table = np.full(gb.table_size(len(inserted)), -1, dtype=np.int32)
+    uniques = np.empty(len(inserted), dtype=np.int64)
+    k = gb._lookup_or_insert(inserted, table, uniques, 0, np.empty(len(inserted), np.int64),
+                             np.empty(len(inserted), np.int64))
+    codes = np.empty(len(asked), dtype=np.int64)
+    gb._lookup(asked, table, uniques, codes)
+    _, groups = naive.dense_codes(inserted.tolist())
+    assert k == len(groups)
+    code_of = {v: g for g, v in enumerate(groups)}
+    assert codes.tolist() == [code_of.get(v, -1) for v in asked.tolist()]
+
+
+@given(st.lists(st.integers(-4, 4), max_size=30), st.lists(st.integers(-6, 6), max_size=30))
+def test_lookup_equals_a_dict(inserted, asked):
+    check_lookup(inserted, asked)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lookup_empty_single_colliding_and_chunked(threads):
+    numba.set_num_threads(threads)
+    try:
+        check_lookup([], [])
+        check_lookup([], [3])
+        check_lookup([3], [3, 4])
+        ids = np.arange(0, 64 * 2**58, 2**58, dtype=np.int64)  # same slot, linear probing
+        check_lookup(ids, np.concatenate([ids[::-1], ids + 1]))
+        rng = np.random.default_rng(threads)  # several chunks of LOOKUP_CHUNK rows
+        pool = rng.integers(-2**63, 2**63 - 1, size=3000, dtype=np.int64)
+        check_lookup(pool, rng.choice(np.concatenate([pool, pool + 1]),
+                                      size=2 * gb.LOOKUP_CHUNK + 17))
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
 @given(st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 3), st.integers(-2, 2),
                           st.integers(-1, 2), st.integers(-1, 63), st.booleans(),
                           st.integers(0, 3)), max_size=40),

@@ -48,8 +48,8 @@ def test_id_order_and_duplicates(dtype, lo, hi):
 
 @given(st.lists(st.text(max_size=12), max_size=80))
 def test_id_order_strings_property(values):
-    """String ids: sorted values and the permutation, ties in row order (distinct ids take
-    the sort + hash positions path, repeated ones polars' argsort)."""
+    """String ids (polars' argsort, the fallback after a hash collision): sorted values and
+    the permutation, ties in row order."""
     s = pl.Series("id", values, dtype=pl.String)
     srt, perm = id_order(s)
     want = sorted(range(len(values)), key=lambda i: (values[i].encode(), i))

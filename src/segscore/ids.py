@@ -6,9 +6,9 @@ The report's joins of integer ids against tonight's customers (sorted by id) are
 so the other side has to be sorted by id too; string ids are coded by their hashes against
 tonight's instead (``string_codes``). ``id_order`` sorts integer ids with numpy's (SIMD)
 sort of one packed int64 per row — (id − min) in the high bits, the row number in the low
-bits — and distinct string ids with polars' sort plus each row's position by hash: both
-several times faster than an argsort, and both yield the sorted ids and the permutation at
-once.
+bits —, several times faster than an argsort, and yields the sorted ids and the permutation
+at once; other ids (strings only after a hash collision) take polars' argsort. The
+accumulator orders its string ids itself (``CustomerAccumulator._string_order``).
 """
 
 from __future__ import annotations
@@ -47,26 +47,8 @@ def id_order(ids: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
             packed >>= bits
             srt = packed.astype(np.uint64) + np.uint64(lo)
             return pl.Series(ids.name, srt, dtype=ids.dtype).set_sorted(), perm
-    if ids.dtype == pl.String:
-        srt = ids.sort()
-        perm = _string_perm(ids, srt)
-        if perm is not None:
-            return srt.set_sorted(), perm
     perm = ids.arg_sort().to_numpy().astype(np.int64)  # one kernel signature, not uint32 too
     return ids.gather(perm).set_sorted(), perm
-
-
-def _string_perm(ids: pl.Series, srt: pl.Series) -> np.ndarray | None:
-    """The permutation that sorts distinct string ids, from ``srt`` (their sorted values):
-    each row's position among them by hash (``string_codes``). polars' argsort of strings
-    costs several times its sort plus this (10M random ids: 4.8 s against 1.8 s). None when
-    ids repeat (or two share a hash): the caller argsorts instead."""
-    coded = string_codes(ids, srt)
-    if coded is None:
-        return None
-    perm = np.full(ids.len(), -1, dtype=np.int64)
-    perm[coded[0]] = np.arange(ids.len())
-    return perm if ids.len() == 0 or perm.min() >= 0 else None
 
 
 def duplicates(sorted_ids: pl.Series) -> pl.Series:
@@ -102,7 +84,7 @@ def string_codes(values: pl.Series, known: pl.Series) -> tuple[np.ndarray, np.nd
     string ids, keyed by their 64-bit hashes in a numba hash table (polars' join and distinct
     count of strings cost several times as much). Code c < len(known) means the value equals
     ``known[c]`` (``known``: distinct strings; a value equal to a repeated one gets the
-    first copy's code, which ``_string_perm`` relies on); codes from len(known) on number
+    first copy's code); codes from len(known) on number
     the other distinct values in order of first appearance (code len(known) + j first at row
     ``first[j]``), so a value listed twice shares a code. Every row is compared with its
     code's string, so a hash collision never merges two ids: it returns None instead (the
