@@ -100,6 +100,68 @@ def test_budget_is_checked_again_with_the_channel_columns(tmp_path, n_channels, 
     assert _customer_bytes(out) == before
 
 
+def _ids_file(path, ids):
+    """Two purchases per customer of ``ids`` (in that order), with footer statistics."""
+    import polars as pl
+
+    n = len(ids)
+    pl.DataFrame({
+        "customer_id": [v for v in ids for _ in range(2)],
+        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
+                                      "10m", eager=True).head(2 * n),
+        "amount": [5.0] * (2 * n),
+    }).write_parquet(path, statistics=True)
+    return path
+
+
+@pytest.mark.parametrize("kind,refused", [("int", False), ("long", True)])
+def test_budget_is_checked_again_with_the_customer_ids_bytes(tmp_path, kind, refused):
+    """String ids longer than polars' 12-byte inline view keep their bytes in the tables:
+    with the passes forced (no plan), a budget between the integer-id and the long-id
+    estimates runs with integer ids and is refused after the row pass with long ones."""
+    from segscore.memory import STRING_ID, downstream_bytes
+
+    n = 3000
+    long_ids = [f"customer-{i:030d}" for i in range(n)]  # 39 bytes
+    src = _ids_file(tmp_path / "t.parquet", list(range(n)) if kind == "int" else long_ids)
+    budget = (downstream_bytes(n, 4) + downstream_bytes(n, 4, STRING_ID + 39)) // 2
+    cfg = build_config({"clustering": {"enabled": False}})
+    out = tmp_path / "out"
+    if not refused:
+        segscore.run(src, out, config=cfg, partitions=2, memory_limit_bytes=budget)
+        return
+    with pytest.raises(segscore.InputError, match="after the row pass: 3,000 customers with "
+                                                  r"0 channel columns and string ids \(71 B"):
+        segscore.run(src, out, config=cfg, partitions=2, memory_limit_bytes=budget)
+    assert not out.exists()
+
+
+def test_id_bytes_from_the_footer_and_from_the_ids(tmp_path):
+    """Before the row pass every string id counts as long as the longer of the footer
+    statistics' min and max (ids of one format share a length); after it, the ids' mean
+    bytes outside the view."""
+    import polars as pl
+
+    from segscore.memory import (STRING_ID, STRING_INLINE, measured_id_bytes,
+                                 planned_id_bytes)
+
+    cols = build_config({}).columns
+    ints = inspect_inputs([_ids_file(tmp_path / "i.parquet", [1, 2, 30])], cols)
+    short = inspect_inputs([_ids_file(tmp_path / "s.parquet", ["C1", "C22", "C333"])], cols)
+    long = inspect_inputs([_ids_file(tmp_path / "l.parquet", ["a" * 13, "b" * 20, "c"])], cols)
+    assert [i.id_length for i in (*ints, *short, *long)] == [0, 4, 13]  # "b" * 20: between
+    assert planned_id_bytes(ints) == 0
+    assert planned_id_bytes(short) == STRING_ID
+    assert planned_id_bytes(long) == STRING_ID + 13
+    assert planned_id_bytes(short + long) == STRING_ID + 13
+    assert estimate_peak_bytes(long, 1, 10**7) > estimate_peak_bytes(short, 1, 10**7) \
+        > estimate_peak_bytes(ints, 1, 10**7)
+    assert measured_id_bytes(pl.Series([1, 2])) == 0
+    assert measured_id_bytes(pl.Series(["a" * STRING_INLINE, "b"])) == STRING_ID
+    assert measured_id_bytes(pl.Series(["a" * 13, "b" * 20, "c"])) == STRING_ID + 11
+    assert measured_id_bytes(pl.Series([], dtype=pl.String)) == STRING_ID
+
+
 def test_plan_looks_at_the_channels_only_when_the_most_there_can_be_would_not_fit(data):
     from segscore.memory import MAX_CHANNEL_COLUMNS, downstream_bytes
 

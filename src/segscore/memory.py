@@ -5,13 +5,17 @@ per customer. A run's peak is the larger of the ingest peak and the downstream p
 
     ingest     ≈ baseline + batches + (customers × ACCUMULATOR + pair rows × PAIR) / P
                  + customers × RAW
-    downstream ≈ baseline + customers × (PER_CUSTOMER + PER_CHANNEL × channels beyond 4)
+    downstream ≈ baseline + customers × (PER_CUSTOMER + PER_CHANNEL × channels beyond 4
+                                         + id bytes)
 
 batches = BATCHES_ALIVE × ROW_COPIES × (rows of the largest batch) × row_bytes; row_bytes is 8 bytes per
 fixed-width column, 16 per string view plus the encoded size of the string columns (from the
 Parquet footer) and ~14 bytes of bookkeeping. Pair rows (order ids) are the input rows when an
 order id column exists. The number of customers is bounded by the row count; when that bound
 does not fit, the caller counts distinct ids (HyperLogLog, one column) and plans again.
+id bytes = 0 for integer customer ids, else STRING_ID plus the bytes of ids too long to sit
+in polars' 16-byte string view (``id_bytes``): before the row pass from the longest min / max
+id in the footers' statistics, after it from the ids themselves.
 Everything here reads footers only.
 """
 
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import polars as pl
 from native_kernels.groupby import CHANNEL0
 
 from segscore.errors import InputError
@@ -50,6 +55,11 @@ RAW = 120
 #: stage; the report with --previous and --customers peaked no higher); 200 let a run with
 #: a 9.5 GiB budget peak at 10.2 GiB.
 PER_CUSTOMER = 260
+#: bytes per customer string ids add to the tables after the row pass (beyond PER_CUSTOMER,
+#: measured with integer ids), plus their payload when longer than STRING_INLINE bytes. 10M
+#: customers, features stage: 229 B per customer with integer ids, 261 with ids of at most
+#: 9 bytes (+32), 288 with 36-byte ids (+59, below 32 + 36)
+STRING_ID, STRING_INLINE = 32, 12
 #: channel columns PER_CUSTOMER covers, and the bytes per customer of each one more (its raw
 #: spend and its share column: 4M customers measured 263 B with 4 channels, 459 B with 16)
 BASE_CHANNELS, PER_CHANNEL = 4, 16
@@ -119,31 +129,61 @@ def partitioned_bytes(infos: list[InputFile], customers: int) -> int:
     return int(customers * ACCUMULATOR + pair_rows * PAIR)
 
 
-def downstream_bytes(customers: int, channel_columns: int = BASE_CHANNELS) -> int:
-    """Estimated peak after the row pass: the baseline plus the per-customer tables."""
+def id_bytes(string_ids: bool, payload: float = 0.0) -> float:
+    """Bytes per customer the customer id adds over an integer id: 0 for integer ids, else
+    STRING_ID plus ``payload`` (mean bytes per id stored outside the string view: the whole
+    id when it is longer than STRING_INLINE bytes, else 0)."""
+    return STRING_ID + payload if string_ids else 0.0
+
+
+def planned_id_bytes(infos: list[InputFile]) -> float:
+    """``id_bytes`` before the row pass: every id taken as long as the longest min / max in
+    the footers' statistics (0 payload without statistics; the run checks again with the
+    ids themselves after the row pass)."""
+    if not any(i.kinds.get("customer_id") == "string" for i in infos):
+        return 0.0
+    longest = max(i.id_length for i in infos)
+    return id_bytes(True, longest if longest > STRING_INLINE else 0)
+
+
+def measured_id_bytes(ids: pl.Series) -> float:
+    """``id_bytes`` after the row pass, from the customers' ids themselves."""
+    if ids.dtype != pl.String:
+        return 0.0
+    n = ids.len()
+    lengths = ids.str.len_bytes()
+    payload = float(lengths.filter(lengths > STRING_INLINE).sum()) / n if n else 0.0
+    return id_bytes(True, payload)
+
+
+def downstream_bytes(customers: int, channel_columns: int = BASE_CHANNELS,
+                     per_id: float = 0.0) -> int:
+    """Estimated peak after the row pass: the baseline plus the per-customer tables
+    (``per_id``: ``id_bytes``)."""
     extra = PER_CHANNEL * max(0, channel_columns - BASE_CHANNELS)
-    return int(BASELINE + customers * (PER_CUSTOMER + extra))
+    return int(BASELINE + customers * (PER_CUSTOMER + extra + per_id))
 
 
-def report_stage_bytes(customers: int, inputs: ReportInputs, sequential: bool) -> int:
+def report_stage_bytes(customers: int, inputs: ReportInputs, sequential: bool,
+                       per_id: float = 0.0) -> int:
     """Estimated peak of the report stage: the optional sections side by side, or one after
     the other (``sequential``)."""
     attributes, migration = inputs.section_bytes()
     sections = max(attributes, migration) if sequential else attributes + migration
-    return int(BASELINE + customers * REPORT_TABLE + sections)
+    return int(BASELINE + customers * (REPORT_TABLE + per_id) + sections)
 
 
 def early_sections_fit(customers: int, channel_columns: int, limit_bytes: int | None,
-                       report: ReportInputs) -> bool:
+                       report: ReportInputs, per_id: float = 0.0) -> bool:
     """Whether the report's optional sections can run side by side from the scoring on
     (during the clustering and the writing, whose tables are at most the downstream peak's)
     within the budget."""
-    return limit_bytes is None or (downstream_bytes(customers, channel_columns)
+    return limit_bytes is None or (downstream_bytes(customers, channel_columns, per_id)
                                    + sum(report.section_bytes()) <= limit_bytes)
 
 
 def check_downstream(customers: int, channel_columns: int, limit_bytes: int | None,
-                     report: ReportInputs = ReportInputs()) -> bool:
+                     report: ReportInputs = ReportInputs(), per_id: float = 0.0) -> bool:
     """Whether the report's optional sections must run one after the other to stay within
     ``limit_bytes``, now that the customers and the channel columns are known (the plan
     could only assume 4 channels and does not size the report's inputs). InputError when
@@ -151,18 +191,19 @@ def check_downstream(customers: int, channel_columns: int, limit_bytes: int | No
     not fit."""
     if limit_bytes is None:
         return False
-    need = downstream_bytes(customers, channel_columns)
-    report_need = report_stage_bytes(customers, report, sequential=True)
+    need = downstream_bytes(customers, channel_columns, per_id)
+    report_need = report_stage_bytes(customers, report, sequential=True, per_id=per_id)
     if max(need, report_need) > limit_bytes:
-        what = (f"{channel_columns} channel columns need about {need / 2**30:.2f} GiB for "
-                f"the per-customer tables" if need >= report_need else
+        ids = f" and string ids ({per_id:.0f} B per customer)" if per_id else ""
+        what = (f"{channel_columns} channel columns{ids} need about {need / 2**30:.2f} GiB "
+                f"for the per-customer tables" if need >= report_need else
                 f"the report's --customers / --previous inputs need about "
                 f"{report_need / 2**30:.2f} GiB at the report stage")
         raise InputError(
             f"memory budget exceeded after the row pass: {customers:,} customers with {what}, "
             f"but the budget is {limit_bytes / 2**30:.2f} GiB; raise --memory-limit or run on "
             f"a bigger machine (nothing was written)")
-    return report_stage_bytes(customers, report, sequential=False) > limit_bytes
+    return report_stage_bytes(customers, report, sequential=False, per_id=per_id) > limit_bytes
 
 
 def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
@@ -172,7 +213,8 @@ def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
     (default: the row count, an upper bound)."""
     n = sum(i.rows for i in infos) if customers is None else customers
     ingest = batch_bytes(infos) + partitioned_bytes(infos, n) / partitions + n * RAW
-    return int(BASELINE + max(ingest, downstream_bytes(n, channel_columns) - BASELINE))
+    down = downstream_bytes(n, channel_columns, planned_id_bytes(infos))
+    return int(BASELINE + max(ingest, down - BASELINE))
 
 
 def available_memory_bytes() -> int | None:
@@ -227,8 +269,9 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
     limit = default_limit() if limit_bytes is None else limit_bytes
     n = sum(i.rows for i in infos) if customers is None else customers
     chan = BASE_CHANNELS
+    per_id = planned_id_bytes(infos)
     if (limit is not None and channel_columns is not None
-            and downstream_bytes(n, MAX_CHANNEL_COLUMNS + 1) > limit):
+            and downstream_bytes(n, MAX_CHANNEL_COLUMNS + 1, per_id) > limit):
         chan = channel_columns()
     single = estimate_peak_bytes(infos, 1, customers, chan)
     if limit is None or single <= limit:
@@ -236,13 +279,13 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
     fixed = BASELINE + batch_bytes(infos) + n * RAW
     room = limit - fixed
     parts = (max(1, math.ceil(partitioned_bytes(infos, n) / room))
-             if room > 0 and downstream_bytes(n, chan) <= limit else MAX_PARTITIONS + 1)
+             if room > 0 and downstream_bytes(n, chan, per_id) <= limit else MAX_PARTITIONS + 1)
     if parts > MAX_PARTITIONS:
         rows = sum(i.rows for i in infos)
         who = f"{customers:,} customers" if customers is not None else f"up to {rows:,} customers"
         if chan > BASE_CHANNELS:
             who += f" and {chan} channel columns"
-        need = max(fixed, downstream_bytes(n, chan))
+        need = max(fixed, downstream_bytes(n, chan, per_id))
         raise InputError(
             f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
             f"need at least {need / 2**30:.2f} GiB for the per-customer tables alone, but the "

@@ -22,7 +22,7 @@ from segscore.errors import InputError
 from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
-                             estimate_peak_bytes, plan_memory)
+                             estimate_peak_bytes, measured_id_bytes, plan_memory)
 from segscore.model import FrozenModel, load_model, model_dict
 from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
 from segscore.passes import count_customers, gather, sample_channel_columns
@@ -247,9 +247,11 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
         n_channels = len(channels.names) + channels.other
-        sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs)
+        per_id = measured_id_bytes(raw["customer_id"])
+        sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs,
+                                      per_id)
         early_fits = not sequential and early_sections_fit(raw.height, n_channels, plan.limit,
-                                                           report_inputs)
+                                                           report_inputs, per_id)
     with clock.stage("features") as box:
         unscored = unscored_customers(raw)
         if unscored.height == raw.height:

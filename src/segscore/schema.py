@@ -31,6 +31,7 @@ class InputFile:
     rows: int
     kinds: dict[str, str]
     string_bytes: int = 0  # encoded bytes of the mapped string columns (memory estimate)
+    id_length: int = 0  # bytes of the longer of the string customer ids' min / max statistics
 
 
 def _parquet_under(path: Path) -> list[Path]:
@@ -150,6 +151,22 @@ def _string_bytes(meta: pq.FileMetaData, names: set[str]) -> int:
     return total
 
 
+def _longest_value(meta: pq.FileMetaData, name: str) -> int:
+    """Bytes of the longest min / max value of a string column in the row groups'
+    statistics (0 without statistics): a cheap estimate of the values' length (ids of one
+    format share a length; a longer value between the extremes is not seen)."""
+    longest = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        for c in range(rg.num_columns):
+            col = rg.column(c)
+            stats = col.statistics if col.path_in_schema == name else None
+            if stats is not None and stats.has_min_max:
+                for v in (stats.min, stats.max):
+                    longest = max(longest, len(v.encode() if isinstance(v, str) else v))
+    return longest
+
+
 def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     """Read one file's footer and check the mapped columns exist with accepted types."""
     meta = read_footer(path)
@@ -164,7 +181,9 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))
     strings = {getattr(columns, role) for role, kind in kinds.items() if kind == "string"}
     return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds,
-                     string_bytes=_string_bytes(meta, strings) if strings else 0)
+                     string_bytes=_string_bytes(meta, strings) if strings else 0,
+                     id_length=(_longest_value(meta, columns.customer_id)
+                                if kinds.get("customer_id") == "string" else 0))
 
 
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
