@@ -251,7 +251,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs,
                                       per_id)
         early_fits = not sequential and early_sections_fit(raw.height, n_channels, plan.limit,
-                                                           report_inputs, per_id)
+                                                           report_inputs)
     with clock.stage("features") as box:
         unscored = unscored_customers(raw)
         if unscored.height == raw.height:
