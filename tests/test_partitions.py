@@ -100,8 +100,8 @@ def test_budget_is_checked_again_with_the_channel_columns(tmp_path, n_channels, 
     assert _customer_bytes(out) == before
 
 
-def _ids_file(path, ids):
-    """Two purchases per customer of ``ids`` (in that order), with footer statistics."""
+def _ids_file(path, ids, statistics=True):
+    """Two purchases per customer of ``ids`` (in that order)."""
     import polars as pl
 
     n = len(ids)
@@ -110,7 +110,7 @@ def _ids_file(path, ids):
         "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
                                       "10m", eager=True).head(2 * n),
         "amount": [5.0] * (2 * n),
-    }).write_parquet(path, statistics=True)
+    }).write_parquet(path, statistics=statistics)
     return path
 
 
@@ -149,11 +149,15 @@ def test_id_bytes_from_the_footer_and_from_the_ids(tmp_path):
     ints = inspect_inputs([_ids_file(tmp_path / "i.parquet", [1, 2, 30])], cols)
     short = inspect_inputs([_ids_file(tmp_path / "s.parquet", ["C1", "C22", "C333"])], cols)
     long = inspect_inputs([_ids_file(tmp_path / "l.parquet", ["a" * 13, "b" * 20, "c"])], cols)
-    assert [i.id_length for i in (*ints, *short, *long)] == [0, 4, 13]  # "b" * 20: between
+    bare = inspect_inputs([_ids_file(tmp_path / "b.parquet", ["a" * 30], statistics=False)],
+                          cols)
+    assert [i.id_length for i in (*ints, *short, *long, *bare)] == [0, 4, 13, 0]  # "b" * 20:
+    # between the extremes; without statistics nothing is known before the row pass
     assert planned_id_bytes(ints) == 0
     assert planned_id_bytes(short) == STRING_ID
     assert planned_id_bytes(long) == STRING_ID + 13
     assert planned_id_bytes(short + long) == STRING_ID + 13
+    assert planned_id_bytes(bare) == STRING_ID
     assert estimate_peak_bytes(long, 1, 10**7) > estimate_peak_bytes(short, 1, 10**7) \
         > estimate_peak_bytes(ints, 1, 10**7)
     assert measured_id_bytes(pl.Series([1, 2])) == 0

@@ -160,10 +160,16 @@ def _longest_value(meta: pq.FileMetaData, name: str) -> int:
         rg = meta.row_group(g)
         for c in range(rg.num_columns):
             col = rg.column(c)
-            stats = col.statistics if col.path_in_schema == name else None
-            if stats is not None and stats.has_min_max:
-                for v in (stats.min, stats.max):
-                    longest = max(longest, len(v.encode() if isinstance(v, str) else v))
+            if col.path_in_schema != name:
+                continue
+            try:  # statistics a reader cannot decode count as missing
+                stats = col.statistics
+                values = (stats.min, stats.max) if stats is not None and stats.has_min_max \
+                    else ()
+            except (ValueError, pa.ArrowException):
+                values = ()
+            for v in values:
+                longest = max(longest, len(v.encode() if isinstance(v, str) else v))
     return longest
 
 
