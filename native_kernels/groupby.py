@@ -104,6 +104,9 @@ def _lookup(ids, table, uniques, codes):
     for c in prange((n + LOOKUP_CHUNK - 1) // LOOKUP_CHUNK):
         hi = min(n, (c + 1) * LOOKUP_CHUNK)
         for i in range(c * LOOKUP_CHUNK, hi):
+            # the prefetch of _lookup_or_insert, written out again on purpose: as a shared
+            # inline="always" helper it made _lookup_or_insert 3.5x slower (39M rows: 1.6 s
+            # against 0.46 s)
             if i + 2 * LOOKUP_AHEAD < hi:
                 prefetch(table, (np.uint64(ids[i + 2 * LOOKUP_AHEAD]) * _GOLDEN) >> shift)
             if i + LOOKUP_AHEAD < hi:
