@@ -83,10 +83,9 @@ def string_codes(values: pl.Series, known: pl.Series) -> tuple[np.ndarray, np.nd
     """(code of every row of ``values``; first row of every code from len(known) on) for
     string ids, keyed by their 64-bit hashes in a numba hash table (polars' join and distinct
     count of strings cost several times as much). Code c < len(known) means the value equals
-    ``known[c]`` (``known``: distinct strings; a value equal to a repeated one gets the
-    first copy's code); codes from len(known) on number the other distinct values in order
-    of first appearance (code len(known) + j first at row ``first[j]``), so a value listed
-    twice shares a code. Every row is compared with its
+    ``known[c]`` (``known``: distinct strings); codes from len(known) on number the other
+    distinct values in order of first appearance (code len(known) + j first at row
+    ``first[j]``), so a value listed twice shares a code. Every row is compared with its
     code's string, so a hash collision never merges two ids: it returns None instead (the
     caller falls back to a join). ``values`` must hold no nulls."""
     from native_kernels.groupby import _fill_table, _lookup_or_insert, table_size
