@@ -29,7 +29,9 @@ def _transform(v, log):
 @njit(**PARALLEL)
 def _transform_moments(column, log, out):
     """out[i] = transform(column[i]) (float64 (n,)); returns (mean, population std, count)
-    of the non-NaN transformed values ((0, 0, 0) when there are none).
+    of the non-NaN transformed values ((0, 0, 0) when there are none). When every such value
+    is the same, exactly (that value, 0, count): a summed mean can be an ulp off the value,
+    which would give a constant feature a std of ~1e-16 and z-scores of ±1.
 
     Two passes (sum, then squared deviations from the mean), merged in chunk order.
     """
@@ -37,17 +39,25 @@ def _transform_moments(column, log, out):
     m = max(1, (n + CHUNK - 1) // CHUNK)
     sums = np.zeros(m)
     counts = np.zeros(m, dtype=np.int64)
+    lows = np.full(m, np.inf)
+    highs = np.full(m, -np.inf)
     for c in prange(m):
         s = 0.0
         cnt = 0
+        lo = np.inf
+        hi = -np.inf
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             x = _transform(column[i], log)
             out[i] = x
             if x == x:
                 s += x
                 cnt += 1
+                lo = min(lo, x)
+                hi = max(hi, x)
         sums[c] = s
         counts[c] = cnt
+        lows[c] = lo
+        highs[c] = hi
     total = 0.0
     count = 0
     for c in range(m):
@@ -55,6 +65,8 @@ def _transform_moments(column, log, out):
         count += counts[c]
     if count == 0:
         return 0.0, 0.0, 0
+    if lows.min() == highs.max():
+        return lows.min(), 0.0, count
     mean = total / count
     for c in prange(m):
         s = 0.0

@@ -141,6 +141,26 @@ def test_few_distinct_rows_caps_k():
     assert model.profiles[0]["median"]["monetary"] == 900.0
 
 
+def test_constant_log_feature_is_neutral():
+    """A feature every customer shares (here frequency 1, log-transformed) has std 0, so its
+    z-score is 0 everywhere: no cluster is labelled by it, and a frozen model scales a later
+    night's different values by std 1, not by round-off (z ≈ 1e15 before the fix)."""
+    one_time = feature_table(1000).with_columns(frequency=pl.lit(1, pl.Int64))
+    model, _ = fit_assign_clusters(one_time, ClusterSettings(k_max=4, sample_size=1000))
+    j = model.features.index("frequency")
+    assert (model.means[j], model.stds[j]) == (np.log1p(1.0), 1.0)
+    assert all(p["centroid_z"]["frequency"] == 0.0 for p in model.profiles)
+    assert not any("frequent" in p["label"] for p in model.profiles)  # nor "infrequent"
+    same = pl.DataFrame({"recency_days": [60] * 40, "frequency": [1] * 40,
+                         "monetary": [100.0] * 40, "tenure_days": [60] * 40})
+    single = fit_clusters(same, ClusterSettings(sample_size=100))
+    assert single.k == 1 and single.profiles[0]["label"] == "average"
+    assert not single.centroids.any()
+    later = one_time.with_columns(frequency=pl.Series([1, 2] * 500))
+    frozen = ClusterModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert len(np.unique(frozen.assign(later)[1::2])) > 1  # twice-buyers are not all one cluster
+
+
 def test_errors():
     with pytest.raises(ValueError, match="missing"):
         fit_clusters(pl.DataFrame({"frequency": [1, 2]}), ClusterSettings())

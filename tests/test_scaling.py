@@ -20,6 +20,8 @@ def naive_scaling(column, log):
     ok = x[~np.isnan(x)]
     if ok.size == 0:
         return x, 0.0, 0.0, 0
+    if ok.min() == ok.max():  # a constant: exactly its value and 0 (a summed mean may be off)
+        return x, float(ok[0]), 0.0, int(ok.size)
     return x, float(ok.mean()), float(ok.std()), int(ok.size)
 
 
@@ -70,6 +72,21 @@ def test_edge_cases_match_naive(column, log):
 def test_constant_column_has_zero_std():
     _, mean, std, count, _ = run(np.full(5, 4.0), False)
     assert (mean, std, count) == (4.0, 0.0, 5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [40, 1000, 2 * CHUNK + 3])
+@pytest.mark.parametrize("value, log", [(100.0, True), (1.0, True), (0.1, False), (3.0, False)])
+def test_constant_column_is_exact_after_rounding(value, log, n, threads):
+    """A summed mean of n copies is an ulp off (log1p(100) × 40 / 40 is), which gave a constant
+    feature a std of ~1e-16 and z-scores of ±1: the mean must be the value and the std 0."""
+    column = np.full(n, value, dtype=np.float64)
+    column[::7] = np.nan  # nulls do not count
+    values, mean, std, count, X = run(column, log, threads)
+    expected = np.log1p(np.float64(value)) if log else np.float64(value)
+    assert (mean, std) == (values[1], 0.0) and mean == pytest.approx(expected, rel=1e-15)
+    assert count == n - len(column[::7])
+    assert not X.any()  # every z-score, nulls included, is exactly 0
 
 
 def test_several_chunks_bit_identical_with_one_and_two_threads():

@@ -2,7 +2,9 @@
 
 Scaling: every feature is cast to float64, NaN counts as null; a feature also listed in
 ``log_features`` is clipped at 0 then ``log1p``-ed (net spend may be ≤ 0); then z-scored with
-the mean and population std of the whole table (std 0 → 1). Nulls become z = 0 (the mean).
+the mean and population std of the whole table (std 0 → 1; a feature every customer shares
+gets exactly its value as mean and std 0, so z = 0, not round-off). Nulls become z = 0 (the
+mean).
 Clustering runs on the z-scores as a float32 matrix (n, d).
 
 Automatic K (``ClusterSettings.k is None``): on a seeded sample of ``sample_size`` rows, fit
