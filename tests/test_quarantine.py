@@ -235,18 +235,24 @@ def check_reconciliation(tmp_path_factory, data):
     assert rows_m["read"] == rows_m["used"] + rows_m["after_as_of"] + rows_m["outside_window"] \
         + rows_m["rejected_total"]
 
-    # rejected/ holds exactly the rejected rows, with the right reason and source file
-    want_rej = Counter()
+    # rejected/ holds exactly the rejected rows, with the right reason, source file and row,
+    # in input order (the manifest's file order, then the row)
+    want_rej = {}
     for p, (_, rows), statuses in zip(paths, files, expected):
-        for r, s in zip(rows, statuses):
+        for i, (r, s) in enumerate(zip(rows, statuses)):
             if s not in ("used", "after_as_of", "outside_window"):
                 cid = None if r["customer_id"] is None else str(r["customer_id"])
-                want_rej[(str(p), s, cid, amount_key(r["amount"]))] += 1
+                want_rej[(str(p), i)] = (s, cid, amount_key(r["amount"]))
     rej = read_dir(out / "rejected")
-    got_rej = Counter((row["source_file"], row["reason"], row["customer_id"],
-                       amount_key(row["amount"])) for row in rej.iter_rows(named=True))
-    assert got_rej == want_rej
-    assert result.rejected.height == sum(want_rej.values())
+    got_rej = {(row["source_file"], row["source_row"]):
+               (row["reason"], row["customer_id"], amount_key(row["amount"]))
+               for row in rej.iter_rows(named=True)}
+    assert got_rej == want_rej and rej.height == len(want_rej)
+    order = [str(Path(f["path"])) for f in manifest["inputs"]]
+    located = [(order.index(row["source_file"]), row["source_row"])
+               for row in result.rejected.iter_rows(named=True)]
+    assert located == sorted(located)
+    assert result.rejected.height == len(want_rej)
 
     # no valid row lost: per-customer features equal the plain-Python ones
     customers = read_customers(out)

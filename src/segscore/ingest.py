@@ -217,7 +217,8 @@ def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,
 
 
 def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFrame:
-    """Unusable rows with ``reason`` and ``source_file`` (ids as strings, raw timestamp kept)."""
+    """Unusable rows with ``reason``, ``source_file`` and ``source_row`` (0-based row of that
+    file) last (ids as strings, raw timestamp kept)."""
     return (
         classified.filter(pl.col("status") >= FIRST_REJECT)
         .with_columns(
@@ -228,6 +229,7 @@ def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFr
             pl.col("customer_id").cast(pl.String),
         )
         .drop("status", "file")
+        .select(pl.exclude("source_row"), pl.col("source_row"))
     )
 
 

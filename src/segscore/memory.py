@@ -38,7 +38,8 @@ from segscore.schema import InputFile
 #: decoded bytes per row of each normalized column kind (polars/arrow in-memory layout)
 _FIXED_WIDTH = 8           # Int64 ids, Datetime(us), Float64 amounts, Int64 order ids
 _STRING_VIEW = 16          # polars String is a 16-byte view (+ the bytes of longer strings)
-_PER_ROW_OVERHEAD = 4 + 1 + 1 + 8   # file index u32, status u8, validity bits, raw-ts view slack
+_PER_ROW_OVERHEAD = 4 + 4 + 1 + 1 + 8  # file index u32, row index u32, status u8, validity
+#                                        bits, raw-ts view slack
 #: working copies of a batch alive at once (read, classified, kernel inputs)
 ROW_COPIES = 3.0
 #: batches alive at once (one read while the previous one is folded in)

@@ -151,7 +151,8 @@ class _Stream:
         return int(min(rows, CAPACITY_BYTES / (8 * (gb.CHANNEL0 + MAX_CHANNEL_COLUMNS))))
 
     def _read(self, i: int, offset: int, rows: int, p: int) -> pl.DataFrame:
-        lf = scan_file(i, self.infos[i], self.config.columns, self.roles).slice(offset, rows)
+        lf = (scan_file(i, self.infos[i], self.config.columns, self.roles).slice(offset, rows)
+              .with_row_index("source_row", offset=offset))
         lf = classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String)
         if self.partitions > 1:
             key = pl.col("customer_id").hash(seed=PARTITION_SEED) % self.partitions
@@ -211,13 +212,15 @@ class _Stream:
                                 [rej.group_by("file", "status").len().select(count_cols)],
                                 how="vertical_relaxed")
                       .group_by("file", "status").agg(pl.col("len").sum()))
-        rej = rej.filter(pl.col("status") >= FIRST_REJECT)
+        # in input order, whatever the partition passes and batches
+        rej = rej.filter(pl.col("status") >= FIRST_REJECT).sort("file", "source_row")
         channels, raw = self._channel_columns(pl.concat(raws, how="diagonal_relaxed"))
         return Gathered(as_of, channels, counts_all,
                         rejected_rows(rej.lazy(), self.infos).collect(), raw, self.partitions)
 
     def _empty_classified(self) -> pl.DataFrame:
-        lf = scan_file(0, self.infos[0], self.config.columns, self.roles).head(0)
+        lf = (scan_file(0, self.infos[0], self.config.columns, self.roles).head(0)
+              .with_row_index("source_row"))
         return classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String).collect()
 
     def _channel_columns(self, raw: pl.DataFrame) -> tuple[ChannelColumns, pl.DataFrame]:
