@@ -1,6 +1,7 @@
 """Determinism (issue 6 part 4): the customer Parquet files are byte-identical whatever the
-input file order, the row order within files, the Parquet row-group size or the numba thread
-count, and when the same night is run again."""
+input file order, the row order within files, the Parquet row-group size or the numba and
+polars thread counts, and when the same night is run again; also with the automatic K on a
+sampled base, and string ids score like integer ids."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
@@ -97,3 +99,62 @@ def test_thread_count(base):
         assert proc.returncode == 0, err
     one = customer_bytes(base["root"] / "out_t1")
     assert one == customer_bytes(base["root"] / "out_t2") == base["hashes"]
+
+
+@pytest.fixture(scope="module")
+def auto_k(tmp_path_factory):
+    """50,807 scored customers: more than the clustering's 50,000-row sample, so the automatic
+    K is chosen on a sample and the mini-batches are drawn, as on a real base."""
+    root = tmp_path_factory.mktemp("auto")
+    data = generate_transactions(root / "data", 60000, seed=11, files=3, attributes=False)
+    out = root / "out0"
+    result = segscore.run(str(data.out_dir / "transactions"), out, report=False)
+    assert result.customers.height > 50_000 and result.model["clusters"]["k"] >= 3
+    return {"root": root, "src": data.out_dir / "transactions", "files": list(data.files),
+            "hashes": customer_bytes(out)}
+
+
+def test_automatic_k_on_a_sample_whatever_the_files_rows_and_threads(auto_k):
+    """Rows shuffled across a different number of files, and numba / polars threads set apart
+    (fresh processes): the same bytes with the automatic K chosen on a sample."""
+    root = auto_k["root"]
+    rows = pl.concat([pl.read_parquet(f) for f in auto_k["files"]])
+    rows = rows[np.random.default_rng(7).permutation(rows.height)]
+    resplit = root / "resplit"
+    resplit.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(rows.height), 5)):
+        rows[part].write_parquet(resplit / f"chunk-{i}.parquet", row_group_size=20_000)
+    segscore.run(str(resplit), root / "out_resplit", report=False)
+    assert customer_bytes(root / "out_resplit") == auto_k["hashes"]
+    procs = {}
+    for numba_threads, polars_threads in (("1", "2"), ("2", "1")):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+               "NUMBA_NUM_THREADS": numba_threads, "POLARS_MAX_THREADS": polars_threads}
+        out = root / f"out_n{numba_threads}_p{polars_threads}"
+        procs[out] = subprocess.Popen(
+            [sys.executable, "-c", "from segscore.cli import main; main()", "run",
+             str(auto_k["src"]), "--out", str(out), "--quiet"], env=env,
+            stderr=subprocess.PIPE, text=True)
+    for out, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert customer_bytes(out) == auto_k["hashes"], out.name
+
+
+def test_string_ids_score_and_label_as_integer_ids(base):
+    """The same customers keyed by "C" + id: identical features, scores, segments, tiers and
+    stages (clusters are drawn by position in the id-sorted table, so they may differ:
+    docs/decisions.md, Clusters)."""
+    src = base["root"] / "string_ids"
+    src.mkdir()
+    for f in base["files"]:
+        pl.read_parquet(f).with_columns(customer_id="C" + pl.col("customer_id").cast(pl.String)) \
+            .write_parquet(src / f.name)
+    ints = segscore.run(str(base["src"]), None, config=build_config(CONFIG), report=False)
+    strs = segscore.run(str(src), None, config=build_config(CONFIG), report=False)
+    drop = ["cluster", "cluster_label"]
+    want = ints.customers.drop(drop).with_columns(
+        customer_id="C" + pl.col("customer_id").cast(pl.String)).sort("customer_id")
+    got = strs.customers.drop(drop).sort("customer_id")
+    assert got.height == want.height > 0
+    assert got.equals(want)
