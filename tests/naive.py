@@ -38,7 +38,7 @@ def customer_features(rows, as_of: datetime, window_days: int | None = None, has
     out = {}
     for cid, rs in by_customer.items():
         purchases = [r for r in rs if r["amount"] > 0]
-        monetary = round(sum(round(r["amount"] * 10_000) for r in rs) / 10_000, 4)
+        monetary = sum(round(r["amount"] * 10_000) for r in rs) / 10_000
         feats = {"monetary": monetary, "scored": bool(purchases)}
         if purchases:
             first = min(r["order_ts"] for r in purchases)
@@ -47,13 +47,16 @@ def customer_features(rows, as_of: datetime, window_days: int | None = None, has
                 freq = len({r["order_id"] for r in purchases})
             else:
                 freq = len(purchases)
-            gross = sum(round(r["amount"] * 10_000) for r in purchases) / 10_000
+            gross_units = sum(round(r["amount"] * 10_000) for r in purchases)
+            gross = gross_units / 10_000
+            return_units = -sum(round(r["amount"] * 10_000) for r in rs if r["amount"] < 0)
             feats.update(
                 recency_days=math.floor((as_of - last) / timedelta(days=1)),
                 tenure_days=math.floor((as_of - first) / timedelta(days=1)),
                 frequency=freq,
                 avg_order_value=gross / freq,
-                return_amount=-sum(round(r["amount"] * 10_000) for r in rs if r["amount"] < 0) / 10_000,
+                return_amount=return_units / 10_000,
+                return_rate=return_units / gross_units,
             )
         out[cid] = feats
     return out

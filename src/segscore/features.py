@@ -1,7 +1,8 @@
 """Per-customer RFM features (SPEC §2) from the raw aggregates of ``segscore.accumulate``.
 
 Money arrives summed exactly as integer 1/10_000 currency units, so everything derived here
-does not depend on file order, row order or thread count.
+does not depend on file order, row order or thread count; the currency columns are those
+sums correctly rounded to float64 (``money``), so 209.98 is written as 209.98.
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ def channel_columns(used: pl.LazyFrame) -> ChannelColumns:
                                 other=len(values) > MAX_CHANNEL_COLUMNS)
 
 
+def money(units: str) -> pl.Expr:
+    """Currency (float64) of an integer column of 1/AMOUNT_SCALE units, correctly rounded:
+    the nearest double to the exact amount (209.98, not polars' 209.98000000000002, which
+    multiplies by the reciprocal of a literal divisor)."""
+    return pl.col(units).map_batches(
+        lambda s: pl.Series(s.name, s.to_numpy() / float(AMOUNT_SCALE)),
+        return_dtype=pl.Float64)
+
+
 def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.DataFrame:
     """Raw per-customer sums → the feature table of the scored customers (frequency > 0),
     sorted by customer_id (``raw`` flagged sorted by id needs no sort).
@@ -72,16 +82,15 @@ def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.D
     result plus four columns (no full-width sorted copy).
     """
     gross = pl.col("purchase_units").cast(pl.Float64)
-    scale = float(AMOUNT_SCALE)
     age = lambda c: ((pl.lit(as_of) - pl.col(c)).dt.total_microseconds() // DAY_US).cast(pl.Int32)  # noqa: E731
     cols = [
         pl.col("customer_id"),
         age("last_purchase_at").alias("recency_days"),
         age("first_purchase_at").alias("tenure_days"),
         pl.col("frequency"),
-        (pl.col("net_units") / scale).alias("monetary"),
-        (gross / scale / pl.col("frequency")).alias("avg_order_value"),
-        (pl.col("return_units") / scale).alias("return_amount"),
+        money("net_units").alias("monetary"),
+        (money("purchase_units") / pl.col("frequency")).alias("avg_order_value"),
+        money("return_units").alias("return_amount"),
         (pl.col("return_units") / gross).alias("return_rate"),
     ]
     if "distinct_categories" in raw.columns:
@@ -104,7 +113,7 @@ def unscored_customers(raw: pl.DataFrame) -> pl.DataFrame:
     """Customers with no purchase in the window (returns / zero rows only), sorted by id."""
     return (raw.filter(pl.col("frequency") == 0)
             .select(pl.col("customer_id"), pl.col("rows"),
-                    (pl.col("net_units") / float(AMOUNT_SCALE)).alias("monetary"),
-                    (pl.col("return_units") / float(AMOUNT_SCALE)).alias("return_amount"),
+                    money("net_units").alias("monetary"),
+                    money("return_units").alias("return_amount"),
                     pl.lit("no_purchase_in_window").alias("reason"))
             .sort("customer_id"))
