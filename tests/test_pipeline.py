@@ -16,7 +16,8 @@ AS_OF = datetime(2026, 6, 30, 23, 59, 59, 999999)
 
 def make_rows(seed: int, customers: int = 300, with_order_id: bool = False) -> list[dict]:
     """Messy-but-valid rows: heavy ties (whole-day timestamps, few amounts), returns-only
-    customers, one-row customers, rows exactly on as_of and after it."""
+    customers, one-row customers, rows exactly on as_of and after it, and on the edge of a
+    365-day window."""
     rng = np.random.default_rng(seed)
     rows = []
     amounts = [5.0, 10.0, 10.0, 25.5, 99.99, 100.0]
@@ -29,6 +30,8 @@ def make_rows(seed: int, customers: int = 300, with_order_id: bool = False) -> l
             ts = AS_OF.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=day)
             if rng.random() < 0.05:
                 ts = AS_OF  # exactly on as_of
+            elif rng.random() < 0.05:  # exactly on the 365-day window's exclusive start, or 1 µs in
+                ts = AS_OF - timedelta(days=365) + timedelta(microseconds=int(rng.integers(0, 2)))
             amount = float(rng.choice(amounts))
             if only_returns or rng.random() < 0.1:
                 amount = -amount
