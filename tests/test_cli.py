@@ -107,6 +107,8 @@ def test_validate_and_generate_commands(tmp_path, data):
     runner = CliRunner()
     r = runner.invoke(main, ["validate", str(data)])
     assert r.exit_code == 0 and "valid" in r.output
+    r = runner.invoke(main, ["validate", str(data), "--as-of", "20260530"])
+    assert r.exit_code == 0 and "as_of 2026-05-30T23:59:59.999999" in r.output
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])

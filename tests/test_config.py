@@ -107,8 +107,18 @@ def test_columns_mapping_and_config_hash_changes():
     assert build_config({}).config_hash() == load_config().config_hash()
 
 
+@pytest.mark.parametrize("text, day", [
+    ("2026-06-30", "2026-06-30"), ("20260630", "2026-06-30"), (" 20260630 ", "2026-06-30"),
+    ("2026-W26-2", "2026-06-23"), ("2026W262", "2026-06-23"), ("2026-W26", "2026-06-22"),
+    ("2026W26", "2026-06-22"),
+])
+def test_every_date_only_iso_form_means_the_end_of_that_day(text, day):
+    assert parse_as_of(text).isoformat() == f"{day}T23:59:59.999999"
+
+
 def test_as_of_parsing():
     assert parse_as_of("2026-06-30").isoformat() == "2026-06-30T23:59:59.999999"
+    assert parse_as_of("20260630T000000").isoformat() == "2026-06-30T00:00:00"
     assert parse_as_of("2026-06-30T10:00:00+02:00").isoformat() == "2026-06-30T08:00:00"
     with pytest.raises(ConfigError, match="--as-of"):
         parse_as_of("30/06/2026")

@@ -318,9 +318,11 @@ def parse_as_of(value: str | date | datetime | None) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, 23, 59, 59, 999999)
     text = value.strip()
+    try:  # every date-only ISO form (2026-06-30, 20260630, 2026-W26-2, ...) is a whole day
+        return parse_as_of(date.fromisoformat(text))
+    except ValueError:
+        pass
     try:
-        if len(text) == 10:
-            return parse_as_of(date.fromisoformat(text))
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"--as-of: {value!r} is not an ISO date (2026-06-30) "
