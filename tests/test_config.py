@@ -81,11 +81,30 @@ def test_lifecycle_hidden_rule_and_gap_rejected():
                                                        {"key": "c"}]}}, "strictly decrease"),
     ({"clustering": {"k": 1}}, "2..64"),
     ({"segments": {"preset": "nope"}}, "unknown preset"),
-    ({"scoring": {"bins": 3}}, r"outside 1\.\.3"),
+    ({"scoring": {"bins": 3}, "segments": {"rules": [{"key": "a", "r": [4, 5]}, {"key": "o"}]}},
+     r"outside 1\.\.3"),
 ])
 def test_bad_options_are_rejected(user, message):
     with pytest.raises(ConfigError, match=message):
         build_config(user)
+
+
+@pytest.mark.parametrize("preset", ["rfm", "value_behaviour"])
+@pytest.mark.parametrize("bins", [2, 3, 4, 6, 7, 8, 9])
+def test_builtin_presets_refuse_other_bin_counts(preset, bins):
+    message = (rf"scoring.bins is {bins}, but the built-in preset '{preset}' is written for 5 "
+               rf"bins; .* own \[\[segments.rules\]\] \(scores 1..{bins}\)")
+    with pytest.raises(ConfigError, match=message):
+        build_config({"scoring": {"bins": bins}, "segments": {"preset": preset}})
+    if preset == "rfm":  # the default table too
+        with pytest.raises(ConfigError, match=message):
+            build_config({"scoring": {"bins": bins}})
+
+
+def test_own_segment_table_works_with_any_bin_count():
+    rules = [{"key": "top", "r": [9, 9], "f": [9, 9], "m": [9, 9]}, {"key": "rest"}]
+    cfg = build_config({"scoring": {"bins": 9}, "segments": {"rules": rules}})
+    assert cfg.bins == 9 and cfg.segments.keys == ("top", "rest")
 
 
 def test_toml_file_errors_name_the_file(tmp_path):

@@ -63,7 +63,9 @@ def run_options(fn):
                                      "Default: end of the day of the latest valid transaction."),
         click.option("--window-days", type=click.IntRange(min=1),
                      help="Only use rows in (as_of - N days, as_of]."),
-        click.option("--bins", type=click.IntRange(2, 9), help="Quantile bins (default 5)."),
+        click.option("--bins", type=click.IntRange(2, 9),
+                     help="Quantile bins 2..9 (default 5). The built-in segment tables are "
+                          "for 5: other counts need your own [[segments.rules]] in --config."),
         click.option("--model", "model_path", type=click.Path(dir_okay=False),
                      help="Re-apply a previous run's model.json instead of refitting."),
         click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),

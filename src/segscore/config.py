@@ -179,7 +179,13 @@ def _segments(raw: dict, bins: int, where: str) -> RuleTable:
         if name not in SEGMENT_PRESETS:
             raise ConfigError(f"{where}.preset: unknown preset {name!r}; "
                               f"built-in: {', '.join(SEGMENT_PRESETS)}")
-        rules = _preset(name)["rules"]
+        preset = _preset(name)
+        if bins != preset["bins"]:
+            raise ConfigError(f"{where}: scoring.bins is {bins}, but the built-in preset "
+                              f"{name!r} is written for {preset['bins']} bins; with {bins} bins "
+                              "give your own [[segments.rules]] (scores 1.."
+                              f"{bins}) instead of a preset")
+        rules = preset["rules"]
     domain = ((1, bins),) * 3
     table = _rule_table(rules, name, ("r", "f", "m"), domain, f"{where}.rules")
     return table
