@@ -1,6 +1,7 @@
 """CLI end to end: demo, run output layout (SPEC §5), --model re-apply, exit codes."""
 
 import json
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -134,6 +135,60 @@ def test_bad_previous_is_refused_before_any_stage(data, tmp_path):
                                   str(tmp_path / "notes"), "--quiet"])
     assert r.exit_code == 2 and "notes" in r.output
     assert "ingest_and_aggregate" not in r.output and not (tmp_path / "o").exists()
+
+
+def _tiny_channel_input(path):
+    pl.DataFrame({"customer_id": [1, 2, 3, 4], "amount": [10.0, 20.0, 30.0, 40.0],
+                  "order_ts": [datetime(2026, 6, d) for d in (1, 2, 3, 4)],
+                  "channel": ["web", "store", "web", "store"]}).write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("features, message", [
+    ('["monetary", "share_app"]', "'share_app' is not a channel share column of this input; "
+                                  "its share columns: share_store, share_web"),
+    ('["distinct_categories"]', "'distinct_categories' needs a category column"),
+])
+def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, features, message):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[clustering]\nfeatures = {features}\n")
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert f"error: clustering.features: {message}" in r.output
+    assert "stage 'ingest_and_aggregate' failed" in r.output and not (tmp_path / "o").exists()
+    r = CliRunner().invoke(main, ["validate", str(tx), "--config", str(cfg)])
+    assert r.exit_code == 2 and f"problem: clustering.features: {message}" in r.output
+
+
+def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_path):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nk = 2\nfeatures = ["monetary", "share_web"]\n')
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config", str(cfg),
+                             "--quiet"])
+    assert r.exit_code == 0, r.output
+    pl.read_parquet(tx).with_columns(channel=pl.lit("store")).write_parquet(tx)
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
+                             "--model", str(tmp_path / "n1" / "model.json")])
+    assert r.exit_code == 2, r.output
+    assert ("error: model.json clusters.features: 'share_web' is not a channel share column of "
+            "this input; its share columns: share_store") in r.output
+    assert not (tmp_path / "n2").exists()
+
+
+def test_unknown_cluster_feature_is_refused_before_any_stage(tmp_path, data):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nfeatures = ["monetary", "rfm_code"]\n')
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--quiet"])
+    assert r.exit_code == 2
+    assert f"{cfg}: clustering.features: unknown feature(s) 'rfm_code'; allowed:" in r.output
+    assert "stage" not in r.output and not (tmp_path / "o").exists()
+    r = CliRunner().invoke(main, ["validate", str(data), "--config", str(cfg)])
+    assert r.exit_code == 2 and "unknown feature(s) 'rfm_code'" in r.output
 
 
 def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):

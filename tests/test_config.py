@@ -107,6 +107,22 @@ def test_own_segment_table_works_with_any_bin_count():
     assert cfg.bins == 9 and cfg.segments.keys == ("top", "rest")
 
 
+@pytest.mark.parametrize("features", [["nope"], ["monetary", "rfm_code"], ["Share_Web"],
+                                      ["first_purchase_at"]])
+def test_unknown_cluster_features_are_rejected_naming_key_value_and_allowed(features):
+    with pytest.raises(ConfigError, match=rf"clustering.features: unknown feature\(s\) "
+                                          rf"'{features[-1]}'; allowed: recency_days, .*share_"):
+        build_config({"clustering": {"features": features}})
+    with pytest.raises(ConfigError, match="clustering.features: expected list"):
+        build_config({"clustering": {"features": "monetary"}})
+
+
+def test_known_and_share_cluster_features_pass_the_config_check():
+    features = ["monetary", "r_score", "distinct_categories", "share_web", "share_other"]
+    cfg = build_config({"clustering": {"features": features}})
+    assert cfg.clustering.features == tuple(features)
+
+
 def test_toml_file_errors_name_the_file(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[scoring\nbins = 5\n")

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from segscore.clusters import ClusterSettings
+from segscore.clusters import FEATURES, ClusterSettings, unknown_features
 from segscore.errors import ConfigError
 from segscore.rules import Rule, RuleTable, check_table
 
@@ -233,6 +233,13 @@ def _clustering(raw: dict, where: str) -> ClusterSettings:
         _typed(k, (int,), f"{where}.k")
         if not 2 <= k <= 64:
             raise ConfigError(f"{where}.k: expected 'auto' or an integer in 2..64, got {k}")
+    features = tuple(_typed(f, (str,), f"{where}.features") for f in _typed(
+        raw.get("features", ClusterSettings.features), (list, tuple), f"{where}.features"))
+    unknown = unknown_features(features)
+    if unknown:
+        raise ConfigError(f"{where}.features: unknown feature(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(FEATURES)} and share_<channel> (a channel's "
+                          "spend-share column, e.g. share_web, or share_other)")
     try:
         return ClusterSettings(
             enabled=_typed(raw.get("enabled", True), (bool,), f"{where}.enabled"),
@@ -240,8 +247,7 @@ def _clustering(raw: dict, where: str) -> ClusterSettings:
             k_min=_typed(raw.get("k_min", 3), (int,), f"{where}.k_min"),
             k_max=_typed(raw.get("k_max", 10), (int,), f"{where}.k_max"),
             random_state=_typed(raw.get("random_state", 0), (int,), f"{where}.random_state"),
-            features=tuple(_typed(f, (str,), f"{where}.features")
-                           for f in raw.get("features", ClusterSettings.features)),
+            features=features,
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -294,7 +300,7 @@ def build_config(user: dict, source: str = "config") -> RunConfig:
         value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
         lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
                               ((0, None),) * 3, f"{source}: lifecycle.rules"),
-        clustering=_clustering(raw["clustering"], f"{source}: [clustering]"),
+        clustering=_clustering(raw["clustering"], f"{source}: clustering"),
     )
 
 
