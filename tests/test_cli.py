@@ -191,6 +191,36 @@ def test_unknown_cluster_feature_is_refused_before_any_stage(tmp_path, data):
     assert r.exit_code == 2 and "unknown feature(s) 'rfm_code'" in r.output
 
 
+def test_flags_override_the_config_file(tmp_path):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "rules.toml"
+    cfg.write_text('[scoring]\nbins = 4\n\n[[segments.rules]]\nkey = "top"\nr = [4, 4]\n\n'
+                   '[[segments.rules]]\nkey = "rest"\n\n[clustering]\nenabled = false\n')
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--segments", "rfm", "--bins", "5", "--k", "2",
+                                  "--quiet"])
+    assert r.exit_code == 0, r.output
+    model = json.loads((tmp_path / "o" / "model.json").read_text())
+    assert model["bins"] == 5 and model["config"]["segments"]["name"] == "rfm"
+    assert model["clusters"]["k"] == 2
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--bins", "3"], "--bins 3: scoring.bins is 3, but the built-in preset 'rfm' is written "
+                      "for 5 bins; with 3 bins give your own [[segments.rules]]"),
+    (["--bins", "8", "--segments", "value_behaviour"],
+     "--bins 8 --segments value_behaviour: scoring.bins is 8, but the built-in preset "
+     "'value_behaviour' is written for 5 bins"),
+    (["--k", "1"], "--k 1: clustering.k: expected 'auto'"),
+])
+def test_errors_caused_by_flags_name_the_flag(tmp_path, flags, message):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), *flags])
+    assert r.exit_code == 2 and f"error: {message}" in r.output
+    assert "defaults" not in r.output and "stage" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
     r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
                                   "--memory-limit", "0.1"])

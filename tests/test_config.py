@@ -123,6 +123,33 @@ def test_known_and_share_cluster_features_pass_the_config_check():
     assert cfg.clustering.features == tuple(features)
 
 
+RULES_4_5 = '[[segments.rules]]\nkey = "top"\nr = [4, 5]\n\n[[segments.rules]]\nkey = "rest"\n'
+
+
+def test_override_segments_replace_the_files_table(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text(RULES_4_5)
+    assert load_config(p).segments.keys == ("top", "rest")
+    cfg = load_config(p, {"segments": {"preset": "value_behaviour"}})
+    assert cfg.segments.name == "value_behaviour" and cfg.segments.keys[0] == "high_value_loyal"
+
+
+def test_errors_caused_by_flags_name_the_flag_and_others_do_not(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text(RULES_4_5)
+    with pytest.raises(ConfigError, match=rf"^--bins 3: {p}: segments.rules\[0\] \(top\): r range "
+                                          r"4..5 is outside 1..3$"):
+        load_config(p, {"scoring": {"bins": 3}}, {"scoring.bins": "--bins 3"})
+    with pytest.raises(ConfigError, match=r"^--bins 7 --segments rfm: scoring.bins is 7, but "):
+        load_config(p, {"scoring": {"bins": 7}, "segments": {"preset": "rfm"}},
+                    {"scoring.bins": "--bins 7", "segments": "--segments rfm"})
+    with pytest.raises(ConfigError, match=r"^--k 1: clustering.k: expected 'auto'"):
+        load_config(None, {"clustering": {"k": 1}}, {"clustering.k": "--k 1"})
+    p.write_text(RULES_4_5.replace('"rest"', '"top"'))  # the file's own error: not the flag's
+    with pytest.raises(ConfigError, match=rf"^{p}: segments.rules\[1\] \(top\): duplicate key"):
+        load_config(p, {"scoring": {"bins": 6}}, {"scoring.bins": "--bins 6"})
+
+
 def test_toml_file_errors_name_the_file(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[scoring\nbins = 5\n")

@@ -84,23 +84,28 @@ def run_options(fn):
     return fn
 
 
-def _overrides(window_days, bins, preset, k) -> dict:
+def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
+    """The config overrides of the flags given (TOML shape; a flag replaces the file's value,
+    --segments the file's whole segment table) and, per key set, the flag to name in errors."""
     over: dict = {}
-    if window_days is not None or bins is not None:
-        over["scoring"] = {k_: v for k_, v in (("window_days", window_days), ("bins", bins))
-                           if v is not None}
+    flags: dict = {}
+    for key, flag, value in (("window_days", "--window-days", window_days),
+                             ("bins", "--bins", bins)):
+        if value is not None:
+            over.setdefault("scoring", {})[key] = value
+            flags[f"scoring.{key}"] = f"{flag} {value}"
     if preset:
         over["segments"] = {"preset": preset}
+        flags["segments"] = f"--segments {preset}"
     if k is not None:
         if k == "off":
             over["clustering"] = {"enabled": False}
-        elif k == "auto":
-            over["clustering"] = {"k": "auto"}
-        elif k.isdigit():
-            over["clustering"] = {"k": int(k)}
+        elif k == "auto" or k.isdigit():
+            over["clustering"] = {"enabled": True, "k": "auto" if k == "auto" else int(k)}
         else:
             raise InputError(f"--k: expected a number, 'auto' or 'off', got {k!r}")
-    return over
+        flags["clustering.k"] = f"--k {k}"
+    return over, flags
 
 
 def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
@@ -109,7 +114,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
-    config = load_config(config_path, _overrides(window_days, bins, preset, k))
+    config = load_config(config_path, *_overrides(window_days, bins, preset, k))
     return run(source, out, config=config, as_of=as_of, model_path=model_path,
                overwrite=overwrite, previous=previous, attributes=attributes,
                memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,

@@ -168,7 +168,10 @@ def _rule_table(raw: list, name: str, fields: tuple[str, ...],
     return table
 
 
-def _segments(raw: dict, bins: int, where: str) -> RuleTable:
+def _segments(raw: dict, bins: int, source: str, flags: str) -> RuleTable:
+    """The segment table. ``flags`` names the CLI flags that set bins or the table, "" when
+    neither did; they are blamed for a table that fits 9 bins but not ``bins``."""
+    where = f"{source}: segments"
     _only(raw, {"preset", "rules"}, where)
     if "rules" in raw and "preset" in raw:
         raise ConfigError(f"{where}: give either preset or rules, not both")
@@ -181,14 +184,22 @@ def _segments(raw: dict, bins: int, where: str) -> RuleTable:
                               f"built-in: {', '.join(SEGMENT_PRESETS)}")
         preset = _preset(name)
         if bins != preset["bins"]:
-            raise ConfigError(f"{where}: scoring.bins is {bins}, but the built-in preset "
+            raise ConfigError(f"{flags or where}: scoring.bins is {bins}, but the built-in preset "
                               f"{name!r} is written for {preset['bins']} bins; with {bins} bins "
                               "give your own [[segments.rules]] (scores 1.."
                               f"{bins}) instead of a preset")
         rules = preset["rules"]
-    domain = ((1, bins),) * 3
-    table = _rule_table(rules, name, ("r", "f", "m"), domain, f"{where}.rules")
-    return table
+
+    def table(q: int) -> RuleTable:
+        return _rule_table(rules, name, ("r", "f", "m"), ((1, q),) * 3, f"{source}: segments.rules")
+
+    try:
+        return table(bins)
+    except ConfigError as exc:
+        if flags:
+            table(9)  # an error of the table itself is not the flags'
+            raise ConfigError(f"{flags}: {exc}") from None
+        raise
 
 
 def _value_tier(raw: dict, where: str) -> ValueTierConfig:
@@ -226,13 +237,13 @@ def _value_tier(raw: dict, where: str) -> ValueTierConfig:
     return ValueTierConfig(method=method, tiers=tuple(tiers))
 
 
-def _clustering(raw: dict, where: str) -> ClusterSettings:
+def _clustering(raw: dict, where: str, k_where: str) -> ClusterSettings:
     _only(raw, {"enabled", "k", "k_min", "k_max", "random_state", "features"}, where)
     k = raw.get("k", "auto")
     if k != "auto":
-        _typed(k, (int,), f"{where}.k")
+        _typed(k, (int,), k_where)
         if not 2 <= k <= 64:
-            raise ConfigError(f"{where}.k: expected 'auto' or an integer in 2..64, got {k}")
+            raise ConfigError(f"{k_where}: expected 'auto' or an integer in 2..64, got {k}")
     features = tuple(_typed(f, (str,), f"{where}.features") for f in _typed(
         raw.get("features", ClusterSettings.features), (list, tuple), f"{where}.features"))
     unknown = unknown_features(features)
@@ -264,8 +275,18 @@ def _columns(raw: dict, where: str) -> ColumnMap:
     return ColumnMap(**values, explicit=explicit)
 
 
-def build_config(user: dict, source: str = "config") -> RunConfig:
-    """Validate a user config dict (as parsed from TOML) laid over the built-in defaults."""
+def build_config(user: dict, source: str = "config", flags: dict[str, str] | None = None
+                 ) -> RunConfig:
+    """Validate a user config dict (as parsed from TOML) laid over the built-in defaults.
+
+    ``flags`` maps the keys a CLI flag set ("scoring.bins", "scoring.window_days",
+    "segments", "clustering.k") to that flag as typed ("--bins 3"): errors they cause name it.
+    """
+    flags = flags or {}
+
+    def at(key: str) -> str:
+        return f"{flags.get(key, source)}: {key}"
+
     _typed(user, (dict,), source)
     _only(user, {"columns", "scoring", "quality", "segments", "value_tier", "lifecycle",
                  "clustering"}, source)
@@ -277,12 +298,12 @@ def build_config(user: dict, source: str = "config") -> RunConfig:
     # Lists replace (not merge): a user's [[value_tier.tiers]] replaces the default tiers.
     scoring = raw["scoring"]
     _only(scoring, {"bins", "window_days"}, f"{source}: [scoring]")
-    bins = _typed(scoring.get("bins", 5), (int,), f"{source}: scoring.bins")
+    bins = _typed(scoring.get("bins", 5), (int,), at("scoring.bins"))
     if not 2 <= bins <= 9:
-        raise ConfigError(f"{source}: scoring.bins must be in 2..9 (one digit per score), got {bins}")
+        raise ConfigError(f"{at('scoring.bins')} must be in 2..9 (one digit per score), got {bins}")
     window = scoring.get("window_days")
-    if window is not None and (_typed(window, (int,), f"{source}: scoring.window_days") < 1):
-        raise ConfigError(f"{source}: scoring.window_days must be a positive number of days")
+    if window is not None and (_typed(window, (int,), at("scoring.window_days")) < 1):
+        raise ConfigError(f"{at('scoring.window_days')} must be a positive number of days")
     quality = raw["quality"]
     _only(quality, {"max_abs_amount"}, f"{source}: [quality]")
     bound = float(_typed(quality["max_abs_amount"], (int, float), f"{source}: quality.max_abs_amount"))
@@ -296,16 +317,20 @@ def build_config(user: dict, source: str = "config") -> RunConfig:
         bins=bins,
         window_days=window,
         max_abs_amount=bound,
-        segments=_segments(user.get("segments", defaults["segments"]), bins, f"{source}: segments"),
+        segments=_segments(user.get("segments", defaults["segments"]), bins, source,
+                           " ".join(flags[k] for k in ("scoring.bins", "segments") if k in flags)),
         value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
         lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
                               ((0, None),) * 3, f"{source}: lifecycle.rules"),
-        clustering=_clustering(raw["clustering"], f"{source}: clustering"),
+        clustering=_clustering(raw["clustering"], f"{source}: clustering", at("clustering.k")),
     )
 
 
-def load_config(path: Path | str | None = None, overrides: dict | None = None) -> RunConfig:
-    """Load ``path`` (TOML) or the defaults, then apply ``overrides`` (same shape as TOML)."""
+def load_config(path: Path | str | None = None, overrides: dict | None = None,
+                flags: dict[str, str] | None = None) -> RunConfig:
+    """Load ``path`` (TOML) or the defaults, then apply ``overrides`` (same shape as TOML;
+    an override's [segments] replaces the file's whole segment table). ``flags``: see
+    :func:`build_config`."""
     user: dict = {}
     source = "defaults"
     if path is not None:
@@ -319,8 +344,9 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None) -
         user = _read_toml_text(text, str(p))
         source = str(p)
     if overrides:
-        user = _merge(user, overrides)
-    return build_config(user, source)
+        user = _merge({k: v for k, v in user.items()
+                       if not (k == "segments" and "segments" in overrides)}, overrides)
+    return build_config(user, source, flags)
 
 
 def parse_as_of(value: str | date | datetime | None) -> datetime | None:
