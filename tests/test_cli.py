@@ -60,10 +60,41 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     assert m2["cut_points"] == m1["cut_points"] and m2["refit"] is False
     assert m2["clusters"]["centroids"] == m1["clusters"]["centroids"]
     assert m2["value_tier_bounds"] == m1["value_tier_bounds"]
+    assert m2["config"]["segments"]["name"] == "rfm"  # not renamed "custom"
+    assert m2["config"] == m1["config"] and m2["config_hash"] == m1["config_hash"]
     # refitting on the new night gives different cut points (the data moved on)
     refit = tmp_path / "refit"
     CliRunner().invoke(main, ["run", str(data), "--out", str(refit), "--as-of", "2026-06-30", "--quiet"])
     assert json.loads((refit / "model.json").read_text())["cut_points"] != m1["cut_points"]
+
+
+@pytest.mark.parametrize("flags, has", [
+    (["--bins", "6"], "has 5 bins"),
+    (["--bins", "5", "--segments", "value_behaviour"], "has segment table 'rfm'"),
+    (["--k", "off"], "clusters (K chosen by 'auto')"),
+    (["--k", "2"], "clusters (K chosen by 'auto')"),
+])
+def test_model_refuses_flags_that_differ_from_it(first_run, data, tmp_path, flags, has):
+    model = first_run / "model.json"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--model",
+                                  str(model), *flags])
+    assert r.exit_code == 2
+    flag = " ".join(flags[-2:])
+    assert f"error: {flag}: --model {model} has" in r.output and has in r.output
+    assert "a frozen model fixes the bins and cut points, the segment table and the clusters; " \
+           f"drop {flags[-2]}, or leave out --model to refit" in r.output
+    assert "stage" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_model_accepts_flags_that_agree_with_it(first_run, data, tmp_path):
+    model = json.loads((first_run / "model.json").read_text())
+    out = tmp_path / "o"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--quiet", "--model",
+                                  str(first_run / "model.json"), "--bins", "5", "--segments",
+                                  "rfm", "--k", str(model["clusters"]["k"])])
+    assert r.exit_code == 0, r.output
+    again = json.loads((out / "model.json").read_text())
+    assert again["cut_points"] == model["cut_points"] and again["config"] == model["config"]
 
 
 def test_exit_codes_and_messages(data, tmp_path, first_run):

@@ -67,7 +67,8 @@ def run_options(fn):
                      help="Quantile bins 2..9 (default 5). The built-in segment tables are "
                           "for 5: other counts need your own [[segments.rules]] in --config."),
         click.option("--model", "model_path", type=click.Path(dir_okay=False),
-                     help="Re-apply a previous run's model.json instead of refitting."),
+                     help="Re-apply a previous run's model.json instead of refitting (it fixes "
+                          "bins, segment table and clusters: --bins/--segments/--k must agree)."),
         click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),
                      help="Built-in segment table."),
         click.option("--k", "k", help="Clusters: a number, 'auto' (default) or 'off'."),
@@ -111,10 +112,16 @@ def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
 def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
          overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
+    from segscore.model import check_flags
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
-    config = load_config(config_path, *_overrides(window_days, bins, preset, k))
+    overrides = _overrides(window_days, bins, preset, k)
+    if model_path is not None:
+        check_flags(model_path, {"--bins": bins, "--segments": preset,
+                                 "--k": str(int(k)) if k and k.isdigit() else k})
+        overrides = _overrides(window_days, None, None, None)  # they agree; the model wins
+    config = load_config(config_path, *overrides)
     return run(source, out, config=config, as_of=as_of, model_path=model_path,
                overwrite=overwrite, previous=previous, attributes=attributes,
                memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,
