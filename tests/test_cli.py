@@ -252,6 +252,26 @@ def test_errors_caused_by_flags_name_the_flag(tmp_path, flags, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_model_with_k_set_by_flag_outside_the_files_bounds_reapplies(tmp_path):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[clustering]\nk_min = 2\nk_max = 2\n")
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config", str(cfg),
+                             "--k", "3", "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet", "--model",
+                             str(tmp_path / "n1" / "model.json")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "n2" / "model.json").read_text())["clusters"]["k"] == 3
+
+
+def test_validate_config_option_has_help():
+    r = CliRunner().invoke(main, ["validate", "--help"])
+    assert r.exit_code == 0
+    assert "--config FILE TOML config to check" in " ".join(r.output.split())
+
+
 def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
     r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
                                   "--memory-limit", "0.1"])

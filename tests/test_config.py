@@ -150,6 +150,36 @@ def test_errors_caused_by_flags_name_the_flag_and_others_do_not(tmp_path):
         load_config(p, {"scoring": {"bins": 6}}, {"scoring.bins": "--bins 6"})
 
 
+def test_k_off_in_toml_turns_clustering_off(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[clustering]\nk = "off"\n')
+    cfg = load_config(p).clustering
+    assert cfg.enabled is False and cfg.k is None
+    assert build_config({"clustering": {"k": "off", "enabled": False}}).clustering.enabled is False
+    with pytest.raises(ConfigError, match=r"clustering: k = 'off' contradicts enabled = true"):
+        build_config({"clustering": {"k": "off", "enabled": True}})
+    with pytest.raises(ConfigError, match=r"clustering.k: expected 'auto', 'off' or an integer "
+                                          r"in 2..64, got 'none'"):
+        build_config({"clustering": {"k": "none"}})
+
+
+@pytest.mark.parametrize("bounds", [{"k_min": 8}, {"k_max": 5}, {"k_min": 7, "k_max": 9}])
+def test_fixed_k_outside_the_files_k_min_k_max_is_refused(tmp_path, bounds):
+    with pytest.raises(ConfigError, match=r"^config: clustering: k = 6 is outside k_min..k_max"):
+        build_config({"clustering": {"k": 6, **bounds}})
+    p = tmp_path / "c.toml"
+    p.write_text("[clustering]\nk = 6\n" + "".join(f"{k} = {v}\n" for k, v in bounds.items()))
+    assert load_config(p, {"clustering": {"k": "auto"}}).clustering.k is None
+    # --k replaces the file's K choice; the file's bounds only bind 'auto'
+    cfg = load_config(p, {"clustering": {"k": 12}}, {"clustering.k": "--k 12"}).clustering
+    assert cfg.k == 12
+
+
+def test_fixed_k_inside_or_without_bounds_is_accepted():
+    assert build_config({"clustering": {"k": 6, "k_min": 4, "k_max": 8}}).clustering.k == 6
+    assert build_config({"clustering": {"k": 12}}).clustering.k == 12  # default bounds unused
+
+
 def test_toml_file_errors_name_the_file(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[scoring\nbins = 5\n")

@@ -188,7 +188,9 @@ def generate(customers, out, seed, files):
 
 @main.command()
 @click.argument("source", nargs=-1, required=True)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config to check; the files are checked with its column names "
+                   "and bounds (default: the built-in defaults).")
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
 @_guard
 def validate(source, config_path, as_of):

@@ -237,13 +237,27 @@ def _value_tier(raw: dict, where: str) -> ValueTierConfig:
     return ValueTierConfig(method=method, tiers=tuple(tiers))
 
 
-def _clustering(raw: dict, where: str, k_where: str) -> ClusterSettings:
+def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> ClusterSettings:
+    """``raw``: [clustering] over the defaults; ``given``: the keys the user set; ``k_flag``:
+    the flag that set k, if one did (k_min..k_max then do not have to hold it)."""
     _only(raw, {"enabled", "k", "k_min", "k_max", "random_state", "features"}, where)
+    k_where = f"{k_flag}: clustering.k" if k_flag else f"{where}.k"
     k = raw.get("k", "auto")
-    if k != "auto":
-        _typed(k, (int,), k_where)
-        if not 2 <= k <= 64:
-            raise ConfigError(f"{k_where}: expected 'auto' or an integer in 2..64, got {k}")
+    enabled = _typed(raw.get("enabled", True), (bool,), f"{where}.enabled")
+    k_min = _typed(raw.get("k_min", 3), (int,), f"{where}.k_min")
+    k_max = _typed(raw.get("k_max", 10), (int,), f"{where}.k_max")
+    if k == "off":
+        if enabled and "enabled" in given:
+            raise ConfigError(f"{where}: k = 'off' contradicts enabled = true; keep one of them")
+        k, enabled = "auto", False
+    elif k != "auto":
+        if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
+            raise ConfigError(f"{k_where}: expected 'auto', 'off' or an integer in 2..64, "
+                              f"got {k!r}")
+        if not k_flag and {"k_min", "k_max"} & given and not k_min <= k <= k_max:
+            raise ConfigError(f"{where}: k = {k} is outside k_min..k_max = {k_min}..{k_max}; "
+                              "k_min and k_max only bound k = 'auto': drop them or let them "
+                              "hold k")
     features = tuple(_typed(f, (str,), f"{where}.features") for f in _typed(
         raw.get("features", ClusterSettings.features), (list, tuple), f"{where}.features"))
     unknown = unknown_features(features)
@@ -253,10 +267,10 @@ def _clustering(raw: dict, where: str, k_where: str) -> ClusterSettings:
                           "spend-share column, e.g. share_web, or share_other)")
     try:
         return ClusterSettings(
-            enabled=_typed(raw.get("enabled", True), (bool,), f"{where}.enabled"),
+            enabled=enabled,
             k=None if k == "auto" else k,
-            k_min=_typed(raw.get("k_min", 3), (int,), f"{where}.k_min"),
-            k_max=_typed(raw.get("k_max", 10), (int,), f"{where}.k_max"),
+            k_min=k_min,
+            k_max=k_max,
             random_state=_typed(raw.get("random_state", 0), (int,), f"{where}.random_state"),
             features=features,
         )
@@ -322,7 +336,8 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
         value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
         lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
                               ((0, None),) * 3, f"{source}: lifecycle.rules"),
-        clustering=_clustering(raw["clustering"], f"{source}: clustering", at("clustering.k")),
+        clustering=_clustering(raw["clustering"], set(user.get("clustering", {})),
+                               f"{source}: clustering", flags.get("clustering.k")),
     )
 
 

@@ -44,6 +44,15 @@ def _ranges(rule: dict) -> dict:
             for f, (lo, hi) in rule["ranges"].items()}
 
 
+def _clustering(cfg: dict) -> dict:
+    """A model's clustering options as a [clustering] table (k None is 'auto'). k_min/k_max
+    are left out when they do not hold a fixed k (a k set by --k): they only bound 'auto'."""
+    k, lo, hi = cfg["k"], cfg["k_min"], cfg["k_max"]
+    bounds = k is None or (isinstance(k, int) and lo <= k <= hi)
+    keys = ("enabled", "random_state", "features") + (("k_min", "k_max") if bounds else ())
+    return {**{name: cfg[name] for name in keys}, "k": "auto" if k is None else k}
+
+
 def _read(p: Path) -> dict:
     d = json.loads(p.read_text("utf-8"))
     if not isinstance(d, dict) or d.get("producer") != "segscore" or \
@@ -104,9 +113,7 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
                                      for t in cfg["value_tier"]["tiers"]]},
             "lifecycle": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
                                      **_ranges(r)} for r in cfg["lifecycle"]["rules"]]},
-            "clustering": {**{k: v for k, v in cfg["clustering"].items()
-                              if k in ("enabled", "k_min", "k_max", "random_state", "features")},
-                           "k": cfg["clustering"]["k"] or "auto"},  # None: auto
+            "clustering": _clustering(cfg["clustering"]),
         }
         model_cfg = build_config(user, str(p))
         name = cfg["segments"]["name"]
