@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from segscore.cli import main
+from segscore.errors import InputError
 from segscore_datasets import generate_transactions
 
 
@@ -234,6 +235,19 @@ def test_flags_override_the_config_file(tmp_path):
     model = json.loads((tmp_path / "o" / "model.json").read_text())
     assert model["bins"] == 5 and model["config"]["segments"]["name"] == "rfm"
     assert model["clusters"]["k"] == 2
+
+
+@pytest.mark.parametrize("k", ["off", "auto", "3"])
+def test_k_flag_replaces_the_files_k(tmp_path, k):
+    from segscore.cli import _overrides
+    from segscore.config import load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nk = "many"\nenabled = true\n')
+    with pytest.raises(InputError, match="clustering.k: expected 'auto', 'off'"):
+        load_config(cfg)
+    settings = load_config(cfg, *_overrides(None, None, None, k)).clustering
+    assert (settings.enabled, settings.k) == (k != "off", int(k) if k.isdigit() else None)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -99,12 +99,9 @@ def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
         over["segments"] = {"preset": preset}
         flags["segments"] = f"--segments {preset}"
     if k is not None:
-        if k == "off":
-            over["clustering"] = {"enabled": False}
-        elif k == "auto" or k.isdigit():
-            over["clustering"] = {"enabled": True, "k": "auto" if k == "auto" else int(k)}
-        else:
+        if not (k in ("off", "auto") or k.isdigit()):
             raise InputError(f"--k: expected a number, 'auto' or 'off', got {k!r}")
+        over["clustering"] = {"enabled": k != "off", "k": int(k) if k.isdigit() else k}
         flags["clustering.k"] = f"--k {k}"
     return over, flags
 
