@@ -1,6 +1,7 @@
 """CLI end to end: demo, run output layout (SPEC §5), --model re-apply, exit codes."""
 
 import json
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -8,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from segscore.cli import main
+from segscore.errors import InputError
 from segscore_datasets import generate_transactions
 
 
@@ -59,10 +61,41 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     assert m2["cut_points"] == m1["cut_points"] and m2["refit"] is False
     assert m2["clusters"]["centroids"] == m1["clusters"]["centroids"]
     assert m2["value_tier_bounds"] == m1["value_tier_bounds"]
+    assert m2["config"]["segments"]["name"] == "rfm"  # not renamed "custom"
+    assert m2["config"] == m1["config"] and m2["config_hash"] == m1["config_hash"]
     # refitting on the new night gives different cut points (the data moved on)
     refit = tmp_path / "refit"
     CliRunner().invoke(main, ["run", str(data), "--out", str(refit), "--as-of", "2026-06-30", "--quiet"])
     assert json.loads((refit / "model.json").read_text())["cut_points"] != m1["cut_points"]
+
+
+@pytest.mark.parametrize("flags, has", [
+    (["--bins", "6"], "has 5 bins"),
+    (["--bins", "5", "--segments", "value_behaviour"], "has segment table 'rfm'"),
+    (["--k", "off"], "clusters (K chosen by 'auto')"),
+    (["--k", "2"], "clusters (K chosen by 'auto')"),
+])
+def test_model_refuses_flags_that_differ_from_it(first_run, data, tmp_path, flags, has):
+    model = first_run / "model.json"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--model",
+                                  str(model), *flags])
+    assert r.exit_code == 2
+    flag = " ".join(flags[-2:])
+    assert f"error: {flag}: --model {model} has" in r.output and has in r.output
+    assert "a frozen model fixes the bins and cut points, the segment table and the clusters; " \
+           f"drop {flags[-2]}, or leave out --model to refit" in r.output
+    assert "stage" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_model_accepts_flags_that_agree_with_it(first_run, data, tmp_path):
+    model = json.loads((first_run / "model.json").read_text())
+    out = tmp_path / "o"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--quiet", "--model",
+                                  str(first_run / "model.json"), "--bins", "5", "--segments",
+                                  "rfm", "--k", str(model["clusters"]["k"])])
+    assert r.exit_code == 0, r.output
+    again = json.loads((out / "model.json").read_text())
+    assert again["cut_points"] == model["cut_points"] and again["config"] == model["config"]
 
 
 def test_exit_codes_and_messages(data, tmp_path, first_run):
@@ -107,6 +140,8 @@ def test_validate_and_generate_commands(tmp_path, data):
     runner = CliRunner()
     r = runner.invoke(main, ["validate", str(data)])
     assert r.exit_code == 0 and "valid" in r.output
+    r = runner.invoke(main, ["validate", str(data), "--as-of", "20260530"])
+    assert r.exit_code == 0 and "as_of 2026-05-30T23:59:59.999999" in r.output
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
@@ -132,6 +167,123 @@ def test_bad_previous_is_refused_before_any_stage(data, tmp_path):
                                   str(tmp_path / "notes"), "--quiet"])
     assert r.exit_code == 2 and "notes" in r.output
     assert "ingest_and_aggregate" not in r.output and not (tmp_path / "o").exists()
+
+
+def _tiny_channel_input(path):
+    pl.DataFrame({"customer_id": [1, 2, 3, 4], "amount": [10.0, 20.0, 30.0, 40.0],
+                  "order_ts": [datetime(2026, 6, d) for d in (1, 2, 3, 4)],
+                  "channel": ["web", "store", "web", "store"]}).write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("features, message", [
+    ('["monetary", "share_app"]', "'share_app' is not a channel share column of this input; "
+                                  "its share columns: share_store, share_web"),
+    ('["distinct_categories"]', "'distinct_categories' needs a category column"),
+])
+def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, features, message):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[clustering]\nfeatures = {features}\n")
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert f"error: clustering.features: {message}" in r.output
+    assert "stage 'ingest_and_aggregate' failed" in r.output and not (tmp_path / "o").exists()
+    r = CliRunner().invoke(main, ["validate", str(tx), "--config", str(cfg)])
+    assert r.exit_code == 2 and f"problem: clustering.features: {message}" in r.output
+
+
+def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_path):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nk = 2\nfeatures = ["monetary", "share_web"]\n')
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config", str(cfg),
+                             "--quiet"])
+    assert r.exit_code == 0, r.output
+    pl.read_parquet(tx).with_columns(channel=pl.lit("store")).write_parquet(tx)
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
+                             "--model", str(tmp_path / "n1" / "model.json")])
+    assert r.exit_code == 2, r.output
+    assert ("error: model.json clusters.features: 'share_web' is not a channel share column of "
+            "this input; its share columns: share_store") in r.output
+    assert not (tmp_path / "n2").exists()
+
+
+def test_unknown_cluster_feature_is_refused_before_any_stage(tmp_path, data):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nfeatures = ["monetary", "rfm_code"]\n')
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--quiet"])
+    assert r.exit_code == 2
+    assert f"{cfg}: clustering.features: unknown feature(s) 'rfm_code'; allowed:" in r.output
+    assert "stage" not in r.output and not (tmp_path / "o").exists()
+    r = CliRunner().invoke(main, ["validate", str(data), "--config", str(cfg)])
+    assert r.exit_code == 2 and "unknown feature(s) 'rfm_code'" in r.output
+
+
+def test_flags_override_the_config_file(tmp_path):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "rules.toml"
+    cfg.write_text('[scoring]\nbins = 4\n\n[[segments.rules]]\nkey = "top"\nr = [4, 4]\n\n'
+                   '[[segments.rules]]\nkey = "rest"\n\n[clustering]\nenabled = false\n')
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--segments", "rfm", "--bins", "5", "--k", "2",
+                                  "--quiet"])
+    assert r.exit_code == 0, r.output
+    model = json.loads((tmp_path / "o" / "model.json").read_text())
+    assert model["bins"] == 5 and model["config"]["segments"]["name"] == "rfm"
+    assert model["clusters"]["k"] == 2
+
+
+@pytest.mark.parametrize("k", ["off", "auto", "3"])
+def test_k_flag_replaces_the_files_k(tmp_path, k):
+    from segscore.cli import _overrides
+    from segscore.config import load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nk = "many"\nenabled = true\n')
+    with pytest.raises(InputError, match="clustering.k: expected 'auto', 'off'"):
+        load_config(cfg)
+    settings = load_config(cfg, *_overrides(None, None, None, k)).clustering
+    assert (settings.enabled, settings.k) == (k != "off", int(k) if k.isdigit() else None)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--bins", "3"], "--bins 3: scoring.bins is 3, but the built-in preset 'rfm' is written "
+                      "for 5 bins; with 3 bins give your own [[segments.rules]]"),
+    (["--bins", "8", "--segments", "value_behaviour"],
+     "--bins 8 --segments value_behaviour: scoring.bins is 8, but the built-in preset "
+     "'value_behaviour' is written for 5 bins"),
+    (["--k", "1"], "--k 1: clustering.k: expected 'auto'"),
+])
+def test_errors_caused_by_flags_name_the_flag(tmp_path, flags, message):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), *flags])
+    assert r.exit_code == 2 and f"error: {message}" in r.output
+    assert "defaults" not in r.output and "stage" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_model_with_k_set_by_flag_outside_the_files_bounds_reapplies(tmp_path):
+    tx = _tiny_channel_input(tmp_path / "t.parquet")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[clustering]\nk_min = 2\nk_max = 2\n")
+    runner = CliRunner()
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config", str(cfg),
+                             "--k", "3", "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet", "--model",
+                             str(tmp_path / "n1" / "model.json")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "n2" / "model.json").read_text())["clusters"]["k"] == 3
+
+
+def test_validate_config_option_has_help():
+    r = CliRunner().invoke(main, ["validate", "--help"])
+    assert r.exit_code == 0
+    assert "--config FILE TOML config to check" in " ".join(r.output.split())
 
 
 def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):

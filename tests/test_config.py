@@ -81,11 +81,103 @@ def test_lifecycle_hidden_rule_and_gap_rejected():
                                                        {"key": "c"}]}}, "strictly decrease"),
     ({"clustering": {"k": 1}}, "2..64"),
     ({"segments": {"preset": "nope"}}, "unknown preset"),
-    ({"scoring": {"bins": 3}}, r"outside 1\.\.3"),
+    ({"scoring": {"bins": 3}, "segments": {"rules": [{"key": "a", "r": [4, 5]}, {"key": "o"}]}},
+     r"outside 1\.\.3"),
 ])
 def test_bad_options_are_rejected(user, message):
     with pytest.raises(ConfigError, match=message):
         build_config(user)
+
+
+@pytest.mark.parametrize("preset", ["rfm", "value_behaviour"])
+@pytest.mark.parametrize("bins", [2, 3, 4, 6, 7, 8, 9])
+def test_builtin_presets_refuse_other_bin_counts(preset, bins):
+    message = (rf"scoring.bins is {bins}, but the built-in preset '{preset}' is written for 5 "
+               rf"bins; .* own \[\[segments.rules\]\] \(scores 1..{bins}\)")
+    with pytest.raises(ConfigError, match=message):
+        build_config({"scoring": {"bins": bins}, "segments": {"preset": preset}})
+    if preset == "rfm":  # the default table too
+        with pytest.raises(ConfigError, match=message):
+            build_config({"scoring": {"bins": bins}})
+
+
+def test_own_segment_table_works_with_any_bin_count():
+    rules = [{"key": "top", "r": [9, 9], "f": [9, 9], "m": [9, 9]}, {"key": "rest"}]
+    cfg = build_config({"scoring": {"bins": 9}, "segments": {"rules": rules}})
+    assert cfg.bins == 9 and cfg.segments.keys == ("top", "rest")
+
+
+@pytest.mark.parametrize("features", [["nope"], ["monetary", "rfm_code"], ["Share_Web"],
+                                      ["first_purchase_at"]])
+def test_unknown_cluster_features_are_rejected_naming_key_value_and_allowed(features):
+    with pytest.raises(ConfigError, match=rf"clustering.features: unknown feature\(s\) "
+                                          rf"'{features[-1]}'; allowed: recency_days, .*share_"):
+        build_config({"clustering": {"features": features}})
+    with pytest.raises(ConfigError, match="clustering.features: expected list"):
+        build_config({"clustering": {"features": "monetary"}})
+
+
+def test_known_and_share_cluster_features_pass_the_config_check():
+    features = ["monetary", "r_score", "distinct_categories", "share_web", "share_other"]
+    cfg = build_config({"clustering": {"features": features}})
+    assert cfg.clustering.features == tuple(features)
+
+
+RULES_4_5 = '[[segments.rules]]\nkey = "top"\nr = [4, 5]\n\n[[segments.rules]]\nkey = "rest"\n'
+
+
+def test_override_segments_replace_the_files_table(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text(RULES_4_5)
+    assert load_config(p).segments.keys == ("top", "rest")
+    cfg = load_config(p, {"segments": {"preset": "value_behaviour"}})
+    assert cfg.segments.name == "value_behaviour" and cfg.segments.keys[0] == "high_value_loyal"
+
+
+def test_errors_caused_by_flags_name_the_flag_and_others_do_not(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text(RULES_4_5)
+    with pytest.raises(ConfigError, match=rf"^--bins 3: {p}: segments.rules\[0\] \(top\): r range "
+                                          r"4..5 is outside 1..3$"):
+        load_config(p, {"scoring": {"bins": 3}}, {"scoring.bins": "--bins 3"})
+    with pytest.raises(ConfigError, match=r"^--bins 7 --segments rfm: scoring.bins is 7, but "):
+        load_config(p, {"scoring": {"bins": 7}, "segments": {"preset": "rfm"}},
+                    {"scoring.bins": "--bins 7", "segments": "--segments rfm"})
+    with pytest.raises(ConfigError, match=r"^--k 1: clustering.k: expected 'auto'"):
+        load_config(None, {"clustering": {"k": 1}}, {"clustering.k": "--k 1"})
+    p.write_text(RULES_4_5.replace('"rest"', '"top"'))  # the file's own error: not the flag's
+    with pytest.raises(ConfigError, match=rf"^{p}: segments.rules\[1\] \(top\): duplicate key"):
+        load_config(p, {"scoring": {"bins": 6}}, {"scoring.bins": "--bins 6"})
+
+
+def test_k_off_in_toml_turns_clustering_off(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[clustering]\nk = "off"\n')
+    cfg = load_config(p).clustering
+    assert cfg.enabled is False and cfg.k is None
+    assert build_config({"clustering": {"k": "off", "enabled": False}}).clustering.enabled is False
+    with pytest.raises(ConfigError, match=r"clustering: k = 'off' contradicts enabled = true"):
+        build_config({"clustering": {"k": "off", "enabled": True}})
+    with pytest.raises(ConfigError, match=r"clustering.k: expected 'auto', 'off' or an integer "
+                                          r"in 2..64, got 'none'"):
+        build_config({"clustering": {"k": "none"}})
+
+
+@pytest.mark.parametrize("bounds", [{"k_min": 8}, {"k_max": 5}, {"k_min": 7, "k_max": 9}])
+def test_fixed_k_outside_the_files_k_min_k_max_is_refused(tmp_path, bounds):
+    with pytest.raises(ConfigError, match=r"^config: clustering: k = 6 is outside k_min..k_max"):
+        build_config({"clustering": {"k": 6, **bounds}})
+    p = tmp_path / "c.toml"
+    p.write_text("[clustering]\nk = 6\n" + "".join(f"{k} = {v}\n" for k, v in bounds.items()))
+    assert load_config(p, {"clustering": {"k": "auto"}}).clustering.k is None
+    # --k replaces the file's K choice; the file's bounds only bind 'auto'
+    cfg = load_config(p, {"clustering": {"k": 12}}, {"clustering.k": "--k 12"}).clustering
+    assert cfg.k == 12
+
+
+def test_fixed_k_inside_or_without_bounds_is_accepted():
+    assert build_config({"clustering": {"k": 6, "k_min": 4, "k_max": 8}}).clustering.k == 6
+    assert build_config({"clustering": {"k": 12}}).clustering.k == 12  # default bounds unused
 
 
 def test_toml_file_errors_name_the_file(tmp_path):
@@ -107,8 +199,18 @@ def test_columns_mapping_and_config_hash_changes():
     assert build_config({}).config_hash() == load_config().config_hash()
 
 
+@pytest.mark.parametrize("text, day", [
+    ("2026-06-30", "2026-06-30"), ("20260630", "2026-06-30"), (" 20260630 ", "2026-06-30"),
+    ("2026-W26-2", "2026-06-23"), ("2026W262", "2026-06-23"), ("2026-W26", "2026-06-22"),
+    ("2026W26", "2026-06-22"),
+])
+def test_every_date_only_iso_form_means_the_end_of_that_day(text, day):
+    assert parse_as_of(text).isoformat() == f"{day}T23:59:59.999999"
+
+
 def test_as_of_parsing():
     assert parse_as_of("2026-06-30").isoformat() == "2026-06-30T23:59:59.999999"
+    assert parse_as_of("20260630T000000").isoformat() == "2026-06-30T00:00:00"
     assert parse_as_of("2026-06-30T10:00:00+02:00").isoformat() == "2026-06-30T08:00:00"
     with pytest.raises(ConfigError, match="--as-of"):
         parse_as_of("30/06/2026")

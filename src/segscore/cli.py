@@ -63,9 +63,12 @@ def run_options(fn):
                                      "Default: end of the day of the latest valid transaction."),
         click.option("--window-days", type=click.IntRange(min=1),
                      help="Only use rows in (as_of - N days, as_of]."),
-        click.option("--bins", type=click.IntRange(2, 9), help="Quantile bins (default 5)."),
+        click.option("--bins", type=click.IntRange(2, 9),
+                     help="Quantile bins 2..9 (default 5). The built-in segment tables are "
+                          "for 5: other counts need your own [[segments.rules]] in --config."),
         click.option("--model", "model_path", type=click.Path(dir_okay=False),
-                     help="Re-apply a previous run's model.json instead of refitting."),
+                     help="Re-apply a previous run's model.json instead of refitting (it fixes "
+                          "bins, segment table and clusters: --bins/--segments/--k must agree)."),
         click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),
                      help="Built-in segment table."),
         click.option("--k", "k", help="Clusters: a number, 'auto' (default) or 'off'."),
@@ -82,32 +85,40 @@ def run_options(fn):
     return fn
 
 
-def _overrides(window_days, bins, preset, k) -> dict:
+def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
+    """The config overrides of the flags given (TOML shape; a flag replaces the file's value,
+    --segments the file's whole segment table) and, per key set, the flag to name in errors."""
     over: dict = {}
-    if window_days is not None or bins is not None:
-        over["scoring"] = {k_: v for k_, v in (("window_days", window_days), ("bins", bins))
-                           if v is not None}
+    flags: dict = {}
+    for key, flag, value in (("window_days", "--window-days", window_days),
+                             ("bins", "--bins", bins)):
+        if value is not None:
+            over.setdefault("scoring", {})[key] = value
+            flags[f"scoring.{key}"] = f"{flag} {value}"
     if preset:
         over["segments"] = {"preset": preset}
+        flags["segments"] = f"--segments {preset}"
     if k is not None:
-        if k == "off":
-            over["clustering"] = {"enabled": False}
-        elif k == "auto":
-            over["clustering"] = {"k": "auto"}
-        elif k.isdigit():
-            over["clustering"] = {"k": int(k)}
-        else:
+        if not (k in ("off", "auto") or k.isdigit()):
             raise InputError(f"--k: expected a number, 'auto' or 'off', got {k!r}")
-    return over
+        over["clustering"] = {"enabled": k != "off", "k": int(k) if k.isdigit() else k}
+        flags["clustering.k"] = f"--k {k}"
+    return over, flags
 
 
 def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
          overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
+    from segscore.model import check_flags
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
-    config = load_config(config_path, _overrides(window_days, bins, preset, k))
+    overrides = _overrides(window_days, bins, preset, k)
+    if model_path is not None:
+        check_flags(model_path, {"--bins": bins, "--segments": preset,
+                                 "--k": str(int(k)) if k and k.isdigit() else k})
+        overrides = _overrides(window_days, None, None, None)  # they agree; the model wins
+    config = load_config(config_path, *overrides)
     return run(source, out, config=config, as_of=as_of, model_path=model_path,
                overwrite=overwrite, previous=previous, attributes=attributes,
                memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,
@@ -174,7 +185,9 @@ def generate(customers, out, seed, files):
 
 @main.command()
 @click.argument("source", nargs=-1, required=True)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config to check; the files are checked with its column names "
+                   "and bounds (default: the built-in defaults).")
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
 @_guard
 def validate(source, config_path, as_of):

@@ -22,6 +22,7 @@ its "low" word (recency: low = "recent", high = "lapsed"); words are joined with
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,8 +34,15 @@ from native_kernels.kmeans import _silhouette_samples, n_chunks
 from native_kernels.scaling import (_lookup_into, _transform_moments, _transform_table,
                                     _transform_zscore_into)
 from segscore.clustering import MiniBatchKMeans, assign_labels
+from segscore.errors import InputError
 
 SCHEMA_VERSION = 1
+#: numeric per-customer columns a clustering may use, besides the channel shares
+FEATURES = ("recency_days", "tenure_days", "frequency", "monetary", "avg_order_value",
+            "return_amount", "return_rate", "distinct_categories", "rows",
+            "r_score", "f_score", "m_score")
+#: ``share_<channel slug>`` / ``share_other``: whether one exists depends on the input
+SHARE_FEATURE = re.compile(r"^share_[a-z0-9_]+$")
 SILHOUETTE_ROWS = 4000
 #: integer log features with at most this many distinct values are transformed by lookup
 LOOKUP_SPAN = 1 << 16
@@ -167,6 +175,25 @@ def fit_assign_clusters(features: pl.DataFrame,
     profiles = _profiles(features, labels, settings.features, centroids, means, stds, logs)
     model = ClusterModel(settings.features, logs, means, stds, centroids, selection, profiles)
     return model, labels
+
+
+def unknown_features(names: tuple[str, ...]) -> list[str]:
+    """The names that are neither in FEATURES nor of the share_<channel> form."""
+    return [n for n in names if n not in FEATURES and not SHARE_FEATURE.match(n)]
+
+
+def check_input_features(names: tuple[str, ...], available: tuple[str, ...], where: str) -> None:
+    """InputError unless every input-dependent feature in ``names`` (share columns and
+    distinct_categories, which needs a category column) is in ``available``, this input's."""
+    shares = [c for c in available if c.startswith("share_")]
+    for name in names:
+        if name in available or (name in FEATURES and name != "distinct_categories"):
+            continue
+        if name == "distinct_categories":
+            raise InputError(f"{where}: 'distinct_categories' needs a category column, "
+                             "and this input has none")
+        raise InputError(f"{where}: {name!r} is not a channel share column of this input; "
+                         f"its share columns: {', '.join(shares) or 'none (no channel column)'}")
 
 
 def _check_columns(features: pl.DataFrame, names: tuple[str, ...]) -> None:

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from segscore.clusters import ClusterSettings
+from segscore.clusters import FEATURES, ClusterSettings, unknown_features
 from segscore.errors import ConfigError
 from segscore.rules import Rule, RuleTable, check_table
 
@@ -168,7 +168,10 @@ def _rule_table(raw: list, name: str, fields: tuple[str, ...],
     return table
 
 
-def _segments(raw: dict, bins: int, where: str) -> RuleTable:
+def _segments(raw: dict, bins: int, source: str, flags: str) -> RuleTable:
+    """The segment table. ``flags`` names the CLI flags that set bins or the table, "" when
+    neither did; they are blamed for a table that fits 9 bins but not ``bins``."""
+    where = f"{source}: segments"
     _only(raw, {"preset", "rules"}, where)
     if "rules" in raw and "preset" in raw:
         raise ConfigError(f"{where}: give either preset or rules, not both")
@@ -179,10 +182,24 @@ def _segments(raw: dict, bins: int, where: str) -> RuleTable:
         if name not in SEGMENT_PRESETS:
             raise ConfigError(f"{where}.preset: unknown preset {name!r}; "
                               f"built-in: {', '.join(SEGMENT_PRESETS)}")
-        rules = _preset(name)["rules"]
-    domain = ((1, bins),) * 3
-    table = _rule_table(rules, name, ("r", "f", "m"), domain, f"{where}.rules")
-    return table
+        preset = _preset(name)
+        if bins != preset["bins"]:
+            raise ConfigError(f"{flags or where}: scoring.bins is {bins}, but the built-in preset "
+                              f"{name!r} is written for {preset['bins']} bins; with {bins} bins "
+                              "give your own [[segments.rules]] (scores 1.."
+                              f"{bins}) instead of a preset")
+        rules = preset["rules"]
+
+    def table(q: int) -> RuleTable:
+        return _rule_table(rules, name, ("r", "f", "m"), ((1, q),) * 3, f"{source}: segments.rules")
+
+    try:
+        return table(bins)
+    except ConfigError as exc:
+        if flags:
+            table(9)  # an error of the table itself is not the flags'
+            raise ConfigError(f"{flags}: {exc}") from None
+        raise
 
 
 def _value_tier(raw: dict, where: str) -> ValueTierConfig:
@@ -220,22 +237,42 @@ def _value_tier(raw: dict, where: str) -> ValueTierConfig:
     return ValueTierConfig(method=method, tiers=tuple(tiers))
 
 
-def _clustering(raw: dict, where: str) -> ClusterSettings:
+def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> ClusterSettings:
+    """``raw``: [clustering] over the defaults; ``given``: the keys the user set; ``k_flag``:
+    the flag that set k, if one did (k_min..k_max then do not have to hold it)."""
     _only(raw, {"enabled", "k", "k_min", "k_max", "random_state", "features"}, where)
+    k_where = f"{k_flag}: clustering.k" if k_flag else f"{where}.k"
     k = raw.get("k", "auto")
-    if k != "auto":
-        _typed(k, (int,), f"{where}.k")
-        if not 2 <= k <= 64:
-            raise ConfigError(f"{where}.k: expected 'auto' or an integer in 2..64, got {k}")
+    enabled = _typed(raw.get("enabled", True), (bool,), f"{where}.enabled")
+    k_min = _typed(raw.get("k_min", 3), (int,), f"{where}.k_min")
+    k_max = _typed(raw.get("k_max", 10), (int,), f"{where}.k_max")
+    if k == "off":
+        if enabled and "enabled" in given:
+            raise ConfigError(f"{where}: k = 'off' contradicts enabled = true; keep one of them")
+        k, enabled = "auto", False
+    elif k != "auto":
+        if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
+            raise ConfigError(f"{k_where}: expected 'auto', 'off' or an integer in 2..64, "
+                              f"got {k!r}")
+        if not k_flag and {"k_min", "k_max"} & given and not k_min <= k <= k_max:
+            raise ConfigError(f"{where}: k = {k} is outside k_min..k_max = {k_min}..{k_max}; "
+                              "k_min and k_max only bound k = 'auto': drop them or let them "
+                              "hold k")
+    features = tuple(_typed(f, (str,), f"{where}.features") for f in _typed(
+        raw.get("features", ClusterSettings.features), (list, tuple), f"{where}.features"))
+    unknown = unknown_features(features)
+    if unknown:
+        raise ConfigError(f"{where}.features: unknown feature(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(FEATURES)} and share_<channel> (a channel's "
+                          "spend-share column, e.g. share_web, or share_other)")
     try:
         return ClusterSettings(
-            enabled=_typed(raw.get("enabled", True), (bool,), f"{where}.enabled"),
+            enabled=enabled,
             k=None if k == "auto" else k,
-            k_min=_typed(raw.get("k_min", 3), (int,), f"{where}.k_min"),
-            k_max=_typed(raw.get("k_max", 10), (int,), f"{where}.k_max"),
+            k_min=k_min,
+            k_max=k_max,
             random_state=_typed(raw.get("random_state", 0), (int,), f"{where}.random_state"),
-            features=tuple(_typed(f, (str,), f"{where}.features")
-                           for f in raw.get("features", ClusterSettings.features)),
+            features=features,
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
@@ -252,8 +289,18 @@ def _columns(raw: dict, where: str) -> ColumnMap:
     return ColumnMap(**values, explicit=explicit)
 
 
-def build_config(user: dict, source: str = "config") -> RunConfig:
-    """Validate a user config dict (as parsed from TOML) laid over the built-in defaults."""
+def build_config(user: dict, source: str = "config", flags: dict[str, str] | None = None
+                 ) -> RunConfig:
+    """Validate a user config dict (as parsed from TOML) laid over the built-in defaults.
+
+    ``flags`` maps the keys a CLI flag set ("scoring.bins", "scoring.window_days",
+    "segments", "clustering.k") to that flag as typed ("--bins 3"): errors they cause name it.
+    """
+    flags = flags or {}
+
+    def at(key: str) -> str:
+        return f"{flags.get(key, source)}: {key}"
+
     _typed(user, (dict,), source)
     _only(user, {"columns", "scoring", "quality", "segments", "value_tier", "lifecycle",
                  "clustering"}, source)
@@ -265,12 +312,12 @@ def build_config(user: dict, source: str = "config") -> RunConfig:
     # Lists replace (not merge): a user's [[value_tier.tiers]] replaces the default tiers.
     scoring = raw["scoring"]
     _only(scoring, {"bins", "window_days"}, f"{source}: [scoring]")
-    bins = _typed(scoring.get("bins", 5), (int,), f"{source}: scoring.bins")
+    bins = _typed(scoring.get("bins", 5), (int,), at("scoring.bins"))
     if not 2 <= bins <= 9:
-        raise ConfigError(f"{source}: scoring.bins must be in 2..9 (one digit per score), got {bins}")
+        raise ConfigError(f"{at('scoring.bins')} must be in 2..9 (one digit per score), got {bins}")
     window = scoring.get("window_days")
-    if window is not None and (_typed(window, (int,), f"{source}: scoring.window_days") < 1):
-        raise ConfigError(f"{source}: scoring.window_days must be a positive number of days")
+    if window is not None and (_typed(window, (int,), at("scoring.window_days")) < 1):
+        raise ConfigError(f"{at('scoring.window_days')} must be a positive number of days")
     quality = raw["quality"]
     _only(quality, {"max_abs_amount"}, f"{source}: [quality]")
     bound = float(_typed(quality["max_abs_amount"], (int, float), f"{source}: quality.max_abs_amount"))
@@ -284,16 +331,21 @@ def build_config(user: dict, source: str = "config") -> RunConfig:
         bins=bins,
         window_days=window,
         max_abs_amount=bound,
-        segments=_segments(user.get("segments", defaults["segments"]), bins, f"{source}: segments"),
+        segments=_segments(user.get("segments", defaults["segments"]), bins, source,
+                           " ".join(flags[k] for k in ("scoring.bins", "segments") if k in flags)),
         value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
         lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
                               ((0, None),) * 3, f"{source}: lifecycle.rules"),
-        clustering=_clustering(raw["clustering"], f"{source}: [clustering]"),
+        clustering=_clustering(raw["clustering"], set(user.get("clustering", {})),
+                               f"{source}: clustering", flags.get("clustering.k")),
     )
 
 
-def load_config(path: Path | str | None = None, overrides: dict | None = None) -> RunConfig:
-    """Load ``path`` (TOML) or the defaults, then apply ``overrides`` (same shape as TOML)."""
+def load_config(path: Path | str | None = None, overrides: dict | None = None,
+                flags: dict[str, str] | None = None) -> RunConfig:
+    """Load ``path`` (TOML) or the defaults, then apply ``overrides`` (same shape as TOML;
+    an override's [segments] replaces the file's whole segment table). ``flags``: see
+    :func:`build_config`."""
     user: dict = {}
     source = "defaults"
     if path is not None:
@@ -307,8 +359,9 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None) -
         user = _read_toml_text(text, str(p))
         source = str(p)
     if overrides:
-        user = _merge(user, overrides)
-    return build_config(user, source)
+        user = _merge({k: v for k, v in user.items()
+                       if not (k == "segments" and "segments" in overrides)}, overrides)
+    return build_config(user, source, flags)
 
 
 def parse_as_of(value: str | date | datetime | None) -> datetime | None:
@@ -318,9 +371,11 @@ def parse_as_of(value: str | date | datetime | None) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, 23, 59, 59, 999999)
     text = value.strip()
+    try:  # every date-only ISO form (2026-06-30, 20260630, 2026-W26-2, ...) is a whole day
+        return parse_as_of(date.fromisoformat(text))
+    except ValueError:
+        pass
     try:
-        if len(text) == 10:
-            return parse_as_of(date.fromisoformat(text))
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"--as-of: {value!r} is not an ISO date (2026-06-30) "

@@ -43,6 +43,11 @@ class ChannelColumns:
             names.append(name)
         return cls(tuple(names), tuple(values), other)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every share column of the feature table, share_other included when present."""
+        return self.names + (("share_other",) if self.other else ())
+
     def to_dict(self) -> dict:
         return {"columns": dict(zip(self.names, self.values)), "other": self.other}
 

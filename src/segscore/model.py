@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +44,65 @@ def _ranges(rule: dict) -> dict:
             for f, (lo, hi) in rule["ranges"].items()}
 
 
+def _clustering(cfg: dict) -> dict:
+    """A model's clustering options as a [clustering] table (k None is 'auto'). k_min/k_max
+    are left out when they do not hold a fixed k (a k set by --k): they only bound 'auto'."""
+    k, lo, hi = cfg["k"], cfg["k_min"], cfg["k_max"]
+    bounds = k is None or (isinstance(k, int) and lo <= k <= hi)
+    keys = ("enabled", "random_state", "features") + (("k_min", "k_max") if bounds else ())
+    return {**{name: cfg[name] for name in keys}, "k": "auto" if k is None else k}
+
+
+def _read(p: Path) -> dict:
+    d = json.loads(p.read_text("utf-8"))
+    if not isinstance(d, dict) or d.get("producer") != "segscore" or \
+            d.get("schema_version") != MODEL_SCHEMA_VERSION:
+        raise ValueError("not a segscore model.json of a supported version")
+    return d
+
+
+def _fixed(d: dict) -> dict[str, tuple[tuple, str]]:
+    """What a model fixes that a flag could also set: flag -> (the flag values that agree
+    with it, the model's value in words)."""
+    k = d["config"]["clustering"]["k"]
+    clusters = d["clusters"]["k"] if d.get("clusters") else None
+    name = d["config"]["segments"]["name"]
+    if clusters is None:
+        k_agrees, k_words = ("off",), "no clusters"
+    elif k is None:
+        k_agrees, k_words = ("auto", str(clusters)), f"{clusters} clusters (K chosen by 'auto')"
+    else:
+        k_agrees, k_words = (str(clusters),), f"{clusters} clusters"
+    return {"--bins": ((d["bins"],), f"{d['bins']} bins"),
+            "--segments": ((name,), f"segment table {name!r}"),
+            "--k": (k_agrees, k_words)}
+
+
+def check_flags(path: Path | str, given: dict[str, object]) -> None:
+    """InputError for a flag in ``given`` ("--bins": 6, "--segments": "rfm", "--k": "4"; None
+    when not given) whose value differs from what the model at ``path`` fixes; a flag that
+    agrees is harmless."""
+    p = Path(path)
+    try:
+        fixed = _fixed(_read(p))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{p}: cannot use as --model: {exc}") from None
+    for flag, value in given.items():
+        agrees, words = fixed[flag]
+        if value is not None and value not in agrees:
+            raise InputError(f"{flag} {value}: --model {p} has {words}, and a frozen model fixes "
+                             "the bins and cut points, the segment table and the clusters; drop "
+                             f"{flag}, or leave out --model to refit")
+
+
 def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenModel]:
-    """Read a model.json: the rule tables, bins and clustering options come from the model;
-    columns, window and quality bounds stay those of ``current`` (they describe tonight's input).
+    """Read a model.json: the rule tables (and the segment table's name), bins and clustering
+    options come from the model; columns, window and quality bounds stay those of ``current``
+    (they describe tonight's input).
     """
     p = Path(path)
     try:
-        d = json.loads(p.read_text("utf-8"))
-        if d.get("producer") != "segscore" or d.get("schema_version") != MODEL_SCHEMA_VERSION:
-            raise ValueError("not a segscore model.json of a supported version")
+        d = _read(p)
         cfg = d["config"]
         user = {
             "scoring": {"bins": d["bins"]},
@@ -63,10 +113,12 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
                                      for t in cfg["value_tier"]["tiers"]]},
             "lifecycle": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
                                      **_ranges(r)} for r in cfg["lifecycle"]["rules"]]},
-            "clustering": {k: v for k, v in cfg["clustering"].items()
-                           if k in ("enabled", "k_min", "k_max", "random_state", "features")},
+            "clustering": _clustering(cfg["clustering"]),
         }
         model_cfg = build_config(user, str(p))
+        name = cfg["segments"]["name"]
+        if not isinstance(name, str):
+            raise ValueError(f"config.segments.name must be a string, got {name!r}")
         frozen = FrozenModel(
             cuts={k: np.asarray(v, dtype=np.float64) for k, v in d["cut_points"].items()},
             tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
@@ -79,6 +131,6 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
             raise InputError(f"{p}: cut_points.{k} must hold {model_cfg.bins - 1} values")
     merged = RunConfig(columns=current.columns, bins=model_cfg.bins,
                        window_days=current.window_days, max_abs_amount=current.max_abs_amount,
-                       segments=model_cfg.segments, value_tier=model_cfg.value_tier,
+                       segments=replace(model_cfg.segments, name=name), value_tier=model_cfg.value_tier,
                        lifecycle=model_cfg.lifecycle, clustering=model_cfg.clustering)
     return merged, frozen

@@ -16,10 +16,10 @@ import numpy as np
 import polars as pl
 
 from segscore import __version__
-from segscore.clusters import fit_assign_clusters
+from segscore.clusters import check_input_features, fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
-from segscore.features import finish, unscored_customers
+from segscore.features import ChannelColumns, finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
@@ -229,6 +229,18 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
                        channel_columns=lambda: sample_channel_columns(infos, config, roles))
 
 
+def _check_cluster_features(config: RunConfig, frozen: FrozenModel | None,
+                            channels: ChannelColumns, raw_columns: list[str]) -> None:
+    """InputError, before any clustering or writing, when a cluster feature (configured or
+    the frozen model's) is a share or category column this input does not have."""
+    available = channels.columns + (("distinct_categories",)
+                                    if "distinct_categories" in raw_columns else ())
+    if frozen is not None and frozen.clusters is not None:
+        check_input_features(frozen.clusters.features, available, "model.json clusters.features")
+    elif frozen is None and config.clustering.enabled:
+        check_input_features(config.clustering.features, available, "clustering.features")
+
+
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
                 as_of: datetime | None, plan: MemoryPlan, report_inputs: ReportInputs,
                 clock: StageClock, start_sections) -> tuple[RunResult, bool]:
@@ -246,6 +258,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
+        _check_cluster_features(config, frozen, channels, raw.columns)
         n_channels = len(channels.names) + channels.other
         per_id = measured_id_bytes(raw["customer_id"])
         sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs,

@@ -18,10 +18,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segscore.clusters import check_input_features
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
-from segscore.ingest import (_one_line, classify, default_as_of, reconcile, resolve_roles,
-                             scan_inputs)
+from segscore.features import ChannelColumns, channel_columns
+from segscore.ingest import (USED, Roles, _one_line, classify, default_as_of, reconcile,
+                             resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
 from segscore.schema import InputFile, column_problems, discover, inspect_file, read_footer
@@ -38,6 +40,17 @@ def _deep_check(info: InputFile, names: list[str]) -> str | None:
     except (OSError, pa.ArrowException, ValueError) as exc:
         return f"{info.path}: corrupt Parquet data ({type(exc).__name__}: {_one_line(exc)})"
     return None
+
+
+def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.LazyFrame) -> None:
+    """InputError, as the run would raise after its row pass, when a cluster feature is a
+    share or category column this input lacks (ranks the channels only if one is asked for)."""
+    names = config.clustering.features if config.clustering.enabled else ()
+    channels = ChannelColumns()
+    if roles.channel and any(n.startswith("share_") for n in names):
+        channels = channel_columns(classified.filter(pl.col("status") == USED))
+    available = channels.columns + (("distinct_categories",) if roles.category else ())
+    check_input_features(names, available, "clustering.features")
 
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
@@ -131,8 +144,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         rows = scan_inputs(infos, config.columns, roles)
         if as_of is None:
             as_of = default_as_of(rows, config, id_is_string, infos)
-        counts = classify(rows, as_of, config, id_is_string).group_by(["file", "status"]).len() \
-            .collect()
+        classified = classify(rows, as_of, config, id_is_string)
+        counts = classified.group_by(["file", "status"]).len().collect()
+        _check_cluster_features(config, roles, classified)
     except InputError as exc:
         problem(None, str(exc))
         return report
