@@ -242,6 +242,54 @@ def test_output_path_is_a_file(tmp_path):
     assert (tmp_path / "out").read_text() == "x"
 
 
+@pytest.mark.parametrize("below", ["out", "out/deeper"])
+def test_output_parent_is_a_file(tmp_path, below):
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / below
+    result = cli("run", src, "--out", out, "--quiet", "--k", "off")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in text, text
+    assert f"{out}: cannot write the output there ({tmp_path / 'f'} is a file, not a " \
+           "directory)" in text
+    assert (tmp_path / "f").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "in"]
+
+
+def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
+    """The audit's case: creating the lock file beside --out fails with EROFS (a real
+    read-only mount needs privileges a test does not have: os.open is made to fail)."""
+    import errno
+
+    from segscore import output
+
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).endswith(output.LOCK_TAG):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(output.os, "open", read_only)
+    assert_refused(tmp_path, run_cli(tmp_path, src), f"{tmp_path / 'out'}: cannot write the "
+                   "output there (Read-only file system", ".out.segscore-lock")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere: permission bits are moot")
+def test_output_in_a_directory_without_write_permission(tmp_path):
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = cli("run", src, "--out", locked / "new" / "out", "--quiet", "--k", "off")
+        assert result.exit_code == 2 and "Permission denied" in result.output, result.output
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
 # --- config ---------------------------------------------------------------------------------
 
 CONFIGS = {

@@ -64,6 +64,18 @@ def recover_and_clean(out: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def cannot_write(path: Path, exc: OSError) -> InputError:
+    """The InputError for an output path the OS refuses, naming the path and the reason: a
+    parent that is a file, a read-only file system, no permission, no space…"""
+    reason = exc.strerror or str(exc)
+    if exc.filename and str(exc.filename) != str(path):
+        reason = f"{reason}: {exc.filename}"
+    existing = next((p for p in Path(path).parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        reason = f"{existing} is a file, not a directory"
+    return InputError(f"{path}: cannot write the output there ({reason})")
+
+
 def check_target(out: Path, overwrite: bool) -> None:
     """Refuse before any work if ``out`` exists and may not be replaced."""
     if out.exists():
@@ -156,7 +168,8 @@ class RunDirectory:
 
     def open(self) -> Path:
         """Lock, recover/clean leftovers, check the target, create the temp dir; returns it.
-        Parent directories it creates are removed again on failure or ``abort``."""
+        Parent directories it creates are removed again on failure or ``abort``. A path the
+        OS refuses (read-only, a parent that is a file…) is an InputError (cannot_write)."""
         parent = self.out.parent
         while not parent.exists():
             self._made_parents.append(parent)
@@ -164,16 +177,20 @@ class RunDirectory:
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
-        except BaseException:
+        except BaseException as exc:
             self._remove_made_parents()
+            if isinstance(exc, OSError):
+                raise cannot_write(self.out, exc) from None
             raise
         try:
             recover_and_clean(self.out)
             check_target(self.out, self.overwrite)
             self.tmp.mkdir()
-        except BaseException:
+        except BaseException as exc:
             self._unlock()
             self._remove_made_parents()
+            if isinstance(exc, OSError):
+                raise cannot_write(self.out, exc) from None
             raise
         _crash_point("opened")
         return self.tmp
