@@ -105,6 +105,7 @@ def test_demo_and_report_commands(tmp_path):
             f"{2000 - seen:,} have no transaction in the generated period") in text
     assert f"dataandoutput:{d.absolute()}(" in "".join(r.output.split())
     assert "MB, kept)" in text
+    assert manifest["report_inputs"]["attributes"]["rows"] == 2000  # the demo passes them
     report = json.loads((d / "output" / "report" / "report.json").read_text())
     assert report["attributes"] is not None
     index = d / "output" / "report" / "index.html"

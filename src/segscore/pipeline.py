@@ -21,6 +21,7 @@ from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
+from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
 from segscore.model import FrozenModel, load_model, model_dict
@@ -132,6 +133,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         infos = inspect_inputs(discover(source), config.columns)
         report_inputs = check_report_inputs(config, previous_dir=previous,
                                             attributes_path=attributes)
+        report_files = report_input_files(previous, attributes)
         plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
@@ -161,17 +163,17 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                                          else "side by side"),
                                      "report_sections_started": (
                                          "after scoring" if early else "at the report stage")},
-                          "model_source": str(model_path) if model_path else None}
+                          "model_source": str(Path(model_path).resolve()) if model_path
+                          else None,
+                          "report_inputs": report_files}
         for sections in early:  # bad --customers / --previous: stop before writing
             sections.raise_failed()
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
-                outputs = _write(tmp, result, config)
+                written = _write(tmp, result, config)
             result.out_dir = run_dir.out
-        else:
-            outputs = []
         result.timings = clock.to_list()
-        result.manifest.update(manifest_extra, outputs=outputs, timings=result.timings,
+        result.manifest.update(manifest_extra, outputs=[], timings=result.timings,
                                finished_at=datetime.now(timezone.utc).isoformat())
         if report:
             with clock.stage("report", rows=result.customers.height):
@@ -183,7 +185,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
-        if run_dir is not None:
+        if run_dir is not None:  # every file is written by now (migration.parquet too)
+            result.manifest["outputs"] = output_files(tmp, written)
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
     except BaseException:
