@@ -142,6 +142,32 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
 
 
+@pytest.mark.parametrize("content,problem", [
+    ("{}", "missing schema_version, as_of, customers"),
+    ("[1]", "a JSON list, not an object"),
+    ('{"schema_version": 2, "as_of": "x"}', "missing customers"),
+    (None, "missing customers"),  # a real report without one key
+    ("newer", "schema_version 3 is newer than this segscore renders (2)"),
+    ("segments", "segments holds something other than objects"),
+    ("deep", "'dict object' has no attribute 'r'"),
+])
+def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_path, content,
+                                                              problem):
+    real = json.loads((first_run / "report" / "report.json").read_text())
+    edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=3),
+             "segments": lambda r: r.update(segments=[1]),
+             "deep": lambda r: r["score_ranges"].pop("r")}
+    if content in edits:
+        edits[content](real)
+        content = json.dumps(real)
+    (tmp_path / "o" / "report").mkdir(parents=True)
+    (tmp_path / "o" / "report" / "report.json").write_text(content)
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert f"report.json: not a segscore report ({problem}" in " ".join(r.output.split())
+    assert not (tmp_path / "o" / "report" / "index.html").exists()
+
+
 def test_validate_and_generate_commands(tmp_path, data):
     runner = CliRunner()
     r = runner.invoke(main, ["validate", str(data)])

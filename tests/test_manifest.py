@@ -3,6 +3,7 @@ report's inputs, and every file the run wrote (docs/decisions.md, Output)."""
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -74,3 +75,21 @@ def test_report_inputs_are_listed(runs):
         "path": str((runs / "night1").resolve()),
         "bytes": sum(p.stat().st_size for p in prev_parts),
         "rows": first["customers"]["scored"], "run_id": first["run_id"]}
+
+
+def test_report_command_keeps_the_index_entry_true(runs, tmp_path, monkeypatch):
+    """`segscore report OUT` renders index.html again (a newer template may change its size):
+    the manifest's entry follows; every other entry is left as it was."""
+    import segscore.report.rerender as rerender
+
+    out = tmp_path / "night2"
+    shutil.copytree(runs / "night2", out)
+    before = json.loads((out / "manifest.json").read_text())
+    monkeypatch.setattr(rerender, "render_html", lambda r: "<!doctype html><p>newer</p>\n")
+    r = CliRunner().invoke(main, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    after = json.loads((out / "manifest.json").read_text())
+    assert {e["path"]: e["bytes"] for e in after["outputs"]} == _files(out)
+    changed = [e["path"] for e, b in zip(after["outputs"], before["outputs"]) if e != b]
+    assert changed == ["report/index.html"]
+    assert sorted(p.name for p in (out / "report").iterdir()) == ["index.html", "report.json"]

@@ -233,14 +233,6 @@ def validate(source, config_path, as_of):
 @_guard
 def report(out_dir):
     """Re-render OUT_DIR/report/index.html from its report.json."""
-    import json
+    from segscore.report.rerender import rerender
 
-    from segscore.report import render_html
-
-    path = Path(out_dir) / "report" / "report.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read report.json: {exc}") from None
-    (path.parent / "index.html").write_text(render_html(data), "utf-8")
-    out_console.print(f"wrote {path.parent / 'index.html'}")
+    out_console.print(f"wrote {rerender(Path(out_dir))}")

@@ -240,10 +240,44 @@ class RunDirectory:
         self._made_parents = []
 
 
-def write_json(path: Path, data: dict) -> None:
+def _json_text(data: dict) -> str:
     """Pretty, key-sorted JSON with a trailing newline (stable bytes for equal content)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """``data`` as pretty, key-sorted JSON at ``path`` (inside a run's temp directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+    path.write_text(_json_text(data), "utf-8")
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: write a hidden sibling, fsync it, rename it over."""
+    tmp = path.parent / f".{path.name}{TMP_TAG}{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def refresh_output_entry(out: Path, rel: str) -> None:
+    """Set the ``bytes`` of file ``rel``'s entry in the outputs of out/manifest.json to its
+    size now (``segscore report`` renders index.html again). A manifest without the entry
+    (not segscore's, or older) is left as it is."""
+    if not is_segscore_output(out):
+        return
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    size = (out / rel).stat().st_size
+    entry = next((e for e in manifest.get("outputs") or []
+                  if isinstance(e, dict) and e.get("path") == rel), None)
+    if entry is not None and entry.get("bytes") != size:
+        entry["bytes"] = size
+        replace_text(out / "manifest.json", _json_text(manifest))
 
 
 def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:
