@@ -75,7 +75,8 @@ def run_options(fn):
         click.option("--customers", "attributes", type=click.Path(dir_okay=False),
                      help="Customer attributes Parquet (one row per customer id) for profiles."),
         click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
-                     help="Memory budget in GiB (default: what the machine has available)."),
+                     help="Memory budget in GiB (default: 80% of the memory available: "
+                          "the cgroup limit, else MemAvailable)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
         click.option("--quiet", is_flag=True, help="No progress output."),
     ]):

@@ -82,7 +82,8 @@ def check_target(out: Path, overwrite: bool) -> None:
         if not out.is_dir():
             raise InputError(f"{out}: output path exists and is not a directory")
         if not overwrite:
-            raise InputError(f"{out}: output directory exists; pass --overwrite to replace it")
+            raise InputError(f"{out}: output directory exists; pass --overwrite "
+                             "(overwrite=True in Python) to replace it")
         if not is_segscore_output(out):
             raise InputError(f"{out}: refusing to overwrite a directory that is not a segscore "
                              "output (no segscore manifest.json)")
