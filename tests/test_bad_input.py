@@ -131,9 +131,14 @@ def test_empty_file(tmp_path):
     assert_refused(tmp_path, run_cli(tmp_path, bad), "t.parquet", "empty")
 
 
-def test_zero_row_file_only(tmp_path):
-    src = write(tmp_path / "in" / "t.parquet", good_table(0))
-    assert_refused(tmp_path, run_cli(tmp_path, src), "no valid transaction")
+def test_zero_row_files_only(tmp_path):
+    write(tmp_path / "in" / "a.parquet", good_table(0))
+    write(tmp_path / "in" / "b.parquet", good_table(0))
+    for extra in ((), ("--as-of", "2025-02-01")):
+        assert_refused(tmp_path, run_cli(tmp_path, tmp_path / "in", extra=extra),
+                       "the input has no rows", "a.parquet", "b.parquet")
+    rep = validation_report(str(tmp_path / "in"))
+    assert not rep["ok"] and "the input has no rows" in rep["problems"][0]["message"]
 
 
 def test_zero_row_file_among_good_ones_is_fine(tmp_path):

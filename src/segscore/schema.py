@@ -75,6 +75,15 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
     return sorted(files)
 
 
+def no_rows_problem(infos: list[InputFile]) -> str | None:
+    """The problem when the input files hold no row at all (naming the first five), or None."""
+    if any(i.rows for i in infos):
+        return None
+    names = ", ".join(str(i.path) for i in infos[:5])
+    more = f" and {len(infos) - 5} more" if len(infos) > 5 else ""
+    return f"the input has no rows: every file is empty (0 rows): {names}{more}"
+
+
 def _kind(dtype: pa.DataType) -> str | None:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
@@ -193,7 +202,8 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
 
 
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
-    """Inspect every file and check that they agree on the kind of id and optional columns."""
+    """Inspect every file and check that they agree on the kind of id and that they hold
+    rows."""
     if not files:
         raise InputError("no input files")
     infos = [inspect_file(f, columns) for f in files]
@@ -203,4 +213,7 @@ def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
         if a != b:
             raise InputError(f"{info.path}: column '{columns.customer_id}' holds {b} ids but "
                              f"{first.path} holds {a} ids; all files must agree")
+    problem = no_rows_problem(infos)
+    if problem:
+        raise InputError(problem)
     return infos
