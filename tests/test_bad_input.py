@@ -295,6 +295,27 @@ def test_output_in_a_directory_without_write_permission(tmp_path):
         locked.chmod(0o755)
 
 
+@pytest.mark.parametrize("source,out", [("in", "in/out"), ("in", "in"), ("in/*", "in/out"),
+                                        ("*", "in/x/out"), ("in/**/*.parquet", "in/out")])
+def test_output_inside_the_input_is_refused(tmp_path, monkeypatch, source, out):
+    """The next run would read this output as transactions: refused on the first."""
+    write(tmp_path / "in" / "t.parquet", good_table())
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", source, "--out", out, "--quiet", "--k", "off")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"is inside the input {source}" in " ".join(result.output.split())
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == \
+        ["in", "in/t.parquet"]
+
+
+def test_output_beside_the_input_files_is_fine(tmp_path, monkeypatch):
+    write(tmp_path / "in" / "t.parquet", good_table())
+    monkeypatch.chdir(tmp_path)
+    for source in ("in/*.parquet", "in/t.parquet"):
+        result = cli("run", source, "--out", "in/out", "--quiet", "--k", "off", "--overwrite")
+        assert result.exit_code == 0, result.output
+
+
 # --- config ---------------------------------------------------------------------------------
 
 CONFIGS = {

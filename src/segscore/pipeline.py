@@ -29,7 +29,7 @@ from segscore.output import PRODUCER, RunDirectory, write_json, write_partitione
 from segscore.passes import count_customers, gather, sample_channel_columns
 from segscore.report import build_report, check_report_inputs, write_report
 from segscore.report.sections import OptionalSections
-from segscore.schema import InputFile, discover, inspect_inputs
+from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
 from segscore.segments import label_all, tier_probabilities
 from segscore.timing import StageClock
@@ -131,6 +131,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
+        if run_dir is not None:
+            _check_out_apart(source, run_dir.out)
         report_inputs = check_report_inputs(config, previous_dir=previous,
                                             attributes_path=attributes)
         report_files = report_input_files(previous, attributes)
@@ -196,6 +198,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             run_dir.abort()
         raise
     return result
+
+
+def _check_out_apart(source, out: Path) -> None:
+    """Refuse an output directory that a source item reads (inside or equal to a source
+    directory, or matched by a glob): the next run would read this output as input."""
+    item = source_reaching(source, out)
+    if item is not None:
+        raise InputError(f"{out}: the output directory is inside the input {item}, so the "
+                         "next run would read this output as transactions; choose an --out "
+                         "outside the input")
 
 
 @contextmanager

@@ -6,6 +6,7 @@ before anything is written.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,37 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
         else:
             raise InputError(f"{path}: no such file or directory")
     return sorted(files)
+
+
+def _glob_reaches(rel: tuple[str, ...], rest: tuple[str, ...]) -> bool:
+    """Whether glob components ``rest`` (below the pattern's literal base) can match the
+    path ``rel`` (below the same base), an ancestor read as a directory, or a path under it.
+    Conservative: ``**`` reaches everything below it."""
+    for i, part in enumerate(rest):
+        if part == "**" or i == len(rel):
+            return True
+        if not fnmatch.fnmatchcase(rel[i], part):
+            return False
+    return True
+
+
+def source_reaching(source: str | Path | list[str | Path], directory: Path) -> str | None:
+    """The item of ``source`` (as given) that would read files inside ``directory``: a
+    directory holding it (or equal to it), or a glob that can match it, one of its parents
+    or a file in it. None when no item does."""
+    target = directory.resolve()
+    for item in source if isinstance(source, list) else [source]:
+        text = str(item)
+        parts = Path(text).parts
+        magic = [i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")]
+        if magic:
+            base = Path(*parts[:magic[0]]).resolve() if magic[0] else Path.cwd()
+            if target.is_relative_to(base) and _glob_reaches(target.relative_to(base).parts,
+                                                             parts[magic[0]:]):
+                return text
+        elif Path(text).is_dir() and target.is_relative_to(Path(text).resolve()):
+            return text
+    return None
 
 
 def no_rows_problem(infos: list[InputFile]) -> str | None:
