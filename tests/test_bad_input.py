@@ -131,9 +131,14 @@ def test_empty_file(tmp_path):
     assert_refused(tmp_path, run_cli(tmp_path, bad), "t.parquet", "empty")
 
 
-def test_zero_row_file_only(tmp_path):
-    src = write(tmp_path / "in" / "t.parquet", good_table(0))
-    assert_refused(tmp_path, run_cli(tmp_path, src), "no valid transaction")
+def test_zero_row_files_only(tmp_path):
+    write(tmp_path / "in" / "a.parquet", good_table(0))
+    write(tmp_path / "in" / "b.parquet", good_table(0))
+    for extra in ((), ("--as-of", "2025-02-01")):
+        assert_refused(tmp_path, run_cli(tmp_path, tmp_path / "in", extra=extra),
+                       "the input has no rows", "a.parquet", "b.parquet")
+    rep = validation_report(str(tmp_path / "in"))
+    assert not rep["ok"] and "the input has no rows" in rep["problems"][0]["message"]
 
 
 def test_zero_row_file_among_good_ones_is_fine(tmp_path):
@@ -240,6 +245,75 @@ def test_output_path_is_a_file(tmp_path):
     result = run_cli(tmp_path, src)
     assert result.exit_code == 2 and "is a file" in result.output
     assert (tmp_path / "out").read_text() == "x"
+
+
+@pytest.mark.parametrize("below", ["out", "out/deeper"])
+def test_output_parent_is_a_file(tmp_path, below):
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / below
+    result = cli("run", src, "--out", out, "--quiet", "--k", "off")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in text, text
+    assert f"{out}: cannot write the output there ({tmp_path / 'f'} is a file, not a " \
+           "directory)" in text
+    assert (tmp_path / "f").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "in"]
+
+
+def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
+    """The audit's case: creating the lock file beside --out fails with EROFS (a real
+    read-only mount needs privileges a test does not have: os.open is made to fail)."""
+    import errno
+
+    from segscore import output
+
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).endswith(output.LOCK_TAG):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(output.os, "open", read_only)
+    assert_refused(tmp_path, run_cli(tmp_path, src), f"{tmp_path / 'out'}: cannot write the "
+                   "output there (Read-only file system", ".out.segscore-lock")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere: permission bits are moot")
+def test_output_in_a_directory_without_write_permission(tmp_path):
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = cli("run", src, "--out", locked / "new" / "out", "--quiet", "--k", "off")
+        assert result.exit_code == 2 and "Permission denied" in result.output, result.output
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("source,out", [("in", "in/out"), ("in", "in"), ("in/*", "in/out"),
+                                        ("*", "in/x/out"), ("in/**/*.parquet", "in/out")])
+def test_output_inside_the_input_is_refused(tmp_path, monkeypatch, source, out):
+    """The next run would read this output as transactions: refused on the first."""
+    write(tmp_path / "in" / "t.parquet", good_table())
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", source, "--out", out, "--quiet", "--k", "off")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"is inside the input {source}" in " ".join(result.output.split())
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == \
+        ["in", "in/t.parquet"]
+
+
+def test_output_beside_the_input_files_is_fine(tmp_path, monkeypatch):
+    write(tmp_path / "in" / "t.parquet", good_table())
+    monkeypatch.chdir(tmp_path)
+    for source in ("in/*.parquet", "in/t.parquet"):
+        result = cli("run", source, "--out", "in/out", "--quiet", "--k", "off", "--overwrite")
+        assert result.exit_code == 0, result.output
 
 
 # --- config ---------------------------------------------------------------------------------

@@ -127,13 +127,78 @@ def test_overwrite_replaces_a_segscore_output(data, first_run, tmp_path):
 
 def test_demo_and_report_commands(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(main, ["demo", "--customers", "2000", "--out", str(tmp_path / "d")])
+    d = tmp_path / "d"
+    r = runner.invoke(main, ["demo", "--customers", "2000", "--out", str(d)])
     assert r.exit_code == 0, r.output
     assert "Champions" in r.output and "report:" in r.output
-    index = tmp_path / "d" / "output" / "report" / "index.html"
+    manifest = json.loads((d / "output" / "manifest.json").read_text())
+    seen = manifest["customers"]["seen"]
+    text = " ".join(r.output.split())
+    assert (f"2,000 customers generated, {manifest['customers']['scored']:,} scored: the other "
+            f"{2000 - seen:,} have no transaction in the generated period") in text
+    assert f"dataandoutput:{d.absolute()}(" in "".join(r.output.split())
+    assert "MB, kept)" in text
+    assert manifest["report_inputs"]["attributes"]["rows"] == 2000  # the demo passes them
+    report = json.loads((d / "output" / "report" / "report.json").read_text())
+    assert report["attributes"] is not None
+    index = d / "output" / "report" / "index.html"
     index.unlink()
-    r = runner.invoke(main, ["report", str(tmp_path / "d" / "output")])
+    r = runner.invoke(main, ["report", str(d / "output")])
     assert r.exit_code == 0 and index.is_file()
+    # a second demo into the same --out: refused before anything is generated
+    before = sorted(p.relative_to(d) for p in d.rglob("*"))
+    r = runner.invoke(main, ["demo", "--customers", "2000", "--out", str(d), "--quiet"])
+    assert r.exit_code == 2 and "choose another --out" in r.output, r.output
+    assert sorted(p.relative_to(d) for p in d.rglob("*")) == before
+
+
+def test_demo_in_a_temp_folder_says_where_it_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    r = CliRunner().invoke(main, ["demo", "--customers", "500", "--quiet"])
+    assert r.exit_code == 0, r.output
+    [root] = tmp_path.iterdir()
+    assert f"dataandoutput:{root}(" in "".join(r.output.split())  # rich may wrap the path
+    assert "kept in a temporary folder: remove it when done" in " ".join(r.output.split())
+    assert (root / "output" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("command", [["generate", "--customers", "10"],
+                                     ["demo", "--customers", "10", "--quiet"]])
+def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "x"
+    r = CliRunner().invoke(main, [*command, "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert f"{out}: cannot write the output there ({tmp_path / 'f'} is a file, not a " \
+           "directory)" in " ".join(r.output.split())
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+@pytest.mark.parametrize("content,problem", [
+    ("{}", "missing schema_version, as_of, customers"),
+    ("[1]", "a JSON list, not an object"),
+    ('{"schema_version": 2, "as_of": "x"}', "missing customers"),
+    (None, "missing customers"),  # a real report without one key
+    ("newer", "schema_version 3 is newer than this segscore renders (2)"),
+    ("segments", "segments holds something other than objects"),
+    ("deep", "'dict object' has no attribute 'r'"),
+])
+def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_path, content,
+                                                              problem):
+    real = json.loads((first_run / "report" / "report.json").read_text())
+    edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=3),
+             "segments": lambda r: r.update(segments=[1]),
+             "deep": lambda r: r["score_ranges"].pop("r")}
+    if content in edits:
+        edits[content](real)
+        content = json.dumps(real)
+    (tmp_path / "o" / "report").mkdir(parents=True)
+    (tmp_path / "o" / "report" / "report.json").write_text(content)
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert f"report.json: not a segscore report ({problem}" in " ".join(r.output.split())
+    assert not (tmp_path / "o" / "report" / "index.html").exists()
 
 
 def test_validate_and_generate_commands(tmp_path, data):
@@ -145,7 +210,7 @@ def test_validate_and_generate_commands(tmp_path, data):
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["generate", "--customers", "500", "--out", str(tmp_path / "g")])
-    assert r.exit_code == 2
+    assert r.exit_code == 2 and "exists and is not empty" in r.output
 
 
 def test_failed_stage_is_reported_with_completed_stages_even_when_quiet(tmp_path):

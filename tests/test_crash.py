@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from segscore import run as api_run
 from segscore.cli import main
+from segscore.errors import InputError
 from segscore.output import CRASH_ENV, EXCHANGE_ENV, recover_and_clean
 from segscore_datasets import generate_transactions
 
@@ -165,6 +167,8 @@ def test_existing_output_needs_overwrite(data, tmp_path):
     shutil.copytree(data["baseline"], out)
     result = _cli("run", data["small"], "--out", out, "--quiet", "--k", "off")
     assert result.exit_code == 2 and "--overwrite" in result.output
+    with pytest.raises(InputError, match=r"pass --overwrite \(overwrite=True in Python\)"):
+        api_run(data["small"], out)  # the API's spelling too
     assert snapshot(out) == data["snapshot"]
 
 

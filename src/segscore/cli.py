@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -77,7 +78,8 @@ def run_options(fn):
         click.option("--customers", "attributes", type=click.Path(dir_okay=False),
                      help="Customer attributes Parquet (one row per customer id) for profiles."),
         click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
-                     help="Memory budget in GiB (default: what the machine has available)."),
+                     help="Memory budget in GiB (default: 80% of the memory available: "
+                          "the cgroup limit, else MemAvailable)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
         click.option("--quiet", is_flag=True, help="No progress output."),
     ]):
@@ -148,21 +150,58 @@ def run_cmd(source, out, quiet, **opts):
 @click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", type=click.Path(file_okay=False),
-              help="Where to keep the data and output (default: a new temp folder).")
+              help="A new or empty directory for the data and output (default: a new temp "
+                   "folder, kept).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @_guard
 def demo(customers, seed, out, quiet):
-    """Generate a synthetic base, run the whole pipeline on it, print the summary."""
+    """Generate a synthetic base with its attributes file, run the whole pipeline on it,
+    print the summary and where the data was kept."""
     from segscore_datasets import generate_transactions
 
     root = Path(out) if out else Path(tempfile.mkdtemp(prefix="segscore-demo-"))
+    if out and root.is_dir() and any(root.iterdir()):
+        raise InputError(f"--out {root}: the directory exists and is not empty (an earlier "
+                         "demo?); choose another --out or remove it")
+    created = out is None or not root.exists()
     if not quiet:
         Console(stderr=True).print(f"generating {customers:,} synthetic customers in {root} …")
-    data = generate_transactions(root / "data", customers, seed=seed)
-    result = _run([str(data.out_dir / "transactions")], root / "output", config_path=None,
-                  as_of=None, window_days=None, bins=None, model_path=None, preset=None, k=None,
-                  overwrite=False, quiet=quiet)
+    try:
+        data = _writing(root, lambda: generate_transactions(root / "data", customers, seed=seed))
+        result = _run([str(data.out_dir / "transactions")], root / "output", config_path=None,
+                      as_of=None, window_days=None, bins=None, model_path=None, preset=None,
+                      k=None, overwrite=False, quiet=quiet,
+                      attributes=str(data.attributes_path))
+    except BaseException:
+        shutil.rmtree(root if created else root / "data", ignore_errors=True)
+        raise
     _summary(result)
+    _demo_notes(customers, result, root, temporary=out is None)
+
+
+def _writing(out: Path, write):
+    """``write()``, with an OSError (read-only, a parent that is a file…) as an InputError
+    naming ``out``."""
+    from segscore.output import cannot_write
+
+    try:
+        return write()
+    except OSError as exc:
+        raise cannot_write(out, exc) from None
+
+
+def _demo_notes(generated: int, result, root: Path, temporary: bool) -> None:
+    """Why fewer customers were scored than generated, and where the demo's files are."""
+    seen = result.manifest["customers"]
+    out_console.print(f"{generated:,} customers generated, {seen['scored']:,} scored: the other "
+                      f"{generated - seen['seen']:,} have no transaction in the generated period "
+                      "(inactive accounts, in the attributes file only)")
+    if seen["not_scored"]:
+        out_console.print(f"{seen['not_scored']:,} customers with no purchase in the window are "
+                          f"listed in {result.out_dir / 'unscored'}")
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    kept = "kept in a temporary folder: remove it when done" if temporary else "kept"
+    out_console.print(f"data and output: {root.absolute()} ({size / 1e6:.1f} MB, {kept})")
 
 
 @main.command()
@@ -176,7 +215,8 @@ def generate(customers, out, seed, files):
     from segscore_datasets import generate_transactions
 
     try:
-        s = generate_transactions(out, customers, seed=seed, files=files)
+        s = _writing(Path(out), lambda: generate_transactions(out, customers, seed=seed,
+                                                               files=files))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     out_console.print(f"{s.customers:,} customers, {s.rows:,} rows in {len(s.files)} files "
@@ -207,14 +247,6 @@ def validate(source, config_path, as_of):
 @_guard
 def report(out_dir):
     """Re-render OUT_DIR/report/index.html from its report.json."""
-    import json
+    from segscore.report.rerender import rerender
 
-    from segscore.report import render_html
-
-    path = Path(out_dir) / "report" / "report.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read report.json: {exc}") from None
-    (path.parent / "index.html").write_text(render_html(data), "utf-8")
-    out_console.print(f"wrote {path.parent / 'index.html'}")
+    out_console.print(f"wrote {rerender(Path(out_dir))}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -224,7 +225,8 @@ def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFr
         .with_columns(
             pl.col("status").replace_strict(list(range(len(STATUSES))), list(STATUSES),
                                             return_dtype=pl.String).alias("reason"),
-            pl.col("file").replace_strict(list(range(len(infos))), [str(i.path) for i in infos],
+            pl.col("file").replace_strict(list(range(len(infos))),
+                                          [str(Path(i.path).resolve()) for i in infos],
                                           return_dtype=pl.String).alias("source_file"),
             pl.col("customer_id").cast(pl.String),
         )
@@ -239,7 +241,8 @@ def reconcile(counts: pl.DataFrame, infos: list[InputFile]) -> tuple[dict, list[
     for i, info in enumerate(infos):
         sub = counts.filter(pl.col("file") == i)
         by = dict(zip(sub["status"].to_list(), sub["len"].to_list()))
-        entry = {"path": str(info.path), "bytes": info.bytes, "rows_read": info.rows,
+        entry = {"path": str(Path(info.path).resolve()), "bytes": info.bytes,
+                 "rows_read": info.rows,
                  "used": by.get(USED, 0), "after_as_of": by.get(1, 0),
                  "outside_window": by.get(2, 0),
                  "rejected": {STATUSES[s]: n for s, n in sorted(by.items()) if s >= FIRST_REJECT}}

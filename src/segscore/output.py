@@ -64,13 +64,26 @@ def recover_and_clean(out: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def cannot_write(path: Path, exc: OSError) -> InputError:
+    """The InputError for an output path the OS refuses, naming the path and the reason: a
+    parent that is a file, a read-only file system, no permission, no space…"""
+    reason = exc.strerror or str(exc)
+    if exc.filename and str(exc.filename) != str(path):
+        reason = f"{reason}: {exc.filename}"
+    existing = next((p for p in Path(path).parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        reason = f"{existing} is a file, not a directory"
+    return InputError(f"{path}: cannot write the output there ({reason})")
+
+
 def check_target(out: Path, overwrite: bool) -> None:
     """Refuse before any work if ``out`` exists and may not be replaced."""
     if out.exists():
         if not out.is_dir():
             raise InputError(f"{out}: output path exists and is not a directory")
         if not overwrite:
-            raise InputError(f"{out}: output directory exists; pass --overwrite to replace it")
+            raise InputError(f"{out}: output directory exists; pass --overwrite "
+                             "(overwrite=True in Python) to replace it")
         if not is_segscore_output(out):
             raise InputError(f"{out}: refusing to overwrite a directory that is not a segscore "
                              "output (no segscore manifest.json)")
@@ -156,7 +169,8 @@ class RunDirectory:
 
     def open(self) -> Path:
         """Lock, recover/clean leftovers, check the target, create the temp dir; returns it.
-        Parent directories it creates are removed again on failure or ``abort``."""
+        Parent directories it creates are removed again on failure or ``abort``. A path the
+        OS refuses (read-only, a parent that is a file…) is an InputError (cannot_write)."""
         parent = self.out.parent
         while not parent.exists():
             self._made_parents.append(parent)
@@ -164,16 +178,20 @@ class RunDirectory:
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self._lock()
-        except BaseException:
+        except BaseException as exc:
             self._remove_made_parents()
+            if isinstance(exc, OSError):
+                raise cannot_write(self.out, exc) from None
             raise
         try:
             recover_and_clean(self.out)
             check_target(self.out, self.overwrite)
             self.tmp.mkdir()
-        except BaseException:
+        except BaseException as exc:
             self._unlock()
             self._remove_made_parents()
+            if isinstance(exc, OSError):
+                raise cannot_write(self.out, exc) from None
             raise
         _crash_point("opened")
         return self.tmp
@@ -223,10 +241,44 @@ class RunDirectory:
         self._made_parents = []
 
 
-def write_json(path: Path, data: dict) -> None:
+def _json_text(data: dict) -> str:
     """Pretty, key-sorted JSON with a trailing newline (stable bytes for equal content)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """``data`` as pretty, key-sorted JSON at ``path`` (inside a run's temp directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+    path.write_text(_json_text(data), "utf-8")
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: write a hidden sibling, fsync it, rename it over."""
+    tmp = path.parent / f".{path.name}{TMP_TAG}{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def refresh_output_entry(out: Path, rel: str) -> None:
+    """Set the ``bytes`` of file ``rel``'s entry in the outputs of out/manifest.json to its
+    size now (``segscore report`` renders index.html again). A manifest without the entry
+    (not segscore's, or older) is left as it is."""
+    if not is_segscore_output(out):
+        return
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    size = (out / rel).stat().st_size
+    entry = next((e for e in manifest.get("outputs") or []
+                  if isinstance(e, dict) and e.get("path") == rel), None)
+    if entry is not None and entry.get("bytes") != size:
+        entry["bytes"] = size
+        replace_text(out / "manifest.json", _json_text(manifest))
 
 
 def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:

@@ -21,6 +21,7 @@ from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, finish, unscored_customers
 from segscore.ingest import reconcile, resolve_roles, window_start
+from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
 from segscore.model import FrozenModel, load_model, model_dict
@@ -28,7 +29,7 @@ from segscore.output import PRODUCER, RunDirectory, write_json, write_partitione
 from segscore.passes import count_customers, gather, sample_channel_columns
 from segscore.report import build_report, check_report_inputs, write_report
 from segscore.report.sections import OptionalSections
-from segscore.schema import InputFile, discover, inspect_inputs
+from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
 from segscore.segments import label_all, tier_probabilities
 from segscore.timing import StageClock
@@ -130,8 +131,11 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
+        if run_dir is not None:
+            _check_out_apart(source, run_dir.out)
         report_inputs = check_report_inputs(config, previous_dir=previous,
                                             attributes_path=attributes)
+        report_files = report_input_files(previous, attributes)
         plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
@@ -161,17 +165,17 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                                          else "side by side"),
                                      "report_sections_started": (
                                          "after scoring" if early else "at the report stage")},
-                          "model_source": str(model_path) if model_path else None}
+                          "model_source": str(Path(model_path).resolve()) if model_path
+                          else None,
+                          "report_inputs": report_files}
         for sections in early:  # bad --customers / --previous: stop before writing
             sections.raise_failed()
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
-                outputs = _write(tmp, result, config)
+                written = _write(tmp, result, config)
             result.out_dir = run_dir.out
-        else:
-            outputs = []
         result.timings = clock.to_list()
-        result.manifest.update(manifest_extra, outputs=outputs, timings=result.timings,
+        result.manifest.update(manifest_extra, outputs=[], timings=result.timings,
                                finished_at=datetime.now(timezone.utc).isoformat())
         if report:
             with clock.stage("report", rows=result.customers.height):
@@ -183,7 +187,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
         result.manifest["timings"] = result.timings
-        if run_dir is not None:
+        if run_dir is not None:  # every file is written by now (migration.parquet too)
+            result.manifest["outputs"] = output_files(tmp, written)
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
     except BaseException:
@@ -193,6 +198,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             run_dir.abort()
         raise
     return result
+
+
+def _check_out_apart(source, out: Path) -> None:
+    """Refuse an output directory that a source item reads (inside or equal to a source
+    directory, or matched by a glob): the next run would read this output as input."""
+    item = source_reaching(source, out)
+    if item is not None:
+        raise InputError(f"{out}: the output directory is inside the input {item}, so the "
+                         "next run would read this output as transactions; choose an --out "
+                         "outside the input")
 
 
 @contextmanager

@@ -6,6 +6,7 @@ before anything is written.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,46 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
         else:
             raise InputError(f"{path}: no such file or directory")
     return sorted(files)
+
+
+def _glob_reaches(rel: tuple[str, ...], rest: tuple[str, ...]) -> bool:
+    """Whether glob components ``rest`` (below the pattern's literal base) can match the
+    path ``rel`` (below the same base), an ancestor read as a directory, or a path under it.
+    Conservative: ``**`` reaches everything below it."""
+    for i, part in enumerate(rest):
+        if part == "**" or i == len(rel):
+            return True
+        if not fnmatch.fnmatchcase(rel[i], part):
+            return False
+    return True
+
+
+def source_reaching(source: str | Path | list[str | Path], directory: Path) -> str | None:
+    """The item of ``source`` (as given) that would read files inside ``directory``: a
+    directory holding it (or equal to it), or a glob that can match it, one of its parents
+    or a file in it. None when no item does."""
+    target = directory.resolve()
+    for item in source if isinstance(source, list) else [source]:
+        text = str(item)
+        parts = Path(text).parts
+        magic = [i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")]
+        if magic:
+            base = Path(*parts[:magic[0]]).resolve() if magic[0] else Path.cwd()
+            if target.is_relative_to(base) and _glob_reaches(target.relative_to(base).parts,
+                                                             parts[magic[0]:]):
+                return text
+        elif Path(text).is_dir() and target.is_relative_to(Path(text).resolve()):
+            return text
+    return None
+
+
+def no_rows_problem(infos: list[InputFile]) -> str | None:
+    """The problem when the input files hold no row at all (naming the first five), or None."""
+    if any(i.rows for i in infos):
+        return None
+    names = ", ".join(str(i.path) for i in infos[:5])
+    more = f" and {len(infos) - 5} more" if len(infos) > 5 else ""
+    return f"the input has no rows: every file is empty (0 rows): {names}{more}"
 
 
 def _kind(dtype: pa.DataType) -> str | None:
@@ -193,7 +234,8 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
 
 
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
-    """Inspect every file and check that they agree on the kind of id and optional columns."""
+    """Inspect every file and check that they agree on the kind of id and that they hold
+    rows."""
     if not files:
         raise InputError("no input files")
     infos = [inspect_file(f, columns) for f in files]
@@ -203,4 +245,7 @@ def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
         if a != b:
             raise InputError(f"{info.path}: column '{columns.customer_id}' holds {b} ids but "
                              f"{first.path} holds {a} ids; all files must agree")
+    problem = no_rows_problem(infos)
+    if problem:
+        raise InputError(problem)
     return infos

@@ -26,7 +26,8 @@ from segscore.ingest import (USED, Roles, _one_line, classify, default_as_of, re
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
-from segscore.schema import InputFile, column_problems, discover, inspect_file, read_footer
+from segscore.schema import (InputFile, column_problems, discover, inspect_file, no_rows_problem,
+                             read_footer)
 
 # ---------------------------------------------------------------------------------------------
 # validation report
@@ -120,6 +121,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                             for kind, v in sorted(by_kind.items(), key=lambda kv: str(kv[0])))
         problem(None, f"column '{config.columns.customer_id}': files disagree on the id type "
                       f"({summary}); all files must agree")
+    if infos and not problems and no_rows_problem(infos):
+        problem(None, no_rows_problem(infos))
 
     report: dict = {
         "ok": False, "problems": problems,
