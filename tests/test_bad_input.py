@@ -8,6 +8,7 @@ Every case here is listed in docs/bad-input.md.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -217,12 +218,30 @@ def test_broken_symlink(tmp_path):
     assert_refused(tmp_path, run_cli(tmp_path, link), "t.parquet")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything: permission bits are moot")
+def cli_bound_by_permissions(*args) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process that file permission bits bind: as root (CI), without the
+    capabilities that bypass them (``setpriv``, util-linux)."""
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root without setpriv: permission bits are moot")
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "400"}
+    proc = subprocess.run([*prefix, sys.executable, "-c", "from segscore.cli import main; main()",
+                           *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    proc.exit_code, proc.output = proc.returncode, proc.stdout
+    return proc
+
+
 def test_unreadable_file(tmp_path):
     src = write(tmp_path / "in" / "t.parquet", good_table())
     src.chmod(0)
     try:
-        assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", "permission")
+        result = cli_bound_by_permissions("run", src, "--out", tmp_path / "out", "--quiet",
+                                          "--k", "off")
+        assert_refused(tmp_path, result, "t.parquet", "ermission")
     finally:
         src.chmod(0o644)
 
@@ -281,15 +300,17 @@ def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
                    "output there (Read-only file system", ".out.segscore-lock")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere: permission bits are moot")
 def test_output_in_a_directory_without_write_permission(tmp_path):
     src = write(tmp_path / "in" / "t.parquet", good_table())
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        result = cli("run", src, "--out", locked / "new" / "out", "--quiet", "--k", "off")
-        assert result.exit_code == 2 and "Permission denied" in result.output, result.output
+        result = cli_bound_by_permissions("run", src, "--out", locked / "new" / "out",
+                                          "--quiet", "--k", "off")
+        text = result.stdout + result.stderr
+        assert result.returncode == 2 and "Permission denied" in text, text
+        assert "Traceback" not in text
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
