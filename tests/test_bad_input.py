@@ -1,7 +1,8 @@
 """File-, schema- and config-level errors: exit code 2, one clear message naming the file /
 column / config key, no traceback, nothing written (SPEC §5, §6; issue 6 part 2).
 
-Runs the click CLI in-process (CliRunner) for speed; one case goes through a real subprocess.
+Runs the click CLI in-process (CliRunner) for speed; a few cases go through a real subprocess
+(the permission cases, so that as root they can drop the capabilities that bypass them).
 Every case here is listed in docs/bad-input.md.
 """
 
