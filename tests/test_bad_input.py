@@ -159,17 +159,15 @@ def _corrupt_data_page(path: Path) -> None:
 
 
 def test_corrupt_data_page_default_as_of(tmp_path):
-    """Footer fine, a data page destroyed. ingest.default_as_of names the file when given the
-    infos (ingest.explain_read_error), but pipeline.py does not pass them yet: exit 1
-    'internal error (ComputeError)' today; see the report."""
+    """Footer fine, a data page destroyed: the first read (the row pass, as_of derived from
+    it) fails, and ingest.explain_read_error names the file and row group (exit 2)."""
     src = write(tmp_path / "in" / "t.parquet", good_table(2000))
     _corrupt_data_page(src)
     assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", "corrupt")
 
 
 def test_corrupt_data_page_explicit_as_of(tmp_path):
-    """Same with --as-of: the first read is pipeline.py's collect_all, which does not yet map a
-    decode error to the file (exit 1 'internal error (ComputeError)'); see the report."""
+    """Same with --as-of (no as_of to derive): still exit 2 naming the file."""
     src = write(tmp_path / "in" / "t.parquet", good_table(2000))
     _corrupt_data_page(src)
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--as-of", "2025-02-01")),

@@ -16,7 +16,8 @@ does not fit, the caller counts distinct ids (HyperLogLog, one column) and plans
 id bytes = 0 for integer customer ids, else STRING_ID plus the bytes of ids too long to sit
 in polars' 16-byte string view (``id_bytes``): before the row pass from the longest min / max
 id in the footers' statistics, after it from the ids themselves.
-Everything here reads footers only (and, after the row pass, the ids already in memory).
+Everything here reads footers only (and, after the row pass, the ids already in memory); the
+callers' callbacks read the customer ids (the count) or a first row group (the channels).
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from segscore.errors import ConfigError
 
-UNBOUNDED = None
-
 
 @dataclass(frozen=True)
 class Rule:
