@@ -1,7 +1,7 @@
 """CLI end to end: demo, run output layout (SPEC §5), --model re-apply, exit codes."""
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import polars as pl
@@ -357,3 +357,30 @@ def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
     assert r.exit_code == 2 and "memory budget exceeded" in r.output
     assert "stage 'discover' failed" in r.output  # refused before any row is read
     assert not (tmp_path / "o").exists()
+
+
+def test_as_of_after_today_is_warned(tmp_path):
+    """A mis-dated row (next year) becomes the default as_of (SPEC §1) and would make every
+    customer look lapsed: the run warns on stderr, even with --quiet, and in the manifest;
+    with --as-of, or data up to today, there is no warning."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    days = [now - timedelta(days=d) for d in (1, 40, 90)]
+    rows = pl.DataFrame({"customer_id": [1, 2, 3, 1], "order_ts": days + [now + timedelta(days=400)],
+                         "amount": [10.0, 20.0, 30.0, 5.0]})
+    rows.write_parquet(tmp_path / "t.parquet")
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "t.parquet"), "--out",
+                                       str(tmp_path / "o"), "--quiet", "--k", "off"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    (warning,) = manifest["warnings"]
+    assert "after today" in warning and "--as-of" in warning
+    assert "warning: as_of" in result.stderr and "after today" in result.stderr
+    given = CliRunner().invoke(main, ["run", str(tmp_path / "t.parquet"), "--out",
+                                      str(tmp_path / "g"), "--quiet", "--k", "off",
+                                      "--as-of", now.date().isoformat()])
+    assert given.exit_code == 0 and "warning" not in given.stderr
+    assert json.loads((tmp_path / "g" / "manifest.json").read_text())["warnings"] == []
+    rows.head(3).write_parquet(tmp_path / "t.parquet")
+    past = CliRunner().invoke(main, ["run", str(tmp_path / "t.parquet"), "--out",
+                                     str(tmp_path / "p"), "--quiet", "--k", "off"])
+    assert past.exit_code == 0 and "warning" not in past.stderr

@@ -121,10 +121,13 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
                                  "--k": str(int(k)) if k and k.isdigit() else k})
         overrides = _overrides(window_days, None, None, None)  # they agree; the model wins
     config = load_config(config_path, *overrides)
-    return run(source, out, config=config, as_of=as_of, model_path=model_path,
-               overwrite=overwrite, previous=previous, attributes=attributes,
-               memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,
-               on_stage=StageProgress(quiet))
+    result = run(source, out, config=config, as_of=as_of, model_path=model_path,
+                 overwrite=overwrite, previous=previous, attributes=attributes,
+                 memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,
+                 on_stage=StageProgress(quiet))
+    for warning in result.manifest.get("warnings", []):  # shown even with --quiet
+        click.echo(f"warning: {warning}", err=True)
+    return result
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -157,6 +157,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
                                          clock, start_sections)
+        result.manifest["warnings"] = (
+            [] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
@@ -198,6 +200,18 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             run_dir.abort()
         raise
     return result
+
+
+def future_as_of(as_of: str, now: datetime) -> list[str]:
+    """A warning when the as_of derived from the data (ISO text, UTC) falls on a day after
+    ``now``'s (UTC): a mis-dated row (2099-…) would otherwise silently make every customer
+    look lapsed. SPEC §1 still takes the latest transaction; --as-of overrides it."""
+    day = datetime.fromisoformat(as_of).date()
+    today = now.astimezone(timezone.utc).date()
+    if day <= today:
+        return []
+    return [f"as_of {day} comes from the latest transaction, which is dated after today "
+            f"({today}, UTC): check the input for mis-dated rows, or pass --as-of"]
 
 
 def _check_out_apart(source, out: Path) -> None:
