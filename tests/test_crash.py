@@ -188,6 +188,26 @@ def test_failure_mid_write_leaves_previous_output_and_no_temp(data, tmp_path, mo
     assert leftovers(out) == []
 
 
+def test_full_disk_says_so_and_leaves_previous_output(data, tmp_path, monkeypatch):
+    import errno
+
+    import segscore.pipeline as pipeline
+
+    out = tmp_path / "out"
+    shutil.copytree(data["baseline"], out)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out) + "-tmp/part.parquet")
+
+    monkeypatch.setattr(pipeline, "write_table", full)
+    result = _cli("run", data["small"], "--out", out, "--quiet", "--k", "off", "--overwrite")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "internal error" not in text, text
+    assert "No space left on device while writing" in text and "nothing was replaced" in text
+    assert snapshot(out) == data["snapshot"]
+    assert leftovers(out) == []
+
+
 def test_second_concurrent_run_is_refused(data, tmp_path):
     from segscore.errors import InputError
     from segscore.output import RunDirectory

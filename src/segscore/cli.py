@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sys
 import tempfile
@@ -23,7 +24,8 @@ def _fail(exc: Exception, code: int) -> None:
 
 
 def _guard(fn):
-    """Run a command body: InputError → exit 2 with its message; anything else → exit 1."""
+    """Run a command body: InputError → exit 2 with its message; anything else → exit 1
+    (a full disk or quota with a message saying so, the rest as an internal error)."""
     import functools
 
     @functools.wraps(fn)
@@ -34,7 +36,12 @@ def _guard(fn):
             _fail(exc, 2)
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
-        except Exception as exc:  # internal error: say so, with the type
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # the machine, not segscore nor the input (the run directory is atomic)
+                _fail(RuntimeError(f"{exc.strerror} while writing {exc.filename or 'the output'}"
+                                   "; the run was abandoned and nothing was replaced: free "
+                                   "some space and run again"), 1)
             _fail(RuntimeError(f"internal error ({type(exc).__name__}): {exc}"), 1)
     return wrapper
 
