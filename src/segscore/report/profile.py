@@ -23,6 +23,9 @@ from segscore.report.sections import OptionalSections, timed
 REPORT_SCHEMA_VERSION = 2
 LORENZ_POINTS = 101
 TOP_SHARES = (0.01, 0.10, 0.20)
+#: the manifest's row reconciliation in docs/report.md's order (data_quality)
+DATA_QUALITY_ROWS = ("read", "used", "after_as_of", "outside_window", "rejected",
+                     "rejected_total", "balanced")
 
 _STATS = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 _DIMS = ("segment", "value_tier", "lifecycle_stage", "cluster")
@@ -320,10 +323,10 @@ def _concentration(monetary: pl.Series) -> dict:
     return {
         "revenue_definition": "net spend (monetary, returns included)",
         "customers": int(n), "revenue": total,
+        "gini": gini,
+        "customers_with_non_positive_revenue": non_positive,
         "top_shares": [{"customer_share": p, "customers": int(np.ceil(p * n)),
                         "revenue_share": top_share(p)} for p in TOP_SHARES],
-        "customers_with_non_positive_revenue": non_positive,
-        "gini": gini,
         "lorenz": [{"customer_share": float(a), "revenue_share": float(b)}
                    for a, b in zip(fr, lorenz)],
         "pareto": [{"customer_share": float(a), "revenue_share": float(b)}
@@ -450,7 +453,17 @@ def _build(result, config, c: pl.DataFrame) -> dict:
                                              total_rev, channels)
     q = config.bins
     cuts = result.model["cut_points"]
-    report = {
+    if has_cluster:
+        model_clusters = result.model.get("clusters") or {}
+        clusters = _cluster_profiles(c, stats["cluster"], model_clusters, total_n, total_rev,
+                                     channels)
+        cluster_features = model_clusters.get("features", [])
+        cluster_selection = model_clusters.get("selection")
+    else:  # clustering off: the fields are there, empty / null (docs/report.md)
+        clusters, cluster_features, cluster_selection = [], None, None
+    rows = result.manifest["rows"]
+    # key order = docs/report.md's order (display order; tests/test_report_format.py)
+    return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "run_id": result.manifest.get("run_id"),
@@ -464,6 +477,9 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         "value_tiers": mk("value_tier", {t.key: t.name for t in config.value_tier.tiers}, {}),
         "lifecycle_stages": mk("lifecycle_stage", {r.key: r.name for r in life},
                                {r.key: r.action for r in life}),
+        "clusters": clusters,
+        "cluster_features": cluster_features,
+        "cluster_selection": cluster_selection,
         "cut_points": cuts,
         "score_ranges": {
             "bins": q,
@@ -477,19 +493,11 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         "value_tier_bounds": result.model["value_tier_bounds"],
         "rf_grid": rf_grid,
         "concentration": concentration,
-        "data_quality": {**result.manifest["rows"],
+        "data_quality": {**{k: rows[k] for k in DATA_QUALITY_ROWS if k in rows},
+                         **{k: v for k, v in rows.items() if k not in DATA_QUALITY_ROWS},
                          "customers": result.manifest["customers"],
                          "inputs": [{k: f.get(k) for k in ("path", "bytes", "rows_read", "used",
                                                            "after_as_of", "outside_window",
                                                            "rejected")}
                                     for f in result.manifest.get("inputs", [])]},
     }
-    if has_cluster:
-        clusters = result.model.get("clusters") or {}
-        report["clusters"] = _cluster_profiles(c, stats["cluster"], clusters, total_n,
-                                               total_rev, channels)
-        report["cluster_features"] = clusters.get("features", [])
-        report["cluster_selection"] = clusters.get("selection")
-    else:
-        report["clusters"] = []
-    return report
