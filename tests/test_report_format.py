@@ -93,3 +93,34 @@ def test_clustering_on_lists_the_cluster_stage(data, tmp_path):
     res = segscore.run(data["files"], None, config=build_config({"clustering": {"k": 3}}))
     assert res.report["cluster_features"] and res.report["cluster_selection"] is not None
     assert "cluster" in [s["stage"] for s in res.report["performance"]["stages"]]
+
+
+@pytest.mark.parametrize("n", [42315, 7, 1])
+def test_lorenz_and_pareto_points_are_exact(n):
+    """Point i: customer_share exactly i / 100, i × n / 100 customers rounded half up in
+    integers (n = 42315: 12694.5 → 12695 at point 30, where np.rint rounded to even; point
+    70 was linspace's 0.7000000000000001)."""
+    from segscore.report.profile import _concentration
+
+    rng = np.random.default_rng(n)
+    m = np.round(rng.lognormal(3, 1, n) - 5, 2)
+    conc = _concentration(pl.Series("monetary", m))
+    x = np.sort(m)
+    cum = np.concatenate([[0.0], np.cumsum(x)])
+    total = cum[-1]
+    for name, take in (("lorenz", lambda k: cum[k]), ("pareto", lambda k: total - cum[n - k])):
+        pts = conc[name]
+        assert len(pts) == 101
+        for i, p in enumerate(pts):
+            k = (i * n + 50) // 100
+            assert p["customer_share"] == i / 100 and repr(p["customer_share"]) == repr(i / 100)
+            assert p["customers"] == k, (name, i)
+            assert p["revenue_share"] == pytest.approx(take(k) / total, rel=1e-12, abs=1e-12)
+    if n == 42315:
+        assert conc["lorenz"][30]["customers"] == 12695
+        assert conc["lorenz"][70]["customers"] == 29621
+        assert conc["lorenz"][70]["customer_share"] == 0.7
+    for t in conc["top_shares"]:
+        k = -(-round(t["customer_share"] * 100) * n // 100)
+        assert t["customers"] == k
+        assert t["revenue_share"] == pytest.approx((total - cum[n - k]) / total, rel=1e-12)

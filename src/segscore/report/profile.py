@@ -22,7 +22,7 @@ from segscore.report.sections import OptionalSections, timed
 
 REPORT_SCHEMA_VERSION = 2
 LORENZ_POINTS = 101
-TOP_SHARES = (0.01, 0.10, 0.20)
+TOP_SHARE_PERCENTS = (1, 10, 20)  # concentration.top_shares: the top 1 %, 10 %, 20 %
 #: the manifest's row reconciliation in docs/report.md's order (data_quality)
 DATA_QUALITY_ROWS = ("read", "used", "after_as_of", "outside_window", "rejected",
                      "rejected_total", "balanced")
@@ -305,15 +305,18 @@ def _concentration(monetary: pl.Series) -> dict:
     def cum_at(i):  # revenue of the i lowest spenders (array or int index)
         return np.where(i > 0, x[np.maximum(i, 1) - 1], 0.0) if n else np.zeros_like(i, float)
 
-    fr = np.linspace(0.0, 1.0, LORENZ_POINTS)
-    idx = np.rint(fr * n).astype(np.int64)
-    lorenz = cum_at(idx) / total if total else np.zeros_like(fr)
+    # point i: customer_share i / 100 exactly, i × n / 100 customers rounded half up, in
+    # integers (no float noise deciding a tie)
+    pct = np.arange(LORENZ_POINTS, dtype=np.int64)
+    idx = (pct * n + 50) // 100
+    lorenz = cum_at(idx) / total if total else np.zeros(LORENZ_POINTS)
     top = total - cum_at(n - idx)  # revenue of the top idx customers
-    pareto = top / total if total else np.zeros_like(fr)
+    pareto = top / total if total else np.zeros(LORENZ_POINTS)
 
-    def top_share(p):
-        k = int(np.ceil(p * n))
+    def top_share(k):  # revenue share of the top k customers
         return float((total - cum_at(np.int64(n - k))) / total) if total else 0.0
+
+    tops = [(p, -(-p * n // 100)) for p in TOP_SHARE_PERCENTS]  # ⌈p × n / 100⌉, exactly
 
     # Gini from the Lorenz curve (trapezoids over all customers, exact).
     # (undefined when net revenue is not positive; may exceed 1 with negative net spenders)
@@ -325,12 +328,12 @@ def _concentration(monetary: pl.Series) -> dict:
         "customers": int(n), "revenue": total,
         "gini": gini,
         "customers_with_non_positive_revenue": non_positive,
-        "top_shares": [{"customer_share": p, "customers": int(np.ceil(p * n)),
-                        "revenue_share": top_share(p)} for p in TOP_SHARES],
-        "lorenz": [{"customer_share": float(a), "revenue_share": float(b)}
-                   for a, b in zip(fr, lorenz)],
-        "pareto": [{"customer_share": float(a), "revenue_share": float(b)}
-                   for a, b in zip(fr, pareto)],
+        "top_shares": [{"customer_share": p / 100, "customers": int(k),
+                        "revenue_share": top_share(k)} for p, k in tops],
+        "lorenz": [{"customer_share": i / 100, "customers": int(k), "revenue_share": float(b)}
+                   for i, (k, b) in enumerate(zip(idx, lorenz))],
+        "pareto": [{"customer_share": i / 100, "customers": int(k), "revenue_share": float(b)}
+                   for i, (k, b) in enumerate(zip(idx, pareto))],
     }
 
 
