@@ -124,3 +124,50 @@ def test_lorenz_and_pareto_points_are_exact(n):
         k = -(-round(t["customer_share"] * 100) * n // 100)
         assert t["customers"] == k
         assert t["revenue_share"] == pytest.approx((total - cum[n - k]) / total, rel=1e-12)
+
+
+def _table_columns(html: str, table_index: int) -> list[list[str]]:
+    """The body cells' texts, column by column, of the page's ``table_index``-th table."""
+    table = re.findall(r"<table.*?</table>", html, re.S)[table_index]
+    body = re.search(r"<tbody>(.*?)</tbody>", table, re.S).group(1)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+    return [list(col) for col in zip(*rows)]
+
+
+def _decimals(text: str) -> int | None:
+    m = re.fullmatch(r"-?[\d,]+(?:\.(\d+))?%?", text.strip())
+    return None if m is None else len(m.group(1) or "")
+
+
+def test_html_number_columns_have_one_format(off_run):
+    """Whole floats are not printed as integers beside fractional ones ("484" next to
+    "413.50", "1" next to "8.5"): every numeric column has one number of decimals."""
+    from segscore.report import render_html
+
+    r = _report(off_run)
+    a, b = r["segments"][0], r["segments"][1]
+    a["revenue"], b["revenue"] = 484.0, 413.5
+    a["median_frequency"], b["median_frequency"] = 1.0, 8.5
+    a["mean_recency_days"], b["mean_recency_days"] = 1.0, 8.25
+    a["median_monetary"], b["median_monetary"] = 20.0, 20.5
+    html = render_html(r)
+    segments = _table_columns(html, 0)
+    checked = 0
+    for col in segments:
+        places = {_decimals(t) for t in col if t.strip()}
+        if None in places:
+            continue  # a text column (key, name, action)
+        assert len(places) <= 1, col
+        checked += 1
+    assert checked >= 15
+    revenue, median_orders, mean_recency = segments[4], segments[9], segments[8]
+    assert revenue[:2] == ["484.00", "413.50"]
+    assert median_orders[:2] == ["1.0", "8.5"]
+    assert mean_recency[:2] == ["1.0", "8.2"]
+    cut = r["cut_points"]["f"]
+    r["cut_points"]["f"] = [1.0, 2.5] + cut[2:]
+    assert "<td class=\"text\">1.00, 2.50" in render_html(r)
+    # the R×F heat map's mean spend labels
+    r["rf_grid"]["mean_monetary"][0][0], r["rf_grid"]["mean_monetary"][0][1] = 484.0, 413.5
+    assert "avg 484.0<" in render_html(r) and "avg 413.5<" in render_html(r)
