@@ -171,3 +171,152 @@ def test_html_number_columns_have_one_format(off_run):
     # the R×F heat map's mean spend labels
     r["rf_grid"]["mean_monetary"][0][0], r["rf_grid"]["mean_monetary"][0][1] = 484.0, 413.5
     assert "avg 484.0<" in render_html(r) and "avg 413.5<" in render_html(r)
+
+
+def _with_channels(data, name: str, make) -> Path:
+    """The generated transactions with their channel column replaced by ``make(rng, n)``
+    (a list of str | None), written as one file."""
+    tx = pl.concat([pl.read_parquet(f) for f in data["files"]])
+    rng = np.random.default_rng(11)
+    tx = tx.with_columns(pl.Series("channel", make(rng, tx.height), dtype=pl.String))
+    path = data["root"] / f"{name}.parquet"
+    tx.write_parquet(path)
+    return path
+
+
+def _customers(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(out / "customers" / "**" / "*.parquet", hive_partitioning=True)
+
+
+def _mix_by_segment(df: pl.DataFrame, keys: list[str]) -> dict[str, dict[str, float]]:
+    """Independent channel mix per segment from the customer table: Σ share × gross / Σ gross
+    per share column, and the spend in no share column (gross × (1 − Σ shares))."""
+    gross = pl.col("avg_order_value") * pl.col("frequency")
+    shares = [c for c in df.columns if c.startswith("share_")]
+    g = df.group_by(pl.col("segment").cast(pl.String)).agg(
+        gross.sum().alias("gross"),
+        *[(pl.col(c) * gross).sum().alias(c) for c in shares],
+        (gross * (1 - pl.sum_horizontal(shares))).sum().alias("no_channel"))
+    return {row["segment"]: {k: row[k] / row["gross"] for k in keys}
+            for row in g.iter_rows(named=True)}
+
+
+@pytest.fixture(scope="module")
+def manychan(data):
+    """21 channels, one of them literally "other": 16 share columns + the folded bucket."""
+    names = ["other"] + [f"ch{i:02d}" for i in range(20)]
+    path = _with_channels(data, "manychan",
+                          lambda rng, n: [names[i] for i in rng.integers(0, len(names), n)])
+    out = data["root"] / "r_manychan"
+    segscore.run(path, out, config=build_config({"clustering": {"k": "off"}}))
+    return out
+
+
+def test_channel_named_other_beside_the_folded_bucket(manychan):
+    r = _report(manychan)
+    df = _customers(manychan)
+    model = json.loads((manychan / "model.json").read_text())
+    assert model["channel_columns"]["other"] is True
+    keys = [ch["key"] for ch in r["channels"]]
+    assert len(keys) == len(set(keys)) == 17
+    assert set(keys) == {c for c in df.columns if c.startswith("share_")}
+    real = {ch["key"]: ch["value"] for ch in r["channels"] if ch["kind"] == "channel"}
+    assert real == model["channel_columns"]["columns"] and "other" in real.values()
+    assert real[next(k for k, v in real.items() if v == "other")] == "other"
+    assert [ch for ch in r["channels"] if ch["kind"] != "channel"] == [
+        {"key": "share_other", "kind": "other", "value": None}]
+    want = _mix_by_segment(df, keys)
+    for p in r["segments"]:
+        if not p["customers"]:
+            continue
+        mix = p["channel_mix"]
+        assert list(mix) == keys
+        assert sum(mix.values()) == pytest.approx(1.0, abs=1e-12)
+        for k in keys:
+            assert mix[k] == pytest.approx(want[p["key"]][k], rel=1e-9, abs=1e-12), (p["key"], k)
+    html = (manychan / "report" / "index.html").read_text("utf-8")
+    head = re.search(r"<thead>(.*?)</thead>", html, re.S).group(1)
+    assert head.count('<th title="share_') == 17
+    assert '<th title="share_other_2">other</th>' in head
+    assert '<th title="share_other"><i>other channels</i></th>' in head
+
+
+@pytest.fixture(scope="module")
+def nullchan(data):
+    """The generated channels with 10 % of the rows' channel null (4 channels, no fold)."""
+    path = _with_channels(data, "nullchan", lambda rng, n: [
+        None if rng.random() < 0.1 else ["web", "app", "store", "marketplace"][rng.integers(4)]
+        for _ in range(n)])
+    out = data["root"] / "r_nullchan"
+    segscore.run(path, out, config=build_config({"clustering": {"k": "off"}}))
+    return out, path
+
+
+def test_spend_without_a_channel_has_its_own_bucket(nullchan, off_run):
+    out, path = nullchan
+    r = _report(out)
+    df = _customers(out)
+    keys = [ch["key"] for ch in r["channels"]]
+    assert r["channels"][-1] == {"key": "no_channel", "kind": "none", "value": None}
+    assert "share_other" not in df.columns
+    # independent: per segment, the purchase spend of rows with a null channel in the raw
+    # transactions / all purchase spend of the segment's customers
+    tx = pl.read_parquet(path).filter(pl.col("amount") > 0).join(
+        df.select("customer_id", pl.col("segment").cast(pl.String)), on="customer_id")
+    raw = {row["segment"]: row["none"] / row["all"] for row in tx.group_by("segment").agg(
+        pl.col("amount").filter(pl.col("channel").is_null()).sum().alias("none"),
+        pl.col("amount").sum().alias("all")).iter_rows(named=True)}
+    want = _mix_by_segment(df, keys)
+    for p in r["segments"]:
+        if not p["customers"]:
+            continue
+        mix = p["channel_mix"]
+        assert list(mix) == keys
+        assert sum(mix.values()) == pytest.approx(1.0, abs=1e-12)
+        assert mix["no_channel"] == pytest.approx(raw[p["key"]], rel=1e-9)
+        for k in keys:
+            assert mix[k] == pytest.approx(want[p["key"]][k], rel=1e-9, abs=1e-12), (p["key"], k)
+    html = (out / "report" / "index.html").read_text("utf-8")
+    assert '<th title="no_channel"><i>no channel</i></th>' in html
+    # no null channel: no bucket, the share columns sum to 1 by themselves
+    plain = _report(off_run)
+    assert [ch["kind"] for ch in plain["channels"]] == ["channel"] * len(plain["channels"])
+    for p in plain["segments"]:
+        if p["customers"]:
+            assert sum(p["channel_mix"].values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_polars_fallback_gives_the_same_channel_mix(nullchan):
+    """The polars group_by path (a dimension that is not an Enum) sums the spend without a
+    channel exactly like the numba pass (integer units)."""
+    from segscore.report.profile import _combination_sums, _sum_query
+
+    df = _customers(nullchan[0]).with_columns(pl.col("segment").cast(pl.String).cast(
+        pl.Enum(sorted(_customers(nullchan[0])["segment"].cast(pl.String).unique()))))
+    shares = [c for c in df.columns if c.startswith("share_")]
+    fast = _combination_sums(df, ["segment"], shares, True)[0].sort("segment")
+    slow = _sum_query(df.lazy(), ["segment"], shares, True).collect().sort("segment")
+    assert fast["unassigned_units"].sum() > 0
+    assert fast["unassigned_units"].to_list() == slow["unassigned_units"].to_list()
+
+
+def test_older_reports_still_render(manychan):
+    """A schema 2 report (channels = labels, channel_mix keyed by label) still renders."""
+    from segscore.report import render_html
+    from segscore.report.rerender import report_problem
+
+    r = _report(manychan)
+    label = {ch["key"]: ch["value"] or "other" for ch in r["channels"]
+             if ch["key"] != "share_other_2"}  # schema 2 lost it: the labels clashed
+    v2 = json.loads(json.dumps(r))
+    v2["schema_version"] = 2
+    v2["channels"] = list(label.values())
+    for section in ("segments", "value_tiers", "lifecycle_stages"):
+        for p in v2[section]:
+            p["channel_mix"] = {label[k]: v for k, v in p["channel_mix"].items() if k in label}
+    assert report_problem(v2) is None
+    html = render_html(v2)
+    head = re.search(r"<thead>(.*?)</thead>", html, re.S).group(1)
+    assert "<th>ch19</th>" in head and "<th>other</th>" in head
+    share = r["segments"][0]["channel_mix"]["share_ch19"]
+    assert f"{100 * share:.1f}%" in html

@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
+from segscore.ingest import AMOUNT_SCALE
 from segscore.memory import ReportInputs
 from segscore.report.perf import performance_profile
 from segscore.report.sections import OptionalSections, timed
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 LORENZ_POINTS = 101
 TOP_SHARE_PERCENTS = (1, 10, 20)  # concentration.top_shares: the top 1 %, 10 %, 20 %
 #: the manifest's row reconciliation in docs/report.md's order (data_quality)
@@ -30,6 +31,10 @@ DATA_QUALITY_ROWS = ("read", "used", "after_as_of", "outside_window", "rejected"
 _STATS = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 _DIMS = ("segment", "value_tier", "lifecycle_stage", "cluster")
 _HIST_MAX_BINS = 1 << 23  # histogram medians: dimension combinations × value range
+#: channel_mix key of the purchase spend in no share column (spend of rows with a null
+#: channel when there is no share_other column); every other key is a share column name,
+#: ``share_…``, so no channel value can produce it (docs/report.md, profile)
+NO_CHANNEL = "no_channel"
 
 
 def _num(v) -> float | None:
@@ -45,9 +50,19 @@ def _gross() -> pl.Expr:
     return pl.col("avg_order_value") * pl.col("frequency")
 
 
-def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str]) -> pl.LazyFrame:
+def _unassigned_expr(channels: list[str]) -> pl.Expr:
+    """Per customer, the purchase spend in none of the share columns ``channels``, in integer
+    currency units (polars' version of ``native_kernels.report._unassigned_units``)."""
+    g = (_gross() * AMOUNT_SCALE).round(0)
+    known = pl.sum_horizontal([(pl.col(c) * g).round(0) for c in channels])
+    return (g - known).cast(pl.Int64)
+
+
+def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str],
+               unassigned: bool = False) -> pl.LazyFrame:
     """Sums per combination of all group dimensions (a few hundred rows at most): sums and
-    counts compose, so every dimension's totals and means come from this one pass."""
+    counts compose, so every dimension's totals and means come from this one pass.
+    ``unassigned``: also the spend in no channel column (``unassigned_units``)."""
     return lf.group_by(dims).agg(
         pl.len().alias("customers"),
         pl.col("monetary").sum().alias("revenue"),
@@ -58,6 +73,7 @@ def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str]) -> pl.Laz
         pl.col("return_rate").count().alias("n_return_rate"),
         *[pl.col(c).cast(pl.Float64).sum().alias(f"sum_{c}") for c in _STATS],
         *[(pl.col(c) * _gross()).sum().alias(f"ch_{c}") for c in channels],
+        *([_unassigned_expr(channels).sum().alias("unassigned_units")] if unassigned else []),
     )
 
 
@@ -83,7 +99,8 @@ def _group_codes(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
     return None
 
 
-def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
+def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str],
+                      unassigned: bool = False):
     """(``_sum_query``'s frame: sums per combination of the dimensions' values present;
     combination code per customer (int32, mixed radix, dims[0] varies fastest); each
     dimension's group values by code; customers per combination (int64, every
@@ -110,6 +127,11 @@ def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
     _profile_sums(tuple(g[0] for g in groups), np.array([g[1] for g in groups], np.int64),
                   strides, tuple(col(x) for x in plain), weighted, col("avg_order_value"),
                   col("frequency"), combo, out)
+    units = np.zeros(n_combo, dtype=np.int64)
+    if unassigned and channels:
+        from native_kernels.report import _unassigned_units
+        _unassigned_units(combo, col("avg_order_value"), col("frequency"),
+                          tuple(col(x) for x in channels), float(AMOUNT_SCALE), units)
     counts = out[:, 0].astype(np.int64)
     present = np.flatnonzero(counts)
     member = [pl.Series(present // st % size) for st, size in zip(strides, sizes)]
@@ -124,7 +146,8 @@ def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
         n_return_rate=pl.Series(counts[present]),
         **{k: pl.Series(v) for k, v in sums.items()},
         **{f"ch_{x}": pl.Series(out[present, 2 + len(plain) + k])
-           for k, x in enumerate(channels)})
+           for k, x in enumerate(channels)},
+        **({"unassigned_units": pl.Series(units[present])} if unassigned else {}))
     return frame, combo, [g[2] for g in groups], counts
 
 
@@ -212,16 +235,17 @@ def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: l
 
 
 def _sums_and_medians(c: pl.DataFrame, dims: list[str], channels: list[str],
-                      pool: ThreadPoolExecutor | None = None,
+                      pool: ThreadPoolExecutor | None = None, unassigned: bool = False,
                       ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """(sums per combination of the dimensions' values (``_sum_query``'s columns), per
     dimension a frame (dim, median_<stat>…)): numba passes where the columns allow (the
     float medians in ``pool`` when given), polars group_bys for the rest."""
-    fast = _combination_sums(c, dims, channels)
+    fast = _combination_sums(c, dims, channels, unassigned)
     hist, done = _fast_medians(c, dims, *fast[1:], pool) if fast is not None else ({}, [])
     rest = [x for x in _STATS if x not in done]
     lf = c.lazy()
-    res = pl.collect_all(([] if fast is not None else [_sum_query(lf, dims, channels)])
+    res = pl.collect_all(([] if fast is not None
+                          else [_sum_query(lf, dims, channels, unassigned)])
                          + ([_median_query(lf, d, rest) for d in dims] if rest else []))
     sums = fast[0] if fast is not None else res.pop(0)
     if not rest:
@@ -241,8 +265,15 @@ def _dim_stats(sums: pl.DataFrame, medians: pl.DataFrame, by: str) -> pl.DataFra
     return g.join(medians, on=by, how="left")
 
 
+def _channel_spend(r: dict, key: str) -> float:
+    """A group's gross spend in channel_mix key ``key`` (a share column or NO_CHANNEL)."""
+    if key == NO_CHANNEL:
+        return int(r.get("unassigned_units") or 0) / AMOUNT_SCALE
+    return float(r.get(f"ch_{key}") or 0.0)
+
+
 def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n: int,
-              total_rev: float, channels: dict[str, str]) -> list[dict]:
+              total_rev: float, channels: list[str]) -> list[dict]:
     """One profile per value of ``by`` in ``names`` order (empty groups included; values
     present in the data but unknown to ``names`` appended, so nothing is dropped)."""
     rows = {r[by]: r for r in stats.iter_rows(named=True)}
@@ -263,8 +294,8 @@ def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n:
         for c in _STATS:
             entry[f"median_{c}"] = _num(r.get(f"median_{c}"))
             entry[f"mean_{c}"] = _num(r.get(f"mean_{c}"))
-        entry["channel_mix"] = {label: (float(r.get(f"ch_{col}") or 0.0) / gross if gross
-                                        else None) for col, label in channels.items()}
+        entry["channel_mix"] = {key: _channel_spend(r, key) / gross if gross else None
+                                for key in channels}
         out.append(entry)
     return out
 
@@ -434,9 +465,13 @@ def _build(result, config, c: pl.DataFrame) -> dict:
     """The report dict up to (without) "attributes", "migration" and "performance"."""
     total_n = c.height
     channel_map = (result.model.get("channel_columns") or {}).get("columns") or {}
-    channels = {col: label for col, label in channel_map.items() if col in c.columns}
-    if "share_other" in c.columns and "share_other" not in channels:
-        channels["share_other"] = "other"
+    channels = [{"key": col, "kind": "channel", "value": value}
+                for col, value in channel_map.items() if col in c.columns]
+    if "share_other" in c.columns:  # never a channel's column (features.ChannelColumns)
+        channels.append({"key": "share_other", "kind": "other", "value": None})
+    share_cols = [ch["key"] for ch in channels]
+    # without share_other, spend of rows with a null channel is in no share column
+    unassigned = bool(share_cols) and "share_other" not in share_cols
     has_cluster = "cluster" in c.columns
 
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
@@ -446,20 +481,23 @@ def _build(result, config, c: pl.DataFrame) -> dict:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-profile") as aside:
         concentration = aside.submit(_concentration, c["monetary"])
         rf_grid = aside.submit(_rf_grid, c, config.bins)
-        sums, medians = _sums_and_medians(c, dims, list(channels), aside)
+        sums, medians = _sums_and_medians(c, dims, share_cols, aside, unassigned)
         concentration, rf_grid = concentration.result(), rf_grid.result()
     stats = {d: _dim_stats(sums, m, d) for d, m in zip(dims, medians)}
+    if unassigned and sums["unassigned_units"].sum() > 0:
+        channels.append({"key": NO_CHANNEL, "kind": "none", "value": None})
+    mix_keys = [ch["key"] for ch in channels]
     total_rev = float(sums["revenue"].sum())  # the totals: sums of the combinations' sums
 
     seg, life = config.segments.rules, config.lifecycle.rules
     mk = lambda d, names, actions: _profiles(stats[d], d, names, actions, total_n,  # noqa: E731
-                                             total_rev, channels)
+                                             total_rev, mix_keys)
     q = config.bins
     cuts = result.model["cut_points"]
     if has_cluster:
         model_clusters = result.model.get("clusters") or {}
         clusters = _cluster_profiles(c, stats["cluster"], model_clusters, total_n, total_rev,
-                                     channels)
+                                     mix_keys)
         cluster_features = model_clusters.get("features", [])
         cluster_selection = model_clusters.get("selection")
     else:  # clustering off: the fields are there, empty / null (docs/report.md)
@@ -475,7 +513,7 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         "totals": {"customers": total_n, "revenue": total_rev,
                    "gross_revenue": float(sums["gross"].sum()),
                    "orders": int(sums["orders"].sum())},
-        "channels": list(channels.values()),
+        "channels": channels,
         "segments": mk("segment", {r.key: r.name for r in seg}, {r.key: r.action for r in seg}),
         "value_tiers": mk("value_tier", {t.key: t.name for t in config.value_tier.tiers}, {}),
         "lifecycle_stages": mk("lifecycle_stage", {r.key: r.name for r in life},
