@@ -224,6 +224,22 @@ def _profile_sums(dims, lows, strides, plain, weighted, aov, freq, combo, out):
 
 
 @njit(**_OPTS)
+def _unassigned_units(combo, aov, freq, shares, scale, out):
+    """Per combination (``out``: int64 (C,), zeroed by the caller), the purchase spend in no
+    share column, in integer 1/``scale`` currency units: per customer G − Σ_k rint(shares[k]
+    · G) with G = rint(aov · freq · scale). The share columns are correctly rounded
+    quotients of integer unit sums by G, so each term recovers its integer exactly (for G
+    below ~2^50 units); 0 exactly for a customer whose spend is all in the share columns.
+    ``shares`` must not be empty."""
+    for i in range(combo.shape[0]):
+        g = np.rint(aov[i] * freq[i] * scale)
+        known = 0.0
+        for w in literal_unroll(shares):
+            known += np.rint(w[i] * g)
+        out[combo[i]] += np.int64(g - known)
+
+
+@njit(**_OPTS)
 def _split_codes(codes, luts, out):
     """out[d, i] = luts[d, codes[i]]: each dimension's value index of a packed code
     (``luts``: (D, number of codes), ``out``: (D, len(codes)))."""

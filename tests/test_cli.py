@@ -180,14 +180,14 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     ("[1]", "a JSON list, not an object"),
     ('{"schema_version": 2, "as_of": "x"}', "missing customers"),
     (None, "missing customers"),  # a real report without one key
-    ("newer", "schema_version 3 is newer than this segscore renders (2)"),
+    ("newer", "schema_version 4 is newer than this segscore renders (3)"),
     ("segments", "segments holds something other than objects"),
     ("deep", "'dict object' has no attribute 'r'"),
 ])
 def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_path, content,
                                                               problem):
     real = json.loads((first_run / "report" / "report.json").read_text())
-    edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=3),
+    edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=4),
              "segments": lambda r: r.update(segments=[1]),
              "deep": lambda r: r["score_ranges"].pop("r")}
     if content in edits:

@@ -64,7 +64,7 @@ def _out_customers(out: Path) -> pd.DataFrame:
 def test_profiles_match_independent_group_bys(runs):
     r, out = runs["report"], runs["root"] / "cur"
     df = _out_customers(out)
-    assert r["schema_version"] == 2
+    assert r["schema_version"] == 3
     assert r["customers"]["scored"] == len(df) == r["totals"]["customers"]
     for section, col in (("segments", "segment"), ("value_tiers", "value_tier"),
                          ("lifecycle_stages", "lifecycle_stage"), ("clusters", "cluster")):
@@ -89,7 +89,7 @@ def test_profiles_match_independent_group_bys(runs):
             assert p["return_rate"] == pytest.approx(sub["return_amount"].sum() / gross)
             mix = p["channel_mix"]
             assert mix and sum(mix.values()) == pytest.approx(1.0)
-            assert mix["web"] == pytest.approx((sub["share_web"] * sub["avg_order_value"]
+            assert mix["share_web"] == pytest.approx((sub["share_web"] * sub["avg_order_value"]
                                                * sub["frequency"]).sum() / gross)
     seg_names = {p["key"]: p for p in r["segments"]}
     assert seg_names["champions"]["name"] == "Champions"

@@ -40,9 +40,7 @@ def _fmt_num(x) -> str:
         return f"{x / 1e6:.1f}M"
     if abs(x) >= 1e4:
         return f"{x / 1e3:.0f}k"
-    if float(x).is_integer():
-        return f"{int(x)}"
-    return f"{x:.1f}"
+    return f"{x:.1f}"  # whole or not (no "484" beside "413.5")
 
 
 def share_bars(profiles: list[dict], label_w: int = 170, bar_w: int = 420) -> dict:

@@ -35,12 +35,15 @@ def _pct(x, digits: int = 1) -> str:
 
 
 def _num(x, digits: int = 2) -> str:
+    """An int with thousands separators; a float always with ``digits`` decimals, whole or
+    not (a float column reads "484.00" beside "413.50", never "484"): each template column
+    passes one ``digits``, so its cells share one format."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return _text(x)
     if isinstance(x, float) and not math.isfinite(x):
         return ""
-    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e15):
-        return f"{int(x):,}"
+    if isinstance(x, int):
+        return f"{x:,}"
     return f"{x:,.{digits}f}"
 
 

@@ -16,17 +16,25 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
+from segscore.ingest import AMOUNT_SCALE
 from segscore.memory import ReportInputs
 from segscore.report.perf import performance_profile
 from segscore.report.sections import OptionalSections, timed
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 LORENZ_POINTS = 101
-TOP_SHARES = (0.01, 0.10, 0.20)
+TOP_SHARE_PERCENTS = (1, 10, 20)  # concentration.top_shares: the top 1 %, 10 %, 20 %
+#: the manifest's row reconciliation in docs/report.md's order (data_quality)
+DATA_QUALITY_ROWS = ("read", "used", "after_as_of", "outside_window", "rejected",
+                     "rejected_total", "balanced")
 
 _STATS = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 _DIMS = ("segment", "value_tier", "lifecycle_stage", "cluster")
 _HIST_MAX_BINS = 1 << 23  # histogram medians: dimension combinations × value range
+#: channel_mix key of the purchase spend in no share column (spend of rows with a null
+#: channel when there is no share_other column); every other key is a share column name,
+#: ``share_…``, so no channel value can produce it (docs/report.md, profile)
+NO_CHANNEL = "no_channel"
 
 
 def _num(v) -> float | None:
@@ -42,9 +50,19 @@ def _gross() -> pl.Expr:
     return pl.col("avg_order_value") * pl.col("frequency")
 
 
-def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str]) -> pl.LazyFrame:
+def _unassigned_expr(channels: list[str]) -> pl.Expr:
+    """Per customer, the purchase spend in none of the share columns ``channels``, in integer
+    currency units (polars' version of ``native_kernels.report._unassigned_units``)."""
+    g = (_gross() * AMOUNT_SCALE).round(0)
+    known = pl.sum_horizontal([(pl.col(c) * g).round(0) for c in channels])
+    return (g - known).cast(pl.Int64)
+
+
+def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str],
+               unassigned: bool = False) -> pl.LazyFrame:
     """Sums per combination of all group dimensions (a few hundred rows at most): sums and
-    counts compose, so every dimension's totals and means come from this one pass."""
+    counts compose, so every dimension's totals and means come from this one pass.
+    ``unassigned``: also the spend in no channel column (``unassigned_units``)."""
     return lf.group_by(dims).agg(
         pl.len().alias("customers"),
         pl.col("monetary").sum().alias("revenue"),
@@ -55,6 +73,7 @@ def _sum_query(lf: pl.LazyFrame, dims: list[str], channels: list[str]) -> pl.Laz
         pl.col("return_rate").count().alias("n_return_rate"),
         *[pl.col(c).cast(pl.Float64).sum().alias(f"sum_{c}") for c in _STATS],
         *[(pl.col(c) * _gross()).sum().alias(f"ch_{c}") for c in channels],
+        *([_unassigned_expr(channels).sum().alias("unassigned_units")] if unassigned else []),
     )
 
 
@@ -80,7 +99,8 @@ def _group_codes(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
     return None
 
 
-def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
+def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str],
+                      unassigned: bool = False):
     """(``_sum_query``'s frame: sums per combination of the dimensions' values present;
     combination code per customer (int32, mixed radix, dims[0] varies fastest); each
     dimension's group values by code; customers per combination (int64, every
@@ -107,6 +127,11 @@ def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
     _profile_sums(tuple(g[0] for g in groups), np.array([g[1] for g in groups], np.int64),
                   strides, tuple(col(x) for x in plain), weighted, col("avg_order_value"),
                   col("frequency"), combo, out)
+    units = np.zeros(n_combo, dtype=np.int64)
+    if unassigned and channels:
+        from native_kernels.report import _unassigned_units
+        _unassigned_units(combo, col("avg_order_value"), col("frequency"),
+                          tuple(col(x) for x in channels), float(AMOUNT_SCALE), units)
     counts = out[:, 0].astype(np.int64)
     present = np.flatnonzero(counts)
     member = [pl.Series(present // st % size) for st, size in zip(strides, sizes)]
@@ -121,7 +146,8 @@ def _combination_sums(c: pl.DataFrame, dims: list[str], channels: list[str]):
         n_return_rate=pl.Series(counts[present]),
         **{k: pl.Series(v) for k, v in sums.items()},
         **{f"ch_{x}": pl.Series(out[present, 2 + len(plain) + k])
-           for k, x in enumerate(channels)})
+           for k, x in enumerate(channels)},
+        **({"unassigned_units": pl.Series(units[present])} if unassigned else {}))
     return frame, combo, [g[2] for g in groups], counts
 
 
@@ -209,16 +235,17 @@ def _fast_medians(c: pl.DataFrame, dims: list[str], combo: np.ndarray, values: l
 
 
 def _sums_and_medians(c: pl.DataFrame, dims: list[str], channels: list[str],
-                      pool: ThreadPoolExecutor | None = None,
+                      pool: ThreadPoolExecutor | None = None, unassigned: bool = False,
                       ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """(sums per combination of the dimensions' values (``_sum_query``'s columns), per
     dimension a frame (dim, median_<stat>…)): numba passes where the columns allow (the
     float medians in ``pool`` when given), polars group_bys for the rest."""
-    fast = _combination_sums(c, dims, channels)
+    fast = _combination_sums(c, dims, channels, unassigned)
     hist, done = _fast_medians(c, dims, *fast[1:], pool) if fast is not None else ({}, [])
     rest = [x for x in _STATS if x not in done]
     lf = c.lazy()
-    res = pl.collect_all(([] if fast is not None else [_sum_query(lf, dims, channels)])
+    res = pl.collect_all(([] if fast is not None
+                          else [_sum_query(lf, dims, channels, unassigned)])
                          + ([_median_query(lf, d, rest) for d in dims] if rest else []))
     sums = fast[0] if fast is not None else res.pop(0)
     if not rest:
@@ -238,8 +265,15 @@ def _dim_stats(sums: pl.DataFrame, medians: pl.DataFrame, by: str) -> pl.DataFra
     return g.join(medians, on=by, how="left")
 
 
+def _channel_spend(r: dict, key: str) -> float:
+    """A group's gross spend in channel_mix key ``key`` (a share column or NO_CHANNEL)."""
+    if key == NO_CHANNEL:
+        return int(r.get("unassigned_units") or 0) / AMOUNT_SCALE
+    return float(r.get(f"ch_{key}") or 0.0)
+
+
 def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n: int,
-              total_rev: float, channels: dict[str, str]) -> list[dict]:
+              total_rev: float, channels: list[str]) -> list[dict]:
     """One profile per value of ``by`` in ``names`` order (empty groups included; values
     present in the data but unknown to ``names`` appended, so nothing is dropped)."""
     rows = {r[by]: r for r in stats.iter_rows(named=True)}
@@ -260,8 +294,8 @@ def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n:
         for c in _STATS:
             entry[f"median_{c}"] = _num(r.get(f"median_{c}"))
             entry[f"mean_{c}"] = _num(r.get(f"mean_{c}"))
-        entry["channel_mix"] = {label: (float(r.get(f"ch_{col}") or 0.0) / gross if gross
-                                        else None) for col, label in channels.items()}
+        entry["channel_mix"] = {key: _channel_spend(r, key) / gross if gross else None
+                                for key in channels}
         out.append(entry)
     return out
 
@@ -302,15 +336,18 @@ def _concentration(monetary: pl.Series) -> dict:
     def cum_at(i):  # revenue of the i lowest spenders (array or int index)
         return np.where(i > 0, x[np.maximum(i, 1) - 1], 0.0) if n else np.zeros_like(i, float)
 
-    fr = np.linspace(0.0, 1.0, LORENZ_POINTS)
-    idx = np.rint(fr * n).astype(np.int64)
-    lorenz = cum_at(idx) / total if total else np.zeros_like(fr)
+    # point i: customer_share i / 100 exactly, i × n / 100 customers rounded half up, in
+    # integers (no float noise deciding a tie)
+    pct = np.arange(LORENZ_POINTS, dtype=np.int64)
+    idx = (pct * n + 50) // 100
+    lorenz = cum_at(idx) / total if total else np.zeros(LORENZ_POINTS)
     top = total - cum_at(n - idx)  # revenue of the top idx customers
-    pareto = top / total if total else np.zeros_like(fr)
+    pareto = top / total if total else np.zeros(LORENZ_POINTS)
 
-    def top_share(p):
-        k = int(np.ceil(p * n))
+    def top_share(k):  # revenue share of the top k customers
         return float((total - cum_at(np.int64(n - k))) / total) if total else 0.0
+
+    tops = [(p, -(-p * n // 100)) for p in TOP_SHARE_PERCENTS]  # ⌈p × n / 100⌉, exactly
 
     # Gini from the Lorenz curve (trapezoids over all customers, exact).
     # (undefined when net revenue is not positive; may exceed 1 with negative net spenders)
@@ -320,14 +357,14 @@ def _concentration(monetary: pl.Series) -> dict:
     return {
         "revenue_definition": "net spend (monetary, returns included)",
         "customers": int(n), "revenue": total,
-        "top_shares": [{"customer_share": p, "customers": int(np.ceil(p * n)),
-                        "revenue_share": top_share(p)} for p in TOP_SHARES],
-        "customers_with_non_positive_revenue": non_positive,
         "gini": gini,
-        "lorenz": [{"customer_share": float(a), "revenue_share": float(b)}
-                   for a, b in zip(fr, lorenz)],
-        "pareto": [{"customer_share": float(a), "revenue_share": float(b)}
-                   for a, b in zip(fr, pareto)],
+        "customers_with_non_positive_revenue": non_positive,
+        "top_shares": [{"customer_share": p / 100, "customers": int(k),
+                        "revenue_share": top_share(k)} for p, k in tops],
+        "lorenz": [{"customer_share": i / 100, "customers": int(k), "revenue_share": float(b)}
+                   for i, (k, b) in enumerate(zip(idx, lorenz))],
+        "pareto": [{"customer_share": i / 100, "customers": int(k), "revenue_share": float(b)}
+                   for i, (k, b) in enumerate(zip(idx, pareto))],
     }
 
 
@@ -428,9 +465,13 @@ def _build(result, config, c: pl.DataFrame) -> dict:
     """The report dict up to (without) "attributes", "migration" and "performance"."""
     total_n = c.height
     channel_map = (result.model.get("channel_columns") or {}).get("columns") or {}
-    channels = {col: label for col, label in channel_map.items() if col in c.columns}
-    if "share_other" in c.columns and "share_other" not in channels:
-        channels["share_other"] = "other"
+    channels = [{"key": col, "kind": "channel", "value": value}
+                for col, value in channel_map.items() if col in c.columns]
+    if "share_other" in c.columns:  # never a channel's column (features.ChannelColumns)
+        channels.append({"key": "share_other", "kind": "other", "value": None})
+    share_cols = [ch["key"] for ch in channels]
+    # without share_other, spend of rows with a null channel is in no share column
+    unassigned = bool(share_cols) and "share_other" not in share_cols
     has_cluster = "cluster" in c.columns
 
     dims = ["segment", "value_tier", "lifecycle_stage"] + (["cluster"] if has_cluster else [])
@@ -440,17 +481,30 @@ def _build(result, config, c: pl.DataFrame) -> dict:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-profile") as aside:
         concentration = aside.submit(_concentration, c["monetary"])
         rf_grid = aside.submit(_rf_grid, c, config.bins)
-        sums, medians = _sums_and_medians(c, dims, list(channels), aside)
+        sums, medians = _sums_and_medians(c, dims, share_cols, aside, unassigned)
         concentration, rf_grid = concentration.result(), rf_grid.result()
     stats = {d: _dim_stats(sums, m, d) for d, m in zip(dims, medians)}
+    if unassigned and sums["unassigned_units"].sum() > 0:
+        channels.append({"key": NO_CHANNEL, "kind": "none", "value": None})
+    mix_keys = [ch["key"] for ch in channels]
     total_rev = float(sums["revenue"].sum())  # the totals: sums of the combinations' sums
 
     seg, life = config.segments.rules, config.lifecycle.rules
     mk = lambda d, names, actions: _profiles(stats[d], d, names, actions, total_n,  # noqa: E731
-                                             total_rev, channels)
+                                             total_rev, mix_keys)
     q = config.bins
     cuts = result.model["cut_points"]
-    report = {
+    if has_cluster:
+        model_clusters = result.model.get("clusters") or {}
+        clusters = _cluster_profiles(c, stats["cluster"], model_clusters, total_n, total_rev,
+                                     mix_keys)
+        cluster_features = model_clusters.get("features", [])
+        cluster_selection = model_clusters.get("selection")
+    else:  # clustering off: the fields are there, empty / null (docs/report.md)
+        clusters, cluster_features, cluster_selection = [], None, None
+    rows = result.manifest["rows"]
+    # key order = docs/report.md's order (display order; tests/test_report_format.py)
+    return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "run_id": result.manifest.get("run_id"),
@@ -459,11 +513,14 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         "totals": {"customers": total_n, "revenue": total_rev,
                    "gross_revenue": float(sums["gross"].sum()),
                    "orders": int(sums["orders"].sum())},
-        "channels": list(channels.values()),
+        "channels": channels,
         "segments": mk("segment", {r.key: r.name for r in seg}, {r.key: r.action for r in seg}),
         "value_tiers": mk("value_tier", {t.key: t.name for t in config.value_tier.tiers}, {}),
         "lifecycle_stages": mk("lifecycle_stage", {r.key: r.name for r in life},
                                {r.key: r.action for r in life}),
+        "clusters": clusters,
+        "cluster_features": cluster_features,
+        "cluster_selection": cluster_selection,
         "cut_points": cuts,
         "score_ranges": {
             "bins": q,
@@ -477,19 +534,11 @@ def _build(result, config, c: pl.DataFrame) -> dict:
         "value_tier_bounds": result.model["value_tier_bounds"],
         "rf_grid": rf_grid,
         "concentration": concentration,
-        "data_quality": {**result.manifest["rows"],
+        "data_quality": {**{k: rows[k] for k in DATA_QUALITY_ROWS if k in rows},
+                         **{k: v for k, v in rows.items() if k not in DATA_QUALITY_ROWS},
                          "customers": result.manifest["customers"],
                          "inputs": [{k: f.get(k) for k in ("path", "bytes", "rows_read", "used",
                                                            "after_as_of", "outside_window",
                                                            "rejected")}
                                     for f in result.manifest.get("inputs", [])]},
     }
-    if has_cluster:
-        clusters = result.model.get("clusters") or {}
-        report["clusters"] = _cluster_profiles(c, stats["cluster"], clusters, total_n,
-                                               total_rev, channels)
-        report["cluster_features"] = clusters.get("features", [])
-        report["cluster_selection"] = clusters.get("selection")
-    else:
-        report["clusters"] = []
-    return report
