@@ -18,6 +18,7 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
+from segscore.report.attributes import _cast_ids, footer_cast_problem
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -39,9 +40,59 @@ def _check_previous_dir(prev: Path) -> dict:
     return manifest
 
 
+#: the previous customers' columns the migration reads
+_NEED = ("customer_id", "segment", "value_tier", "lifecycle_stage", "monetary")
+#: how the messages name the previous run's id column and the ids it is cast to
+_PREVIOUS_IDS = ("previous customers' id column", "tonight's customer ids")
+
+
+def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
+    """The up-front checks of ``--previous`` (``check_report_inputs``; manifest and Parquet
+    footers only, no row read): a segscore output with a customers/ dataset holding the
+    columns the migration reads, and, given tonight's ``id_dtype``, ids that can be cast to
+    it (their dtype; their footers' statistics). Returns the previous manifest."""
+    manifest = _check_previous_dir(prev)
+    cust_dir = prev / "customers"
+    try:
+        schema = pl.scan_parquet(cust_dir, hive_partitioning=True).collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{cust_dir}: cannot read previous customers: "
+                         f"{str(exc).splitlines()[0]}") from None
+    missing = [c for c in _NEED if c not in schema]
+    if missing:
+        raise InputError(f"{cust_dir}: previous customers lack column(s) {', '.join(missing)}")
+    if id_dtype is not None:
+        pid = schema["customer_id"]
+        _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
+        files = sorted(p for p in cust_dir.rglob("*.parquet") if p.is_file())
+        problem = footer_cast_problem(files, "customer_id", pid, id_dtype, _PREVIOUS_IDS)
+        if problem is not None:
+            raise InputError(problem)
+    return manifest
+
+
+def _uncast_ids(lf: pl.LazyFrame, pid: pl.DataType, id_dtype: pl.DataType,
+                cust_dir: Path) -> None:
+    """InputError naming the previous ids that ``cast`` cannot turn into ``id_dtype``, if
+    any (only called when the read failed, to tell why; the casts are those of
+    ``_cast_ids``, strict)."""
+    col = pl.col("customer_id")
+    safe = (col.str.strip_chars() if pid == pl.String else col).cast(id_dtype, strict=False)
+    try:
+        bad = lf.select(col).filter(col.is_not_null() & safe.is_null()).collect()["customer_id"]
+    except (OSError, pl.exceptions.PolarsError):
+        return
+    if bad.len():
+        ex = ", ".join(repr(v) for v in bad.head(3).to_list())
+        raise InputError(f"{cust_dir}: previous customers' id column 'customer_id' ({pid}) "
+                         f"has {bad.len()} id(s) that cannot be cast to tonight's customer "
+                         f"ids ({id_dtype}) (e.g. {ex}), so they cannot be matched")
+
+
 def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
     """(previous customers: customer_id in tonight's dtype, segment / value_tier /
-    lifecycle_stage as Enum or String labels, monetary; the previous manifest)."""
+    lifecycle_stage as Enum or String labels, monetary; the previous manifest). Ids of
+    another type are cast as the attributes' are (``attributes._cast_ids``)."""
     manifest = _check_previous_dir(prev)
     cust_dir = prev / "customers"
     # The segment normally lives in the path (customers/segment=<key>/…): read it as an Enum
@@ -49,28 +100,24 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
     hive_keys = sorted(unquote(d.name[len("segment="):]) for d in cust_dir.iterdir()
                        if d.is_dir() and d.name.startswith("segment="))
     attempts = ([{"hive_schema": {"segment": pl.Enum(hive_keys)}}] if hive_keys else []) + [{}]
-    need = ["customer_id", "segment", "value_tier", "lifecycle_stage", "monetary"]
     for i, kw in enumerate(attempts):
         try:
             lf = pl.scan_parquet(cust_dir, hive_partitioning=True, **kw)
             schema = lf.collect_schema()
-            missing = [c for c in need if c not in schema]
+            missing = [c for c in _NEED if c not in schema]
             if missing:
                 raise InputError(f"{cust_dir}: previous customers lack column(s) "
                                  f"{', '.join(missing)}")
             pid = schema["customer_id"]
-            idx = pl.col("customer_id")
-            if pid != id_dtype:
-                if pid.is_integer() and id_dtype.is_integer():
-                    idx = idx.cast(id_dtype)
-                elif id_dtype == pl.String and pid.is_integer():
-                    idx = idx.cast(pl.String)
-                else:
-                    raise InputError(f"{cust_dir}: previous customer_id dtype {pid} is "
-                                     f"incompatible with tonight's ({id_dtype})")
+            idx = _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
             labels = [pl.col(c) if isinstance(schema[c], pl.Enum) else pl.col(c).cast(pl.String)
                       for c in ("segment", "value_tier", "lifecycle_stage")]
-            df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
+            try:
+                df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
+            except pl.exceptions.PolarsError:
+                if pid != id_dtype:
+                    _uncast_ids(lf, pid, id_dtype, cust_dir)
+                raise
             return df, manifest
         except (OSError, pl.exceptions.PolarsError) as exc:
             if i + 1 < len(attempts):

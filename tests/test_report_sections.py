@@ -1,0 +1,188 @@
+"""The report's --previous and --customers sections: ids of the other type are cast (or
+refused up front when the footers already show they cannot be), paths are absolute, shares
+over an empty segment are null, migration keys keep each run's order and names, duration
+medians are ISO 8601 (docs/report.md, attributes and migration)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import segscore
+from segscore.cli import main
+from segscore.config import build_config
+from segscore.errors import InputError
+from segscore.report import build_report, check_report_inputs
+from segscore.report.migration import migration_report
+from segscore_datasets import generate_transactions
+
+CFG = {"clustering": {"enabled": False}}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Last night's output (integer ids, as of 2026-03-31) and tonight's run (without the
+    first file: some customers disappear, some are new)."""
+    root = tmp_path_factory.mktemp("sections")
+    gen = generate_transactions(root / "data", 1500, seed=5)
+    files = sorted(gen.files)
+    cfg = build_config(CFG)
+    segscore.run(files, root / "prev", as_of="2026-03-31", config=cfg)
+    tonight = segscore.run(files[1:], None, config=cfg)
+    return {"root": root, "files": files, "cfg": cfg, "prev": root / "prev",
+            "tonight": tonight, "attrs": gen.attributes_path}
+
+
+def _rewrite_previous_ids(src: Path, dst: Path, fn) -> Path:
+    """A copy of the output ``src`` at ``dst`` with fn(customer_id column, file index) as
+    its customers' ids (pyarrow, so the files keep their hive layout)."""
+    shutil.copytree(src, dst)
+    for i, f in enumerate(sorted((dst / "customers").rglob("*.parquet"))):
+        t = pq.read_table(f)
+        t = t.set_column(t.schema.get_field_index("customer_id"), "customer_id",
+                         fn(t.column("customer_id"), i))
+        pq.write_table(t, f)
+    return dst
+
+
+def _snapshot(d: Path) -> dict:
+    return {p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _refused(result, *needles):
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+# --- defect 1: previous ids of the other type ------------------------------------------------
+
+def test_previous_numeric_string_ids_are_cast_to_tonight_integers(runs, tmp_path):
+    """Last night's ids written as numeric strings (one with surrounding blanks, as the
+    attributes' are stripped) give the same migration as the integer ids (merge path)."""
+    def as_text(col, i):
+        s = pc.cast(col, pa.string())
+        return pa.array([f" {v} " if i == 0 and k == 0 else v
+                         for k, v in enumerate(s.to_pylist())], pa.string())
+
+    p_str = _rewrite_previous_ids(runs["prev"], tmp_path / "p_str", as_text)
+    tonight, cfg = runs["tonight"].customers, runs["cfg"]
+    check_report_inputs(cfg, previous_dir=p_str, id_dtype=pl.Int64)  # accepted up front
+    want, want_table = migration_report(tonight, runs["prev"], cfg)
+    got, got_table = migration_report(tonight, p_str, cfg)
+    assert got_table["customer_id"].dtype == pl.Int64
+    assert got_table.equals(want_table)
+    assert {k: v for k, v in got.items() if k != "previous_dir"} == \
+        {k: v for k, v in want.items() if k != "previous_dir"}
+    assert got["segments"]["stayed"] > 0 and got["segments"]["disappeared"] > 0
+
+
+def test_previous_integer_ids_are_cast_to_tonight_strings(runs):
+    """Tonight's ids are strings, last night's integers: the integers are cast to strings
+    (as the attributes' are), so "123" tonight is 123 last night."""
+    tonight, cfg = runs["tonight"].customers, runs["cfg"]
+    want, want_table = migration_report(tonight, runs["prev"], cfg)
+    text = tonight.with_columns(pl.col("customer_id").cast(pl.String)).sort("customer_id")
+    check_report_inputs(cfg, previous_dir=runs["prev"], id_dtype=pl.String)
+    got, got_table = migration_report(text, runs["prev"], cfg)
+    for dim in ("segments", "value_tiers", "lifecycle_stages"):
+        assert got[dim] == want[dim]
+    assert got_table["customer_id"].dtype == pl.String
+    assert got_table.equals(want_table.with_columns(pl.col("customer_id").cast(pl.String))
+                            .sort("customer_id"))
+
+
+@pytest.mark.parametrize("kind", ["letters", "float"])
+def test_previous_ids_that_cannot_be_cast_are_refused_before_the_row_pass(runs, tmp_path,
+                                                                          kind):
+    """Ids the footers show cannot be tonight's (text ids by their statistics, a float
+    column by its dtype): exit 2 naming the file and column, in the discover stage; nothing
+    written, last night's output untouched."""
+    fn = {"letters": lambda col, i: pc.binary_join_element_wise(
+              "C", pc.cast(col, pa.string()), ""),
+          "float": lambda col, i: pc.cast(col, pa.float64())}[kind]
+    prev = _rewrite_previous_ids(runs["prev"], tmp_path / "p_bad", fn)
+    before = _snapshot(prev)
+    cfg = runs["cfg"]
+    need = {"letters": ["previous customers' id column 'customer_id' (String) holds ids that "
+                        "are not integers", "min 'C"],
+            "float": ["previous customers' id column 'customer_id' has dtype Float64"]}[kind]
+    with pytest.raises(InputError) as err:
+        check_report_inputs(cfg, previous_dir=prev, id_dtype=pl.Int64)
+    assert str(prev / "customers") in str(err.value)
+    for needle in need:
+        assert needle in str(err.value)
+    check_report_inputs(cfg, previous_dir=prev)  # tonight's id type unknown: not checked
+    stages = []
+    with pytest.raises(InputError):
+        segscore.run(runs["files"][1:], tmp_path / "o", config=cfg, previous=prev,
+                     on_stage=lambda name, event: stages.append((name, event)))
+    assert stages == [("discover", "start"), ("discover", "failed")]
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(
+        main, ["run", *map(str, runs["files"][1:]), "--out", str(tmp_path / "o"), "--quiet",
+               "--k", "off", "--previous", str(prev)], catch_exceptions=False)
+    _refused(result, str(prev / "customers"), *need)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_bad"]
+    assert _snapshot(prev) == before
+
+
+def test_previous_ids_that_do_not_convert_are_named(runs, tmp_path):
+    """An id the statistics cannot show ("12x" sorts among the numbers) is refused when the
+    rows are read: exit 2 naming the file, column and ids, nothing written."""
+    def one_bad(col, i):
+        ids = pc.cast(col, pa.string()).to_pylist()
+        if i == 0:
+            ids[0] = "12x"
+        return pa.array(ids, pa.string())
+
+    prev = _rewrite_previous_ids(runs["prev"], tmp_path / "p_bad", one_bad)
+    before = _snapshot(prev)
+    cfg = runs["cfg"]
+    check_report_inputs(cfg, previous_dir=prev, id_dtype=pl.Int64)  # footers look fine
+    need = (str(prev / "customers"), "previous customers' id column 'customer_id' (String) "
+            "has 1 id(s) that cannot be cast to tonight's customer ids (Int64) (e.g. '12x')")
+    with pytest.raises(InputError) as err:
+        migration_report(runs["tonight"].customers, prev, cfg)
+    assert all(n in str(err.value) for n in need), str(err.value)
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(
+        main, ["run", *map(str, runs["files"][1:]), "--out", str(tmp_path / "o"), "--quiet",
+               "--k", "off", "--previous", str(prev)], catch_exceptions=False)
+    _refused(result, *need)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_bad"]
+    assert _snapshot(prev) == before
+
+
+def test_attribute_ids_that_cannot_be_cast_are_refused_up_front(runs, tmp_path):
+    attrs = pl.read_parquet(runs["attrs"])
+    text = tmp_path / "text.parquet"
+    attrs.with_columns(pl.format("C{}", pl.col("customer_id")).alias("customer_id")) \
+        .write_parquet(text)
+    flt = tmp_path / "float.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.Float64)).write_parquet(flt)
+    num = tmp_path / "num.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.String)).write_parquet(num)
+    cfg = runs["cfg"]
+    with pytest.raises(InputError, match=r"text\.parquet: customer id column 'customer_id' "
+                                         r"\(String\) holds ids that are not integers"):
+        check_report_inputs(cfg, attributes_path=text, id_dtype=pl.Int64)
+    with pytest.raises(InputError, match=r"float\.parquet: .*'customer_id' has dtype Float64"):
+        check_report_inputs(cfg, attributes_path=flt, id_dtype=pl.Int64)
+    check_report_inputs(cfg, attributes_path=num, id_dtype=pl.Int64)
+    check_report_inputs(cfg, attributes_path=text, id_dtype=pl.String)
+    stages = []
+    with pytest.raises(InputError, match=r"text\.parquet"):
+        segscore.run(runs["files"][1:], tmp_path / "o", config=cfg, attributes=text,
+                     on_stage=lambda name, event: stages.append((name, event)))
+    assert stages == [("discover", "start"), ("discover", "failed")] and not (tmp_path / "o").exists()
