@@ -186,3 +186,23 @@ def test_attribute_ids_that_cannot_be_cast_are_refused_up_front(runs, tmp_path):
         segscore.run(runs["files"][1:], tmp_path / "o", config=cfg, attributes=text,
                      on_stage=lambda name, event: stages.append((name, event)))
     assert stages == [("discover", "start"), ("discover", "failed")] and not (tmp_path / "o").exists()
+
+
+# --- defect 2: absolute paths ----------------------------------------------------------------
+
+def test_report_paths_are_absolute_and_resolved_as_in_the_manifest(runs, tmp_path,
+                                                                  monkeypatch):
+    """Given relative paths (through a symlink), report.json stores the absolute resolved
+    paths, as manifest.json does."""
+    (tmp_path / "link").symlink_to(runs["root"], target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    attrs = Path("link") / runs["attrs"].relative_to(runs["root"])
+    res = segscore.run(runs["files"][1:], "out", config=runs["cfg"],
+                       previous=Path("link/prev"), attributes=attrs)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))
+    report = json.loads((tmp_path / "out" / "report" / "report.json").read_text("utf-8"))
+    assert report["migration"]["previous_dir"] == str(runs["prev"].resolve()) == \
+        manifest["report_inputs"]["previous"]["path"]
+    assert report["attributes"]["path"] == str(runs["attrs"].resolve()) == \
+        manifest["report_inputs"]["attributes"]["path"]
+    assert res.report["migration"]["previous_dir"] == report["migration"]["previous_dir"]

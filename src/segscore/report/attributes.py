@@ -412,7 +412,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     # both tables have unique ids, so the attribute rows not matched are the unscored ones
     not_scored = attrs.height - scored_with
     return {
-        "path": str(path), "id_column": id_col, "rows": counts["rows"],
+        "path": str(path.resolve()), "id_column": id_col, "rows": counts["rows"],
         "rows_with_null_id": counts["rows_with_null_id"],
         "scored_customers": customers.height,
         "matched": scored_with,

@@ -278,7 +278,7 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
 
     prev_names = _previous_names(prev)
     section = {
-        "previous_dir": str(prev), "previous_run_id": manifest.get("run_id"),
+        "previous_dir": str(prev.resolve()), "previous_run_id": manifest.get("run_id"),
         "previous_as_of": manifest.get("as_of"),
         "previous_customers": previous.height, "current_customers": customers.height,
         "revenue_definition": "net spend (monetary); revenue_previous = last night's, "
