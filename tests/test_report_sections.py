@@ -206,3 +206,35 @@ def test_report_paths_are_absolute_and_resolved_as_in_the_manifest(runs, tmp_pat
     assert report["attributes"]["path"] == str(runs["attrs"].resolve()) == \
         manifest["report_inputs"]["attributes"]["path"]
     assert res.report["migration"]["previous_dir"] == report["migration"]["previous_dir"]
+
+
+# --- defect 3: shares over an empty segment --------------------------------------------------
+
+def test_attribute_shares_over_an_empty_segment_are_null_and_the_page_renders(runs):
+    """A configured segment nobody is in tonight: its breakdowns list every value with
+    customers 0 and share null (statistics over an empty set are null), its medians null;
+    the page shows blank cells for it."""
+    from segscore.report import render_html
+    from segscore.report.attributes import attribute_breakdowns
+
+    res, cfg = runs["tonight"], runs["cfg"]
+    sizes = res.customers["segment"].cast(pl.String).value_counts()
+    gone = sizes.sort("count", descending=True)["segment"][0]
+    section = attribute_breakdowns(
+        res.customers.filter(pl.col("segment").cast(pl.String) != gone), runs["attrs"], cfg)
+    empty = section["by_segment"][gone]
+    assert empty["customers"] == 0 and empty["without_attributes"] == 0
+    assert set(empty["median"]) == {"signup_date"}
+    assert empty["median"] == {"signup_date": None}
+    for rows in empty["categorical"].values():
+        assert rows and all(r["customers"] == 0 and r["share"] is None for r in rows)
+    others = [e for k, e in section["by_segment"].items() if e["customers"]]
+    assert all(r["share"] is not None for e in others for rows in e["categorical"].values()
+               for r in rows)
+    report, _ = build_report(res, cfg)
+    report["attributes"] = json.loads(json.dumps(section))
+    html = render_html(report)
+    name = next(r.name for r in cfg.segments.rules if r.key == gone)
+    row = next(t for t in html.split("<tr>") if t.startswith(f'<td class="text">{name}</td>')
+               and 'title="0 customers"' in t)
+    assert "%" not in row and 'data-v=""' in row

@@ -352,9 +352,8 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     overall = {"customers": customers.height, "categorical": {}, "median": {}}
     if medians:
         dtypes = {c["name"]: attrs.schema[c["name"]] for c in medians}
-        for k, entry in by_segment.items():  # segments with customers but no attributes
-            if entry["customers"]:
-                entry["median"] = {c["name"]: None for c in medians}
+        for entry in by_segment.values():  # null where a segment has no value (or is empty)
+            entry["median"] = {c["name"]: None for c in medians}
         if poly_med:
             seg_med, all_med = res[0], res[1]
             for r in seg_med.filter(pl.col("seg") < n_seg).iter_rows(named=True):
@@ -397,7 +396,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             n_s = by_segment[seg_key]["customers"]
             by_segment[seg_key]["categorical"][c["name"]] = [
                 {"value": v, "customers": cells.get((seg_key, v), 0),
-                 "share": cells.get((seg_key, v), 0) / n_s if n_s else 0.0}
+                 "share": cells.get((seg_key, v), 0) / n_s if n_s else None}
                 for v in order if v is not None or cells.get((seg_key, v), 0)]
         n_all = customers.height
         totals = {}
@@ -405,7 +404,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             totals[v] = totals.get(v, 0) + n
         overall["categorical"][c["name"]] = [
             {"value": v, "customers": totals.get(v, 0),
-             "share": totals.get(v, 0) / n_all if n_all else 0.0}
+             "share": totals.get(v, 0) / n_all if n_all else None}
             for v in order if v is not None or totals.get(v, 0)]
 
     scored_with = int(with_attrs.sum())
