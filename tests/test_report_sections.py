@@ -238,3 +238,34 @@ def test_attribute_shares_over_an_empty_segment_are_null_and_the_page_renders(ru
     row = next(t for t in html.split("<tr>") if t.startswith(f'<td class="text">{name}</td>')
                and 'title="0 customers"' in t)
     assert "%" not in row and 'data-v=""' in row
+
+
+# --- defect 4: keys and names of both runs ---------------------------------------------------
+
+def test_migration_keys_keep_each_runs_order_and_names(runs, tmp_path):
+    """Last night's table had other segments (vip before gold) and other names for two keys
+    tonight's has: tonight's keys in tonight's order, then vip, gold in last night's order;
+    tonight's names shown, last night's carried in row_previous_names where they differ."""
+    prev_cfg = build_config({**CFG, "segments": {"rules": [
+        {"key": "vip", "name": "VIP", "r": [5, 5], "f": [4, 5]},
+        {"key": "gold", "name": "Gold", "r": [4, 5]},
+        {"key": "champions", "name": "Top customers", "r": [3, 3]},
+        {"key": "others", "name": "Everyone else"}]}})
+    segscore.run(runs["files"], tmp_path / "p", as_of="2026-03-31", config=prev_cfg)
+    cfg = runs["cfg"]
+    section, table = migration_report(runs["tonight"].customers, tmp_path / "p", cfg)
+    m = section["segments"]
+    tonight_keys = [r.key for r in cfg.segments.rules]
+    assert m["rows"] == tonight_keys + ["vip", "gold", None]
+    assert m["columns"] == tonight_keys + [None]
+    names = {r.key: r.name for r in cfg.segments.rules}
+    assert m["row_names"] == [names[k] for k in tonight_keys] + ["VIP", "Gold", "(new)"]
+    assert m["column_names"] == [names[k] for k in tonight_keys] + ["(disappeared)"]
+    renamed = {k: n for k, n in zip(m["rows"], m["row_previous_names"]) if n is not None}
+    assert renamed == {"champions": "Top customers", "others": "Everyone else"}
+    assert len(m["row_previous_names"]) == len(m["rows"])
+    assert all(m["previous_sizes"][k] > 0 for k in ("vip", "gold", "champions", "others"))
+    assert table["previous_segment"].dtype == pl.Enum(tonight_keys + ["vip", "gold"])
+    # the other dimensions had the same tables both nights: nothing renamed
+    for dim in ("value_tiers", "lifecycle_stages"):
+        assert set(section[dim]["row_previous_names"]) == {None}

@@ -142,12 +142,23 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
+def _key_order(current: list[str], previous: list[str], seen: set[str]) -> list[str]:
+    """Display order of a dimension's keys: tonight's config order (every key), then the keys
+    ``seen`` (with customers in either run) that only last night's config had, in its order,
+    then any other key seen, alphabetically (none in a segscore output)."""
+    known = set(current)
+    extra = [k for k in previous if k in seen and k not in known]
+    return list(current) + extra + sorted(seen - known - set(extra))
+
+
+def _matrix(cells: dict, order: list[str], current_order: list[str], names: dict,
+            previous_names: dict) -> dict:
     """``cells``: {(previous key | None, current key | None): (customers, revenue previous,
-    revenue current)} for the non-empty cells."""
+    revenue current)} for the non-empty cells; ``order``: every key with a cell, tonight's
+    configured keys first (``_key_order``); ``names``: tonight's names, ``previous_names``
+    last night's (its model.json config)."""
     prev_keys = {a for a, _ in cells if a is not None}
     cur_keys = {b for _, b in cells if b is not None}
-    order = list(current_order) + sorted((prev_keys | cur_keys) - set(current_order))
     rows = [k for k in order if k in prev_keys or k in current_order] + [None]
     cols = [k for k in order if k in cur_keys or k in current_order] + [None]
     counts = [[cells.get((a, b), (0, 0, 0))[0] for b in cols] for a in rows]
@@ -157,10 +168,17 @@ def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
     new = sum(counts[-1])
     gone = sum(r[-1] for r in counts)
     total = sum(map(sum, counts))
+    # tonight's name where tonight's config has the key, else last night's, else the key
+    shown = lambda k: names.get(k, previous_names.get(k, k))  # noqa: E731
+    row_names = [shown(k) if k is not None else "(new)" for k in rows]
     return {
         "rows": rows, "columns": cols,
-        "row_names": [names.get(k, k) if k is not None else "(new)" for k in rows],
-        "column_names": [names.get(k, k) if k is not None else "(disappeared)" for k in cols],
+        "row_names": row_names,
+        "column_names": [shown(k) if k is not None else "(disappeared)" for k in cols],
+        # last night's name of a row whose key tonight's config names otherwise
+        "row_previous_names": [previous_names[k] if k in previous_names
+                               and previous_names[k] != n else None
+                               for k, n in zip(rows, row_names)],
         "customers": counts, "revenue_previous": rev_p, "revenue_current": rev_c,
         "previous_sizes": {k: sum(counts[i]) for i, k in enumerate(rows) if k is not None},
         "current_sizes": {k: sum(r[j] for r in counts) for j, k in enumerate(cols)
@@ -204,10 +222,11 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     # counts / sums of all three matrices come from one bincount over (previous, current).
     p_lab = {d: label_codes(previous[d]) for d, _ in DIMENSIONS}
     c_lab = {d: label_codes(cur_src[d]) for d, _ in DIMENSIONS}
+    prev_names = _previous_names(prev)
     cats, strides, stride = {}, {}, 1
     for dim, _ in DIMENSIONS:
         seen = {k for lab in (p_lab[dim], c_lab[dim]) for k, n in zip(lab[1], lab[2]) if n}
-        cats[dim] = list(cur_names[dim]) + sorted(seen - set(cur_names[dim]))
+        cats[dim] = _key_order(list(cur_names[dim]), list(prev_names[dim]), seen)
         strides[dim], stride = stride, stride * len(cats[dim])
     n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
@@ -276,7 +295,6 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         k = len(cats[dim])
         return np.where(code == n_codes, k, code // strides[dim] % k)
 
-    prev_names = _previous_names(prev)
     section = {
         "previous_dir": str(prev.resolve()), "previous_run_id": manifest.get("run_id"),
         "previous_as_of": manifest.get("as_of"),
@@ -295,8 +313,8 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         rc = np.bincount(cell, weights=rc_pair[nz], minlength=k1 * k1)
         cells = {(keys[i // k1], keys[i % k1]): (int(n[i]), float(rp[i]), float(rc[i]))
                  for i in np.flatnonzero(n)}
-        section[plural] = _matrix(cells, list(cur_names[dim]),
-                                  {**prev_names[dim], **cur_names[dim]})
+        section[plural] = _matrix(cells, cats[dim], list(cur_names[dim]), cur_names[dim],
+                                  prev_names[dim])
     return section, _table(union_ids, p_all, c_all, cats, part, n_codes)
 
 
