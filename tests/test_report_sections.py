@@ -269,3 +269,64 @@ def test_migration_keys_keep_each_runs_order_and_names(runs, tmp_path):
     # the other dimensions had the same tables both nights: nothing renamed
     for dim in ("value_tiers", "lifecycle_stages"):
         assert set(section[dim]["row_previous_names"]) == {None}
+
+
+# --- defect 5: duration medians --------------------------------------------------------------
+
+_ISO_DURATION = (r"^(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def _parse_iso_duration(text: str):
+    import re
+    from datetime import timedelta
+
+    m = re.match(_ISO_DURATION, text)
+    assert m and text not in ("P", "-P") and not text.endswith("T"), text
+    sign, d, h, mi, sec = m.groups()
+    td = timedelta(days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0),
+                   seconds=float(sec or 0))
+    return -td if sign else td
+
+
+@pytest.mark.parametrize("unit", ["us", "ms", "ns"])
+def test_duration_medians_are_iso_8601(runs, tmp_path, unit):
+    """Per segment and overall, a duration attribute's median is an ISO 8601 duration
+    (not Python's "1 day, 2:00:00"), equal to the median of the segment's values."""
+    from datetime import timedelta
+
+    from segscore.report.attributes import attribute_breakdowns
+
+    attrs = pl.read_parquet(runs["attrs"]).with_columns(
+        (pl.duration(hours=pl.col("customer_id") % 97 - 20, seconds=pl.col("customer_id") % 7)
+         .cast(pl.Duration(unit))).alias("wait"),
+        (pl.duration(seconds=pl.col("customer_id") % 61 * 1e6, time_unit="us")
+         .cast(pl.Duration(unit))).alias("long_wait"))
+    path = tmp_path / "attrs.parquet"
+    attrs.write_parquet(path)
+    res, cfg = runs["tonight"], runs["cfg"]
+    section = attribute_breakdowns(res.customers, path, cfg)
+    assert {c["name"]: c["kind"] for c in section["columns"]}["wait"] == "duration"
+    joined = res.customers.select("customer_id", pl.col("segment").cast(pl.String)).join(
+        attrs, on="customer_id", how="inner")
+    groups = {k: g for (k,), g in joined.group_by("segment")}
+    to_us = {"us": 1, "ms": 1000, "ns": 1e-3}[unit]
+
+    def median_us(values: pl.Series) -> float:  # the median of the stored integers, rounded
+        return round(values.to_physical().median()) * to_us
+
+    seen_days = False
+    for col in ("wait", "long_wait"):
+        for seg, entry in section["by_segment"].items():
+            got = entry["median"][col]
+            if seg not in groups:
+                assert got is None
+                continue
+            assert _parse_iso_duration(got) / timedelta(microseconds=1) == pytest.approx(
+                median_us(groups[seg][col]), abs=1), (seg, col, got)
+            seen_days |= "D" in got
+        got = section["overall"]["median"][col]
+        assert _parse_iso_duration(got) / timedelta(microseconds=1) == pytest.approx(
+            median_us(joined[col]), abs=1), (col, got)
+    assert seen_days  # a median of more than a day: "P…D…", not "1 day, …"
+    assert not any("day" in str(v) for e in section["by_segment"].values()
+                   for v in e["median"].values())

@@ -273,7 +273,8 @@ def _fmt_median(v, kind: str, dtype: pl.DataType):
     if kind == "numeric":
         return float(v)
     s = pl.Series([int(v)]).cast(dtype)
-    return str(s[0]) if kind == "duration" else s[0].isoformat()
+    # durations as ISO 8601 ("P1DT2H", "-PT1M30S", "PT0.5S"; a day = 24 h), like the dates
+    return s.dt.to_string("iso")[0] if kind == "duration" else s[0].isoformat()
 
 
 def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
