@@ -134,7 +134,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         if run_dir is not None:
             _check_out_apart(source, run_dir.out)
         report_inputs = check_report_inputs(config, previous_dir=previous,
-                                            attributes_path=attributes)
+                                            attributes_path=attributes,
+                                            id_dtype=resolve_roles(infos).id_dtype)
         report_files = report_input_files(previous, attributes)
         plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)

@@ -48,8 +48,15 @@ def _id_column(schema: pl.Schema, path: Path, config) -> str:
                      f"columns: {', '.join(schema.names()[:20])})")
 
 
-def _cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str) -> pl.Expr:
-    """The expression that turns the attributes' id column into the scored id dtype."""
+#: how the messages name the two files whose ids are cast to tonight's
+ATTRIBUTE_IDS = ("customer id column", "the transactions' customer ids")
+
+
+def _cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str,
+              names: tuple[str, str] = ATTRIBUTE_IDS) -> pl.Expr:
+    """The expression that turns the attributes' id column into the scored id dtype (also
+    used for the previous run's ids; ``names``: how the message names the column and the
+    ids it is cast to). InputError when no cast is allowed (docs/report.md, attributes)."""
     e = pl.col(col)
     if attr_id == scored_id:
         return e
@@ -59,8 +66,80 @@ def _cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str
         return e.cast(pl.String)
     if scored_id.is_integer() and attr_id == pl.String:
         return e.str.strip_chars().cast(scored_id, strict=True)
-    raise InputError(f"{path}: customer id column {col!r} has dtype {attr_id}, incompatible "
-                     f"with the transactions' customer ids ({scored_id})")
+    raise InputError(f"{path}: {names[0]} {col!r} has dtype {attr_id}, incompatible "
+                     f"with {names[1]} ({scored_id})")
+
+
+def _starts_no_integer(v: str, upper_bound: bool) -> bool:
+    """Whether a string statistic shows a value that is not an integer once stripped. A
+    minimum is an actual value or a prefix of one (writers truncate long statistics); a
+    maximum is an actual value or an upper bound whose last kept character was rounded up, so
+    ':' (after '9') does not count."""
+    if v == "":
+        return True  # a minimum or maximum "": the value "" is there
+    rest = v.lstrip()
+    if not rest:
+        return False  # whitespace only: a prefix of something else
+    c = rest[0]
+    if "0" <= c <= "9" or c in "+-" or (upper_bound and c == ":"):
+        return False
+    return True
+
+
+def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: pl.DataType,
+                        names: tuple[str, str] = ATTRIBUTE_IDS) -> str | None:
+    """What the Parquet footers of ``files`` already show about casting the id column ``col``
+    from ``src`` to ``target`` (a message naming the file and column), or None. Only the
+    column statistics are read: string → integer, a row group whose minimum or maximum is a
+    string no integer can be read from ("C17", ""); integer → integer, a minimum or maximum
+    out of the target's range. None does not mean every value casts: the rows are checked
+    when they are read."""
+    import pyarrow.parquet as pq
+
+    if src == target or not target.is_integer() or not (src == pl.String
+                                                         or src.is_integer()):
+        return None
+    if src.is_integer():
+        try:
+            info = np.iinfo(np.dtype(str(target).lower()))
+        except TypeError:  # Int128: no numpy type, and every 64-bit id fits
+            return None
+    for f in files:
+        md = pq.read_metadata(f)
+        columns = md.schema.names
+        if col not in columns:
+            continue
+        i = columns.index(col)
+        for g in range(md.num_row_groups):
+            st = md.row_group(g).column(i).statistics
+            if st is None or not st.has_min_max:
+                continue
+            lo, hi = st.min, st.max
+            if src == pl.String:
+                lo, hi = (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
+                          for x in (lo, hi))
+                if _starts_no_integer(lo, False) or _starts_no_integer(hi, True):
+                    return (f"{f}: {names[0]} {col!r} ({src}) holds ids that are not integers "
+                            f"(row group {g} statistics: min {lo!r}, max {hi!r}), so they "
+                            f"cannot be cast to {names[1]} ({target})")
+            elif lo < info.min or hi > info.max:
+                return (f"{f}: {names[0]} {col!r} ({src}) holds ids out of the range of "
+                        f"{names[1]} ({target}; row group {g} statistics: min {lo}, "
+                        f"max {hi})")
+    return None
+
+
+def check_attribute_ids(path: Path, schema: pl.Schema, col: str,
+                        id_dtype: pl.DataType) -> None:
+    """The up-front part of the id checks of an attributes file (``check_report_inputs``):
+    the id column's dtype against tonight's ``id_dtype`` (its schema) and what the footers'
+    statistics show about casting it. InputError naming the file and the column."""
+    from segscore.manifest import _parquet_files
+
+    _cast_ids(schema[col], id_dtype, path, col)
+    problem = footer_cast_problem(_parquet_files(path), col, schema[col], id_dtype)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
@@ -194,7 +273,8 @@ def _fmt_median(v, kind: str, dtype: pl.DataType):
     if kind == "numeric":
         return float(v)
     s = pl.Series([int(v)]).cast(dtype)
-    return str(s[0]) if kind == "duration" else s[0].isoformat()
+    # durations as ISO 8601 ("P1DT2H", "-PT1M30S", "PT0.5S"; a day = 24 h), like the dates
+    return s.dt.to_string("iso")[0] if kind == "duration" else s[0].isoformat()
 
 
 def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
@@ -273,9 +353,8 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
     overall = {"customers": customers.height, "categorical": {}, "median": {}}
     if medians:
         dtypes = {c["name"]: attrs.schema[c["name"]] for c in medians}
-        for k, entry in by_segment.items():  # segments with customers but no attributes
-            if entry["customers"]:
-                entry["median"] = {c["name"]: None for c in medians}
+        for entry in by_segment.values():  # null where a segment has no value (or is empty)
+            entry["median"] = {c["name"]: None for c in medians}
         if poly_med:
             seg_med, all_med = res[0], res[1]
             for r in seg_med.filter(pl.col("seg") < n_seg).iter_rows(named=True):
@@ -318,7 +397,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             n_s = by_segment[seg_key]["customers"]
             by_segment[seg_key]["categorical"][c["name"]] = [
                 {"value": v, "customers": cells.get((seg_key, v), 0),
-                 "share": cells.get((seg_key, v), 0) / n_s if n_s else 0.0}
+                 "share": cells.get((seg_key, v), 0) / n_s if n_s else None}
                 for v in order if v is not None or cells.get((seg_key, v), 0)]
         n_all = customers.height
         totals = {}
@@ -326,14 +405,14 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             totals[v] = totals.get(v, 0) + n
         overall["categorical"][c["name"]] = [
             {"value": v, "customers": totals.get(v, 0),
-             "share": totals.get(v, 0) / n_all if n_all else 0.0}
+             "share": totals.get(v, 0) / n_all if n_all else None}
             for v in order if v is not None or totals.get(v, 0)]
 
     scored_with = int(with_attrs.sum())
     # both tables have unique ids, so the attribute rows not matched are the unscored ones
     not_scored = attrs.height - scored_with
     return {
-        "path": str(path), "id_column": id_col, "rows": counts["rows"],
+        "path": str(path.resolve()), "id_column": id_col, "rows": counts["rows"],
         "rows_with_null_id": counts["rows_with_null_id"],
         "scored_customers": customers.height,
         "matched": scored_with,

@@ -18,6 +18,7 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
+from segscore.report.attributes import _cast_ids, footer_cast_problem
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -39,9 +40,59 @@ def _check_previous_dir(prev: Path) -> dict:
     return manifest
 
 
+#: the previous customers' columns the migration reads
+_NEED = ("customer_id", "segment", "value_tier", "lifecycle_stage", "monetary")
+#: how the messages name the previous run's id column and the ids it is cast to
+_PREVIOUS_IDS = ("previous customers' id column", "tonight's customer ids")
+
+
+def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
+    """The up-front checks of ``--previous`` (``check_report_inputs``; manifest and Parquet
+    footers only, no row read): a segscore output with a customers/ dataset holding the
+    columns the migration reads, and, given tonight's ``id_dtype``, ids that can be cast to
+    it (their dtype; their footers' statistics). Returns the previous manifest."""
+    manifest = _check_previous_dir(prev)
+    cust_dir = prev / "customers"
+    try:
+        schema = pl.scan_parquet(cust_dir, hive_partitioning=True).collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{cust_dir}: cannot read previous customers: "
+                         f"{str(exc).splitlines()[0]}") from None
+    missing = [c for c in _NEED if c not in schema]
+    if missing:
+        raise InputError(f"{cust_dir}: previous customers lack column(s) {', '.join(missing)}")
+    if id_dtype is not None:
+        pid = schema["customer_id"]
+        _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
+        files = sorted(p for p in cust_dir.rglob("*.parquet") if p.is_file())
+        problem = footer_cast_problem(files, "customer_id", pid, id_dtype, _PREVIOUS_IDS)
+        if problem is not None:
+            raise InputError(problem)
+    return manifest
+
+
+def _uncast_ids(lf: pl.LazyFrame, pid: pl.DataType, id_dtype: pl.DataType,
+                cust_dir: Path) -> None:
+    """InputError naming the previous ids that ``cast`` cannot turn into ``id_dtype``, if
+    any (only called when the read failed, to tell why; the casts are those of
+    ``_cast_ids``, strict)."""
+    col = pl.col("customer_id")
+    safe = (col.str.strip_chars() if pid == pl.String else col).cast(id_dtype, strict=False)
+    try:
+        bad = lf.select(col).filter(col.is_not_null() & safe.is_null()).collect()["customer_id"]
+    except (OSError, pl.exceptions.PolarsError):
+        return
+    if bad.len():
+        ex = ", ".join(repr(v) for v in bad.head(3).to_list())
+        raise InputError(f"{cust_dir}: previous customers' id column 'customer_id' ({pid}) "
+                         f"has {bad.len()} id(s) that cannot be cast to tonight's customer "
+                         f"ids ({id_dtype}) (e.g. {ex}), so they cannot be matched")
+
+
 def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
     """(previous customers: customer_id in tonight's dtype, segment / value_tier /
-    lifecycle_stage as Enum or String labels, monetary; the previous manifest)."""
+    lifecycle_stage as Enum or String labels, monetary; the previous manifest). Ids of
+    another type are cast as the attributes' are (``attributes._cast_ids``)."""
     manifest = _check_previous_dir(prev)
     cust_dir = prev / "customers"
     # The segment normally lives in the path (customers/segment=<key>/…): read it as an Enum
@@ -49,28 +100,24 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
     hive_keys = sorted(unquote(d.name[len("segment="):]) for d in cust_dir.iterdir()
                        if d.is_dir() and d.name.startswith("segment="))
     attempts = ([{"hive_schema": {"segment": pl.Enum(hive_keys)}}] if hive_keys else []) + [{}]
-    need = ["customer_id", "segment", "value_tier", "lifecycle_stage", "monetary"]
     for i, kw in enumerate(attempts):
         try:
             lf = pl.scan_parquet(cust_dir, hive_partitioning=True, **kw)
             schema = lf.collect_schema()
-            missing = [c for c in need if c not in schema]
+            missing = [c for c in _NEED if c not in schema]
             if missing:
                 raise InputError(f"{cust_dir}: previous customers lack column(s) "
                                  f"{', '.join(missing)}")
             pid = schema["customer_id"]
-            idx = pl.col("customer_id")
-            if pid != id_dtype:
-                if pid.is_integer() and id_dtype.is_integer():
-                    idx = idx.cast(id_dtype)
-                elif id_dtype == pl.String and pid.is_integer():
-                    idx = idx.cast(pl.String)
-                else:
-                    raise InputError(f"{cust_dir}: previous customer_id dtype {pid} is "
-                                     f"incompatible with tonight's ({id_dtype})")
+            idx = _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
             labels = [pl.col(c) if isinstance(schema[c], pl.Enum) else pl.col(c).cast(pl.String)
                       for c in ("segment", "value_tier", "lifecycle_stage")]
-            df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
+            try:
+                df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
+            except pl.exceptions.PolarsError:
+                if pid != id_dtype:
+                    _uncast_ids(lf, pid, id_dtype, cust_dir)
+                raise
             return df, manifest
         except (OSError, pl.exceptions.PolarsError) as exc:
             if i + 1 < len(attempts):
@@ -95,12 +142,23 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
+def _key_order(current: list[str], previous: list[str], seen: set[str]) -> list[str]:
+    """Display order of a dimension's keys: tonight's config order (every key), then the keys
+    ``seen`` (with customers in either run) that only last night's config had, in its order,
+    then any other key seen, alphabetically (none in a segscore output)."""
+    known = set(current)
+    extra = [k for k in previous if k in seen and k not in known]
+    return list(current) + extra + sorted(seen - known - set(extra))
+
+
+def _matrix(cells: dict, order: list[str], current_order: list[str], names: dict,
+            previous_names: dict) -> dict:
     """``cells``: {(previous key | None, current key | None): (customers, revenue previous,
-    revenue current)} for the non-empty cells."""
+    revenue current)} for the non-empty cells; ``order``: every key with a cell, tonight's
+    configured keys first (``_key_order``); ``names``: tonight's names, ``previous_names``
+    last night's (its model.json config)."""
     prev_keys = {a for a, _ in cells if a is not None}
     cur_keys = {b for _, b in cells if b is not None}
-    order = list(current_order) + sorted((prev_keys | cur_keys) - set(current_order))
     rows = [k for k in order if k in prev_keys or k in current_order] + [None]
     cols = [k for k in order if k in cur_keys or k in current_order] + [None]
     counts = [[cells.get((a, b), (0, 0, 0))[0] for b in cols] for a in rows]
@@ -110,10 +168,17 @@ def _matrix(cells: dict, current_order: list[str], names: dict) -> dict:
     new = sum(counts[-1])
     gone = sum(r[-1] for r in counts)
     total = sum(map(sum, counts))
+    # tonight's name where tonight's config has the key, else last night's, else the key
+    shown = lambda k: names.get(k, previous_names.get(k, k))  # noqa: E731
+    row_names = [shown(k) if k is not None else "(new)" for k in rows]
     return {
         "rows": rows, "columns": cols,
-        "row_names": [names.get(k, k) if k is not None else "(new)" for k in rows],
-        "column_names": [names.get(k, k) if k is not None else "(disappeared)" for k in cols],
+        "row_names": row_names,
+        "column_names": [shown(k) if k is not None else "(disappeared)" for k in cols],
+        # last night's name of a row whose key tonight's config names otherwise
+        "row_previous_names": [previous_names[k] if k in previous_names
+                               and previous_names[k] != n else None
+                               for k, n in zip(rows, row_names)],
         "customers": counts, "revenue_previous": rev_p, "revenue_current": rev_c,
         "previous_sizes": {k: sum(counts[i]) for i, k in enumerate(rows) if k is not None},
         "current_sizes": {k: sum(r[j] for r in counts) for j, k in enumerate(cols)
@@ -157,10 +222,11 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     # counts / sums of all three matrices come from one bincount over (previous, current).
     p_lab = {d: label_codes(previous[d]) for d, _ in DIMENSIONS}
     c_lab = {d: label_codes(cur_src[d]) for d, _ in DIMENSIONS}
+    prev_names = _previous_names(prev)
     cats, strides, stride = {}, {}, 1
     for dim, _ in DIMENSIONS:
         seen = {k for lab in (p_lab[dim], c_lab[dim]) for k, n in zip(lab[1], lab[2]) if n}
-        cats[dim] = list(cur_names[dim]) + sorted(seen - set(cur_names[dim]))
+        cats[dim] = _key_order(list(cur_names[dim]), list(prev_names[dim]), seen)
         strides[dim], stride = stride, stride * len(cats[dim])
     n_codes = stride  # codes 0..n_codes-1; n_codes = not scored in that run
 
@@ -229,9 +295,8 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         k = len(cats[dim])
         return np.where(code == n_codes, k, code // strides[dim] % k)
 
-    prev_names = _previous_names(prev)
     section = {
-        "previous_dir": str(prev), "previous_run_id": manifest.get("run_id"),
+        "previous_dir": str(prev.resolve()), "previous_run_id": manifest.get("run_id"),
         "previous_as_of": manifest.get("as_of"),
         "previous_customers": previous.height, "current_customers": customers.height,
         "revenue_definition": "net spend (monetary); revenue_previous = last night's, "
@@ -248,8 +313,8 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         rc = np.bincount(cell, weights=rc_pair[nz], minlength=k1 * k1)
         cells = {(keys[i // k1], keys[i % k1]): (int(n[i]), float(rp[i]), float(rc[i]))
                  for i in np.flatnonzero(n)}
-        section[plural] = _matrix(cells, list(cur_names[dim]),
-                                  {**prev_names[dim], **cur_names[dim]})
+        section[plural] = _matrix(cells, cats[dim], list(cur_names[dim]), cur_names[dim],
+                                  prev_names[dim])
     return section, _table(union_ids, p_all, c_all, cats, part, n_codes)
 
 

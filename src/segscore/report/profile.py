@@ -398,9 +398,12 @@ def _decoded_bytes(dtype: pl.DataType) -> int:
     return 8
 
 
-def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> ReportInputs:
+def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
+                        id_dtype=None) -> ReportInputs:
     """Cheap up-front checks of the report's extra inputs (metadata only, no data read), so a
     run can refuse a bad ``--previous`` / ``--customers`` before its expensive stages.
+    ``id_dtype``: tonight's customer id dtype (the transactions'), when known: the inputs'
+    ids must cast to it (their dtype, and what their footers' statistics show).
     Raises InputError naming the path (and column). Returns their sizes for the memory
     budget (attribute rows and decoded row bytes, the previous run's customers)."""
     from pathlib import Path
@@ -408,12 +411,12 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> R
     import pyarrow.parquet as pq
 
     from segscore.errors import InputError
-    from segscore.report.attributes import _id_column
-    from segscore.report.migration import _check_previous_dir
+    from segscore.report.attributes import _id_column, check_attribute_ids
+    from segscore.report.migration import check_previous
 
     sizes = {}
     if previous_dir is not None:
-        manifest = _check_previous_dir(Path(previous_dir))
+        manifest = check_previous(Path(previous_dir), id_dtype)
         customers = (manifest.get("customers") or {}).get("scored")
         sizes["previous_customers"] = customers if isinstance(customers, int) else 0
     if attributes_path is not None:
@@ -423,7 +426,9 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None) -> R
             rows = pq.ParquetFile(path).metadata.num_rows if path.is_file() else 0
         except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
             raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
-        _id_column(schema, path, config)
+        col = _id_column(schema, path, config)
+        if id_dtype is not None:
+            check_attribute_ids(path, schema, col, id_dtype)
         sizes["attribute_rows"] = rows
         sizes["attribute_row_bytes"] = float(sum(_decoded_bytes(t) for t in schema.dtypes()))
     return ReportInputs(**sizes)

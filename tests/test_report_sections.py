@@ -1,0 +1,332 @@
+"""The report's --previous and --customers sections: ids of the other type are cast (or
+refused up front when the footers already show they cannot be), paths are absolute, shares
+over an empty segment are null, migration keys keep each run's order and names, duration
+medians are ISO 8601 (docs/report.md, attributes and migration)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import segscore
+from segscore.cli import main
+from segscore.config import build_config
+from segscore.errors import InputError
+from segscore.report import build_report, check_report_inputs
+from segscore.report.migration import migration_report
+from segscore_datasets import generate_transactions
+
+CFG = {"clustering": {"enabled": False}}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Last night's output (integer ids, as of 2026-03-31) and tonight's run (without the
+    first file: some customers disappear, some are new)."""
+    root = tmp_path_factory.mktemp("sections")
+    gen = generate_transactions(root / "data", 1500, seed=5)
+    files = sorted(gen.files)
+    cfg = build_config(CFG)
+    segscore.run(files, root / "prev", as_of="2026-03-31", config=cfg)
+    tonight = segscore.run(files[1:], None, config=cfg)
+    return {"root": root, "files": files, "cfg": cfg, "prev": root / "prev",
+            "tonight": tonight, "attrs": gen.attributes_path}
+
+
+def _rewrite_previous_ids(src: Path, dst: Path, fn) -> Path:
+    """A copy of the output ``src`` at ``dst`` with fn(customer_id column, file index) as
+    its customers' ids (pyarrow, so the files keep their hive layout)."""
+    shutil.copytree(src, dst)
+    for i, f in enumerate(sorted((dst / "customers").rglob("*.parquet"))):
+        t = pq.read_table(f)
+        t = t.set_column(t.schema.get_field_index("customer_id"), "customer_id",
+                         fn(t.column("customer_id"), i))
+        pq.write_table(t, f)
+    return dst
+
+
+def _snapshot(d: Path) -> dict:
+    return {p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _refused(result, *needles):
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+# --- defect 1: previous ids of the other type ------------------------------------------------
+
+def test_previous_numeric_string_ids_are_cast_to_tonight_integers(runs, tmp_path):
+    """Last night's ids written as numeric strings (one with surrounding blanks, as the
+    attributes' are stripped) give the same migration as the integer ids (merge path)."""
+    def as_text(col, i):
+        s = pc.cast(col, pa.string())
+        return pa.array([f" {v} " if i == 0 and k == 0 else v
+                         for k, v in enumerate(s.to_pylist())], pa.string())
+
+    p_str = _rewrite_previous_ids(runs["prev"], tmp_path / "p_str", as_text)
+    tonight, cfg = runs["tonight"].customers, runs["cfg"]
+    check_report_inputs(cfg, previous_dir=p_str, id_dtype=pl.Int64)  # accepted up front
+    want, want_table = migration_report(tonight, runs["prev"], cfg)
+    got, got_table = migration_report(tonight, p_str, cfg)
+    assert got_table["customer_id"].dtype == pl.Int64
+    assert got_table.equals(want_table)
+    assert {k: v for k, v in got.items() if k != "previous_dir"} == \
+        {k: v for k, v in want.items() if k != "previous_dir"}
+    assert got["segments"]["stayed"] > 0 and got["segments"]["disappeared"] > 0
+
+
+def test_previous_integer_ids_are_cast_to_tonight_strings(runs):
+    """Tonight's ids are strings, last night's integers: the integers are cast to strings
+    (as the attributes' are), so "123" tonight is 123 last night."""
+    tonight, cfg = runs["tonight"].customers, runs["cfg"]
+    want, want_table = migration_report(tonight, runs["prev"], cfg)
+    text = tonight.with_columns(pl.col("customer_id").cast(pl.String)).sort("customer_id")
+    check_report_inputs(cfg, previous_dir=runs["prev"], id_dtype=pl.String)
+    got, got_table = migration_report(text, runs["prev"], cfg)
+    for dim in ("segments", "value_tiers", "lifecycle_stages"):
+        assert got[dim] == want[dim]
+    assert got_table["customer_id"].dtype == pl.String
+    assert got_table.equals(want_table.with_columns(pl.col("customer_id").cast(pl.String))
+                            .sort("customer_id"))
+
+
+@pytest.mark.parametrize("kind", ["letters", "float"])
+def test_previous_ids_that_cannot_be_cast_are_refused_before_the_row_pass(runs, tmp_path,
+                                                                          kind):
+    """Ids the footers show cannot be tonight's (text ids by their statistics, a float
+    column by its dtype): exit 2 naming the file and column, in the discover stage; nothing
+    written, last night's output untouched."""
+    fn = {"letters": lambda col, i: pc.binary_join_element_wise(
+              "C", pc.cast(col, pa.string()), ""),
+          "float": lambda col, i: pc.cast(col, pa.float64())}[kind]
+    prev = _rewrite_previous_ids(runs["prev"], tmp_path / "p_bad", fn)
+    before = _snapshot(prev)
+    cfg = runs["cfg"]
+    need = {"letters": ["previous customers' id column 'customer_id' (String) holds ids that "
+                        "are not integers", "min 'C"],
+            "float": ["previous customers' id column 'customer_id' has dtype Float64"]}[kind]
+    with pytest.raises(InputError) as err:
+        check_report_inputs(cfg, previous_dir=prev, id_dtype=pl.Int64)
+    assert str(prev / "customers") in str(err.value)
+    for needle in need:
+        assert needle in str(err.value)
+    check_report_inputs(cfg, previous_dir=prev)  # tonight's id type unknown: not checked
+    stages = []
+    with pytest.raises(InputError):
+        segscore.run(runs["files"][1:], tmp_path / "o", config=cfg, previous=prev,
+                     on_stage=lambda name, event: stages.append((name, event)))
+    assert stages == [("discover", "start"), ("discover", "failed")]
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(
+        main, ["run", *map(str, runs["files"][1:]), "--out", str(tmp_path / "o"), "--quiet",
+               "--k", "off", "--previous", str(prev)], catch_exceptions=False)
+    _refused(result, str(prev / "customers"), *need)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_bad"]
+    assert _snapshot(prev) == before
+
+
+def test_previous_ids_that_do_not_convert_are_named(runs, tmp_path):
+    """An id the statistics cannot show ("12x" sorts among the numbers) is refused when the
+    rows are read: exit 2 naming the file, column and ids, nothing written."""
+    def one_bad(col, i):
+        ids = pc.cast(col, pa.string()).to_pylist()
+        if i == 0:
+            ids[0] = "12x"
+        return pa.array(ids, pa.string())
+
+    prev = _rewrite_previous_ids(runs["prev"], tmp_path / "p_bad", one_bad)
+    before = _snapshot(prev)
+    cfg = runs["cfg"]
+    check_report_inputs(cfg, previous_dir=prev, id_dtype=pl.Int64)  # footers look fine
+    need = (str(prev / "customers"), "previous customers' id column 'customer_id' (String) "
+            "has 1 id(s) that cannot be cast to tonight's customer ids (Int64) (e.g. '12x')")
+    with pytest.raises(InputError) as err:
+        migration_report(runs["tonight"].customers, prev, cfg)
+    assert all(n in str(err.value) for n in need), str(err.value)
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(
+        main, ["run", *map(str, runs["files"][1:]), "--out", str(tmp_path / "o"), "--quiet",
+               "--k", "off", "--previous", str(prev)], catch_exceptions=False)
+    _refused(result, *need)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_bad"]
+    assert _snapshot(prev) == before
+
+
+def test_attribute_ids_that_cannot_be_cast_are_refused_up_front(runs, tmp_path):
+    attrs = pl.read_parquet(runs["attrs"])
+    text = tmp_path / "text.parquet"
+    attrs.with_columns(pl.format("C{}", pl.col("customer_id")).alias("customer_id")) \
+        .write_parquet(text)
+    flt = tmp_path / "float.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.Float64)).write_parquet(flt)
+    num = tmp_path / "num.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.String)).write_parquet(num)
+    cfg = runs["cfg"]
+    with pytest.raises(InputError, match=r"text\.parquet: customer id column 'customer_id' "
+                                         r"\(String\) holds ids that are not integers"):
+        check_report_inputs(cfg, attributes_path=text, id_dtype=pl.Int64)
+    with pytest.raises(InputError, match=r"float\.parquet: .*'customer_id' has dtype Float64"):
+        check_report_inputs(cfg, attributes_path=flt, id_dtype=pl.Int64)
+    check_report_inputs(cfg, attributes_path=num, id_dtype=pl.Int64)
+    check_report_inputs(cfg, attributes_path=text, id_dtype=pl.String)
+    stages = []
+    with pytest.raises(InputError, match=r"text\.parquet"):
+        segscore.run(runs["files"][1:], tmp_path / "o", config=cfg, attributes=text,
+                     on_stage=lambda name, event: stages.append((name, event)))
+    assert stages == [("discover", "start"), ("discover", "failed")] and not (tmp_path / "o").exists()
+
+
+# --- defect 2: absolute paths ----------------------------------------------------------------
+
+def test_report_paths_are_absolute_and_resolved_as_in_the_manifest(runs, tmp_path,
+                                                                  monkeypatch):
+    """Given relative paths (through a symlink), report.json stores the absolute resolved
+    paths, as manifest.json does."""
+    (tmp_path / "link").symlink_to(runs["root"], target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    attrs = Path("link") / runs["attrs"].relative_to(runs["root"])
+    res = segscore.run(runs["files"][1:], "out", config=runs["cfg"],
+                       previous=Path("link/prev"), attributes=attrs)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))
+    report = json.loads((tmp_path / "out" / "report" / "report.json").read_text("utf-8"))
+    assert report["migration"]["previous_dir"] == str(runs["prev"].resolve()) == \
+        manifest["report_inputs"]["previous"]["path"]
+    assert report["attributes"]["path"] == str(runs["attrs"].resolve()) == \
+        manifest["report_inputs"]["attributes"]["path"]
+    assert res.report["migration"]["previous_dir"] == report["migration"]["previous_dir"]
+
+
+# --- defect 3: shares over an empty segment --------------------------------------------------
+
+def test_attribute_shares_over_an_empty_segment_are_null_and_the_page_renders(runs):
+    """A configured segment nobody is in tonight: its breakdowns list every value with
+    customers 0 and share null (statistics over an empty set are null), its medians null;
+    the page shows blank cells for it."""
+    from segscore.report import render_html
+    from segscore.report.attributes import attribute_breakdowns
+
+    res, cfg = runs["tonight"], runs["cfg"]
+    sizes = res.customers["segment"].cast(pl.String).value_counts()
+    gone = sizes.sort("count", descending=True)["segment"][0]
+    section = attribute_breakdowns(
+        res.customers.filter(pl.col("segment").cast(pl.String) != gone), runs["attrs"], cfg)
+    empty = section["by_segment"][gone]
+    assert empty["customers"] == 0 and empty["without_attributes"] == 0
+    assert set(empty["median"]) == {"signup_date"}
+    assert empty["median"] == {"signup_date": None}
+    for rows in empty["categorical"].values():
+        assert rows and all(r["customers"] == 0 and r["share"] is None for r in rows)
+    others = [e for k, e in section["by_segment"].items() if e["customers"]]
+    assert all(r["share"] is not None for e in others for rows in e["categorical"].values()
+               for r in rows)
+    report, _ = build_report(res, cfg)
+    report["attributes"] = json.loads(json.dumps(section))
+    html = render_html(report)
+    name = next(r.name for r in cfg.segments.rules if r.key == gone)
+    row = next(t for t in html.split("<tr>") if t.startswith(f'<td class="text">{name}</td>')
+               and 'title="0 customers"' in t)
+    assert "%" not in row and 'data-v=""' in row
+
+
+# --- defect 4: keys and names of both runs ---------------------------------------------------
+
+def test_migration_keys_keep_each_runs_order_and_names(runs, tmp_path):
+    """Last night's table had other segments (vip before gold) and other names for two keys
+    tonight's has: tonight's keys in tonight's order, then vip, gold in last night's order;
+    tonight's names shown, last night's carried in row_previous_names where they differ."""
+    prev_cfg = build_config({**CFG, "segments": {"rules": [
+        {"key": "vip", "name": "VIP", "r": [5, 5], "f": [4, 5]},
+        {"key": "gold", "name": "Gold", "r": [4, 5]},
+        {"key": "champions", "name": "Top customers", "r": [3, 3]},
+        {"key": "others", "name": "Everyone else"}]}})
+    segscore.run(runs["files"], tmp_path / "p", as_of="2026-03-31", config=prev_cfg)
+    cfg = runs["cfg"]
+    section, table = migration_report(runs["tonight"].customers, tmp_path / "p", cfg)
+    m = section["segments"]
+    tonight_keys = [r.key for r in cfg.segments.rules]
+    assert m["rows"] == tonight_keys + ["vip", "gold", None]
+    assert m["columns"] == tonight_keys + [None]
+    names = {r.key: r.name for r in cfg.segments.rules}
+    assert m["row_names"] == [names[k] for k in tonight_keys] + ["VIP", "Gold", "(new)"]
+    assert m["column_names"] == [names[k] for k in tonight_keys] + ["(disappeared)"]
+    renamed = {k: n for k, n in zip(m["rows"], m["row_previous_names"]) if n is not None}
+    assert renamed == {"champions": "Top customers", "others": "Everyone else"}
+    assert len(m["row_previous_names"]) == len(m["rows"])
+    assert all(m["previous_sizes"][k] > 0 for k in ("vip", "gold", "champions", "others"))
+    assert table["previous_segment"].dtype == pl.Enum(tonight_keys + ["vip", "gold"])
+    # the other dimensions had the same tables both nights: nothing renamed
+    for dim in ("value_tiers", "lifecycle_stages"):
+        assert set(section[dim]["row_previous_names"]) == {None}
+
+
+# --- defect 5: duration medians --------------------------------------------------------------
+
+_ISO_DURATION = (r"^(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def _parse_iso_duration(text: str):
+    import re
+    from datetime import timedelta
+
+    m = re.match(_ISO_DURATION, text)
+    assert m and text not in ("P", "-P") and not text.endswith("T"), text
+    sign, d, h, mi, sec = m.groups()
+    td = timedelta(days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0),
+                   seconds=float(sec or 0))
+    return -td if sign else td
+
+
+@pytest.mark.parametrize("unit", ["us", "ms", "ns"])
+def test_duration_medians_are_iso_8601(runs, tmp_path, unit):
+    """Per segment and overall, a duration attribute's median is an ISO 8601 duration
+    (not Python's "1 day, 2:00:00"), equal to the median of the segment's values."""
+    from datetime import timedelta
+
+    from segscore.report.attributes import attribute_breakdowns
+
+    attrs = pl.read_parquet(runs["attrs"]).with_columns(
+        (pl.duration(hours=pl.col("customer_id") % 97 - 20, seconds=pl.col("customer_id") % 7)
+         .cast(pl.Duration(unit))).alias("wait"),
+        (pl.duration(seconds=pl.col("customer_id") % 61 * 1e6, time_unit="us")
+         .cast(pl.Duration(unit))).alias("long_wait"))
+    path = tmp_path / "attrs.parquet"
+    attrs.write_parquet(path)
+    res, cfg = runs["tonight"], runs["cfg"]
+    section = attribute_breakdowns(res.customers, path, cfg)
+    assert {c["name"]: c["kind"] for c in section["columns"]}["wait"] == "duration"
+    joined = res.customers.select("customer_id", pl.col("segment").cast(pl.String)).join(
+        attrs, on="customer_id", how="inner")
+    groups = {k: g for (k,), g in joined.group_by("segment")}
+    to_us = {"us": 1, "ms": 1000, "ns": 1e-3}[unit]
+
+    def median_us(values: pl.Series) -> float:  # the median of the stored integers, rounded
+        return round(values.to_physical().median()) * to_us
+
+    seen_days = False
+    for col in ("wait", "long_wait"):
+        for seg, entry in section["by_segment"].items():
+            got = entry["median"][col]
+            if seg not in groups:
+                assert got is None
+                continue
+            assert _parse_iso_duration(got) / timedelta(microseconds=1) == pytest.approx(
+                median_us(groups[seg][col]), abs=1), (seg, col, got)
+            seen_days |= "D" in got
+        got = section["overall"]["median"][col]
+        assert _parse_iso_duration(got) / timedelta(microseconds=1) == pytest.approx(
+            median_us(joined[col]), abs=1), (col, got)
+    assert seen_days  # a median of more than a day: "P…D…", not "1 day, …"
+    assert not any("day" in str(v) for e in section["by_segment"].values()
+                   for v in e["median"].values())
