@@ -4,6 +4,8 @@ empty and single-row inputs). The kernels are serial; results are checked to be 
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import native_kernels.report as rk
 
@@ -153,6 +155,66 @@ def test_lookup_sorted_equals_dict(permuted):
     got = out[perm].tolist() if permuted else out.tolist()
     assert got == want
     assert found[:5].tolist() == [want.count(c) for c in range(5)]
+
+
+def naive_lookup(ids, perm, cur_ids, cur_code, missing):
+    """(out, found) of ``_lookup_sorted`` with a dict: out[perm[i]] (out[i] without perm) =
+    the code of ids[i] in the current table or ``missing``; found[code] = matches per code."""
+    table = dict(zip(cur_ids, cur_code))
+    codes = [table.get(v, missing) for v in ids]
+    out = [0] * len(ids)
+    for i, c in enumerate(codes):
+        out[perm[i] if len(perm) else i] = c
+    found = [sum(c == code for c in codes) for code in range(missing + 1)]
+    found[missing] = 0
+    return out, found
+
+
+def check_lookup_sorted(ids, cur_ids, cur_code, missing, perm=(), threads=1):
+    """_lookup_sorted with the callers' dtypes (int32 perm, uint8 out) against the dict."""
+    ids = np.sort(np.asarray(ids, dtype=np.int64))
+    cur_ids = np.asarray(cur_ids, dtype=np.int64)
+    cur_code = np.asarray(cur_code, dtype=np.uint8)
+    perm = np.asarray(perm, dtype=np.int32)
+    out = np.full(len(ids), 255, dtype=np.uint8)
+    found = np.zeros(missing + 1, dtype=np.int64)
+    _with_threads(threads, rk._lookup_sorted, ids, perm, cur_ids, cur_code, missing, out,
+                  found)
+    want_out, want_found = naive_lookup(ids.tolist(), perm.tolist(), cur_ids.tolist(),
+                                        cur_code.tolist(), missing)
+    assert out.tolist() == want_out
+    assert found.tolist() == want_found
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("ids,cur_ids,cur_code", [
+    ([], [], []),                         # both sides empty
+    ([], [5], [2]),                       # no ids to look up
+    ([5, 7], [], []),                     # empty current table: all missing
+    ([5], [5], [2]),                      # single row, found
+    ([4], [5], [2]),                      # single row, below the table
+    ([6], [5], [2]),                      # single row, above the table
+    ([5, 5, 5], [5], [0]),                # duplicate ids (ties) on the single current id
+    ([-9, 1, 1, 3, 3, 8, 20], [1, 2, 3, 20], [3, 1, 0, 3]),  # duplicates, gaps, both ends
+    ([-2**63, 2**63 - 1], [-2**63, 0, 2**63 - 1], [1, 2, 0]),  # int64 extremes
+])
+def test_lookup_sorted_empty_single_and_duplicates(ids, cur_ids, cur_code, threads):
+    for permuted in (False, True):
+        perm = np.random.default_rng(len(ids)).permutation(len(ids)) if permuted else ()
+        if permuted and not len(ids):
+            continue  # an empty perm means "no permutation"
+        check_lookup_sorted(ids, cur_ids, cur_code, 4, perm, threads)
+
+
+@given(st.lists(st.integers(-20, 20), max_size=30),
+       st.sets(st.integers(-20, 20), max_size=15),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_lookup_sorted_property(ids, cur, seed, permuted):
+    rng = np.random.default_rng(seed)
+    cur_ids = sorted(cur)
+    cur_code = rng.integers(0, 3, size=len(cur_ids))  # several ids share a code
+    perm = rng.permutation(len(ids)) if permuted else ()
+    check_lookup_sorted(ids, cur_ids, cur_code, 3, perm)
 
 
 def _with_threads(threads, fn, *args):
