@@ -52,6 +52,9 @@ def test_group_medians_equal_naive(seed, n):
 
 
 def naive_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes):
+    """(union rows (id, previous code, current code) in id order, {cell: (customers, Σ
+    previous spend, Σ current spend)}); each cell's sums start at 0.0 and add the customers'
+    spend one by one in id order, as the kernel documents (so the sums are bit-equal)."""
     prev = {i: (c, m) for i, c, m in zip(p_ids, p_code, p_m)}
     cur = {i: (c, m) for i, c, m in zip(c_ids, c_code, c_m)}
     side = n_codes + 1
@@ -62,43 +65,85 @@ def naive_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes):
         pc, pm = prev.get(i, (n_codes, 0.0))
         cc, cm = cur.get(i, (n_codes, 0.0))
         n, rp, rc = cells.get(pc * side + cc, (0, 0.0, 0.0))
-        cells[pc * side + cc] = (n + 1, rp + pm, rc + cm)
+        cells[pc * side + cc] = (n + 1, rp + pm if i in prev else rp, rc + cm if i in cur else rc)
         rows.append((i, pc, cc))
     return rows, cells
 
 
+def check_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes, perm=None, threads=1):
+    """_merge_union on id-sorted sides (the previous side's rows stored in ``perm`` order when
+    given: the kernel reads row perm[i] for the i-th sorted id) against naive_merge: union,
+    codes and cell counts equal, cell sums equal bit for bit."""
+    p_ids, c_ids = np.asarray(p_ids, dtype=np.int64), np.asarray(c_ids, dtype=np.int64)
+    p_code, c_code = np.asarray(p_code, dtype=np.int64), np.asarray(c_code, dtype=np.int64)
+    p_m, c_m = np.asarray(p_m, dtype=np.float64), np.asarray(c_m, dtype=np.float64)
+    rows_p = np.arange(len(p_ids))
+    if perm is not None:
+        rows_p = np.empty(len(p_ids), dtype=np.int64)
+        rows_p[perm] = np.arange(len(p_ids))
+    n_u = len(p_ids) + len(c_ids)
+    u_ids, u_p, u_c = (np.full(n_u, -7, dtype=np.int64) for _ in range(3))
+    side = n_codes + 1
+    cell_n = np.zeros(side * side, dtype=np.int64)
+    cell_rp, cell_rc = np.zeros(side * side), np.zeros(side * side)
+    k = _with_threads(threads, rk._merge_union, p_ids,
+                      np.asarray(perm if perm is not None else [], dtype=np.int64),
+                      p_code[rows_p], p_m[rows_p], c_ids, c_code, c_m, n_codes, u_ids, u_p,
+                      u_c, cell_n, cell_rp, cell_rc)
+    rows, cells = naive_merge(p_ids.tolist(), p_code.tolist(), p_m.tolist(), c_ids.tolist(),
+                              c_code.tolist(), c_m.tolist(), n_codes)
+    assert k == len(rows)
+    assert list(zip(u_ids[:k].tolist(), u_p[:k].tolist(), u_c[:k].tolist())) == rows
+    want = [cells.get(cell, (0, 0.0, 0.0)) for cell in range(side * side)]
+    assert cell_n.tolist() == [w[0] for w in want]
+    # exact: the float64 bits, so -0.0 != 0.0 and a different summation order shows
+    assert cell_rp.view(np.int64).tolist() == np.array([w[1] for w in want]).view(np.int64).tolist()
+    assert cell_rc.view(np.int64).tolist() == np.array([w[2] for w in want]).view(np.int64).tolist()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("permuted", [False, True])
-def test_merge_union_equals_naive(seed, permuted):
+def test_merge_union_equals_naive(seed, permuted, threads):
+    """Random sides; spend of mixed magnitudes (1e-3 .. 1e12, both signs), so sums in any
+    other order than the ids' would differ in the last bits."""
     rng = np.random.default_rng(seed)
     n_codes = 4
     pool = rng.choice(10**6, size=60, replace=False)
     p_ids = np.sort(rng.choice(pool, size=int(rng.integers(0, 40)), replace=False))
     c_ids = np.sort(rng.choice(pool, size=int(rng.integers(0, 40)), replace=False))
     p_code, c_code = (rng.integers(0, n_codes, size=len(x)) for x in (p_ids, c_ids))
-    p_m, c_m = (np.round(rng.normal(50, 20, size=len(x)), 2) for x in (p_ids, c_ids))
-    perm = rng.permutation(len(p_ids)) if permuted else np.empty(0, dtype=np.int64)
-    # with a permutation the kernel reads row perm[i] for the i-th sorted id
-    rows_p = np.empty(len(p_ids), dtype=np.int64)
-    if permuted:
-        rows_p[perm] = np.arange(len(p_ids))
-    code_rows = p_code[rows_p] if permuted else p_code
-    m_rows = p_m[rows_p] if permuted else p_m
-    n_u = len(p_ids) + len(c_ids)
-    u_ids, u_p, u_c = (np.empty(n_u, dtype=np.int64) for _ in range(3))
-    side = n_codes + 1
-    cell_n = np.zeros(side * side, dtype=np.int64)
-    cell_rp, cell_rc = np.zeros(side * side), np.zeros(side * side)
-    k = rk._merge_union(p_ids, perm.astype(np.int64), code_rows.astype(np.int64), m_rows,
-                        c_ids, c_code.astype(np.int64), c_m, n_codes, u_ids, u_p, u_c,
-                        cell_n, cell_rp, cell_rc)
-    rows, cells = naive_merge(p_ids.tolist(), p_code.tolist(), p_m.tolist(), c_ids.tolist(),
-                              c_code.tolist(), c_m.tolist(), n_codes)
-    assert list(zip(u_ids[:k].tolist(), u_p[:k].tolist(), u_c[:k].tolist())) == rows
-    for cell in range(side * side):
-        n, rp, rc = cells.get(cell, (0, 0.0, 0.0))
-        assert cell_n[cell] == n
-        assert cell_rp[cell] == pytest.approx(rp) and cell_rc[cell] == pytest.approx(rc)
+    p_m, c_m = (rng.normal(0, 1, size=len(x)) * 10.0 ** rng.integers(-3, 13, size=len(x))
+                for x in (p_ids, c_ids))
+    perm = rng.permutation(len(p_ids)) if permuted else None
+    check_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes, perm, threads)
+
+
+def test_merge_union_sums_are_order_sensitive():
+    """The reference's id order matters: the same spend summed in reverse gives other bits
+    (so the exact comparison above would catch a kernel summing in another order)."""
+    m = [1e16, 1.0, -1e16, 1.0]
+    assert sum(m) != sum(reversed(m))
+    check_merge([1, 2, 3, 4], [0, 0, 0, 0], m, [], [], [], 1)
+    check_merge([], [], [], [1, 2, 3, 4], [1, 1, 1, 1], m[::-1], 2)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("p,c", [
+    ([], []),                          # both empty: no union, every cell 0
+    ([(5, 1, 2.5)], []),               # single previous row only
+    ([], [(5, 0, -1.25)]),             # single current row only
+    ([(5, 1, 2.5)], [(5, 1, -0.0)]),   # the same single id on both sides
+    ([(5, 2, 2.5)], [(6, 0, 3.0)]),    # two single rows, previous id first
+    ([(6, 2, 2.5)], [(5, 0, 3.0)]),    # current id first
+    ([(-2**63, 0, 1.0), (2**63 - 1, 1, 2.0)], [(2**63 - 1, 1, 4.0)]),  # int64 extremes
+])
+def test_merge_union_empty_and_single_rows(p, c, threads):
+    for permuted in (False, True):
+        pids, pcode, pm = (list(x) for x in zip(*p)) if p else ([], [], [])
+        cids, ccode, cm = (list(x) for x in zip(*c)) if c else ([], [], [])
+        perm = np.arange(len(pids))[::-1] if permuted and pids else None
+        check_merge(pids, pcode, pm, cids, ccode, cm, 3, perm, threads)
 
 
 @pytest.mark.parametrize("n", [0, 1, 300])
