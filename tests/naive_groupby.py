@@ -75,3 +75,14 @@ def codebook_codes(batches, fixed=None, limit=None):
         out.append([values.index(v) if v in values else -1 for v in batch])
     rows = [sum(c == i for codes in out for c in codes) for i in range(len(values))]
     return out, values, rows
+
+
+def keep_pairs(codes, keys, n, keep):
+    """The first n (group, key) pairs whose group has keep[group], in order."""
+    return [(int(g), int(key)) for g, key in zip(codes[:n], keys[:n]) if keep[g]]
+
+
+def mask_pairs(masks):
+    """(group, bit) for every set bit of every group's 64-bit mask (int64), groups then bits
+    in increasing order."""
+    return [(g, b) for g, m in enumerate(masks) for b in range(64) if (int(m) % 2**64) >> b & 1]

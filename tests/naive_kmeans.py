@@ -64,3 +64,13 @@ def silhouette(X, labels):
         b = min(d[i, labels == j].mean() for j in range(k) if j != own and sizes[j])
         s[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
     return float(s.mean())
+
+
+def all_finite(X):
+    """True when X holds no NaN/inf (an empty X is finite)."""
+    return bool(np.isfinite(X).all())
+
+
+def finite_rows(X, start, stop):
+    """True when rows start..stop of X hold no NaN/inf."""
+    return bool(np.isfinite(X[start:stop]).all())

@@ -265,6 +265,76 @@ def test_mask_pairs_lists_every_set_bit():
     assert list(zip(codes.tolist(), keys.tolist())) == want
 
 
+def check_keep_pairs(codes, keys, n, keep, threads=1):
+    """_keep_pairs against naive.keep_pairs: the kept pairs in order, and the pairs from n on
+    untouched."""
+    codes, keys = np.array(codes, dtype=np.int32), np.array(keys, dtype=np.int64)
+    keep = np.array(keep, dtype=np.bool_)
+    want = naive.keep_pairs(codes.tolist(), keys.tolist(), n, keep.tolist())
+    tail = codes[n:].tolist(), keys[n:].tolist()
+    numba.set_num_threads(threads)
+    try:
+        m = gb._keep_pairs(codes, keys, n, keep)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert m == len(want)
+    assert list(zip(codes[:m].tolist(), keys[:m].tolist())) == want
+    assert (codes[n:].tolist(), keys[n:].tolist()) == tail
+
+
+def check_mask_pairs(masks, threads=1):
+    masks = np.array(masks, dtype=np.int64)
+    want = naive.mask_pairs(masks.tolist())
+    codes = np.full(len(want) + 2, -5, dtype=np.int32)  # two spare slots stay untouched
+    keys = np.full(len(want) + 2, -5, dtype=np.int64)
+    numba.set_num_threads(threads)
+    try:
+        n = gb._mask_pairs(masks, codes, keys)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert n == len(want)
+    assert list(zip(codes[:n].tolist(), keys[:n].tolist())) == want
+    assert codes[n:].tolist() == [-5, -5] and keys[n:].tolist() == [-5, -5]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_keep_pairs_empty_and_single(threads):
+    check_keep_pairs([], [], 0, [], threads)                  # no pairs, no groups
+    check_keep_pairs([], [], 0, [True, False], threads)       # no pairs
+    check_keep_pairs([1, 0], [7, 8], 0, [True, True], threads)  # n = 0: nothing compacted
+    check_keep_pairs([0], [-3], 1, [True], threads)           # single pair kept
+    check_keep_pairs([0], [-3], 1, [False], threads)          # single pair dropped
+    check_keep_pairs([1, 1], [4, 4], 2, [False, True], threads)  # duplicate pairs kept
+    check_keep_pairs([1, 0, 1], [-2**63, 0, 2**63 - 1], 3, [False, True], threads)
+    check_keep_pairs([1, 0, 1], [5, 6, 7], 2, [True, True], threads)  # pair 2 beyond n
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(-2**63, 2**63 - 1)), max_size=40),
+       st.lists(st.booleans(), min_size=5, max_size=5), st.data())
+def test_keep_pairs_property(pairs, keep, data):
+    n = data.draw(st.integers(0, len(pairs)))
+    codes, keys = [p[0] for p in pairs], [p[1] for p in pairs]
+    check_keep_pairs(codes, keys, n, keep)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mask_pairs_empty_and_single(threads):
+    check_mask_pairs([], threads)          # no groups
+    check_mask_pairs([0], threads)         # single group, no bit
+    check_mask_pairs([1], threads)         # single group, lowest bit
+    check_mask_pairs([-2**63], threads)    # single group, only the top (sign) bit
+    check_mask_pairs([-1], threads)        # single group, every bit
+    check_mask_pairs([0, 0, 0], threads)   # no bit anywhere
+
+
+@given(st.lists(st.one_of(st.integers(-2**63, 2**63 - 1),
+                          st.sets(st.integers(0, 63), max_size=4).map(
+                              lambda bits: sum(1 << b for b in bits) - (2**64 if 63 in bits else 0))),
+                max_size=12))
+def test_mask_pairs_property(masks):
+    check_mask_pairs(masks)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("k", [0, 1, 1000])
 def test_gather_columns_equals_fancy_indexing(threads, k):

@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -16,8 +17,10 @@ import naive_kmeans as naive
 from native_kernels.kmeans import (
     BLOCK,
     CHUNK,
+    _all_finite,
     _assign,
     _assign_rows,
+    _finite_rows,
     _kmeanspp,
     _lloyd_pass,
     _merge_chunks,
@@ -170,6 +173,113 @@ def test_kmeanspp_picks_distinct_rows_and_spreads_out():
     np.testing.assert_array_equal(centers, X[ids])
     _, y = blobs(2000, 6, 3, seed=1)
     assert len(set(y[ids].tolist())) == 6  # one seed per well-separated blob
+
+
+def _with_threads(threads, fn, *args):
+    numba.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def _all_finite_chunks(X, threads):
+    """(_all_finite's result, its per-chunk flags) with ``threads`` numba threads."""
+    chunk_ok = np.zeros(n_chunks(X.shape[0]), dtype=np.bool_)
+    return _with_threads(threads, _all_finite, X, chunk_ok), chunk_ok
+
+
+def _ref_chunks(X):
+    return [naive.finite_rows(X, c * CHUNK, (c + 1) * CHUNK) for c in range(n_chunks(len(X)))]
+
+
+_BAD = [np.nan, np.inf, -np.inf]
+# first row, last row of chunk 0, first row of chunk 1, last row of chunk 1, first of chunk 2,
+# last row (chunk 2 holds 3 rows)
+_ROWS = [0, CHUNK - 1, CHUNK, 2 * CHUNK - 1, 2 * CHUNK, 2 * CHUNK + 2]
+
+
+@pytest.fixture(scope="module", params=[np.float32, np.float64])
+def three_chunks(request):
+    """A finite (2 * CHUNK + 3, 2) matrix: three chunks, the last one 3 rows."""
+    return np.random.default_rng(0).normal(size=(2 * CHUNK + 3, 2)).astype(request.param)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_all_finite_equals_isfinite_at_chunk_boundaries(three_chunks, threads):
+    """One NaN / +inf / -inf at a time at the first and last row of every chunk, in the first
+    and the last column: result and per-chunk flags equal np.isfinite, with 1 or 2 threads."""
+    X = three_chunks
+    ok, chunks = _all_finite_chunks(X, threads)
+    assert ok is True and naive.all_finite(X) and chunks.tolist() == [True] * 3
+    for row in _ROWS:
+        for col in (0, 1):
+            for bad in _BAD:
+                keep = X[row, col]
+                X[row, col] = bad
+                try:
+                    ok, chunks = _all_finite_chunks(X, threads)
+                    assert ok == naive.all_finite(X) is False, (row, col, bad)
+                    assert chunks.tolist() == _ref_chunks(X), (row, col, bad)
+                finally:
+                    X[row, col] = keep
+    # several chunks bad at once, one good
+    X[[0, 2 * CHUNK + 2], [1, 0]] = [np.inf, np.nan]
+    try:
+        ok, chunks = _all_finite_chunks(X, threads)
+        assert ok is False and chunks.tolist() == _ref_chunks(X) == [False, True, False]
+    finally:
+        X[[0, 2 * CHUNK + 2], [1, 0]] = 0.0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 3), (1, 1), (5, 0), (7, 4)])
+def test_all_finite_and_finite_rows_small_inputs(shape, dtype, threads):
+    """Empty (no rows / no columns), single-row and one-chunk matrices, each finite and with
+    one NaN / +inf / -inf in every possible cell: both kernels equal np.isfinite."""
+    X = np.arange(np.prod(shape), dtype=dtype).reshape(shape) - 3
+    cases = [X]
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            for bad in _BAD:
+                Y = X.copy()
+                Y[i, j] = bad
+                cases.append(Y)
+    for Y in cases:
+        want = naive.all_finite(Y)
+        ok, chunks = _all_finite_chunks(Y, threads)
+        assert ok == want and chunks.tolist() == [want]
+        assert _with_threads(threads, _finite_rows, Y, 0, shape[0]) == want
+        for start in range(shape[0] + 1):  # every sub-range, including empty ones
+            for stop in range(start, shape[0] + 1):
+                assert _finite_rows(Y, start, stop) == naive.finite_rows(Y, start, stop)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(0, 12), st.integers(0, 3)),
+              elements=st.sampled_from([0.0, -1.5, 3e300, 5e-324, np.nan, np.inf, -np.inf])),
+       st.data())
+def test_finite_rows_property(X, data):
+    start = data.draw(st.integers(0, X.shape[0]))
+    stop = data.draw(st.integers(start, X.shape[0]))
+    assert _finite_rows(X, start, stop) == naive.finite_rows(X, start, stop)
+    ok, chunks = _all_finite_chunks(X, 1)
+    assert ok == naive.all_finite(X) and chunks.tolist() == [naive.all_finite(X)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_check_matrix_above_one_chunk_rejects_exactly_non_finite(threads):
+    """check_matrix takes the parallel _all_finite path above CHUNK rows: it accepts a
+    finite matrix and rejects one NaN / inf in the last row or at the chunk boundary."""
+    X = np.ones((CHUNK + 1, 2), dtype=np.float32)
+    assert n_chunks(len(X)) == 2
+    assert _with_threads(threads, check_matrix, X) is X
+    for row, bad in [(CHUNK, np.nan), (CHUNK - 1, np.inf), (CHUNK, -np.inf)]:
+        Y = X.copy()
+        Y[row, 1] = bad
+        assert not naive.all_finite(Y)
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            _with_threads(threads, check_matrix, Y)
 
 
 # ---------------------------------------------------------------- estimator

@@ -118,6 +118,32 @@ def test_fast_medians_equal_polars():
                              dims, []) is None
 
 
+def test_float_medians_never_see_nan(monkeypatch):
+    """_group_medians' contract (no NaN): a float statistic holding a NaN is left to polars
+    by _fast_medians (not in ``done``), so the kernel only ever gets NaN-free keys."""
+    import native_kernels.report as rk
+
+    real, seen = rk._group_medians, []
+
+    def spy(keys, starts, member, n_groups, out):
+        values = np.where(keys >= 0, keys, keys ^ np.int64(0x7FFFFFFFFFFFFFFF)).view(np.float64)
+        seen.append(bool(np.isnan(values).any()))
+        return real(keys, starts, member, n_groups, out)
+
+    monkeypatch.setattr(rk, "_group_medians", spy)
+    df = _profile_frame(500)
+    df = df.with_columns(monetary=pl.Series(np.where(np.arange(500) == 7, np.nan,
+                                                     df["monetary"].to_numpy())))
+    dims = ["segment", "cluster"]
+    _, combo, values, counts = _combination_sums(df, dims, [])
+    fast, done = _fast_medians(df, dims, combo, values, counts)
+    assert "monetary" not in done and "avg_order_value" in done
+    assert seen == [False]  # avg_order_value only
+    for d, slow in zip(dims, pl.collect_all([_median_query(df.lazy(), d, done) for d in dims])):
+        a = fast[d].sort(d)
+        assert a.equals(slow.sort(d).select(a.columns)), d
+
+
 def _profile_frame(n, seed=4):
     rng = np.random.default_rng(seed)
     return pl.DataFrame({
