@@ -7,6 +7,8 @@ of the documented dtypes and allocate every output.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import literal_unroll, njit
 
@@ -70,7 +72,8 @@ def _kth(keys, starts, combos, m, k):
 
 @njit(**_OPTS)
 def _group_medians(keys, starts, member, n_groups, out):
-    """``out[d, g]`` = median (polars' rule: lower + (upper − lower) × 0.5) of the values of
+    """``out[d, g]`` = median (polars' rule: the middle value(s) lower and upper, the value
+    itself when they are identical, else lower + (upper − lower) × 0.5) of the values of
     the combinations c with ``member[d, c] == g`` (NaN for an empty group). ``keys`` holds
     every combination's values sorted, as order-preserving int64 keys."""
     n_dims, n_combo = member.shape
@@ -89,7 +92,9 @@ def _group_medians(keys, starts, member, n_groups, out):
                 continue
             lower = _value(_kth(keys, starts, combos, m, (n - 1) // 2))
             upper = lower if n % 2 else _value(_kth(keys, starts, combos, m, n // 2))
-            out[d, g] = lower + (upper - lower) * 0.5
+            # identical middles are the value itself, as in polars (±inf, -0.0 stay)
+            same = lower == upper and math.copysign(1.0, lower) == math.copysign(1.0, upper)
+            out[d, g] = lower if same else lower + (upper - lower) * 0.5
 
 
 @njit(**_OPTS)

@@ -13,11 +13,14 @@ import native_kernels.report as rk
 
 
 def naive_median(values):
-    """polars' median rule: lower + (upper - lower) * 0.5 of the sorted values."""
+    """polars' median rule over the sorted values: the middle value(s) lower, upper; the value
+    itself when they are identical (bits), else lower + (upper - lower) * 0.5."""
     v = sorted(values)
     if not v:
         return float("nan")
     lower, upper = v[(len(v) - 1) // 2], v[len(v) // 2]
+    if lower == upper and math.copysign(1.0, lower) == math.copysign(1.0, upper):
+        return lower  # identical middles: the value itself, as polars
     return lower + (upper - lower) * 0.5
 
 
@@ -60,6 +63,8 @@ def total_order_median(values):
     if not v:
         return float("nan")
     lower, upper = v[(len(v) - 1) // 2], v[len(v) // 2]
+    if lower == upper and math.copysign(1.0, lower) == math.copysign(1.0, upper):
+        return lower
     return lower + (upper - lower) * 0.5
 
 
@@ -100,9 +105,10 @@ def test_group_medians_extreme_values_bit_equal(seed, with_inf, threads):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("values,want", [
     ([], float("nan")),                    # empty group
-    ([-0.0], 0.0),                         # -0.0 + (-0.0 - -0.0) * 0.5: the rule drops the sign
+    ([-0.0], -0.0),                        # one middle: itself, sign kept (as polars)
     ([2.5], 2.5),
     ([0.0, -0.0], 0.0),                    # -0.0 + (0.0 - -0.0) * 0.5
+    ([-0.0, -0.0], -0.0),                  # identical middles: the value (as polars)
     ([-_MAX, _MAX], np.inf),               # upper - lower overflows
     ([_MAX, _MAX], _MAX),
     ([-_TINY, _TINY], 0.0),                # -tiny + 2 tiny * 0.5 (exact in subnormals)
@@ -123,9 +129,6 @@ def test_group_medians_single_group_cases(values, want, threads):
         total_order_median(values) == want
 
 
-@pytest.mark.xfail(strict=True, reason="documented rule lower + (upper - lower) * 0.5 gives "
-                   "NaN for two equal infinities where polars gives the infinity; unreachable "
-                   "(the report's float statistics are finite), kept as a known divergence")
 @pytest.mark.parametrize("inf", [np.inf, -np.inf])
 def test_group_medians_two_equal_infinities_as_polars(inf):
     import polars as pl
