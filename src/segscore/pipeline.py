@@ -308,15 +308,14 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         table, cuts, tier_bounds = _score_and_label(table, config, frozen)
     sections_running = start_sections(table, early_fits)
     clusters = frozen.clusters if frozen else None
-    with clock.stage("cluster", rows=table.height), _numba_threads(1 if sections_running
-                                                                   else None):
-        if clusters is not None:
-            ids = clusters.assign(table)
-        elif config.clustering.enabled:
-            clusters, ids = fit_assign_clusters(table, config.clustering)
-        else:
-            ids = None
-        if ids is not None:
+    if clusters is not None or config.clustering.enabled:
+        # no cluster stage at all when clustering is off (not one of ~0 s and absurd rows/s)
+        with clock.stage("cluster", rows=table.height), _numba_threads(1 if sections_running
+                                                                       else None):
+            if clusters is not None:
+                ids = clusters.assign(table)
+            else:
+                clusters, ids = fit_assign_clusters(table, config.clustering)
             names = [p["label"] for p in clusters.profiles]
             table = table.with_columns(pl.Series("cluster", ids, dtype=pl.Int32),
                                        _labels("cluster_label", names, ids))

@@ -110,17 +110,9 @@ def machine() -> dict:
     return info
 
 
-def skipped_stages(result) -> set[str]:
-    """Stages the run entered but did no work in: ``cluster`` when clustering is off (no
-    ``cluster`` column in the customer table; its timing is ~0 s and its rows/s absurd)."""
-    customers = getattr(result, "customers", None)
-    return {"cluster"} if customers is not None and "cluster" not in customers.columns else set()
-
-
 def performance_profile(result, report_wall_s: float, report_cpu_s: float,
                         sections: dict | None = None) -> dict:
-    skipped = skipped_stages(result)
-    stages = [dict(s) for s in (result.timings or []) if s.get("stage") not in skipped]
+    stages = [dict(s) for s in (result.timings or [])]
     with _LOCK:
         jit = {"measured": _LISTENING, "compile_s": round(_JIT["compile_s"], 4),
                "compilations": _JIT["compilations"],
