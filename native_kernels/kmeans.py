@@ -141,14 +141,6 @@ def _assign(X, centers, labels, chunk_inertia):
     return total
 
 
-@njit(**PARALLEL)
-def _distances(X, centers, out):
-    """Euclidean distance of every row to every centre. out: OUT float64 (n, k)."""
-    for i in prange(X.shape[0]):
-        for j in range(centers.shape[0]):
-            out[i, j] = np.sqrt(_sq_dist(X, i, centers, j))
-
-
 @njit(**SERIAL)
 def _lloyd_rows(X, centers, labels, start, stop, sums, counts):
     """Lloyd assignment + accumulation over rows start..stop; returns (inertia, moved).

@@ -1,4 +1,5 @@
-"""Mini-batch K-means: a scikit-learn-compatible estimator over ``native_kernels.kmeans``.
+"""Mini-batch K-means over ``native_kernels.kmeans``, with scikit-learn's fit / predict /
+fit_predict interface.
 
 Algorithm (``fit``):
 1. Greedy k-means++ seeding (2 + ln k local trials, as scikit-learn) on ``n_init`` random
@@ -45,7 +46,6 @@ from native_kernels.kmeans import (
     _all_finite,
     _assign,
     _assign_rows,
-    _distances,
     _finite_rows,
     _kmeanspp,
     _lloyd_pass,
@@ -130,22 +130,6 @@ class MiniBatchKMeans:
         self.refine_sample_size = refine_sample_size
         self.init_size = init_size
         self.random_state = random_state
-
-    _PARAMS = ("n_clusters", "batch_size", "max_iter", "n_init", "tol", "max_no_improvement",
-               "reassignment_ratio", "max_refine_passes", "refine_sample_size", "init_size",
-               "random_state")
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters (scikit-learn protocol)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params) -> MiniBatchKMeans:
-        """Set constructor parameters (scikit-learn protocol)."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"invalid parameter {name!r} for MiniBatchKMeans")
-            setattr(self, name, value)
-        return self
 
     def __repr__(self) -> str:
         return f"MiniBatchKMeans(n_clusters={self.n_clusters}, random_state={self.random_state})"
@@ -298,13 +282,6 @@ class MiniBatchKMeans:
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit on X and return ``labels_`` (int32 (n,))."""
         return self.fit(X).labels_
-
-    def transform(self, X) -> np.ndarray:
-        """Euclidean distance of every row to every centre: float64 (n, k)."""
-        X = self._check_fitted(X)
-        out = np.empty((X.shape[0], self.n_clusters), dtype=np.float64)
-        _distances(X, self.cluster_centers_, out)
-        return out
 
 
 def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
