@@ -138,6 +138,20 @@ def test_previous_ids_that_cannot_be_cast_are_refused_before_the_row_pass(runs, 
     assert _snapshot(prev) == before
 
 
+def test_previous_output_with_an_unreadable_part_is_refused_naming_it(runs, tmp_path):
+    """A part file of last night's customers/ that is not Parquet (its first file's schema is
+    fine): exit 2 naming that file in the discover stage, not an internal error."""
+    prev = tmp_path / "p_corrupt"
+    shutil.copytree(runs["prev"], prev)
+    bad = sorted((prev / "customers").rglob("*.parquet"))[-1]
+    bad.write_bytes(b"not parquet" * 10)
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(
+        main, ["run", *map(str, runs["files"][1:]), "--out", str(tmp_path / "o"), "--quiet",
+               "--k", "off", "--previous", str(prev)], catch_exceptions=False)
+    _refused(result, str(bad), "not a readable Parquet file")
+    assert not (tmp_path / "o").exists()
+
+
 def test_previous_ids_that_do_not_convert_are_named(runs, tmp_path):
     """An id the statistics cannot show ("12x" sorts among the numbers) is refused when the
     rows are read: exit 2 naming the file, column and ids, nothing written."""

@@ -4,25 +4,18 @@ from the file system and Parquet footers; no data is read."""
 
 from __future__ import annotations
 
-import glob
 import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-
-def _parquet_files(path: Path) -> list[Path]:
-    """The Parquet files of a file, a directory (recursively) or a glob."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*.parquet") if p.is_file())
-    if path.is_file():
-        return [path]
-    return sorted(Path(m) for m in glob.glob(str(path)) if Path(m).is_file())
+from segscore.schema import discover, read_footer
 
 
 def _entry(path: Path, files: list[Path]) -> dict:
+    """{path, bytes, rows} of ``files`` (a footer that cannot be read: InputError naming it)."""
     return {"path": str(path.resolve()), "bytes": sum(f.stat().st_size for f in files),
-            "rows": sum(pq.read_metadata(f).num_rows for f in files)}
+            "rows": sum(read_footer(f).num_rows for f in files)}
 
 
 def report_inputs(previous_dir=None, attributes_path=None) -> dict:
@@ -32,11 +25,11 @@ def report_inputs(previous_dir=None, attributes_path=None) -> dict:
     attributes = previous = None
     if attributes_path is not None:
         path = Path(attributes_path)
-        attributes = _entry(path, _parquet_files(path))
+        attributes = _entry(path, discover(path))
     if previous_dir is not None:
         path = Path(previous_dir)
         manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-        previous = {**_entry(path, _parquet_files(path / "customers")),
+        previous = {**_entry(path, discover(path / "customers")),
                     "run_id": manifest.get("run_id")}
     return {"attributes": attributes, "previous": previous}
 

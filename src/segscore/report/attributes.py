@@ -94,7 +94,7 @@ def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: p
     string no integer can be read from ("C17", ""); integer → integer, a minimum or maximum
     out of the target's range. None does not mean every value casts: the rows are checked
     when they are read."""
-    import pyarrow.parquet as pq
+    from segscore.schema import read_footer
 
     if src == target or not target.is_integer() or not (src == pl.String
                                                          or src.is_integer()):
@@ -105,7 +105,7 @@ def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: p
         except TypeError:  # Int128: no numpy type, and every 64-bit id fits
             return None
     for f in files:
-        md = pq.read_metadata(f)
+        md = read_footer(f)
         columns = md.schema.names
         if col not in columns:
             continue
@@ -134,10 +134,10 @@ def check_attribute_ids(path: Path, schema: pl.Schema, col: str,
     """The up-front part of the id checks of an attributes file (``check_report_inputs``):
     the id column's dtype against tonight's ``id_dtype`` (its schema) and what the footers'
     statistics show about casting it. InputError naming the file and the column."""
-    from segscore.manifest import _parquet_files
+    from segscore.schema import discover
 
     _cast_ids(schema[col], id_dtype, path, col)
-    problem = footer_cast_problem(_parquet_files(path), col, schema[col], id_dtype)
+    problem = footer_cast_problem(discover(path), col, schema[col], id_dtype)
     if problem is not None:
         raise InputError(problem)
 

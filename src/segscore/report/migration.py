@@ -19,6 +19,7 @@ from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
 from segscore.report.attributes import _cast_ids, footer_cast_problem
+from segscore.schema import discover
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -64,8 +65,8 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
     if id_dtype is not None:
         pid = schema["customer_id"]
         _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
-        files = sorted(p for p in cust_dir.rglob("*.parquet") if p.is_file())
-        problem = footer_cast_problem(files, "customer_id", pid, id_dtype, _PREVIOUS_IDS)
+        problem = footer_cast_problem(discover(cust_dir), "customer_id", pid, id_dtype,
+                                      _PREVIOUS_IDS)
         if problem is not None:
             raise InputError(problem)
     return manifest
