@@ -299,6 +299,29 @@ def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
                    "output there (Read-only file system", ".out.segscore-lock")
 
 
+def test_full_disk_while_opening_the_output_is_not_bad_usage(tmp_path, monkeypatch):
+    """ENOSPC at the lock file: the machine's state, so exit 1 saying so (as a full disk while
+    writing, test_crash), not exit 2 'cannot write the output there'."""
+    import errno
+
+    from segscore import output
+
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    real_open = os.open
+
+    def full(path, *args, **kwargs):
+        if str(path).endswith(output.LOCK_TAG):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(output.os, "open", full)
+    result = run_cli(tmp_path, src)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "No space left on device while writing" in text, text
+    assert "cannot write the output there" not in text and "internal error" not in text
+    assert not (tmp_path / "out").exists()
+
+
 def test_output_in_a_directory_without_write_permission(tmp_path):
     src = write(tmp_path / "in" / "t.parquet", good_table())
     locked = tmp_path / "locked"

@@ -190,8 +190,9 @@ def demo(customers, seed, out, quiet):
 
 
 def _writing(out: Path, write):
-    """``write()``, with an OSError (read-only, a parent that is a file…) as an InputError
-    naming ``out``."""
+    """``write()``, with an OSError by which the OS refuses the path (read-only, a parent that
+    is a file…) as an InputError naming ``out`` (output.cannot_write; other errors as they
+    are)."""
     from segscore.output import cannot_write
 
     try:

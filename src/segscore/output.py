@@ -64,9 +64,18 @@ def recover_and_clean(out: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def cannot_write(path: Path, exc: OSError) -> InputError:
-    """The InputError for an output path the OS refuses, naming the path and the reason: a
-    parent that is a file, a read-only file system, no permission, no space…"""
+#: errnos by which the OS refuses a path itself (bad usage: exit 2); a full disk or quota is
+#: the machine's state (exit 1, cli._guard says so) and anything else may be a bug
+_PATH_REFUSED = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST,
+                 errno.EISDIR, errno.ENAMETOOLONG}
+
+
+def cannot_write(path: Path, exc: OSError) -> BaseException:
+    """The error to raise for ``exc`` met writing at ``path``: when the OS refuses the path (a
+    parent that is a file, a read-only file system, no permission) an InputError naming the
+    path and the reason; otherwise ``exc`` itself (a full disk, or a bug)."""
+    if exc.errno not in _PATH_REFUSED:
+        return exc
     reason = exc.strerror or str(exc)
     if exc.filename and str(exc.filename) != str(path):
         reason = f"{reason}: {exc.filename}"
@@ -176,22 +185,24 @@ class RunDirectory:
             self._made_parents.append(parent)
             parent = parent.parent
         try:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self._lock()
-        except BaseException as exc:
-            self._remove_made_parents()
-            if isinstance(exc, OSError):
+            try:
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                self._lock()
+            except OSError as exc:
                 raise cannot_write(self.out, exc) from None
+        except BaseException:
+            self._remove_made_parents()
             raise
         try:
-            recover_and_clean(self.out)
-            check_target(self.out, self.overwrite)
-            self.tmp.mkdir()
-        except BaseException as exc:
+            recover_and_clean(self.out)  # its failures are not the path's: not mapped
+            try:
+                check_target(self.out, self.overwrite)
+                self.tmp.mkdir()
+            except OSError as exc:
+                raise cannot_write(self.out, exc) from None
+        except BaseException:
             self._unlock()
             self._remove_made_parents()
-            if isinstance(exc, OSError):
-                raise cannot_write(self.out, exc) from None
             raise
         _crash_point("opened")
         return self.tmp
