@@ -287,8 +287,9 @@ def test_spend_without_a_channel_has_its_own_bucket(nullchan, off_run):
 
 
 def test_polars_fallback_gives_the_same_channel_mix(nullchan):
-    """The polars group_by path (a dimension that is not an Enum) sums the spend without a
-    channel exactly like the numba pass (integer units)."""
+    """The spend without a channel per segment, in integer currency units, from the numba
+    pass and from the polars query (used when a dimension is not an Enum or has nulls), both
+    equal to the raw transactions' null-channel purchase units, exactly."""
     from segscore.report.profile import _combination_sums, _sum_query
 
     df = _customers(nullchan[0]).with_columns(pl.col("segment").cast(pl.String).cast(
@@ -298,6 +299,14 @@ def test_polars_fallback_gives_the_same_channel_mix(nullchan):
     slow = _sum_query(df.lazy(), ["segment"], shares, True).collect().sort("segment")
     assert fast["unassigned_units"].sum() > 0
     assert fast["unassigned_units"].to_list() == slow["unassigned_units"].to_list()
+    units = (pl.col("amount") * 10_000).round(0).cast(pl.Int64)
+    truth = (pl.read_parquet(nullchan[1])
+             .filter((pl.col("amount") > 0) & pl.col("channel").is_null())
+             .join(df.select("customer_id", "segment"), on="customer_id")
+             .group_by("segment").agg(units.sum().alias("units")))
+    truth = dict(truth.select(pl.col("segment").cast(pl.String), "units").iter_rows())
+    got = dict(fast.select(pl.col("segment").cast(pl.String), "unassigned_units").iter_rows())
+    assert got == {seg: truth.get(seg, 0) for seg in got}
 
 
 def test_older_reports_still_render(manychan):

@@ -122,11 +122,11 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
-    overrides = _overrides(window_days, bins, preset, k)
     if model_path is not None:
         check_flags(model_path, {"--bins": bins, "--segments": preset,
                                  "--k": str(int(k)) if k and k.isdigit() else k})
-        overrides = _overrides(window_days, None, None, None)  # they agree; the model wins
+        bins = preset = k = None  # they agree with the model, which wins
+    overrides = _overrides(window_days, bins, preset, k)
     config = load_config(config_path, *overrides)
     result = run(source, out, config=config, as_of=as_of, model_path=model_path,
                  overwrite=overwrite, previous=previous, attributes=attributes,

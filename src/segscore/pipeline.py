@@ -289,7 +289,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
         _check_cluster_features(config, frozen, channels, raw.columns)
-        n_channels = len(channels.names) + channels.other
+        n_channels = len(channels.columns)
         per_id = measured_id_bytes(raw["customer_id"])
         sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs,
                                       per_id)

@@ -121,8 +121,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                             for kind, v in sorted(by_kind.items(), key=lambda kv: str(kv[0])))
         problem(None, f"column '{config.columns.customer_id}': files disagree on the id type "
                       f"({summary}); all files must agree")
-    if infos and not problems and no_rows_problem(infos):
-        problem(None, no_rows_problem(infos))
+    empty = no_rows_problem(infos) if infos and not problems else None
+    if empty:
+        problem(None, empty)
 
     report: dict = {
         "ok": False, "problems": problems,
