@@ -182,16 +182,18 @@ def unknown_features(names: tuple[str, ...]) -> list[str]:
     return [n for n in names if n not in FEATURES and not SHARE_FEATURE.match(n)]
 
 
-def check_input_features(names: tuple[str, ...], available: tuple[str, ...], where: str) -> None:
-    """InputError unless every input-dependent feature in ``names`` (share columns and
-    distinct_categories, which needs a category column) is in ``available``, this input's."""
-    shares = [c for c in available if c.startswith("share_")]
+def check_input_features(names: tuple[str, ...], shares: tuple[str, ...], has_categories: bool,
+                         where: str) -> None:
+    """InputError unless every input-dependent feature in ``names`` is this input's: a share
+    column in ``shares``, or distinct_categories with ``has_categories`` (a category column)."""
     for name in names:
-        if name in available or (name in FEATURES and name != "distinct_categories"):
-            continue
         if name == "distinct_categories":
+            if has_categories:
+                continue
             raise InputError(f"{where}: 'distinct_categories' needs a category column, "
                              "and this input has none")
+        if name in shares or name in FEATURES:
+            continue
         raise InputError(f"{where}: {name!r} is not a channel share column of this input; "
                          f"its share columns: {', '.join(shares) or 'none (no channel column)'}")
 

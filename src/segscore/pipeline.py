@@ -263,12 +263,13 @@ def _check_cluster_features(config: RunConfig, frozen: FrozenModel | None,
                             channels: ChannelColumns, raw_columns: list[str]) -> None:
     """InputError, before any clustering or writing, when a cluster feature (configured or
     the frozen model's) is a share or category column this input does not have."""
-    available = channels.columns + (("distinct_categories",)
-                                    if "distinct_categories" in raw_columns else ())
+    categories = "distinct_categories" in raw_columns
     if frozen is not None and frozen.clusters is not None:
-        check_input_features(frozen.clusters.features, available, "model.json clusters.features")
+        check_input_features(frozen.clusters.features, channels.columns, categories,
+                             "model.json clusters.features")
     elif frozen is None and config.clustering.enabled:
-        check_input_features(config.clustering.features, available, "clustering.features")
+        check_input_features(config.clustering.features, channels.columns, categories,
+                             "clustering.features")
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,

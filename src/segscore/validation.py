@@ -50,8 +50,7 @@ def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.Lazy
     channels = ChannelColumns()
     if roles.channel and any(n.startswith("share_") for n in names):
         channels = channel_columns(classified.filter(pl.col("status") == USED))
-    available = channels.columns + (("distinct_categories",) if roles.category else ())
-    check_input_features(names, available, "clustering.features")
+    check_input_features(names, channels.columns, bool(roles.category), "clustering.features")
 
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
