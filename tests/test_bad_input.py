@@ -8,6 +8,7 @@ Every case here is listed in docs/bad-input.md.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -279,22 +280,25 @@ def test_output_parent_is_a_file(tmp_path, below):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "in"]
 
 
-def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
-    """The audit's case: creating the lock file beside --out fails with EROFS (a real
-    read-only mount needs privileges a test does not have: os.open is made to fail)."""
-    import errno
-
+def _lock_file_fails(monkeypatch, code: int) -> None:
+    """Make creating the lock file beside --out fail with OSError ``code`` (a real read-only
+    mount or full disk needs privileges a test does not have)."""
     from segscore import output
 
-    src = write(tmp_path / "in" / "t.parquet", good_table())
     real_open = os.open
 
-    def read_only(path, *args, **kwargs):
+    def failing(path, *args, **kwargs):
         if str(path).endswith(output.LOCK_TAG):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            raise OSError(code, os.strerror(code), str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(output.os, "open", read_only)
+    monkeypatch.setattr(output.os, "open", failing)
+
+
+def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
+    """The audit's case: creating the lock file beside --out fails with EROFS."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    _lock_file_fails(monkeypatch, errno.EROFS)
     assert_refused(tmp_path, run_cli(tmp_path, src), f"{tmp_path / 'out'}: cannot write the "
                    "output there (Read-only file system", ".out.segscore-lock")
 
@@ -302,19 +306,8 @@ def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
 def test_full_disk_while_opening_the_output_is_not_bad_usage(tmp_path, monkeypatch):
     """ENOSPC at the lock file: the machine's state, so exit 1 saying so (as a full disk while
     writing, test_crash), not exit 2 'cannot write the output there'."""
-    import errno
-
-    from segscore import output
-
     src = write(tmp_path / "in" / "t.parquet", good_table())
-    real_open = os.open
-
-    def full(path, *args, **kwargs):
-        if str(path).endswith(output.LOCK_TAG):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(output.os, "open", full)
+    _lock_file_fails(monkeypatch, errno.ENOSPC)
     result = run_cli(tmp_path, src)
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and "No space left on device while writing" in text, text

@@ -6,7 +6,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -28,6 +27,7 @@ from native_kernels.kmeans import (
     n_chunks,
 )
 from segscore.clustering import MiniBatchKMeans, _sample, assign_labels, check_matrix
+from threads import with_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,18 +175,11 @@ def test_kmeanspp_picks_distinct_rows_and_spreads_out():
     assert len(set(y[ids].tolist())) == 6  # one seed per well-separated blob
 
 
-def _with_threads(threads, fn, *args):
-    numba.set_num_threads(threads)
-    try:
-        return fn(*args)
-    finally:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-
 
 def _all_finite_chunks(X, threads):
     """(_all_finite's result, its per-chunk flags) with ``threads`` numba threads."""
     chunk_ok = np.zeros(n_chunks(X.shape[0]), dtype=np.bool_)
-    return _with_threads(threads, _all_finite, X, chunk_ok), chunk_ok
+    return with_threads(threads, _all_finite, X, chunk_ok), chunk_ok
 
 
 def _ref_chunks(X):
@@ -250,7 +243,7 @@ def test_all_finite_and_finite_rows_small_inputs(shape, dtype, threads):
         want = naive.all_finite(Y)
         ok, chunks = _all_finite_chunks(Y, threads)
         assert ok == want and chunks.tolist() == [want]
-        assert _with_threads(threads, _finite_rows, Y, 0, shape[0]) == want
+        assert with_threads(threads, _finite_rows, Y, 0, shape[0]) == want
         for start in range(shape[0] + 1):  # every sub-range, including empty ones
             for stop in range(start, shape[0] + 1):
                 assert _finite_rows(Y, start, stop) == naive.finite_rows(Y, start, stop)
@@ -273,13 +266,13 @@ def test_check_matrix_above_one_chunk_rejects_exactly_non_finite(threads):
     finite matrix and rejects one NaN / inf in the last row or at the chunk boundary."""
     X = np.ones((CHUNK + 1, 2), dtype=np.float32)
     assert n_chunks(len(X)) == 2
-    assert _with_threads(threads, check_matrix, X) is X
+    assert with_threads(threads, check_matrix, X) is X
     for row, bad in [(CHUNK, np.nan), (CHUNK - 1, np.inf), (CHUNK, -np.inf)]:
         Y = X.copy()
         Y[row, 1] = bad
         assert not naive.all_finite(Y)
         with pytest.raises(ValueError, match="NaN or infinity"):
-            _with_threads(threads, check_matrix, Y)
+            with_threads(threads, check_matrix, Y)
 
 
 # ---------------------------------------------------------------- estimator

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import native_kernels.report as rk
+from threads import with_threads
 
 
 def naive_median(values):
@@ -89,7 +90,7 @@ def test_group_medians_extreme_values_bit_equal(seed, with_inf, threads):
     combo = rng.integers(0, n_combo, size=n)
     member = np.stack([rng.integers(0, g, size=n_combo) for g in n_groups]).astype(np.int64)
     member[2] = np.arange(n_combo)  # dimension 2: one combination per group (small groups)
-    out = _with_threads(threads, group_medians, values, combo, member, n_groups)
+    out = with_threads(threads, group_medians, values, combo, member, n_groups)
     for d, g_count in enumerate(n_groups):
         for g in range(g_count):
             want = total_order_median([float(values[i]) for i in range(n)
@@ -119,7 +120,7 @@ def test_group_medians_single_group_cases(values, want, threads):
     """One dimension with one group (plus an empty one): the rule's edge cases."""
     combo = np.zeros(len(values), dtype=np.int64)
     member = np.array([[0]], dtype=np.int64)
-    out = _with_threads(threads, group_medians, np.array(values, dtype=np.float64), combo,
+    out = with_threads(threads, group_medians, np.array(values, dtype=np.float64), combo,
                         member, [2])
     assert math.isnan(out[0, 1])  # group 1 has no combination
     got = float(out[0, 0])
@@ -174,7 +175,7 @@ def check_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes, perm=None, thre
     side = n_codes + 1
     cell_n = np.zeros(side * side, dtype=np.int64)
     cell_rp, cell_rc = np.zeros(side * side), np.zeros(side * side)
-    k = _with_threads(threads, rk._merge_union, p_ids,
+    k = with_threads(threads, rk._merge_union, p_ids,
                       np.asarray(perm if perm is not None else [], dtype=np.int64),
                       p_code[rows_p], p_m[rows_p], c_ids, c_code, c_m, n_codes, u_ids, u_p,
                       u_c, cell_n, cell_rp, cell_rc)
@@ -311,7 +312,7 @@ def check_lookup_sorted(ids, cur_ids, cur_code, missing, perm=(), threads=1):
     perm = np.asarray(perm, dtype=np.int32)
     out = np.full(len(ids), 255, dtype=np.uint8)
     found = np.zeros(missing + 1, dtype=np.int64)
-    _with_threads(threads, rk._lookup_sorted, ids, perm, cur_ids, cur_code, missing, out,
+    with_threads(threads, rk._lookup_sorted, ids, perm, cur_ids, cur_code, missing, out,
                   found)
     want_out, want_found = naive_lookup(ids.tolist(), perm.tolist(), cur_ids.tolist(),
                                         cur_code.tolist(), missing)
@@ -350,15 +351,6 @@ def test_lookup_sorted_property(ids, cur, seed, permuted):
     check_lookup_sorted(ids, cur_ids, cur_code, 3, perm)
 
 
-def _with_threads(threads, fn, *args):
-    import numba
-
-    numba.set_num_threads(threads)
-    try:
-        return fn(*args)
-    finally:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-
 
 def naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, n_combo):
     combo = [sum((int(a[i]) - lo) * st for a, lo, st in zip(dims, lows, strides))
@@ -391,7 +383,7 @@ def test_profile_sums_equal_naive(n, threads):
     weighted = (rng.random(n), rng.random(n))
     combo = np.empty(n, dtype=np.int32)
     out = np.zeros((6, 8))
-    _with_threads(threads, rk._profile_sums, dims, lows, strides, plain, weighted, aov, freq,
+    with_threads(threads, rk._profile_sums, dims, lows, strides, plain, weighted, aov, freq,
                   combo, out)
     want_combo, want = naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq, 6)
     assert combo.tolist() == want_combo
@@ -405,7 +397,7 @@ def test_split_codes_equal_lookup(n, threads):
     luts = rng.integers(0, 6, size=(3, 10)).astype(np.uint8)
     codes = rng.integers(0, 10, size=n)
     out = np.empty((3, n), dtype=np.uint8)
-    _with_threads(threads, rk._split_codes, codes, luts, out)
+    with_threads(threads, rk._split_codes, codes, luts, out)
     assert out.tolist() == [[int(luts[d][c]) for c in codes] for d in range(3)]
 
 
@@ -419,7 +411,7 @@ def test_grid_sums_equal_naive(n, threads):
     f = rng.integers(1, q + 1, size=n).astype(np.int8)
     m = np.where(rng.random(n) < 0.05, np.nan, np.round(rng.normal(0, 50, n), 2))
     counts, sums = np.zeros((q, q), dtype=np.int64), np.zeros((q, q))
-    _with_threads(threads, rk._grid_sums, r, f, m, counts, sums)
+    with_threads(threads, rk._grid_sums, r, f, m, counts, sums)
     want_n, want_s = np.zeros((q, q), dtype=np.int64), [[0.0] * q for _ in range(q)]
     for a, b, v in zip(r.tolist(), f.tolist(), m.tolist()):
         if 1 <= a <= q and 1 <= b <= q:
