@@ -259,14 +259,21 @@ def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, feat
     assert r.exit_code == 2 and f"problem: clustering.features: {message}" in r.output
 
 
-def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_path):
+def _first_night(tmp_path, toml: str, *flags: str):
+    """The tiny channel input run into tmp_path/n1 with config ``toml`` and ``flags`` (exit
+    0); returns the input's path."""
     tx = _tiny_channel_input(tmp_path / "t.parquet")
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[clustering]\nk = 2\nfeatures = ["monetary", "share_web"]\n')
-    runner = CliRunner()
-    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config", str(cfg),
-                             "--quiet"])
+    cfg.write_text(toml)
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config",
+                                  str(cfg), *flags, "--quiet"])
     assert r.exit_code == 0, r.output
+    return tx
+
+
+def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_path):
+    tx = _first_night(tmp_path, '[clustering]\nk = 2\nfeatures = ["monetary", "share_web"]\n')
+    runner = CliRunner()
     pl.read_parquet(tx).with_columns(channel=pl.lit("store")).write_parquet(tx)
     r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
                              "--model", str(tmp_path / "n1" / "model.json")])
@@ -332,13 +339,8 @@ def test_errors_caused_by_flags_name_the_flag(tmp_path, flags, message):
 
 
 def test_model_with_k_set_by_flag_outside_the_files_bounds_reapplies(tmp_path):
-    tx = _tiny_channel_input(tmp_path / "t.parquet")
-    cfg = tmp_path / "c.toml"
-    cfg.write_text("[clustering]\nk_min = 2\nk_max = 2\n")
+    tx = _first_night(tmp_path, "[clustering]\nk_min = 2\nk_max = 2\n", "--k", "3")
     runner = CliRunner()
-    r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n1"), "--config", str(cfg),
-                             "--k", "3", "--quiet"])
-    assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet", "--model",
                              str(tmp_path / "n1" / "model.json")])
     assert r.exit_code == 0, r.output
