@@ -16,6 +16,7 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
+from segscore.schema import discover, read_footer
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
 
@@ -94,8 +95,6 @@ def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: p
     string no integer can be read from ("C17", ""); integer → integer, a minimum or maximum
     out of the target's range. None does not mean every value casts: the rows are checked
     when they are read."""
-    from segscore.schema import read_footer
-
     if src == target or not target.is_integer() or not (src == pl.String
                                                          or src.is_integer()):
         return None
@@ -134,8 +133,6 @@ def check_attribute_ids(path: Path, schema: pl.Schema, col: str,
     """The up-front part of the id checks of an attributes file (``check_report_inputs``):
     the id column's dtype against tonight's ``id_dtype`` (its schema) and what the footers'
     statistics show about casting it. InputError naming the file and the column."""
-    from segscore.schema import discover
-
     _cast_ids(schema[col], id_dtype, path, col)
     problem = footer_cast_problem(discover(path), col, schema[col], id_dtype)
     if problem is not None:
