@@ -16,7 +16,8 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
-from segscore.schema import discover, read_footer
+from segscore.report.input_ids import cast_ids, footer_cast_problem, sorted_by_id
+from segscore.schema import discover
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
 
@@ -37,7 +38,7 @@ def _kind(dtype: pl.DataType) -> str | None:
     return None
 
 
-def _id_column(schema: pl.Schema, path: Path, config) -> str:
+def id_column(schema: pl.Schema, path: Path, config) -> str:
     wanted = [config.columns.customer_id] if config is not None else []
     if "customer_id" not in wanted:
         wanted.append("customer_id")
@@ -49,91 +50,12 @@ def _id_column(schema: pl.Schema, path: Path, config) -> str:
                      f"columns: {', '.join(schema.names()[:20])})")
 
 
-#: how the messages name the two files whose ids are cast to tonight's
-ATTRIBUTE_IDS = ("customer id column", "the transactions' customer ids")
-
-
-def _cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str,
-              names: tuple[str, str] = ATTRIBUTE_IDS) -> pl.Expr:
-    """The expression that turns the attributes' id column into the scored id dtype (also
-    used for the previous run's ids; ``names``: how the message names the column and the
-    ids it is cast to). InputError when no cast is allowed (docs/report.md, attributes)."""
-    e = pl.col(col)
-    if attr_id == scored_id:
-        return e
-    if scored_id.is_integer() and attr_id.is_integer():
-        return e.cast(scored_id, strict=True)
-    if scored_id == pl.String and (attr_id.is_integer() or isinstance(attr_id, pl.Categorical)):
-        return e.cast(pl.String)
-    if scored_id.is_integer() and attr_id == pl.String:
-        return e.str.strip_chars().cast(scored_id, strict=True)
-    raise InputError(f"{path}: {names[0]} {col!r} has dtype {attr_id}, incompatible "
-                     f"with {names[1]} ({scored_id})")
-
-
-def _starts_no_integer(v: str, upper_bound: bool) -> bool:
-    """Whether a string statistic shows a value that is not an integer once stripped. A
-    minimum is an actual value or a prefix of one (writers truncate long statistics); a
-    maximum is an actual value or an upper bound whose last kept character was rounded up, so
-    ':' (after '9') does not count."""
-    if v == "":
-        return True  # a minimum or maximum "": the value "" is there
-    rest = v.lstrip()
-    if not rest:
-        return False  # whitespace only: a prefix of something else
-    c = rest[0]
-    if "0" <= c <= "9" or c in "+-" or (upper_bound and c == ":"):
-        return False
-    return True
-
-
-def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: pl.DataType,
-                        names: tuple[str, str] = ATTRIBUTE_IDS) -> str | None:
-    """What the Parquet footers of ``files`` already show about casting the id column ``col``
-    from ``src`` to ``target`` (a message naming the file and column), or None. Only the
-    column statistics are read: string → integer, a row group whose minimum or maximum is a
-    string no integer can be read from ("C17", ""); integer → integer, a minimum or maximum
-    out of the target's range. None does not mean every value casts: the rows are checked
-    when they are read."""
-    if src == target or not target.is_integer() or not (src == pl.String
-                                                         or src.is_integer()):
-        return None
-    if src.is_integer():
-        try:
-            info = np.iinfo(np.dtype(str(target).lower()))
-        except TypeError:  # Int128: no numpy type, and every 64-bit id fits
-            return None
-    for f in files:
-        md = read_footer(f)
-        columns = md.schema.names
-        if col not in columns:
-            continue
-        i = columns.index(col)
-        for g in range(md.num_row_groups):
-            st = md.row_group(g).column(i).statistics
-            if st is None or not st.has_min_max:
-                continue
-            lo, hi = st.min, st.max
-            if src == pl.String:
-                lo, hi = (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
-                          for x in (lo, hi))
-                if _starts_no_integer(lo, False) or _starts_no_integer(hi, True):
-                    return (f"{f}: {names[0]} {col!r} ({src}) holds ids that are not integers "
-                            f"(row group {g} statistics: min {lo!r}, max {hi!r}), so they "
-                            f"cannot be cast to {names[1]} ({target})")
-            elif lo < info.min or hi > info.max:
-                return (f"{f}: {names[0]} {col!r} ({src}) holds ids out of the range of "
-                        f"{names[1]} ({target}; row group {g} statistics: min {lo}, "
-                        f"max {hi})")
-    return None
-
-
 def check_attribute_ids(path: Path, schema: pl.Schema, col: str,
                         id_dtype: pl.DataType) -> None:
     """The up-front part of the id checks of an attributes file (``check_report_inputs``):
     the id column's dtype against tonight's ``id_dtype`` (its schema) and what the footers'
     statistics show about casting it. InputError naming the file and the column."""
-    _cast_ids(schema[col], id_dtype, path, col)
+    cast_ids(schema[col], id_dtype, path, col)
     problem = footer_cast_problem(discover(path), col, schema[col], id_dtype)
     if problem is not None:
         raise InputError(problem)
@@ -150,8 +72,8 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
         schema = lf.collect_schema()
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
-    col = _id_column(schema, path, config)
-    expr = _cast_ids(schema[col], scored_id_dtype, path, col)
+    col = id_column(schema, path, config)
+    expr = cast_ids(schema[col], scored_id_dtype, path, col)
     columns, ignored = [], []
     for name, dtype in schema.items():
         if name == col or name == "customer_id":
@@ -172,16 +94,6 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
         df = df.filter(pl.col("customer_id").is_not_null())
     counts = {"rows": df.height + null_ids, "rows_with_null_id": null_ids}
     return df, col, counts, columns, ignored
-
-
-def _sorted_by_id(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` with the sorted flag on customer_id (the pipeline's table is sorted by id)."""
-    ids = df["customer_id"]
-    if ids.flags["SORTED_ASC"]:
-        return df
-    if ids.is_sorted():
-        return df.with_columns(pl.col("customer_id").set_sorted())
-    return df.sort("customer_id")
 
 
 def _refuse_duplicates(dup: pl.Series, path: Path, id_col: str) -> None:
@@ -285,7 +197,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
         _refuse_duplicates(duplicates(ids), path, id_col)
 
     # segment code of every scored customer: config keys first, then any others found
-    cur = _sorted_by_id(customers.select("customer_id", "segment"))
+    cur = sorted_by_id(customers.select("customer_id", "segment"))
     codes, labels, label_n = label_codes(cur["segment"])
     seg_order = list(config.segments.keys)
     seg_order += sorted({k for k, n in zip(labels, label_n) if n} - set(seg_order))

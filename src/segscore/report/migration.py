@@ -18,7 +18,7 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
-from segscore.report.attributes import _cast_ids, footer_cast_problem
+from segscore.report.input_ids import cast_ids, footer_cast_problem, sorted_by_id
 from segscore.schema import discover
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
@@ -64,7 +64,7 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
         raise InputError(f"{cust_dir}: previous customers lack column(s) {', '.join(missing)}")
     if id_dtype is not None:
         pid = schema["customer_id"]
-        _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
+        cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
         problem = footer_cast_problem(discover(cust_dir), "customer_id", pid, id_dtype,
                                       _PREVIOUS_IDS)
         if problem is not None:
@@ -76,7 +76,7 @@ def _uncast_ids(lf: pl.LazyFrame, pid: pl.DataType, id_dtype: pl.DataType,
                 cust_dir: Path) -> None:
     """InputError naming the previous ids that ``cast`` cannot turn into ``id_dtype``, if
     any (only called when the read failed, to tell why; the casts are those of
-    ``_cast_ids``, strict)."""
+    ``cast_ids``, strict)."""
     col = pl.col("customer_id")
     safe = (col.str.strip_chars() if pid == pl.String else col).cast(id_dtype, strict=False)
     try:
@@ -93,7 +93,7 @@ def _uncast_ids(lf: pl.LazyFrame, pid: pl.DataType, id_dtype: pl.DataType,
 def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
     """(previous customers: customer_id in tonight's dtype, segment / value_tier /
     lifecycle_stage as Enum or String labels, monetary; the previous manifest). Ids of
-    another type are cast as the attributes' are (``attributes._cast_ids``)."""
+    another type are cast as the attributes' are (``input_ids.cast_ids``)."""
     manifest = _check_previous_dir(prev)
     cust_dir = prev / "customers"
     # The segment normally lives in the path (customers/segment=<key>/…): read it as an Enum
@@ -110,7 +110,7 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
                 raise InputError(f"{cust_dir}: previous customers lack column(s) "
                                  f"{', '.join(missing)}")
             pid = schema["customer_id"]
-            idx = _cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
+            idx = cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
             labels = [pl.col(c) if isinstance(schema[c], pl.Enum) else pl.col(c).cast(pl.String)
                       for c in ("segment", "value_tier", "lifecycle_stage")]
             try:
@@ -209,9 +209,7 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     previous, manifest = _read_previous(prev, customers.schema["customer_id"])
     if previous["customer_id"].null_count():
         previous = previous.filter(pl.col("customer_id").is_not_null())
-    from segscore.report.attributes import _sorted_by_id
-
-    cur_src = _sorted_by_id(customers.select("customer_id", *[d for d, _ in DIMENSIONS],
+    cur_src = sorted_by_id(customers.select("customer_id", *[d for d, _ in DIMENSIONS],
                                              "monetary"))
     cur_names = {
         "segment": {r.key: r.name for r in config.segments.rules},

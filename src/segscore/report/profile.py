@@ -411,7 +411,7 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
     import pyarrow.parquet as pq
 
     from segscore.errors import InputError
-    from segscore.report.attributes import _id_column, check_attribute_ids
+    from segscore.report.attributes import check_attribute_ids, id_column
     from segscore.report.migration import check_previous
 
     sizes = {}
@@ -426,7 +426,7 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
             rows = pq.ParquetFile(path).metadata.num_rows if path.is_file() else 0
         except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
             raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
-        col = _id_column(schema, path, config)
+        col = id_column(schema, path, config)
         if id_dtype is not None:
             check_attribute_ids(path, schema, col, id_dtype)
         sizes["attribute_rows"] = rows
