@@ -83,7 +83,8 @@ def run_options(fn):
         click.option("--previous", type=click.Path(file_okay=False),
                      help="Last night's output directory: adds segment migration to the report."),
         click.option("--customers", "attributes", type=click.Path(dir_okay=False),
-                     help="Customer attributes Parquet (one row per customer id) for profiles."),
+                     help="Customer attributes Parquet (one row per customer id) for the "
+                          "profiles, and for attr:<column> clustering features."),
         click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
                      help="Memory budget in GiB (default: 80% of the memory available: "
                           "the cgroup limit, else MemAvailable)."),
@@ -240,14 +241,18 @@ def generate(customers, out, seed, files):
               help="TOML config to check; the files are checked with its column names "
                    "and bounds (default: the built-in defaults).")
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
+@click.option("--customers", "attributes", type=click.Path(dir_okay=False),
+              help="Customer attributes Parquet the run would get: checked for the "
+                   "attr:<column> clustering features the config names.")
 @_guard
-def validate(source, config_path, as_of):
+def validate(source, config_path, as_of, attributes):
     """Report every config, file and schema problem and the would-be row reconciliation,
     without scoring. Exit 2 when there is a problem."""
     from segscore.config import parse_as_of
     from segscore.validation import format_report, validation_report
 
-    report = validation_report(list(source), config_path, as_of=parse_as_of(as_of))
+    report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
+                               attributes=attributes)
     click.echo(format_report(report))
     if not report["ok"]:
         sys.exit(2)

@@ -16,7 +16,8 @@ Canonical ids: clusters are numbered by descending centroid z of ``monetary`` (t
 feature when monetary is not used), ties by the other features in order, descending.
 
 Labels: for each feature in order, z ≥ ``Z_HIGH`` gives its "high" word and z ≤ −``Z_HIGH``
-its "low" word (recency: low = "recent", high = "lapsed"); words are joined with " · ",
+its "low" word (recency: low = "recent", high = "lapsed"; an attribute ``attr:age``: "low age"
+/ "high age"); words are joined with " · ",
 "average" when no feature passes; a repeated label gets " (2)", " (3)"… in id order.
 """
 
@@ -43,6 +44,9 @@ FEATURES = ("recency_days", "tenure_days", "frequency", "monetary", "avg_order_v
             "r_score", "f_score", "m_score")
 #: ``share_<channel slug>`` / ``share_other``: whether one exists depends on the input
 SHARE_FEATURE = re.compile(r"^share_[a-z0-9_]+$")
+#: ``attr:<column>``: a numeric / boolean / date column of the customer attributes file
+#: (``--customers``; segscore.cluster_attributes joins it onto the customers)
+ATTRIBUTE_PREFIX = "attr:"
 SILHOUETTE_ROWS = 4000
 #: integer log features with at most this many distinct values are transformed by lookup
 LOOKUP_SPAN = 1 << 16
@@ -179,7 +183,13 @@ def fit_assign_clusters(features: pl.DataFrame,
 
 def unknown_features(names: tuple[str, ...]) -> list[str]:
     """The names that are neither in FEATURES nor of the share_<channel> form."""
-    return [n for n in names if n not in FEATURES and not SHARE_FEATURE.match(n)]
+    return [n for n in names if n not in FEATURES and not SHARE_FEATURE.match(n)
+            and not (n.startswith(ATTRIBUTE_PREFIX) and len(n) > len(ATTRIBUTE_PREFIX))]
+
+
+def attribute_columns(names: tuple[str, ...]) -> list[str]:
+    """The attribute columns named by ``attr:<column>`` features in ``names``, in order."""
+    return [n[len(ATTRIBUTE_PREFIX):] for n in names if n.startswith(ATTRIBUTE_PREFIX)]
 
 
 def check_input_features(names: tuple[str, ...], shares: tuple[str, ...], has_categories: bool,
@@ -192,7 +202,7 @@ def check_input_features(names: tuple[str, ...], shares: tuple[str, ...], has_ca
                 continue
             raise InputError(f"{where}: 'distinct_categories' needs a category column, "
                              "and this input has none")
-        if name in shares or name in FEATURES:
+        if name in shares or name in FEATURES or name.startswith(ATTRIBUTE_PREFIX):
             continue
         raise InputError(f"{where}: {name!r} is not a channel share column of this input; "
                          f"its share columns: {', '.join(shares) or 'none (no channel column)'}")
@@ -337,7 +347,8 @@ def cluster_label(z: np.ndarray, names: tuple[str, ...]) -> str:
     """Plain-language label of one centroid from its z-scores (see the module docstring)."""
     words = []
     for name, value in zip(names, z, strict=True):
-        low, high = _WORDS.get(name, (f"low {name}", f"high {name}"))
+        shown = name.removeprefix(ATTRIBUTE_PREFIX)
+        low, high = _WORDS.get(name, (f"low {shown}", f"high {shown}"))
         if value >= Z_HIGH:
             words.append(high)
         elif value <= -Z_HIGH:

@@ -263,8 +263,9 @@ def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> C
     unknown = unknown_features(features)
     if unknown:
         raise ConfigError(f"{where}.features: unknown feature(s) {', '.join(map(repr, unknown))}; "
-                          f"allowed: {', '.join(FEATURES)} and share_<channel> (a channel's "
-                          "spend-share column, e.g. share_web, or share_other)")
+                          f"allowed: {', '.join(FEATURES)}, share_<channel> (a channel's "
+                          "spend-share column, e.g. share_web, or share_other) and "
+                          "attr:<column> (a column of the --customers attributes file)")
     try:
         return ClusterSettings(
             enabled=enabled,

@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 
 from segscore import __version__
-from segscore.clusters import check_input_features, fit_assign_clusters
+from segscore.cluster_attributes import check_attribute_features, join_attribute_features
+from segscore.clusters import attribute_columns, check_input_features, fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, finish, unscored_customers
@@ -115,16 +116,20 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     passes fits. ``partitions`` forces a number of passes.
     ``on_stage(name, "start"|"end")`` is called around each stage (progress display).
     ``report=False`` skips the report stage (no report/; benchmarks/bench_report.py measures
-    what the report adds to a run against it); ``previous`` and ``attributes`` need a report.
+    what the report adds to a run against it); ``previous`` needs a report, and so does
+    ``attributes`` unless the clustering uses an ``attr:<column>`` feature.
     """
-    if not report and (previous is not None or attributes is not None):
-        raise ValueError("previous and attributes are report inputs: they need report=True")
     started = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
     config = config or load_config(config_path)
     frozen = None
     if model_path is not None:
         config, frozen = load_model(model_path, config)
+    clusters_read_attributes = bool(attribute_columns(_cluster_features(config, frozen)[0]))
+    if not report and (previous is not None
+                       or (attributes is not None and not clusters_read_attributes)):
+        raise ValueError("previous and attributes are report inputs (attributes also feed "
+                         "attr:<column> clustering features): they need report=True")
     as_of_dt = parse_as_of(as_of)
     clock = StageClock(on_stage)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
@@ -133,6 +138,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         infos = inspect_inputs(discover(source), config.columns)
         if run_dir is not None:
             _check_out_apart(source, run_dir.out)
+        _check_attribute_features(config, frozen, attributes)
         report_inputs = check_report_inputs(config, previous_dir=previous,
                                             attributes_path=attributes,
                                             id_dtype=resolve_roles(infos).id_dtype)
@@ -157,7 +163,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
-                                         clock, start_sections)
+                                         clock, start_sections, attributes)
         result.manifest["warnings"] = (
             [] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
@@ -263,18 +269,32 @@ def _check_cluster_features(config: RunConfig, frozen: FrozenModel | None,
                             channels: ChannelColumns, raw_columns: list[str]) -> None:
     """InputError, before any clustering or writing, when a cluster feature (configured or
     the frozen model's) is a share or category column this input does not have."""
-    categories = "distinct_categories" in raw_columns
+    features, where = _cluster_features(config, frozen)
+    check_input_features(features, channels.columns, "distinct_categories" in raw_columns,
+                         where)
+
+
+def _cluster_features(config: RunConfig, frozen: FrozenModel | None) -> tuple[tuple, str]:
+    """(the features tonight's clustering uses, how messages name that list): the frozen
+    model's when it has clusters, else the config's; () when clustering is off."""
     if frozen is not None and frozen.clusters is not None:
-        check_input_features(frozen.clusters.features, channels.columns, categories,
-                             "model.json clusters.features")
-    elif frozen is None and config.clustering.enabled:
-        check_input_features(config.clustering.features, channels.columns, categories,
-                             "clustering.features")
+        return frozen.clusters.features, "model.json clusters.features"
+    if frozen is None and config.clustering.enabled:
+        return config.clustering.features, "clustering.features"
+    return (), ""
+
+
+def _check_attribute_features(config: RunConfig, frozen: FrozenModel | None,
+                              attributes) -> None:
+    """InputError before the row pass when a clustering feature names an attribute column
+    (``attr:<column>``) and no attributes file holds a usable such column."""
+    features, where = _cluster_features(config, frozen)
+    check_attribute_features(features, attributes, where)
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
                 as_of: datetime | None, plan: MemoryPlan, report_inputs: ReportInputs,
-                clock: StageClock, start_sections) -> tuple[RunResult, bool]:
+                clock: StageClock, start_sections, attributes) -> tuple[RunResult, bool]:
     """The stages up to the output (the RunResult), and whether the report's optional
     sections must run one after another to stay within the memory budget.
     ``start_sections(customers, early_fits)`` is called once the segments exist (with
@@ -309,14 +329,19 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         table, cuts, tier_bounds = _score_and_label(table, config, frozen)
     sections_running = start_sections(table, early_fits)
     clusters = frozen.clusters if frozen else None
+    cluster_attributes = None
     if clusters is not None or config.clustering.enabled:
         # no cluster stage at all when clustering is off (not one of ~0 s and absurd rows/s)
         with clock.stage("cluster", rows=table.height), _numba_threads(1 if sections_running
                                                                        else None):
+            # attr:<column> features join from the attributes file for the fit only
+            features, cluster_attributes = join_attribute_features(
+                table, _cluster_features(config, frozen)[0], attributes, config)
             if clusters is not None:
-                ids = clusters.assign(table)
+                ids = clusters.assign(features)
             else:
-                clusters, ids = fit_assign_clusters(table, config.clustering)
+                clusters, ids = fit_assign_clusters(features, config.clustering)
+            del features
             names = [p["label"] for p in clusters.profiles]
             table = table.with_columns(pl.Series("cluster", ids, dtype=pl.Int32),
                                        _labels("cluster_label", names, ids))
@@ -334,6 +359,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         "inputs": per_file, "rows": totals,
         "customers": {"seen": customers_seen, "scored": table.height,
                       "not_scored": unscored.height},
+        "cluster_attributes": cluster_attributes,
     }
     return RunResult(customers=table, unscored=unscored, rejected=rejected, model=model,
                      manifest=manifest, report={}), sequential

@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
@@ -55,7 +56,7 @@ def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.Lazy
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
-                      memory_limit_bytes: int | None = None) -> dict:
+                      memory_limit_bytes: int | None = None, attributes=None) -> dict:
     """Every file/schema problem of ``source`` plus the would-be row reconciliation.
 
     ``config`` is a RunConfig, a TOML path or None (defaults); a bad config file is itself a
@@ -63,6 +64,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     latest valid transaction). ``deep`` also decodes the mapped columns of every file, which
     finds corrupt data pages (costs one read of those columns). The memory plan under
     ``memory_limit_bytes`` (None = the run's default budget) is reported; no plan is a problem.
+    ``attributes``: the attributes file a run would get (``--customers``); a clustering feature
+    ``attr:<column>`` needs one with a usable such column.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
@@ -80,6 +83,12 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(config, str(exc))
             config = load_config(None)  # keep checking the files with the default columns
+    if config.clustering.enabled:
+        try:
+            check_attribute_features(config.clustering.features, attributes,
+                                     "clustering.features")
+        except InputError as exc:
+            problem(attributes, str(exc))
     sources = source if isinstance(source, list) else [source]
     paths: list[Path] = []
     for item in sources:

@@ -16,7 +16,7 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
-from segscore.report.input_ids import cast_ids, footer_cast_problem, sorted_by_id
+from segscore.report.input_ids import cast_ids, footer_cast_problem, id_column, sorted_by_id
 from segscore.schema import discover
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
@@ -36,18 +36,6 @@ def _kind(dtype: pl.DataType) -> str | None:
     if isinstance(dtype, pl.Duration):
         return "duration"
     return None
-
-
-def id_column(schema: pl.Schema, path: Path, config) -> str:
-    wanted = [config.columns.customer_id] if config is not None else []
-    if "customer_id" not in wanted:
-        wanted.append("customer_id")
-    for name in wanted:
-        if name in schema:
-            return name
-    raise InputError(f"{path}: customer attributes file has no customer id column "
-                     f"(looked for {', '.join(repr(w) for w in wanted)}; "
-                     f"columns: {', '.join(schema.names()[:20])})")
 
 
 def check_attribute_ids(path: Path, schema: pl.Schema, col: str,

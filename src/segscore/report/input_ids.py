@@ -1,6 +1,7 @@
 """The customer ids of the report's own inputs (``--customers``, ``--previous``) against
 tonight's: the cast that turns them into tonight's id dtype, what the Parquet footers already
-show about that cast, and tonight's table flagged sorted by id."""
+show about that cast, the attributes file's id column, and tonight's table flagged sorted by
+id."""
 
 from __future__ import annotations
 
@@ -11,6 +12,20 @@ import polars as pl
 
 from segscore.errors import InputError
 from segscore.schema import read_footer
+
+
+def id_column(schema: pl.Schema, path: Path, config) -> str:
+    """The attributes file's customer id column: the configured transactions' name, else
+    "customer_id"; InputError naming the file when it has neither."""
+    wanted = [config.columns.customer_id] if config is not None else []
+    if "customer_id" not in wanted:
+        wanted.append("customer_id")
+    for name in wanted:
+        if name in schema:
+            return name
+    raise InputError(f"{path}: customer attributes file has no customer id column "
+                     f"(looked for {', '.join(repr(w) for w in wanted)}; "
+                     f"columns: {', '.join(schema.names()[:20])})")
 
 
 #: how the messages name the two files whose ids are cast to tonight's

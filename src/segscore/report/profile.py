@@ -411,7 +411,8 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
     import pyarrow.parquet as pq
 
     from segscore.errors import InputError
-    from segscore.report.attributes import check_attribute_ids, id_column
+    from segscore.report.attributes import check_attribute_ids
+    from segscore.report.input_ids import id_column
     from segscore.report.migration import check_previous
 
     sizes = {}

@@ -1,0 +1,107 @@
+"""Customer attributes as clustering features (SPEC §1: "when asked, as clustering features").
+
+A ``[clustering] features`` entry ``attr:<column>`` names a column of the ``--customers``
+attributes file (one row per customer id). Its values join onto the scored customers by id
+as float64: numbers as they are, booleans as 0 / 1, dates and datetimes as days since
+1970-01-01 (fractional for datetimes), durations as days. A customer the file does not list,
+or lists with a null (or NaN) value, gets null, which the clustering's scaling turns into
+z = 0 (the feature's mean); the run counts them per feature (manifest ``cluster_attributes``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from segscore.clusters import ATTRIBUTE_PREFIX, attribute_columns
+from segscore.errors import InputError
+from segscore.ids import duplicates, id_order
+from segscore.report.input_ids import cast_ids, id_column
+
+_US_PER_DAY = 86_400 * 10**6
+
+
+def _usable(dtype: pl.DataType) -> bool:
+    return (dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Date
+            or isinstance(dtype, (pl.Datetime, pl.Duration)))
+
+
+def _schema(path: Path) -> pl.Schema:
+    try:
+        return pl.scan_parquet(path).collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{path}: cannot read customer attributes Parquet: "
+                         f"{str(exc).splitlines()[0]}") from None
+
+
+def check_attribute_features(features: tuple[str, ...], attributes_path, where: str) -> None:
+    """InputError (before any row is read) unless every ``attr:<column>`` of ``features`` is a
+    numeric / boolean / date / datetime / duration column of the attributes file; ``where``
+    names the feature list in the message (e.g. "clustering.features")."""
+    columns = attribute_columns(features)
+    if not columns:
+        return
+    if attributes_path is None:
+        raise InputError(f"{where}: {', '.join(ATTRIBUTE_PREFIX + c for c in columns)} "
+                         "name(s) a customer attribute, but no attributes file was given "
+                         "(--customers)")
+    path = Path(attributes_path)
+    schema = _schema(path)
+    for c in columns:
+        if c not in schema:
+            raise InputError(f"{path}: {where} names attribute column {c!r}, which the "
+                             f"attributes file lacks (columns: "
+                             f"{', '.join(schema.names()[:20])})")
+        if not _usable(schema[c]):
+            raise InputError(f"{path}: attribute column {c!r} ({schema[c]}) cannot be a "
+                             f"clustering feature ({where}): it must be numeric, boolean, a "
+                             "date, a datetime or a duration")
+
+
+def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Column ``name`` as float64 (see the module docstring); NaN becomes null."""
+    col = pl.col(name)
+    if dtype == pl.Date:
+        e = col.to_physical().cast(pl.Float64)
+    elif isinstance(dtype, (pl.Datetime, pl.Duration)):
+        unit = {"ns": 1000, "us": 1, "ms": 1 / 1000}[dtype.time_unit]
+        e = col.to_physical().cast(pl.Float64) / (_US_PER_DAY * unit)
+    else:
+        e = col.cast(pl.Float64)
+    return e.fill_nan(None)
+
+
+def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
+                            attributes_path, config) -> tuple[pl.DataFrame, dict | None]:
+    """(``customers`` with one float64 column per ``attr:<column>`` feature, in row order;
+    ``{"path", "features": {feature: customers without a value}}`` or None when no feature
+    names an attribute). InputError naming the file and column for ids that cannot be cast
+    to the customers' or that occur twice."""
+    columns = attribute_columns(features)
+    if not columns:
+        return customers, None
+    path = Path(attributes_path)
+    schema = _schema(path)
+    col = id_column(schema, path, config)
+    id_dtype = customers.schema["customer_id"]
+    try:
+        attrs = pl.scan_parquet(path).select(
+            cast_ids(schema[col], id_dtype, path, col).alias("customer_id"),
+            *[_as_float(c, schema[c]).alias(ATTRIBUTE_PREFIX + c) for c in columns]
+        ).filter(pl.col("customer_id").is_not_null()).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{path}: customer id column {col!r} ({schema[col]}) cannot be "
+                         f"converted to the transactions' id type {id_dtype}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    dup = duplicates(id_order(attrs["customer_id"])[0])
+    if dup.len():
+        raise InputError(f"{path}: customer id column {col!r} has {dup.len()} duplicate "
+                         f"id(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))}); "
+                         "expected one row per customer")
+    names = [ATTRIBUTE_PREFIX + c for c in columns]
+    joined = customers.select("customer_id").join(attrs, on="customer_id", how="left",
+                                                  maintain_order="left")
+    missing = {n: joined[n].null_count() for n in names}
+    return (customers.with_columns(joined.select(names)),
+            {"path": str(path.resolve()), "customers_without_value": missing})

@@ -1,0 +1,143 @@
+"""Customer attributes as clustering features (``attr:<column>``, SPEC §1)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import segscore
+from segscore.cli import main
+from segscore.cluster_attributes import join_attribute_features
+from segscore.config import load_config
+from segscore_datasets import generate_transactions
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """2,000 generated customers' transactions; an attributes file whose ``age`` is 25 or 70
+    (random, independent of behaviour), with a boolean, a date, a string column, 30 scored
+    customers left out and 20 with a null age."""
+    root = tmp_path_factory.mktemp("cluster_attrs")
+    gen = generate_transactions(root / "data", 2000, seed=3)
+    files = sorted(gen.files)
+    ids = pl.scan_parquet(files).select("customer_id").unique().collect()["customer_id"].sort()
+    rng = np.random.default_rng(0)
+    age = pl.Series("age", rng.choice([25.0, 70.0], ids.len()))
+    attrs = pl.DataFrame({"customer_id": ids, "age": age,
+                          "vip": rng.random(ids.len()) < 0.3,
+                          "signup": pl.Series(rng.integers(18_000, 20_000, ids.len()),
+                                              dtype=pl.Int32).cast(pl.Date),
+                          "region": "north"})
+    attrs = attrs.slice(30).with_columns(
+        pl.when(pl.int_range(pl.len()) < 20).then(None).otherwise(pl.col("age")).alias("age"))
+    path = root / "attrs.parquet"
+    attrs.sample(fraction=1.0, shuffle=True, seed=5).write_parquet(path)  # file order ≠ id order
+    config = root / "age.toml"
+    config.write_text('[clustering]\nk = 2\nfeatures = ["attr:age"]\n')
+    return {"root": root, "files": files, "attrs": attrs, "path": path, "config": config}
+
+
+def test_attribute_feature_splits_the_customers_by_it(base, tmp_path):
+    """With ``features = ["attr:age"]`` and K = 2 the clusters are exactly the two ages (the
+    customers without an age sit at the mean, nearer neither: they go to one cluster, all of
+    them), labelled by the attribute; the output has no attribute column; the manifest counts
+    the customers without a value."""
+    res = segscore.run(base["files"], tmp_path / "o", config_path=base["config"],
+                       attributes=base["path"])
+    c = res.customers.join(base["attrs"].select("customer_id", "age"), on="customer_id",
+                           how="left")
+    by_age = c.filter(pl.col("age").is_not_null()).group_by("age").agg(
+        pl.col("cluster").unique().alias("clusters"), pl.col("cluster_label").first())
+    assert by_age.height == 2
+    assert all(len(x) == 1 for x in by_age["clusters"])
+    assert set(by_age["clusters"].list.first()) == {0, 1}
+    assert set(by_age["cluster_label"].cast(pl.String)) == {"low age", "high age"}
+    without = res.customers.height - c["age"].is_not_null().sum()
+    assert res.manifest["cluster_attributes"]["customers_without_value"] == {"attr:age": without}
+    assert without >= 30
+    assert not any(col.startswith("attr:") for col in
+                   pl.read_parquet(tmp_path / "o" / "customers").columns)
+    profiles = json.loads((tmp_path / "o" / "model.json").read_text())["clusters"]["profiles"]
+    centroids = sorted(p["median"]["attr:age"] for p in profiles)
+    assert centroids == [25.0, 70.0]
+
+
+def test_model_reapplies_attribute_features_and_needs_the_file(base, tmp_path):
+    """``--model`` re-applies the attribute scaling and centroids (same clusters); without
+    ``--customers`` it is refused up front with exit 2 naming the feature."""
+    first = segscore.run(base["files"], tmp_path / "a", config_path=base["config"],
+                         attributes=base["path"])
+    again = segscore.run(base["files"], tmp_path / "b", model_path=tmp_path / "a" / "model.json",
+                         attributes=base["path"])
+    assert again.customers["cluster"].equals(first.customers["cluster"])
+    out = CliRunner().invoke(main, ["run", *map(str, base["files"]), "--out",
+                                    str(tmp_path / "c"), "--model",
+                                    str(tmp_path / "a" / "model.json"), "--quiet"])
+    assert out.exit_code == 2, out.output
+    assert "attr:age" in out.output and "--customers" in out.output
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("features, attrs_kind, message", [
+    ('["attr:age"]', None, "no attributes file was given"),
+    ('["attr:height"]', "file", "lacks"),
+    ('["attr:region"]', "file", "must be numeric, boolean"),
+])
+def test_bad_attribute_features_exit_2_before_any_row(base, tmp_path, features, attrs_kind,
+                                                      message):
+    """A missing attributes file, an attribute column the file lacks, or a string column:
+    exit 2 naming the file / feature, nothing written; ``validate --customers`` says the
+    same."""
+    config = tmp_path / "c.toml"
+    config.write_text(f"[clustering]\nfeatures = {features}\n")
+    extra = ["--customers", str(base["path"])] if attrs_kind else []
+    out = CliRunner().invoke(main, ["run", *map(str, base["files"]), "--out",
+                                    str(tmp_path / "o"), "--config", str(config), "--quiet",
+                                    *extra])
+    assert out.exit_code == 2, out.output
+    assert message in out.output
+    assert not (tmp_path / "o").exists()
+    check = CliRunner().invoke(main, ["validate", *map(str, base["files"]), "--config",
+                                      str(config), *extra])
+    assert check.exit_code == 2 and message in check.output
+
+
+def test_unknown_names_still_refused_and_attr_prefix_accepted(tmp_path):
+    """``attr:`` alone is no feature; ``attr:<column>`` passes the config check."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[clustering]\nfeatures = ["attr:"]\n')
+    with pytest.raises(segscore.errors.InputError, match="unknown feature"):
+        load_config(bad)
+    good = tmp_path / "good.toml"
+    good.write_text('[clustering]\nfeatures = ["recency_days", "attr:income"]\n')
+    assert load_config(good).clustering.features == ("recency_days", "attr:income")
+
+
+def test_join_converts_types_and_matches_ids(tmp_path):
+    """Booleans 0 / 1, dates and datetimes as days since 1970-01-01, durations as days, NaN as
+    null; string ids cast to integer ones; rows in the customers' order; unknown customers
+    null; duplicate ids refused naming the file and column."""
+    path = tmp_path / "a.parquet"
+    pl.DataFrame({
+        "customer_id": ["3", " 1", "7"],
+        "flag": [True, False, None],
+        "day": pl.Series([2, 0, 1], dtype=pl.Int32).cast(pl.Date),
+        "at": pl.Series([36 * 3600 * 10**6, 0, None], dtype=pl.Int64).cast(pl.Datetime("us")),
+        "span": pl.Series([12 * 3600 * 1000, None, 0], dtype=pl.Int64).cast(
+            pl.Duration("ms")),
+        "x": [float("nan"), 2.5, 1.0],
+    }).write_parquet(path)
+    customers = pl.DataFrame({"customer_id": pl.Series([1, 2, 3], dtype=pl.Int64)})
+    feats = ("recency_days", "attr:flag", "attr:day", "attr:at", "attr:span", "attr:x")
+    out, info = join_attribute_features(customers, feats, path, load_config())
+    assert out.rows() == [(1, 0.0, 0.0, 0.0, None, 2.5), (2, None, None, None, None, None),
+                          (3, 1.0, 2.0, 1.5, 0.5, None)]
+    assert info["customers_without_value"] == {"attr:flag": 1, "attr:day": 1, "attr:at": 1,
+                                               "attr:span": 2, "attr:x": 2}
+    pl.DataFrame({"customer_id": [1, 1], "x": [1.0, 2.0]}).write_parquet(path)
+    with pytest.raises(segscore.errors.InputError, match="a.parquet.*'customer_id'.*duplicate"):
+        join_attribute_features(customers, ("attr:x",), path, load_config())
