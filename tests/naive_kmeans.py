@@ -74,3 +74,38 @@ def all_finite(X):
 def finite_rows(X, start, stop):
     """True when rows start..stop of X hold no NaN/inf."""
     return bool(np.isfinite(X[start:stop]).all())
+
+
+def silhouette_samples(X, labels):
+    """Silhouette coefficient of every row (Euclidean), 0 for rows of singleton clusters."""
+    X = X.astype(np.float64)
+    d = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    sizes = np.bincount(labels)
+    s = np.zeros(len(X))
+    for i in range(len(X)):
+        own = labels[i]
+        if sizes[own] <= 1:
+            continue
+        a = d[i, labels == own].sum() / (sizes[own] - 1)
+        b = min(d[i, labels == j].mean() for j in range(len(sizes)) if j != own and sizes[j])
+        s[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
+    return s
+
+
+def kmeanspp(X, first, rand_trials):
+    """Row indices of greedy k-means++ seeding (scikit-learn's ``_kmeans_plusplus``) with the
+    uniforms given: the first centre is row ``first``; each further centre draws one candidate
+    per uniform u of its row of ``rand_trials`` as the first row whose cumulative squared
+    distance to the nearest chosen centre reaches u × (total of those distances), clipped to
+    the last row, and keeps the candidate that leaves the smallest total (the first on ties)."""
+    X = X.astype(np.float64)
+    ids = [int(first)]
+    closest = sq_distances(X, X[[first]])[:, 0]
+    for uniforms in rand_trials:
+        cands = np.minimum(np.searchsorted(np.cumsum(closest), uniforms * closest.sum()),
+                           len(X) - 1)
+        after = [np.minimum(closest, sq_distances(X, X[[c]])[:, 0]) for c in cands]
+        best = int(np.argmin([a.sum() for a in after]))
+        ids.append(int(cands[best]))
+        closest = after[best]
+    return ids

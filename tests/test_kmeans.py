@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -24,6 +24,7 @@ from native_kernels.kmeans import (
     _lloyd_pass,
     _merge_chunks,
     _minibatch_step,
+    _silhouette_samples,
     n_chunks,
 )
 from segscore.clustering import MiniBatchKMeans, _sample, assign_labels, check_matrix
@@ -387,3 +388,164 @@ def test_sample_is_uniform():
     expected = draws * size / n
     chi2 = float(((hits - expected) ** 2 / expected).sum())
     assert chi2 < 290  # 199 degrees of freedom: p < 1e-4 above ~ 275
+
+
+# ---------------------------------------------------------------- k-means++ vs naive
+
+
+def _kernel_kmeanspp(X, first, rand):
+    k = rand.shape[0] + 1
+    centers, ids = np.full((k, X.shape[1]), np.nan), np.full(k, -1, np.int64)
+    _kmeanspp(X, first, rand, centers, ids)
+    return centers, ids
+
+
+class _ScriptedRandomState(np.random.RandomState):
+    """A RandomState for sklearn's kmeans_plusplus that returns the given first row and the
+    given uniforms, so sklearn and the kernel draw the same candidates."""
+
+    def __init__(self, first, rand):
+        super().__init__(0)
+        self._first, self._rows = first, iter(rand)
+
+    def choice(self, *args, **kwargs):
+        return self._first
+
+    def uniform(self, *args, size=None, **kwargs):
+        row = next(self._rows)
+        assert size == row.shape[0]
+        return row
+
+
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 3)),
+           elements=st.integers(-3, 3).map(float)),
+    st.integers(1, 6), st.integers(1, 4), st.data(),
+)
+def test_kmeanspp_property_equals_naive_and_sklearn_on_ties(X, k, trials, data):
+    """Integer grids (exact sums: duplicate rows, equal potentials, all-zero distances once
+    every distinct row is chosen, k = 1, a single row): the kernel picks exactly the rows of
+    the naive reference and of scikit-learn's kmeans_plusplus fed the same uniforms."""
+    from sklearn.cluster import kmeans_plusplus
+
+    k = min(k, X.shape[0])
+    first = data.draw(st.integers(0, X.shape[0] - 1))
+    rand = np.array(data.draw(st.lists(st.lists(st.floats(0, 1, exclude_max=True),
+                                                min_size=trials, max_size=trials),
+                                       min_size=k - 1, max_size=k - 1)),
+                    dtype=np.float64).reshape(k - 1, trials)
+    centers, ids = _kernel_kmeanspp(X, first, rand)
+    assert ids.tolist() == naive.kmeanspp(X, first, rand)
+    np.testing.assert_array_equal(centers, X[ids])
+    sk_centers, sk_ids = kmeans_plusplus(X, k, random_state=_ScriptedRandomState(first, rand),
+                                         n_local_trials=trials)
+    assert ids.tolist() == sk_ids.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(3))
+def test_kmeanspp_equals_naive_on_float_data(dtype, seed):
+    """Continuous data, as the estimator seeds (k - 1 rows of 2 + log k uniforms): the same rows
+    as the naive reference (whose pairwise sums may differ from the kernel's running sums in
+    the last bit; no draw here lands within an ulp of a boundary, so the picks are exact)."""
+    X = rfm_like(800, seed).astype(dtype)
+    rng = np.random.default_rng(seed)
+    k = 8
+    rand = rng.random((k - 1, 2 + int(np.log(k))))
+    first = int(rng.integers(len(X)))
+    centers, ids = _kernel_kmeanspp(X, first, rand)
+    assert ids.tolist() == naive.kmeanspp(X, first, rand)
+    np.testing.assert_array_equal(centers, X[ids].astype(np.float64))
+
+
+def test_kmeanspp_single_row_and_identical_rows():
+    centers, ids = _kernel_kmeanspp(np.array([[2.5, -1.0]]), 0, np.empty((0, 3)))
+    assert ids.tolist() == [0] and centers.tolist() == [[2.5, -1.0]]
+    X = np.ones((5, 2))  # every distance 0: each draw lands on row 0
+    centers, ids = _kernel_kmeanspp(X, 3, np.full((4, 2), 0.5))
+    assert ids.tolist() == naive.kmeanspp(X, 3, np.full((4, 2), 0.5)) == [3, 0, 0, 0, 0]
+
+
+# ---------------------------------------------------------------- more kernels vs naive
+
+
+@given(
+    arrays(np.float32, st.tuples(st.integers(1, 40), st.integers(1, 3)),
+           elements=st.integers(-3, 3).map(float)),
+    st.integers(1, 5), st.integers(0, 2 * BLOCK + 3), st.integers(0, 2**32 - 1),
+)
+def test_minibatch_step_property_exact_on_ties(X, k, batch, seed):
+    """Integer grids and integer weights (exact sums): duplicate rows and batch indices,
+    equidistant and duplicate centres, empty clusters, a one-row and an empty batch, several
+    row blocks: labels, centres, weights and inertia equal the naive update exactly."""
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    idx = rng.integers(0, n, batch)
+    centers = rng.integers(-3, 4, (k, d)).astype(np.float64)
+    if k > 1:
+        centers[-1] = centers[0]  # a duplicate centre never wins
+    weights = rng.integers(0, 4, k).astype(np.float64)
+    ref_labels, ref_centers, ref_w, ref_inertia = naive.minibatch_update(X, idx, centers, weights)
+    labels = np.full(batch, -1, np.int32)
+    inertia = _minibatch_step(X, idx, centers, weights, labels, np.empty((k, d)),
+                              np.empty(k, np.int64))
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(centers, ref_centers)
+    np.testing.assert_array_equal(weights, ref_w)
+    assert inertia == ref_inertia
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_assign_and_lloyd_pass_over_three_chunks_with_one_and_two_threads(threads):
+    """The parallel kernels on three chunks (the last one short), each thread count: labels,
+    sizes and the moved count exactly the naive ones; means and inertia within 1e-12
+    relative (per-chunk running sums merged in chunk order against NumPy's pairwise sums)."""
+    rng = np.random.default_rng(21)
+    n = 2 * CHUNK + 7
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    X[:50] = X[50:100]  # duplicate rows
+    centers = np.vstack([rng.normal(size=(4, 3)), [[60.0, 60.0, 60.0]]])  # one stays empty
+    ref_labels, ref_new, ref_sizes = naive.lloyd_step(X, centers)
+    ref_inertia = naive.inertia(X, centers, ref_labels)
+    m = n_chunks(n)
+    labels = np.empty(n, np.int32)
+    chunk_totals = np.empty(m)
+    total = with_threads(threads, _assign, X, centers, labels, chunk_totals)
+    np.testing.assert_array_equal(labels, ref_labels)
+    assert total == pytest.approx(ref_inertia, rel=1e-12)
+    labels = np.full(n, -1, np.int32)
+    labels[::3] = ref_labels[::3]  # a third already in place: they do not count as moved
+    sums, counts = np.empty((m, 5, 3)), np.empty((m, 5), np.int64)
+    inertia, changed = np.empty(m), np.empty(m, np.int64)
+    with_threads(threads, _lloyd_pass, X, centers, labels, sums, counts, inertia, changed)
+    new, sizes = np.empty_like(centers), np.empty(5, np.int64)
+    _merge_chunks(sums, counts, centers, new, sizes)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(sizes, ref_sizes)
+    assert changed.sum() == n - len(range(0, n, 3))
+    np.testing.assert_allclose(new, ref_new, rtol=1e-12)
+    assert new[4].tolist() == [60.0, 60.0, 60.0]
+    assert inertia.sum() == pytest.approx(ref_inertia, rel=1e-12)
+    np.testing.assert_array_equal(inertia, chunk_totals)  # the same per-chunk sums
+
+
+@given(
+    arrays(np.float64, st.tuples(st.integers(2, 25), st.integers(1, 3)),
+           elements=st.integers(-2, 2).map(float)),
+    st.integers(1, 3), st.integers(2, 5), st.integers(0, 2**32 - 1), st.sampled_from([1, 2]),
+)
+def test_silhouette_samples_property(X, c_count, k, seed, threads):
+    """Per-row coefficients of several labelings at once (integer grids: duplicate rows at
+    distance 0, equal a and b, singleton and empty clusters), 1 or 2 threads, equal the naive
+    per-row values within 1e-12 (distance sums in another order: the kernel adds in row
+    order, NumPy pairwise)."""
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    labels = rng.integers(0, k, (c_count, n)).astype(np.int32)
+    sizes = np.stack([np.bincount(row, minlength=k) for row in labels]).astype(np.int64)
+    assume((np.count_nonzero(sizes, axis=1) >= 2).all())  # the wrapper's precondition
+    out = np.full((c_count, n), np.nan)
+    with_threads(threads, _silhouette_samples, X, labels, sizes, out)
+    for row, got in zip(labels, out):
+        np.testing.assert_allclose(got, naive.silhouette_samples(X, row), rtol=1e-12,
+                                   atol=1e-12)

@@ -7,11 +7,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import naive
+from threads import with_threads
 from segscore.scoring import (assign_scores, cut_points, cut_points_of, quantile_scores,
                                score_probabilities)
 
@@ -218,3 +219,34 @@ def test_cut_points_leave_the_input_untouched(n):
     before = x.copy()
     cut_points(x, [0.2, 0.5, 0.8])
     assert np.array_equal(x, before)
+
+
+special = st.sampled_from([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324])
+
+
+# assign_scores' ascending check takes np.diff of the cuts: inf - inf warns (and passes)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in subtract:RuntimeWarning")
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.float64, st.integers(0, 300), elements=st.one_of(finite, tied, special)),
+       st.lists(st.one_of(tied, special.filter(lambda v: not np.isnan(v))), max_size=9),
+       st.sampled_from([1, 2]))
+def test_assign_bins_equals_plain_python(x, cuts, threads):
+    """The parallel bin kernel with any ascending cut points (repeated cuts, values equal to
+    a cut, ±0.0, ±inf, subnormals; no cuts at all), NaN values, empty and single-row
+    columns, 1 or 2 threads: 1 + #{k : x > cuts[k]}, 0 for NaN."""
+    c = np.sort(np.array(cuts, dtype=np.float64))
+    got = with_threads(threads, assign_scores, x, c)
+    want = [0 if np.isnan(v) else 1 + sum(1 for t in c.tolist() if v > t) for v in x.tolist()]
+    assert got.dtype == np.int8 and got.tolist() == want
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_assign_bins_many_cuts_and_rows(threads):
+    """126 cut points (the int8 limit) over many rows: scores up to 127, per thread count."""
+    rng = np.random.default_rng(2)
+    x = np.round(rng.normal(0, 40, 50_001))
+    x[::101] = np.nan
+    c = np.sort(rng.choice(np.arange(-60.0, 61.0), 126))
+    got = with_threads(threads, assign_scores, x, c)
+    want = np.where(np.isnan(x), 0, 1 + (x[:, None] > c[None, :]).sum(axis=1))
+    assert got.tolist() == want.tolist() and got.max() == 127

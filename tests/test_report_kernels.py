@@ -419,3 +419,105 @@ def test_grid_sums_equal_naive(n, threads):
             want_s[a - 1][b - 1] += v
     assert counts.tolist() == want_n.tolist()
     np.testing.assert_array_equal(sums, np.array(want_s))
+
+
+def naive_unassigned(combo, aov, freq, shares, scale, n_combo):
+    """Per combination, Σ over its customers of G − Σ_k round(share_k · G) with G =
+    round(aov · freq · scale), in Python integers (round: half to even, as np.rint)."""
+    out = [0] * n_combo
+    for i, c in enumerate(combo):
+        g = round(float(aov[i]) * float(freq[i]) * scale)
+        out[c] += g - sum(round(float(w[i]) * g) for w in shares)
+    return out
+
+
+def unassigned_case(units, freq, combo, n_combo):
+    """_unassigned_units on the feature columns features.py derives from integer units per
+    customer (``units``: (n, 3), two channels then the spend in no channel): avg_order_value
+    = units / scale / frequency, share = channel units / purchase units. Returns (kernel,
+    the no-channel units summed per combination, naive_unassigned)."""
+    units = np.asarray(units, dtype=np.int64).reshape(len(freq), 3)
+    gross = units.sum(axis=1)
+    aov = gross / 10_000 / np.asarray(freq, dtype=np.int64)
+    shares = tuple(np.ascontiguousarray(units[:, k] / gross.astype(np.float64))
+                   for k in range(units.shape[1] - 1))
+    got = np.zeros(n_combo, dtype=np.int64)
+    rk._unassigned_units(np.asarray(combo, dtype=np.int32), aov, np.asarray(freq, np.int64),
+                         shares, 10_000.0, got)
+    truth = np.zeros(n_combo, dtype=np.int64)
+    np.add.at(truth, np.asarray(combo, dtype=np.int64), units[:, -1])
+    return got, truth, naive_unassigned(combo, aov, freq, shares, 10_000.0, n_combo)
+
+
+@pytest.mark.parametrize("units,freq,combo", [
+    ([], [], []),                                  # no customers: every combination 0
+    ([[700, 0, 300]], [1], [1]),                    # single customer
+    ([[5, 5, 0]], [3], [0]),                        # all spend in the share columns: 0
+    ([[0, 0, 12_345]], [2], [0]),                   # none in a share column: all of it
+    ([[1, 2, 3], [1, 2, 3], [1, 2, 3]], [1, 1, 1], [2, 2, 2]),  # identical customers
+    ([[1, 1, 1], [2**40, 3, 2**40 + 7]], [7, 3], [0, 0]),        # large G (≈ 2^41 units)
+])
+def test_unassigned_units_edge_cases(units, freq, combo):
+    got, truth, want = unassigned_case(units, freq, combo, 3)
+    assert got.tolist() == want == truth.tolist()
+
+
+@given(st.lists(st.tuples(st.lists(st.integers(0, 10**9), min_size=3, max_size=3),
+                          st.integers(1, 50), st.integers(0, 3)), max_size=40))
+def test_unassigned_units_property(rows):
+    """Random integer spend per channel (ties, zeros, several customers per combination):
+    the kernel equals the plain-integer reference and recovers the no-channel units exactly,
+    as its docstring promises (G below 2^50)."""
+    rows = [r for r in rows if sum(r[0]) > 0]  # a scored customer has purchase spend
+    units = [r[0] for r in rows]
+    freq = [r[1] for r in rows]
+    combo = [r[2] for r in rows]
+    got, truth, want = unassigned_case(units, freq, combo, 4)
+    assert got.tolist() == want == truth.tolist()
+
+
+@pytest.mark.parametrize("high", [100, 10**9, 2**45])
+def test_unassigned_units_random_customers(high):
+    """Thousands of customers: share · G is often an ulp off its integer (so the per-term
+    rounding is needed), and the exact no-channel units still come back per combination."""
+    rng = np.random.default_rng(high)
+    n = 3000
+    units = rng.integers(0, high, size=(n, 3))
+    units[rng.random(n) < 0.1, 2] = 0  # some customers' spend is all in the share columns
+    units[units.sum(axis=1) == 0, 0] = 1
+    got, truth, want = unassigned_case(units, rng.integers(1, 40, n), rng.integers(0, 3, n), 3)
+    assert got.tolist() == want == truth.tolist()
+
+
+@given(st.lists(st.tuples(st.sampled_from(_EXTREMES + [2.5, 2.5, -7.0, 1.0]),
+                          st.integers(0, 4)), max_size=60),
+       st.lists(st.integers(0, 2), min_size=5, max_size=5),
+       st.lists(st.integers(0, 3), min_size=5, max_size=5))
+def test_group_medians_property(rows, member0, member1):
+    """Any values from a pool rich in ties, signed zeros, subnormals and ±max, any grouping of
+    five combinations into two dimensions (empty groups and combinations included): each
+    group's median is the documented rule over the keys' total order, bit for bit."""
+    values = np.array([v for v, _ in rows], dtype=np.float64)
+    combo = np.array([c for _, c in rows], dtype=np.int64)
+    member = np.array([member0, member1], dtype=np.int64)
+    out = group_medians(values, combo, member, [3, 4])
+    for d, g_count in enumerate([3, 4]):
+        for g in range(g_count):
+            want = total_order_median([v for v, c in rows if member[d, c] == g])
+            got = float(out[d, g])
+            assert (math.isnan(want) and math.isnan(got)) or \
+                np.float64(got).view(np.int64) == np.float64(want).view(np.int64), (d, g)
+
+
+@given(st.dictionaries(st.integers(-50, 50), st.tuples(st.integers(0, 2), st.floats(-1e6, 1e6)),
+                       max_size=25),
+       st.dictionaries(st.integers(-50, 50), st.tuples(st.integers(0, 2), st.floats(-1e6, 1e6)),
+                       max_size=25),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_merge_union_property(prev, cur, permuted, seed):
+    """Any two id-sorted sides (overlapping, disjoint, empty, single), codes with ties, spend
+    of any sign and ±0.0: union, codes, counts and bit-exact id-order sums equal naive_merge."""
+    p_ids, c_ids = sorted(prev), sorted(cur)
+    perm = np.random.default_rng(seed).permutation(len(p_ids)) if permuted and p_ids else None
+    check_merge(p_ids, [prev[i][0] for i in p_ids], [prev[i][1] for i in p_ids],
+                c_ids, [cur[i][0] for i in c_ids], [cur[i][1] for i in c_ids], 3, perm)

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from native_kernels.scaling import CHUNK, _transform_moments, _transform_zscore_into
+from native_kernels.scaling import (CHUNK, _lookup_into, _transform_moments, _transform_table,
+                                    _transform_zscore_into)
+from threads import with_threads
 
 
 def naive_scaling(column, log):
@@ -141,3 +143,26 @@ def test_integer_log_features_by_lookup_equal_per_row_transform(dtype, threads):
             assert np.allclose(column, naive_scaling(values, True)[0], rtol=1e-15, atol=0)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([np.int16, np.int32, np.int64, np.uint8, np.uint32]),
+       st.integers(-300, 300), st.integers(0, 400), st.integers(0, 200),
+       st.integers(0, 2**32 - 1), st.sampled_from([1, 2]))
+def test_transform_table_lookup_property(dtype, lo, span, n, seed, threads):
+    """_transform_table + _lookup_into (the narrow-integer log path, parallel lookup): for any
+    integer column (ties, negatives clipped at 0, a single row or value, 1 or 2 threads) the
+    same float64 bits as the per-row transform, and log1p(max(v, 0)) within NumPy's 1 ulp."""
+    info = np.iinfo(dtype)
+    lo = max(lo, int(info.min))
+    hi = min(lo + span, int(info.max))
+    column = np.random.default_rng(seed).integers(lo, hi + 1, max(n, 1)).astype(dtype)
+    table = np.full(int(column.max()) - int(column.min()) + 1, np.nan)
+    _transform_table(np.int64(column.min()), True, table)
+    values = np.full(column.shape[0], np.nan)
+    with_threads(threads, _lookup_into, column, np.int64(column.min()), table, values)
+    per_row = np.empty(column.shape[0])
+    _transform_moments(column, True, per_row)
+    assert values.tobytes() == per_row.tobytes()
+    np.testing.assert_allclose(values, np.log1p(np.clip(column.astype(np.float64), 0, None)),
+                               rtol=1e-15, atol=0)
