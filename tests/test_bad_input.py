@@ -103,6 +103,17 @@ def test_wrong_typed_column(tmp_path, column, array, typename):
     assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", f"'{column}'", typename)
 
 
+@pytest.mark.parametrize("twice", ["amount", "note"])
+def test_duplicate_column_names(tmp_path, twice):
+    """A column name twice (mapped or not): polars cannot read the file at all."""
+    table = good_table().append_column(twice, pa.array(["x"] * N))
+    table = table.append_column(twice, pa.array(["y"] * N)) if twice == "note" else table
+    src = write(tmp_path / "in" / "t.parquet", table)
+    assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", f"'{twice}'", "2 times")
+    messages = [p["message"] for p in validation_report(str(src))["problems"]]
+    assert len(messages) == 1 and f"'{twice}'" in messages[0], messages
+
+
 def test_files_disagree_on_id_type(tmp_path):
     a = write(tmp_path / "in" / "a.parquet", good_table())
     b = write(tmp_path / "in" / "b.parquet",

@@ -158,13 +158,16 @@ def read_footer(path: Path) -> pq.FileMetaData:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def column_problems(path: Path, by_name: dict[str, pa.DataType],
-                    columns: ColumnMap) -> tuple[dict[str, str], list[str]]:
-    """(kinds of the mapped columns found, every problem with them: missing or wrong type)."""
+def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: ColumnMap,
+                    duplicated: set[str] = frozenset()) -> tuple[dict[str, str], list[str]]:
+    """(kinds of the mapped columns found, every problem with them: missing or wrong type).
+    Columns named in ``duplicated`` are reported apart and skipped here."""
     kinds: dict[str, str] = {}
     problems: list[str] = []
     for role, accepted in ACCEPTED.items():
         name = getattr(columns, role)
+        if name in duplicated:
+            continue
         if name not in by_name:
             if role in OPTIONAL_COLUMNS and role not in columns.explicit:
                 continue
@@ -178,6 +181,27 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType],
             continue
         kinds[role] = kind
     return kinds, problems
+
+
+def _duplicated(names: list[str]) -> dict[str, int]:
+    """Column names that occur more than once, with their counts."""
+    counts = {n: names.count(n) for n in names}
+    return {n: k for n, k in counts.items() if k > 1}
+
+
+def file_problems(path: Path, meta: pq.FileMetaData,
+                  columns: ColumnMap) -> tuple[dict[str, str], list[str]]:
+    """(kinds of the mapped columns, every problem of the file's schema: duplicate names,
+    missing or mistyped mapped columns). InputError when the schema cannot be read."""
+    try:
+        arrow_schema = meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
+    twice = _duplicated(arrow_schema.names)
+    by_name = {f.name: f.type for f in arrow_schema if f.name not in twice}
+    kinds, problems = column_problems(path, by_name, columns, set(twice))
+    return kinds, [f"{path}: column '{n}' appears {k} times; column names must be unique"
+                   for n, k in twice.items()] + problems
 
 
 def _string_bytes(meta: pq.FileMetaData, names: set[str]) -> int:
@@ -217,12 +241,7 @@ def _longest_value(meta: pq.FileMetaData, name: str) -> int:
 def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     """Read one file's footer and check the mapped columns exist with accepted types."""
     meta = read_footer(path)
-    try:
-        arrow_schema = meta.schema.to_arrow_schema()
-    except (OSError, pa.ArrowException) as exc:
-        raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
-    by_name = {f.name: f.type for f in arrow_schema}
-    kinds, problems = column_problems(path, by_name, columns)
+    kinds, problems = file_problems(path, meta, columns)
     if problems:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))

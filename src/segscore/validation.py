@@ -26,7 +26,7 @@ from segscore.ingest import (USED, Roles, _one_line, classify, default_as_of, re
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
-from segscore.schema import (InputFile, column_problems, discover, inspect_file, no_rows_problem,
+from segscore.schema import (InputFile, discover, file_problems, inspect_file, no_rows_problem,
                              read_footer)
 
 # ---------------------------------------------------------------------------------------------
@@ -94,14 +94,12 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     infos: list[InputFile] = []
     for path in paths:
         try:
-            meta = read_footer(path)
-            by_name = {f.name: f.type for f in meta.schema.to_arrow_schema()}
-            _, file_problems = column_problems(path, by_name, config.columns)
+            _, found = file_problems(path, read_footer(path), config.columns)
         except (InputError, OSError, pa.ArrowException) as exc:
             problem(path, str(exc))
             continue
-        if file_problems:
-            for msg in file_problems:
+        if found:
+            for msg in found:
                 problem(path, msg)
             continue
         info = inspect_file(path, config.columns)
