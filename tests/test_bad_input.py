@@ -97,6 +97,7 @@ def test_explicit_optional_column_missing(tmp_path):
     ("order_ts", pa.array([1_700_000_000] * N, pa.int64()), "int64"),
     ("customer_id", pa.array([1.5] * N), "double"),
     ("amount", pa.array([[1.0]] * N), "list"),
+    ("amount", pa.array([1] * N, pa.decimal256(40, 2)), "decimal256(40, 2)"),
 ])
 def test_wrong_typed_column(tmp_path, column, array, typename):
     src = write(tmp_path / "in" / "t.parquet", good_table(**{column: array}))

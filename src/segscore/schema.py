@@ -116,6 +116,10 @@ def no_rows_problem(infos: list[InputFile]) -> str | None:
     return f"the input has no rows: every file is empty (0 rows): {names}{more}"
 
 
+#: the widest decimal polars reads (a Parquet decimal of more digits is Arrow's decimal256)
+MAX_DECIMAL_DIGITS = 38
+
+
 def _kind(dtype: pa.DataType) -> str | None:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
@@ -129,7 +133,7 @@ def _kind(dtype: pa.DataType) -> str | None:
         return "date"
     if pa.types.is_floating(dtype):
         return "float"
-    if pa.types.is_decimal(dtype):
+    if pa.types.is_decimal(dtype) and dtype.precision <= MAX_DECIMAL_DIGITS:
         return "decimal"
     if pa.types.is_boolean(dtype):
         return "bool"
@@ -176,8 +180,10 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
             continue
         kind = _kind(by_name[name])
         if kind not in accepted:
+            shown = [f"decimal (at most {MAX_DECIMAL_DIGITS} digits)" if k == "decimal" else k
+                     for k in sorted(accepted)]
             problems.append(f"{path}: column '{name}' ({role}) has type {by_name[name]}, "
-                            f"expected one of: {', '.join(sorted(accepted))}")
+                            f"expected one of: {', '.join(shown)}")
             continue
         kinds[role] = kind
     return kinds, problems
