@@ -115,6 +115,21 @@ def test_duplicate_column_names(tmp_path, twice):
     assert len(messages) == 1 and f"'{twice}'" in messages[0], messages
 
 
+@pytest.mark.parametrize("statistics", [True, False])
+@pytest.mark.parametrize("column", ["customer_id", "order_id"])
+def test_uint64_ids_beyond_int64(tmp_path, column, statistics):
+    """uint64 ids are read as int64 (SPEC §1): one above 2**63 - 1 cannot be, whether the
+    footer's statistics show it or not; uint64 ids within range run as usual."""
+    big = pa.array([2**64 - 1 - i % 37 for i in range(N)], pa.uint64())
+    src = tmp_path / "in" / "t.parquet"
+    src.parent.mkdir(parents=True)
+    pq.write_table(good_table(**{column: big}), src, write_statistics=statistics)
+    assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", f"'{column}'",
+                   str(2**64 - 1), "int64")
+    write(src, good_table(**{column: pa.array(range(N), pa.uint64())}))
+    assert run_cli(tmp_path, src).exit_code == 0
+
+
 def test_files_disagree_on_id_type(tmp_path):
     a = write(tmp_path / "in" / "a.parquet", good_table())
     b = write(tmp_path / "in" / "b.parquet",

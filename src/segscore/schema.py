@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap
@@ -206,8 +207,42 @@ def file_problems(path: Path, meta: pq.FileMetaData,
     twice = _duplicated(arrow_schema.names)
     by_name = {f.name: f.type for f in arrow_schema if f.name not in twice}
     kinds, problems = column_problems(path, by_name, columns, set(twice))
+    for role in ("customer_id", "order_id"):  # read as int64 (ingest.resolve_roles)
+        name = getattr(columns, role)
+        if role in kinds and _value_type(by_name[name]) == pa.uint64():
+            top = _uint64_max(path, meta, name)
+            if top > INT64_MAX:
+                problems.append(f"{path}: column '{name}' ({role}) holds uint64 ids up to "
+                                f"{top}, beyond int64 (at most {INT64_MAX}); store the ids "
+                                "as int64 or string")
     return kinds, [f"{path}: column '{n}' appears {k} times; column names must be unique"
                    for n, k in twice.items()] + problems
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _value_type(dtype: pa.DataType) -> pa.DataType:
+    """The type of the values (a dictionary's value type)."""
+    return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+
+
+def _uint64_max(path: Path, meta: pq.FileMetaData, name: str) -> int:
+    """The largest value of the uint64 column ``name``: from the row groups' statistics, or,
+    when a row group has none, by reading the column (0 when it holds no value)."""
+    tops = []
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        col = next(rg.column(c) for c in range(rg.num_columns)
+                   if rg.column(c).path_in_schema == name)
+        if col.statistics is None or not col.statistics.has_min_max:
+            try:
+                values = pq.read_table(path, columns=[name]).column(0).cast(pa.uint64())
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"{path}: column '{name}' cannot be read ({exc})") from None
+            return pc.max(values).as_py() or 0
+        tops.append(col.statistics.max)
+    return max(tops, default=0)
 
 
 def _string_bytes(meta: pq.FileMetaData, names: set[str]) -> int:
