@@ -239,6 +239,21 @@ def test_glob_skips_bookkeeping_files_and_reads_matched_directories(tmp_path):
     assert manifest["rows"]["read"] == 2 * N
 
 
+def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
+    """A symlink or hard link to a file, or the file named again (``in/../in/a.parquet``),
+    is the same transactions: read once, under the first of its names, not counted twice."""
+    a = write(tmp_path / "in" / "a.parquet", good_table())
+    (tmp_path / "in" / "b_link.parquet").symlink_to(a)
+    os.link(a, tmp_path / "in" / "c_hard.parquet")
+    result = run_cli(tmp_path, tmp_path / "in", tmp_path / "in" / ".." / "in" / "a.parquet")
+    assert result.exit_code == 0, result.output
+    import json
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"]["read"] == N
+    assert [i["path"] for i in manifest["inputs"]] == [str(a.resolve())]
+    assert validation_report([str(tmp_path / "in"), str(a)])["rows"]["read"] == N
+
+
 def test_broken_symlink(tmp_path):
     link = tmp_path / "t.parquet"
     link.symlink_to(tmp_path / "gone.parquet")

@@ -45,7 +45,8 @@ def _parquet_under(path: Path) -> list[Path]:
 def discover(source: str | Path | list[str | Path]) -> list[Path]:
     """Parquet files of a file, a directory (recursively, hive layouts included) or a glob.
 
-    Hidden and underscore-prefixed names (``_SUCCESS``, ``.crc``) are skipped. Sorted.
+    Hidden and underscore-prefixed names (``_SUCCESS``, ``.crc``) are skipped. Sorted, each
+    file once (see :func:`distinct_files`).
     """
     sources = source if isinstance(source, list) else [source]
     files: set[Path] = set()
@@ -74,7 +75,20 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
             files.add(path)
         else:
             raise InputError(f"{path}: no such file or directory")
-    return sorted(files)
+    return distinct_files(files)
+
+
+def distinct_files(paths) -> list[Path]:
+    """``paths`` sorted, keeping one name per file: a symlink, a hard link or another
+    spelling of a path already listed is the same transactions (read once, not twice)."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for p in sorted(paths):
+        st = p.stat()
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            out.append(p)
+    return out
 
 
 def _glob_reaches(rel: tuple[str, ...], rest: tuple[str, ...]) -> bool:

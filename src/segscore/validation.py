@@ -26,8 +26,8 @@ from segscore.ingest import (USED, Roles, _one_line, classify, default_as_of, re
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
-from segscore.schema import (InputFile, discover, file_problems, inspect_file, no_rows_problem,
-                             read_footer)
+from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
+                             no_rows_problem, read_footer)
 
 # ---------------------------------------------------------------------------------------------
 # validation report
@@ -87,7 +87,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             paths.extend(discover(item))
         except InputError as exc:
             problem(item, str(exc))
-    paths = sorted(set(paths))
+    paths = distinct_files(paths)
     if not paths and not problems:
         problem(None, "no input files")
 
