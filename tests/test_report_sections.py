@@ -368,3 +368,20 @@ def test_decimal_and_wide_uint64_attribute_medians(runs, tmp_path):
     assert {e["median"]["credit"] for e in section["by_segment"].values()
             if e["customers"]} == {1.5}
 
+
+@pytest.mark.parametrize("extra", [{}, {"tags": pa.array([[1]] * 3)}])
+def test_attributes_without_a_usable_column_give_the_counts(runs, tmp_path, extra):
+    """An attributes file with only the id (or only columns of types the section ignores)
+    gives the section's counts, no columns and the ignored ones listed; the run does not
+    fail."""
+    from segscore.report.attributes import attribute_breakdowns
+
+    customers = runs["tonight"].customers
+    ids = customers["customer_id"].head(3).to_list()
+    path = tmp_path / "attrs.parquet"
+    pq.write_table(pa.table({"customer_id": pa.array(ids), **extra}), path)
+    section = attribute_breakdowns(customers, path, runs["cfg"])
+    assert section["columns"] == []
+    assert [c["name"] for c in section["ignored_columns"]] == list(extra)
+    assert section["matched"] == 3
+    assert section["scored_without_attributes"] == customers.height - 3

@@ -313,8 +313,8 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
 
     # prefix attribute columns so they cannot clash with the segment code column
     ren = {c["name"]: f"a:{c['name']}" for c in columns}
-    lf = attrs.select(*[pl.col(k).alias(v) for k, v in ren.items()]).with_columns(
-        pl.Series("seg", seg, dtype=seg_dtype)).lazy()
+    lf = attrs.select(*[pl.col(k).alias(v) for k, v in ren.items()],
+                      pl.Series("seg", seg, dtype=seg_dtype)).lazy()  # even with no column
     matched = pl.col("seg") < n_seg
     queries = []
     medians = [c for c in columns if c["kind"] != "categorical"]
