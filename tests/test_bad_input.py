@@ -97,10 +97,37 @@ def test_explicit_optional_column_missing(tmp_path):
     ("order_ts", pa.array([1_700_000_000] * N, pa.int64()), "int64"),
     ("customer_id", pa.array([1.5] * N), "double"),
     ("amount", pa.array([[1.0]] * N), "list"),
+    ("amount", pa.array([1] * N, pa.decimal256(40, 2)), "decimal256(40, 2)"),
 ])
 def test_wrong_typed_column(tmp_path, column, array, typename):
     src = write(tmp_path / "in" / "t.parquet", good_table(**{column: array}))
     assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", f"'{column}'", typename)
+
+
+@pytest.mark.parametrize("twice", ["amount", "note"])
+def test_duplicate_column_names(tmp_path, twice):
+    """A column name twice (mapped or not): polars cannot read the file at all."""
+    table = good_table().append_column(twice, pa.array(["x"] * N))
+    table = table.append_column(twice, pa.array(["y"] * N)) if twice == "note" else table
+    src = write(tmp_path / "in" / "t.parquet", table)
+    assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", f"'{twice}'", "2 times")
+    messages = [p["message"] for p in validation_report(str(src))["problems"]]
+    assert len(messages) == 1 and f"'{twice}'" in messages[0], messages
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+@pytest.mark.parametrize("column", ["customer_id", "order_id"])
+def test_uint64_ids_beyond_int64(tmp_path, column, statistics):
+    """uint64 ids are read as int64 (SPEC §1): one above 2**63 - 1 cannot be, whether the
+    footer's statistics show it or not; uint64 ids within range run as usual."""
+    big = pa.array([2**64 - 1 - i % 37 for i in range(N)], pa.uint64())
+    src = tmp_path / "in" / "t.parquet"
+    src.parent.mkdir(parents=True)
+    pq.write_table(good_table(**{column: big}), src, write_statistics=statistics)
+    assert_refused(tmp_path, run_cli(tmp_path, src), "t.parquet", f"'{column}'",
+                   str(2**64 - 1), "int64")
+    write(src, good_table(**{column: pa.array(range(N), pa.uint64())}))
+    assert run_cli(tmp_path, src).exit_code == 0
 
 
 def test_files_disagree_on_id_type(tmp_path):
@@ -210,6 +237,21 @@ def test_glob_skips_bookkeeping_files_and_reads_matched_directories(tmp_path):
     import json
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["rows"]["read"] == 2 * N
+
+
+def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
+    """A symlink or hard link to a file, or the file named again (``in/../in/a.parquet``),
+    is the same transactions: read once, under the first of its names, not counted twice."""
+    a = write(tmp_path / "in" / "a.parquet", good_table())
+    (tmp_path / "in" / "b_link.parquet").symlink_to(a)
+    os.link(a, tmp_path / "in" / "c_hard.parquet")
+    result = run_cli(tmp_path, tmp_path / "in", tmp_path / "in" / ".." / "in" / "a.parquet")
+    assert result.exit_code == 0, result.output
+    import json
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"]["read"] == N
+    assert [i["path"] for i in manifest["inputs"]] == [str(a.resolve())]
+    assert validation_report([str(tmp_path / "in"), str(a)])["rows"]["read"] == N
 
 
 def test_broken_symlink(tmp_path):

@@ -344,3 +344,44 @@ def test_duration_medians_are_iso_8601(runs, tmp_path, unit):
     assert seen_days  # a median of more than a day: "P…D…", not "1 day, …"
     assert not any("day" in str(v) for e in section["by_segment"].values()
                    for v in e["median"].values())
+
+
+def test_decimal_and_wide_uint64_attribute_medians(runs, tmp_path):
+    """A decimal attribute's median is the median of its values (not of the scaled integers
+    polars stores, not an internal error); a uint64 attribute beyond int64 gets its median
+    too (the histogram path, which keys int64, is skipped for it)."""
+    from decimal import Decimal
+
+    from segscore.report.attributes import attribute_breakdowns
+
+    ids = pl.read_parquet(runs["attrs"], columns=["customer_id"])["customer_id"]
+    n = ids.len()
+    path = tmp_path / "attrs.parquet"
+    pq.write_table(pa.table({
+        "customer_id": ids.to_arrow(),
+        "credit": pa.array([Decimal("1.50")] * n, pa.decimal128(9, 2)),
+        "huge": pa.array([2**64 - 1] * n, pa.uint64())}), path)
+    section = attribute_breakdowns(runs["tonight"].customers, path, runs["cfg"])
+    assert {c["name"]: c["kind"] for c in section["columns"]} == {"credit": "numeric",
+                                                                  "huge": "numeric"}
+    assert section["overall"]["median"] == {"credit": 1.5, "huge": float(2**64 - 1)}
+    assert {e["median"]["credit"] for e in section["by_segment"].values()
+            if e["customers"]} == {1.5}
+
+
+@pytest.mark.parametrize("extra", [{}, {"tags": pa.array([[1]] * 3)}])
+def test_attributes_without_a_usable_column_give_the_counts(runs, tmp_path, extra):
+    """An attributes file with only the id (or only columns of types the section ignores)
+    gives the section's counts, no columns and the ignored ones listed; the run does not
+    fail."""
+    from segscore.report.attributes import attribute_breakdowns
+
+    customers = runs["tonight"].customers
+    ids = customers["customer_id"].head(3).to_list()
+    path = tmp_path / "attrs.parquet"
+    pq.write_table(pa.table({"customer_id": pa.array(ids), **extra}), path)
+    section = attribute_breakdowns(customers, path, runs["cfg"])
+    assert section["columns"] == []
+    assert [c["name"] for c in section["ignored_columns"]] == list(extra)
+    assert section["matched"] == 3
+    assert section["scored_without_attributes"] == customers.height - 3

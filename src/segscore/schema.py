@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap
@@ -44,7 +45,8 @@ def _parquet_under(path: Path) -> list[Path]:
 def discover(source: str | Path | list[str | Path]) -> list[Path]:
     """Parquet files of a file, a directory (recursively, hive layouts included) or a glob.
 
-    Hidden and underscore-prefixed names (``_SUCCESS``, ``.crc``) are skipped. Sorted.
+    Hidden and underscore-prefixed names (``_SUCCESS``, ``.crc``) are skipped. Sorted, each
+    file once (see :func:`distinct_files`).
     """
     sources = source if isinstance(source, list) else [source]
     files: set[Path] = set()
@@ -73,7 +75,20 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
             files.add(path)
         else:
             raise InputError(f"{path}: no such file or directory")
-    return sorted(files)
+    return distinct_files(files)
+
+
+def distinct_files(paths) -> list[Path]:
+    """``paths`` sorted, keeping one name per file: a symlink, a hard link or another
+    spelling of a path already listed is the same transactions (read once, not twice)."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for p in sorted(paths):
+        st = p.stat()
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            out.append(p)
+    return out
 
 
 def _glob_reaches(rel: tuple[str, ...], rest: tuple[str, ...]) -> bool:
@@ -116,6 +131,10 @@ def no_rows_problem(infos: list[InputFile]) -> str | None:
     return f"the input has no rows: every file is empty (0 rows): {names}{more}"
 
 
+#: the widest decimal polars reads (a Parquet decimal of more digits is Arrow's decimal256)
+MAX_DECIMAL_DIGITS = 38
+
+
 def _kind(dtype: pa.DataType) -> str | None:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
@@ -129,7 +148,7 @@ def _kind(dtype: pa.DataType) -> str | None:
         return "date"
     if pa.types.is_floating(dtype):
         return "float"
-    if pa.types.is_decimal(dtype):
+    if pa.types.is_decimal(dtype) and dtype.precision <= MAX_DECIMAL_DIGITS:
         return "decimal"
     if pa.types.is_boolean(dtype):
         return "bool"
@@ -158,13 +177,16 @@ def read_footer(path: Path) -> pq.FileMetaData:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def column_problems(path: Path, by_name: dict[str, pa.DataType],
-                    columns: ColumnMap) -> tuple[dict[str, str], list[str]]:
-    """(kinds of the mapped columns found, every problem with them: missing or wrong type)."""
+def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: ColumnMap,
+                    duplicated: set[str] = frozenset()) -> tuple[dict[str, str], list[str]]:
+    """(kinds of the mapped columns found, every problem with them: missing or wrong type).
+    Columns named in ``duplicated`` are reported apart and skipped here."""
     kinds: dict[str, str] = {}
     problems: list[str] = []
     for role, accepted in ACCEPTED.items():
         name = getattr(columns, role)
+        if name in duplicated:
+            continue
         if name not in by_name:
             if role in OPTIONAL_COLUMNS and role not in columns.explicit:
                 continue
@@ -173,11 +195,68 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType],
             continue
         kind = _kind(by_name[name])
         if kind not in accepted:
+            shown = [f"decimal (at most {MAX_DECIMAL_DIGITS} digits)" if k == "decimal" else k
+                     for k in sorted(accepted)]
             problems.append(f"{path}: column '{name}' ({role}) has type {by_name[name]}, "
-                            f"expected one of: {', '.join(sorted(accepted))}")
+                            f"expected one of: {', '.join(shown)}")
             continue
         kinds[role] = kind
     return kinds, problems
+
+
+def _duplicated(names: list[str]) -> dict[str, int]:
+    """Column names that occur more than once, with their counts."""
+    counts = {n: names.count(n) for n in names}
+    return {n: k for n, k in counts.items() if k > 1}
+
+
+def file_problems(path: Path, meta: pq.FileMetaData,
+                  columns: ColumnMap) -> tuple[dict[str, str], list[str]]:
+    """(kinds of the mapped columns, every problem of the file's schema: duplicate names,
+    missing or mistyped mapped columns). InputError when the schema cannot be read."""
+    try:
+        arrow_schema = meta.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
+    twice = _duplicated(arrow_schema.names)
+    by_name = {f.name: f.type for f in arrow_schema if f.name not in twice}
+    kinds, problems = column_problems(path, by_name, columns, set(twice))
+    for role in ("customer_id", "order_id"):  # read as int64 (ingest.resolve_roles)
+        name = getattr(columns, role)
+        if role in kinds and _value_type(by_name[name]) == pa.uint64():
+            top = _uint64_max(path, meta, name)
+            if top > INT64_MAX:
+                problems.append(f"{path}: column '{name}' ({role}) holds uint64 ids up to "
+                                f"{top}, beyond int64 (at most {INT64_MAX}); store the ids "
+                                "as int64 or string")
+    return kinds, [f"{path}: column '{n}' appears {k} times; column names must be unique"
+                   for n, k in twice.items()] + problems
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _value_type(dtype: pa.DataType) -> pa.DataType:
+    """The type of the values (a dictionary's value type)."""
+    return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
+
+
+def _uint64_max(path: Path, meta: pq.FileMetaData, name: str) -> int:
+    """The largest value of the uint64 column ``name``: from the row groups' statistics, or,
+    when a row group has none, by reading the column (0 when it holds no value)."""
+    tops = []
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        col = next(rg.column(c) for c in range(rg.num_columns)
+                   if rg.column(c).path_in_schema == name)
+        if col.statistics is None or not col.statistics.has_min_max:
+            try:
+                values = pq.read_table(path, columns=[name]).column(0).cast(pa.uint64())
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"{path}: column '{name}' cannot be read ({exc})") from None
+            return pc.max(values).as_py() or 0
+        tops.append(col.statistics.max)
+    return max(tops, default=0)
 
 
 def _string_bytes(meta: pq.FileMetaData, names: set[str]) -> int:
@@ -217,12 +296,7 @@ def _longest_value(meta: pq.FileMetaData, name: str) -> int:
 def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     """Read one file's footer and check the mapped columns exist with accepted types."""
     meta = read_footer(path)
-    try:
-        arrow_schema = meta.schema.to_arrow_schema()
-    except (OSError, pa.ArrowException) as exc:
-        raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
-    by_name = {f.name: f.type for f in arrow_schema}
-    kinds, problems = column_problems(path, by_name, columns)
+    kinds, problems = file_problems(path, meta, columns)
     if problems:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))

@@ -27,8 +27,8 @@ from segscore.ingest import (USED, Roles, _one_line, classify, default_as_of, re
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
-from segscore.schema import (InputFile, column_problems, discover, inspect_file, no_rows_problem,
-                             read_footer)
+from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
+                             no_rows_problem, read_footer)
 
 # ---------------------------------------------------------------------------------------------
 # validation report
@@ -96,21 +96,19 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             paths.extend(discover(item))
         except InputError as exc:
             problem(item, str(exc))
-    paths = sorted(set(paths))
+    paths = distinct_files(paths)
     if not paths and not problems:
         problem(None, "no input files")
 
     infos: list[InputFile] = []
     for path in paths:
         try:
-            meta = read_footer(path)
-            by_name = {f.name: f.type for f in meta.schema.to_arrow_schema()}
-            _, file_problems = column_problems(path, by_name, config.columns)
+            _, found = file_problems(path, read_footer(path), config.columns)
         except (InputError, OSError, pa.ArrowException) as exc:
             problem(path, str(exc))
             continue
-        if file_problems:
-            for msg in file_problems:
+        if found:
+            for msg in found:
                 problem(path, msg)
             continue
         info = inspect_file(path, config.columns)

@@ -133,15 +133,16 @@ def _hist_medians(values: pl.Series, seg: np.ndarray, n_seg: int, kind: str):
     """([median per segment code 0..n_seg-1, None when it has no value], median over all
     matched rows) of an integer-valued attribute — as ``_median_expr`` computes them — from
     one histogram over (segment, value); None when the values are not integers or their
-    range is too wide. ``seg`` = segment code per row (n_seg = not scored)."""
-    v = values.to_physical()
+    range is too wide or beyond int64. ``seg`` = segment code per row (n_seg = not
+    scored). A decimal's stored integers are scaled: decimals are left to polars."""
+    v = values if kind == "numeric" else values.to_physical()
     if not v.dtype.is_integer() or not v.len():
         return None
     if v.null_count() == v.len():
         return [None] * n_seg, None
     lo, hi = int(v.min()), int(v.max())
     span = hi - lo + 1
-    if span * (n_seg + 2) > 1 << 22:
+    if span * (n_seg + 2) > 1 << 22 or hi > np.iinfo(np.int64).max:
         return None
     from native_kernels.report import _combo_hist, _count_codes
 
@@ -212,8 +213,8 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
 
     # prefix attribute columns so they cannot clash with the segment code column
     ren = {c["name"]: f"a:{c['name']}" for c in columns}
-    lf = attrs.select(*[pl.col(k).alias(v) for k, v in ren.items()]).with_columns(
-        pl.Series("seg", seg, dtype=seg_dtype)).lazy()
+    lf = attrs.select(*[pl.col(k).alias(v) for k, v in ren.items()],
+                      pl.Series("seg", seg, dtype=seg_dtype)).lazy()  # even with no column
     matched = pl.col("seg") < n_seg
     queries = []
     medians = [c for c in columns if c["kind"] != "categorical"]
