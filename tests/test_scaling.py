@@ -154,7 +154,7 @@ def test_transform_table_lookup_property(dtype, lo, span, n, seed, threads):
     integer column (ties, negatives clipped at 0, a single row or value, 1 or 2 threads) the
     same float64 bits as the per-row transform, and log1p(max(v, 0)) within NumPy's 1 ulp."""
     info = np.iinfo(dtype)
-    lo = max(lo, int(info.min))
+    lo = min(max(lo, int(info.min)), int(info.max))
     hi = min(lo + span, int(info.max))
     column = np.random.default_rng(seed).integers(lo, hi + 1, max(n, 1)).astype(dtype)
     table = np.full(int(column.max()) - int(column.min()) + 1, np.nan)
