@@ -266,3 +266,7 @@ def report(out_dir):
     from segscore.report.rerender import rerender
 
     out_console.print(f"wrote {rerender(Path(out_dir))}")
+
+
+if __name__ == "__main__":  # python -m segscore.cli
+    main()
