@@ -51,19 +51,7 @@ def minibatch_update(X, idx, centers, weight_sums):
 
 def silhouette(X, labels):
     """Mean silhouette coefficient, 0 for rows of singleton clusters."""
-    X = X.astype(np.float64)
-    d = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
-    k = labels.max() + 1
-    sizes = np.bincount(labels, minlength=k)
-    s = np.zeros(len(X))
-    for i in range(len(X)):
-        own = labels[i]
-        if sizes[own] <= 1:
-            continue
-        a = d[i, labels == own].sum() / (sizes[own] - 1)
-        b = min(d[i, labels == j].mean() for j in range(k) if j != own and sizes[j])
-        s[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
-    return float(s.mean())
+    return float(silhouette_samples(X, labels).mean())
 
 
 def all_finite(X):
