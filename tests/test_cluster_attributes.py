@@ -141,3 +141,17 @@ def test_join_converts_types_and_matches_ids(tmp_path):
     pl.DataFrame({"customer_id": [1, 1], "x": [1.0, 2.0]}).write_parquet(path)
     with pytest.raises(segscore.errors.InputError, match="a.parquet.*'customer_id'.*duplicate"):
         join_attribute_features(customers, ("attr:x",), path, load_config())
+
+
+def test_join_with_string_ids(tmp_path):
+    """String ids are matched by value (the attributes file's order and unknown ids do not
+    matter); an id listed twice is refused."""
+    path = tmp_path / "s.parquet"
+    pl.DataFrame({"customer_id": ["c", "zz", "a"], "x": [3.0, 9.0, 1.0]}).write_parquet(path)
+    customers = pl.DataFrame({"customer_id": ["a", "b", "c"]})
+    out, info = join_attribute_features(customers, ("attr:x",), path, load_config())
+    assert out["attr:x"].to_list() == [1.0, None, 3.0]
+    assert info["customers_without_value"] == {"attr:x": 1}
+    pl.DataFrame({"customer_id": ["c", "a", "c"], "x": [3.0, 1.0, 4.0]}).write_parquet(path)
+    with pytest.raises(segscore.errors.InputError, match="duplicate id"):
+        join_attribute_features(customers, ("attr:x",), path, load_config())

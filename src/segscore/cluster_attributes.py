@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from segscore.clusters import ATTRIBUTE_PREFIX, attribute_columns
 from segscore.errors import InputError
 from segscore.ids import duplicates, id_order
+from segscore.report.attributes import string_id_codes
 from segscore.report.input_ids import cast_ids, id_column
 
 _US_PER_DAY = 86_400 * 10**6
@@ -94,14 +96,40 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
         raise InputError(f"{path}: customer id column {col!r} ({schema[col]}) cannot be "
                          f"converted to the transactions' id type {id_dtype}: "
                          f"{str(exc).splitlines()[0]}") from None
-    dup = duplicates(id_order(attrs["customer_id"])[0])
+    cur_ids = customers["customer_id"]
+    if not cur_ids.is_sorted():
+        raise ValueError("join_attribute_features needs the customers sorted by customer_id")
+    pos, dup = _positions(attrs["customer_id"], cur_ids)
     if dup.len():
         raise InputError(f"{path}: customer id column {col!r} has {dup.len()} duplicate "
                          f"id(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))}); "
                          "expected one row per customer")
-    names = [ATTRIBUTE_PREFIX + c for c in columns]
-    joined = customers.select("customer_id").join(attrs, on="customer_id", how="left",
-                                                  maintain_order="left")
-    missing = {n: joined[n].null_count() for n in names}
-    return (customers.with_columns(joined.select(names)),
+    n = customers.height
+    scored = pos < n
+    at = pos[scored]
+    joined, missing = [], {}
+    for c in columns:
+        name = ATTRIBUTE_PREFIX + c
+        values = np.full(n, np.nan)  # NaN = no value, null in the column
+        values[at] = attrs[name].to_numpy()[scored]
+        missing[name] = int(np.isnan(values).sum())
+        joined.append(pl.Series(name, values, nan_to_null=True))
+    return (customers.with_columns(joined),
             {"path": str(path.resolve()), "customers_without_value": missing})
+
+
+def _positions(ids: pl.Series, cur_ids: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """(int64 per attribute row: its customer's position in ``cur_ids`` — sorted, unique —
+    or len(cur_ids) when not scored; the ids occurring more than once). Integer ids: one
+    merge of the sorted ids; string ids: coded by hash (``attributes.string_id_codes``)."""
+    n = cur_ids.len()
+    every = np.arange(n, dtype=np.int64)
+    if not ids.dtype.is_integer():
+        return string_id_codes(ids, cur_ids, every, n)
+    from native_kernels.report import _lookup_sorted
+
+    srt, perm = id_order(ids)
+    pos = np.empty(ids.len(), dtype=np.int64)
+    _lookup_sorted(srt.to_numpy(), perm if perm is not None else np.empty(0, np.int32),
+                   cur_ids.to_numpy(), every, n, pos, np.zeros(n + 1, dtype=np.int64))
+    return pos, duplicates(srt)

@@ -93,7 +93,7 @@ def _refuse_duplicates(dup: pl.Series, path: Path, id_col: str) -> None:
                          "customer")
 
 
-def _string_segments(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
+def string_id_codes(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
                      n_seg: int) -> tuple[np.ndarray, pl.Series]:
     """(segment code of every attribute row in file order, ``n_seg`` = not scored; the ids
     occurring more than once, ascending) for string ids (``cur_ids``: tonight's, distinct;
@@ -207,7 +207,7 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
                        cur["customer_id"].to_numpy(), cur_seg.to_numpy(), n_seg, seg, found)
         with_attrs = found[:n_seg]
     else:
-        seg, dup = _string_segments(ids, cur["customer_id"], cur_seg.to_numpy(), n_seg)
+        seg, dup = string_id_codes(ids, cur["customer_id"], cur_seg.to_numpy(), n_seg)
         _refuse_duplicates(dup, path, id_col)
         with_attrs = np.bincount(seg, minlength=n_seg + 1)[:n_seg]
 
