@@ -77,16 +77,20 @@ def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
 def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
                             attributes_path, config) -> tuple[pl.DataFrame, dict | None]:
     """(``customers`` with one float64 column per ``attr:<column>`` feature, in row order;
-    ``{"path", "features": {feature: customers without a value}}`` or None when no feature
-    names an attribute). InputError naming the file and column for ids that cannot be cast
-    to the customers' or that occur twice."""
+    ``{"path", "customers_without_value": {feature: count}}`` or None when no feature names
+    an attribute). ``customers`` must be sorted by customer_id (the pipeline's table is).
+    InputError naming the file and column for ids that cannot be cast to the customers' or
+    that occur twice."""
     columns = attribute_columns(features)
     if not columns:
         return customers, None
+    cur_ids = customers["customer_id"]
+    if not cur_ids.is_sorted():
+        raise ValueError("join_attribute_features needs the customers sorted by customer_id")
     path = Path(attributes_path)
     schema = _schema(path)
     col = id_column(schema, path, config)
-    id_dtype = customers.schema["customer_id"]
+    id_dtype = cur_ids.dtype
     try:
         attrs = pl.scan_parquet(path).select(
             cast_ids(schema[col], id_dtype, path, col).alias("customer_id"),
@@ -96,9 +100,6 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
         raise InputError(f"{path}: customer id column {col!r} ({schema[col]}) cannot be "
                          f"converted to the transactions' id type {id_dtype}: "
                          f"{str(exc).splitlines()[0]}") from None
-    cur_ids = customers["customer_id"]
-    if not cur_ids.is_sorted():
-        raise ValueError("join_attribute_features needs the customers sorted by customer_id")
     pos, dup = _positions(attrs["customer_id"], cur_ids)
     if dup.len():
         raise InputError(f"{path}: customer id column {col!r} has {dup.len()} duplicate "
