@@ -155,3 +155,23 @@ def test_join_with_string_ids(tmp_path):
     pl.DataFrame({"customer_id": ["c", "a", "c"], "x": [3.0, 1.0, 4.0]}).write_parquet(path)
     with pytest.raises(segscore.errors.InputError, match="duplicate id"):
         join_attribute_features(customers, ("attr:x",), path, load_config())
+
+
+def test_infinite_attribute_values_count_as_missing(base, tmp_path):
+    """±inf attribute values are no value (z = 0, counted in the manifest) as NaN is: the run
+    clusters by the finite ages instead of failing with an internal error (K-means on NaN)."""
+    attrs = base["attrs"].with_columns(
+        pl.when(pl.int_range(pl.len()) % 50 == 1).then(float("inf"))
+        .when(pl.int_range(pl.len()) % 50 == 2).then(float("-inf"))
+        .otherwise(pl.col("age")).alias("age"))
+    path = tmp_path / "inf.parquet"
+    attrs.write_parquet(path)
+    res = segscore.run(base["files"], None, config_path=base["config"], attributes=path,
+                       report=False)
+    infinite = attrs.filter(pl.col("age").is_infinite())["customer_id"]
+    scored_inf = res.customers["customer_id"].is_in(infinite.implode()).sum()
+    finite = res.customers.join(attrs.filter(pl.col("age").is_finite()), on="customer_id")
+    assert scored_inf > 0
+    assert finite.group_by("age").agg(pl.col("cluster").n_unique())["cluster"].to_list() == [1, 1]
+    without = res.customers.height - finite.height
+    assert res.manifest["cluster_attributes"]["customers_without_value"] == {"attr:age": without}

@@ -4,7 +4,7 @@ A ``[clustering] features`` entry ``attr:<column>`` names a column of the ``--cu
 attributes file (one row per customer id). Its values join onto the scored customers by id
 as float64: numbers as they are, booleans as 0 / 1, dates and datetimes as days since
 1970-01-01 (fractional for datetimes), durations as days. A customer the file does not list,
-or lists with a null (or NaN) value, gets null, which the clustering's scaling turns into
+or lists with a null, NaN or ±inf value, gets null, which the clustering's scaling turns into
 z = 0 (the feature's mean); the run counts them per feature (manifest ``cluster_attributes``).
 """
 
@@ -62,7 +62,8 @@ def check_attribute_features(features: tuple[str, ...], attributes_path, where: 
 
 
 def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Column ``name`` as float64 (see the module docstring); NaN becomes null."""
+    """Column ``name`` as float64 (see the module docstring); NaN and ±inf become null (an
+    infinite value would make the feature's mean and every z-score NaN)."""
     col = pl.col(name)
     if dtype == pl.Date:
         e = col.to_physical().cast(pl.Float64)
@@ -71,7 +72,7 @@ def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
         e = col.to_physical().cast(pl.Float64) / (_US_PER_DAY * unit)
     else:
         e = col.cast(pl.Float64)
-    return e.fill_nan(None)
+    return pl.when(e.is_finite()).then(e)
 
 
 def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
