@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import segscore
 from segscore.cli import main
 from segscore.cluster_attributes import join_attribute_features
+from segscore.clusters import cluster_label
 from segscore.config import load_config
 from segscore_datasets import generate_transactions
 
@@ -175,3 +176,14 @@ def test_infinite_attribute_values_count_as_missing(base, tmp_path):
     assert finite.group_by("age").agg(pl.col("cluster").n_unique())["cluster"].to_list() == [1, 1]
     without = res.customers.height - finite.height
     assert res.manifest["cluster_attributes"]["customers_without_value"] == {"attr:age": without}
+
+
+def test_attribute_named_as_an_engine_feature_keeps_its_prefix_in_labels():
+    """An attribute column named ``r_score`` / ``frequency`` / ``share_web`` is labelled with its
+    ``attr:`` prefix, so a label never reads "low r_score · high r_score" or says "high
+    frequency" of infrequent customers; other attributes drop the prefix."""
+    names = ("r_score", "attr:r_score", "frequency", "attr:frequency", "attr:share_web",
+             "attr:age")
+    label = cluster_label(np.array([-1.0, 1.0, -1.0, 1.0, 1.0, -1.0]), names)
+    assert label == ("low r_score · high attr:r_score · infrequent · high attr:frequency · "
+                     "high attr:share_web · low age")

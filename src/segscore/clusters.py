@@ -17,7 +17,8 @@ feature when monetary is not used), ties by the other features in order, descend
 
 Labels: for each feature in order, z ≥ ``Z_HIGH`` gives its "high" word and z ≤ −``Z_HIGH``
 its "low" word (recency: low = "recent", high = "lapsed"; an attribute ``attr:age``: "low age"
-/ "high age"); words are joined with " · ",
+/ "high age", one named as an engine feature keeps its prefix: "high attr:r_score"); words are
+joined with " · ",
 "average" when no feature passes; a repeated label gets " (2)", " (3)"… in id order.
 """
 
@@ -347,13 +348,19 @@ def cluster_label(z: np.ndarray, names: tuple[str, ...]) -> str:
     """Plain-language label of one centroid from its z-scores (see the module docstring)."""
     words = []
     for name, value in zip(names, z, strict=True):
-        shown = name.removeprefix(ATTRIBUTE_PREFIX)
-        low, high = _WORDS.get(name, (f"low {shown}", f"high {shown}"))
+        low, high = _WORDS.get(name, (f"low {_shown(name)}", f"high {_shown(name)}"))
         if value >= Z_HIGH:
             words.append(high)
         elif value <= -Z_HIGH:
             words.append(low)
     return " · ".join(words) or "average"
+
+
+def _shown(name: str) -> str:
+    """How a label names a feature: an attribute without its ``attr:`` prefix, unless the
+    column is named as an engine feature (``attr:frequency`` beside "frequent")."""
+    shown = name.removeprefix(ATTRIBUTE_PREFIX)
+    return name if shown in FEATURES or SHARE_FEATURE.match(shown) else shown
 
 
 def _profiles(features, labels, names, centroids, means, stds, logs) -> tuple[dict, ...]:
