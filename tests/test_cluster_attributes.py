@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -187,3 +188,21 @@ def test_attribute_named_as_an_engine_feature_keeps_its_prefix_in_labels():
     label = cluster_label(np.array([-1.0, 1.0, -1.0, 1.0, 1.0, -1.0]), names)
     assert label == ("low r_score · high attr:r_score · infrequent · high attr:frequency · "
                      "high attr:share_web · low age")
+
+
+def test_corrupt_attribute_column_is_named_not_blamed_on_the_ids(tmp_path):
+    """A data page of an attribute column destroyed: the error names the file and that column
+    (it used to say the id column could not be converted, Int64 to Int64)."""
+    path = tmp_path / "a.parquet"
+    rng = np.random.default_rng(1)
+    pl.DataFrame({"customer_id": np.arange(5000), "x": rng.normal(size=5000)}).write_parquet(
+        path, compression="snappy", statistics=False)
+    col = pq.read_metadata(path).row_group(0).column(1)
+    data = bytearray(path.read_bytes())
+    for i in range(col.data_page_offset + 30, col.data_page_offset + 230):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    customers = pl.DataFrame({"customer_id": np.arange(10)})
+    with pytest.raises(segscore.errors.InputError,
+                       match=r"a\.parquet: cannot read customer attribute column 'x'"):
+        join_attribute_features(customers, ("attr:x",), path, load_config())

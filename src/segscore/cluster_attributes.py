@@ -81,7 +81,7 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
     ``{"path", "customers_without_value": {feature: count}}`` or None when no feature names
     an attribute). ``customers`` must be sorted by customer_id (the pipeline's table is).
     InputError naming the file and column for ids that cannot be cast to the customers' or
-    that occur twice."""
+    that occur twice, and for a column that cannot be decoded."""
     columns = attribute_columns(features)
     if not columns:
         return customers, None
@@ -98,9 +98,9 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
             *[_as_float(c, schema[c]).alias(ATTRIBUTE_PREFIX + c) for c in columns]
         ).filter(pl.col("customer_id").is_not_null()).collect()
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{path}: customer id column {col!r} ({schema[col]}) cannot be "
-                         f"converted to the transactions' id type {id_dtype}: "
-                         f"{str(exc).splitlines()[0]}") from None
+        raise _unreadable(path, [col, *columns]) or InputError(
+            f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to the "
+            f"transactions' id type {id_dtype}: {str(exc).splitlines()[0]}") from None
     pos, dup = _positions(attrs["customer_id"], cur_ids)
     if dup.len():
         raise InputError(f"{path}: customer id column {col!r} has {dup.len()} duplicate "
@@ -118,6 +118,18 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
         joined.append(pl.Series(name, values, nan_to_null=True))
     return (customers.with_columns(joined),
             {"path": str(path.resolve()), "customers_without_value": missing})
+
+
+def _unreadable(path: Path, names: list[str]) -> InputError | None:
+    """The error naming the first column of ``names`` the Parquet file cannot decode (a
+    corrupt page), or None when each reads; called only after the read failed."""
+    for name in dict.fromkeys(names):
+        try:
+            pl.read_parquet(path, columns=[name])
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            return InputError(f"{path}: cannot read customer attribute column {name!r}: "
+                              f"{str(exc).splitlines()[0]}")
+    return None
 
 
 def _positions(ids: pl.Series, cur_ids: pl.Series) -> tuple[np.ndarray, pl.Series]:
