@@ -206,3 +206,22 @@ def test_corrupt_attribute_column_is_named_not_blamed_on_the_ids(tmp_path):
     with pytest.raises(segscore.errors.InputError,
                        match=r"a\.parquet: cannot read customer attribute column 'x'"):
         join_attribute_features(customers, ("attr:x",), path, load_config())
+
+
+def test_huge_attribute_values_count_as_missing(base, tmp_path):
+    """A sentinel such as 1e300 or -1.7e308 (beyond ±1e100) is no value, as ±inf is: it used to
+    overflow the scaling (exit 1 from K-means, or a feature all z = 0 and NaN in model.json)."""
+    attrs = base["attrs"].with_columns(
+        pl.when(pl.int_range(pl.len()) % 40 == 1).then(1e300)
+        .when(pl.int_range(pl.len()) % 40 == 2).then(-1.7e308)
+        .otherwise(pl.col("age")).alias("age"))
+    path = tmp_path / "huge.parquet"
+    attrs.write_parquet(path)
+    res = segscore.run(base["files"], None, config_path=base["config"], attributes=path,
+                       report=False)
+    finite = res.customers.join(attrs.filter(pl.col("age").abs() < 100), on="customer_id")
+    assert finite.group_by("age").agg(pl.col("cluster").n_unique())["cluster"].to_list() == [1, 1]
+    without = res.customers.height - finite.height
+    assert res.manifest["cluster_attributes"]["customers_without_value"] == {"attr:age": without}
+    assert without > 30 + 20
+    json.dumps(res.model, allow_nan=False)

@@ -4,7 +4,8 @@ A ``[clustering] features`` entry ``attr:<column>`` names a column of the ``--cu
 attributes file (one row per customer id). Its values join onto the scored customers by id
 as float64: numbers as they are, booleans as 0 / 1, dates and datetimes as days since
 1970-01-01 (fractional for datetimes), durations as days. A customer the file does not list,
-or lists with a null, NaN or ±inf value, gets null, which the clustering's scaling turns into
+or lists with a null, NaN or ±inf value or one beyond ±``MAX_ABS`` (a sentinel such as 1e300,
+whose square overflows the scaling's float64), gets null, which the clustering's scaling turns into
 z = 0 (the feature's mean); the run counts them per feature (manifest ``cluster_attributes``).
 """
 
@@ -22,6 +23,8 @@ from segscore.report.attributes import string_id_codes
 from segscore.report.input_ids import cast_ids, id_column
 
 _US_PER_DAY = 86_400 * 10**6
+#: larger magnitudes count as no value: n · (2 · MAX_ABS)² stays finite in float64
+MAX_ABS = 1e100
 
 
 def _usable(dtype: pl.DataType) -> bool:
@@ -62,8 +65,9 @@ def check_attribute_features(features: tuple[str, ...], attributes_path, where: 
 
 
 def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Column ``name`` as float64 (see the module docstring); NaN and ±inf become null (an
-    infinite value would make the feature's mean and every z-score NaN)."""
+    """Column ``name`` as float64 (see the module docstring); NaN, ±inf and values beyond
+    ±MAX_ABS become null (they would make the feature's mean or std, and so every z-score,
+    inf or NaN)."""
     col = pl.col(name)
     if dtype == pl.Date:
         e = col.to_physical().cast(pl.Float64)
@@ -72,7 +76,7 @@ def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
         e = col.to_physical().cast(pl.Float64) / (_US_PER_DAY * unit)
     else:
         e = col.cast(pl.Float64)
-    return pl.when(e.is_finite()).then(e)
+    return pl.when(e.abs() <= MAX_ABS).then(e)
 
 
 def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
