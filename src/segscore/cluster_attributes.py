@@ -4,9 +4,10 @@ A ``[clustering] features`` entry ``attr:<column>`` names a column of the ``--cu
 attributes file (one row per customer id). Its values join onto the scored customers by id
 as float64: numbers as they are, booleans as 0 / 1, dates and datetimes as days since
 1970-01-01 (fractional for datetimes), durations as days. A customer the file does not list,
-or lists with a null, NaN or ±inf value or one beyond ±``MAX_ABS`` (a sentinel such as 1e300,
-whose square overflows the scaling's float64), gets null, which the clustering's scaling turns into
-z = 0 (the feature's mean); the run counts them per feature (manifest ``cluster_attributes``).
+or lists with a null, NaN or ±inf value or one beyond ±``MAX_ABS`` (a sentinel such as
+1e300, whose square overflows the scaling's float64), gets null, which the clustering's
+scaling turns into z = 0 (the feature's mean); the run counts them per feature (manifest
+``cluster_attributes``).
 """
 
 from __future__ import annotations
