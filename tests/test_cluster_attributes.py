@@ -225,3 +225,22 @@ def test_huge_attribute_values_count_as_missing(base, tmp_path):
     assert res.manifest["cluster_attributes"]["customers_without_value"] == {"attr:age": without}
     assert without > 30 + 20
     json.dumps(res.model, allow_nan=False)
+
+
+def test_validate_checks_the_attributes_ids(base, tmp_path):
+    """``validate --customers`` runs the run's up-front checks of the attributes file: no id
+    column, or ids of a type that cannot be cast to the transactions' (categorical against
+    integer ids), exit 2 naming the file; a good file passes."""
+    ok = CliRunner().invoke(main, ["validate", *map(str, base["files"]),
+                                   "--customers", str(base["path"])])
+    assert ok.exit_code == 0, ok.output
+    no_id = tmp_path / "no_id.parquet"
+    pl.DataFrame({"cust": [1, 2], "age": [3.0, 4.0]}).write_parquet(no_id)
+    cat = tmp_path / "cat.parquet"
+    pl.DataFrame({"customer_id": pl.Series(["1", "2"], dtype=pl.Categorical),
+                  "age": [3.0, 4.0]}).write_parquet(cat)
+    for path, message in ((no_id, "no customer id column"), (cat, "incompatible")):
+        out = CliRunner().invoke(main, ["validate", *map(str, base["files"]),
+                                        "--customers", str(path)])
+        assert out.exit_code == 2, out.output
+        assert str(path) in out.output and message in out.output

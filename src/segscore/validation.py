@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
+from segscore.report import check_report_inputs
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, channel_columns
@@ -64,8 +65,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     latest valid transaction). ``deep`` also decodes the mapped columns of every file, which
     finds corrupt data pages (costs one read of those columns). The memory plan under
     ``memory_limit_bytes`` (None = the run's default budget) is reported; no plan is a problem.
-    ``attributes``: the attributes file a run would get (``--customers``); a clustering feature
-    ``attr:<column>`` needs one with a usable such column.
+    ``attributes``: the attributes file a run would get (``--customers``), checked as a run
+    checks it before its row pass (an id column that casts to the transactions' ids, and the
+    columns the ``attr:<column>`` clustering features name); a clustering feature
+    ``attr:<column>`` needs one.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
@@ -150,6 +153,12 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
 
     roles = resolve_roles(infos)
     id_is_string = roles.id_dtype == pl.String
+    if attributes is not None:  # the run's up-front checks: id column, its type, footers
+        try:
+            check_report_inputs(config, attributes_path=attributes, id_dtype=roles.id_dtype)
+        except InputError as exc:
+            problem(attributes, str(exc))
+            return report
     try:
         rows = scan_inputs(infos, config.columns, roles)
         if as_of is None:
