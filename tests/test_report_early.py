@@ -146,7 +146,8 @@ def test_bad_attributes_fail_the_run_cleanly(inputs, tmp_path, monkeypatch,
                                              done_before_writing):
     """A section started early that fails (duplicate ids) fails the run with the file's error
     and nothing written: before the write stage when it has failed by then (the clustering
-    waits for it here), else at the report stage (the section held 0.5 s)."""
+    waits for it here), else at the report stage (the section held 0.5 s); both times as a
+    failed report stage."""
     import concurrent.futures
     import time
 
@@ -181,6 +182,8 @@ def test_bad_attributes_fail_the_run_cleanly(inputs, tmp_path, monkeypatch,
         segscore.run(inputs["files"], tmp_path / "o", previous=inputs["prev"], attributes=bad,
                      on_stage=lambda name, event: stages.append((name, event)))
     assert (("write", "start") in stages) is not done_before_writing
+    # reported as the report's failure either way (the CLI prints "stage 'report' failed")
+    assert stages[-1] == ("report", "failed")
     assert not (tmp_path / "o").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.parquet"]
     assert not _sections_threads()

@@ -177,8 +177,10 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                           "model_source": str(Path(model_path).resolve()) if model_path
                           else None,
                           "report_inputs": report_files}
-        for sections in early:  # bad --customers / --previous: stop before writing
-            sections.raise_failed()
+        failure = next((f for s in early if (f := s.failure()) is not None), None)
+        if failure is not None:  # bad --customers / --previous: stop before writing, and
+            with clock.stage("report"):  # say so as the report's failure (stderr, --quiet too)
+                raise failure
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
                 written = _write(tmp, result, config)

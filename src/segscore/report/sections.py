@@ -72,12 +72,13 @@ class OptionalSections:
                           else (None, None))
         return attributes, section, table
 
-    def raise_failed(self) -> None:
-        """Raise what a section that has already finished raised (does not wait), so a run
-        stops before the stages that would be wasted."""
+    def failure(self) -> BaseException | None:
+        """What a section that has already finished raised, if one did (does not wait), so a
+        run can stop before the stages that would be wasted."""
         for job in (self._attributes, self._migration):
             if job is not None and job.done() and job.exception() is not None:
-                raise job.exception()
+                return job.exception()
+        return None
 
     def close(self) -> None:
         """Wait for the threads to finish (nothing more is started); idempotent. A run that
