@@ -75,7 +75,8 @@ def test_memory_budget_picks_partitions(data, tmp_path):
     tight = one - partitioned_bytes(infos, customers) // 2
     plan = plan_memory(infos, tight, customers)
     assert plan.partitions >= 2 and plan.estimate <= tight
-    with pytest.raises(segscore.InputError, match="per-customer tables alone"):
+    with pytest.raises(segscore.InputError,
+                       match=r"tables and row batches plus the process.s fixed 0\.39 GiB"):
         plan_memory(infos, estimate_peak_bytes(infos, 10**6, customers) // 2, customers)
     assert rows > customers
 

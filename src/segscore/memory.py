@@ -295,7 +295,8 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
         need = max(fixed, downstream_bytes(n, chan, per_id))
         raise InputError(
             f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
-            f"need at least {need / 2**30:.2f} GiB for the per-customer tables alone, but the "
+            f"need at least {need / 2**30:.2f} GiB (the per-customer tables and row batches "
+            f"plus the process's fixed {BASELINE / 2**30:.2f} GiB), but the "
             f"budget is {limit / 2**30:.2f} GiB; raise --memory-limit, run on a bigger machine, "
             f"or shorten --window-days")
     return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers, chan), limit)
