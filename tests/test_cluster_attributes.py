@@ -244,3 +244,22 @@ def test_validate_checks_the_attributes_ids(base, tmp_path):
                                         "--customers", str(path)])
         assert out.exit_code == 2, out.output
         assert str(path) in out.output and message in out.output
+
+
+def test_uint64_attribute_ids_beyond_int64_refused_up_front(base, tmp_path):
+    """An attributes file whose uint64 ids exceed int64, written without statistics, is
+    refused before the row pass by the run and by ``validate --customers`` (its largest id
+    read from the column), exit 2 naming the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "u64.parquet"
+    ids = pa.array([2**64 - 1 - i for i in range(5)] + [1, 2], type=pa.uint64())
+    pq.write_table(pa.table({"customer_id": ids, "age": [1.0] * 7}), path,
+                   write_statistics=False)
+    for args in (["validate", *map(str, base["files"])],
+                 ["run", *map(str, base["files"]), "--out", str(tmp_path / "o"), "--quiet"]):
+        out = CliRunner().invoke(main, [*args, "--customers", str(path)])
+        assert out.exit_code == 2, out.output
+        assert "u64.parquet" in out.output and f"largest {2**64 - 1}" in out.output
+    assert not (tmp_path / "o").exists()

@@ -385,3 +385,61 @@ def test_attributes_without_a_usable_column_give_the_counts(runs, tmp_path, extr
     assert [c["name"] for c in section["ignored_columns"]] == list(extra)
     assert section["matched"] == 3
     assert section["scored_without_attributes"] == customers.height - 3
+
+
+# --- final audit: attribute files the report section could not read ------------------------
+
+def _corrupt_column(path, column: str) -> None:
+    """Overwrite the middle of ``column``'s first data page with garbage (other columns
+    stay readable)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = next(meta.column(i) for i in range(meta.num_columns)
+                 if meta.column(i).path_in_schema == column)
+    start = chunk.data_page_offset
+    with open(path, "r+b") as f:
+        f.seek(start + 8)
+        f.write(b"\xff" * 24)
+
+
+def test_attribute_file_problems_are_named(runs, tmp_path):
+    """A decimal wider than 38 digits (which polars cannot read) is left out like other
+    unusable types; a corrupt attribute column is named, not blamed on the ids; string ids
+    that do not cast to the integer ids are counted over the whole file."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segscore.report.attributes import attribute_breakdowns
+
+    res, cfg = runs["tonight"], runs["cfg"]
+    ids = res.customers["customer_id"].head(3000)
+    table = pa.table({"customer_id": ids.to_arrow(),
+                      "big": pa.array([decimal.Decimal(i) for i in range(ids.len())],
+                                      type=pa.decimal256(40, 1)),
+                      "age": pa.array([float(i % 90) for i in range(ids.len())])})
+    wide = tmp_path / "wide.parquet"
+    pq.write_table(table, wide)
+    section = attribute_breakdowns(res.customers, wide, cfg)
+    assert [c["name"] for c in section["columns"]] == ["age"]
+    assert [c["name"] for c in section["ignored_columns"]] == ["big"]
+
+    broken = tmp_path / "broken.parquet"
+    pq.write_table(table.drop(["big"]), broken, compression="none", use_dictionary=False)
+    _corrupt_column(broken, "age")
+    with pytest.raises(InputError, match=r"broken\.parquet: cannot read customer attribute "
+                                         r"column 'age'"):
+        attribute_breakdowns(res.customers, broken, cfg)
+
+    text = ids.cast(pl.String).to_list()
+    n = ids.len()
+    for i in (10, n // 3, 2 * n // 3, n - 1):
+        text[i] += "x"
+    odd = tmp_path / "odd.parquet"
+    pl.DataFrame({"customer_id": text, "age": table["age"].to_pylist()}).write_parquet(
+        odd, row_group_size=n // 3)
+    with pytest.raises(InputError, match=r"odd\.parquet: customer id column 'customer_id' "
+                                         r"\(String\) has 4 id\(s\) that cannot be cast"):
+        attribute_breakdowns(res.customers, odd, cfg)

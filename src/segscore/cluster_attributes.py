@@ -21,7 +21,9 @@ from segscore.clusters import ATTRIBUTE_PREFIX, attribute_columns
 from segscore.errors import InputError
 from segscore.ids import duplicates, id_order
 from segscore.report.attributes import string_id_codes
-from segscore.report.input_ids import cast_ids, id_column
+from segscore.report.input_ids import (cast_ids, id_column, readable_number,
+                                       uncast_ids_problem, unreadable_column)
+from segscore.schema import MAX_DECIMAL_DIGITS
 
 _US_PER_DAY = 86_400 * 10**6
 #: larger magnitudes count as no value: n · (2 · MAX_ABS)² stays finite in float64
@@ -29,7 +31,7 @@ MAX_ABS = 1e100
 
 
 def _usable(dtype: pl.DataType) -> bool:
-    return (dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Date
+    return (readable_number(dtype) or dtype == pl.Boolean or dtype == pl.Date
             or isinstance(dtype, (pl.Datetime, pl.Duration)))
 
 
@@ -62,7 +64,8 @@ def check_attribute_features(features: tuple[str, ...], attributes_path, where: 
         if not _usable(schema[c]):
             raise InputError(f"{path}: attribute column {c!r} ({schema[c]}) cannot be a "
                              f"clustering feature ({where}): it must be numeric, boolean, a "
-                             "date, a datetime or a duration")
+                             f"date, a datetime or a duration (a decimal of at most "
+                             f"{MAX_DECIMAL_DIGITS} digits)")
 
 
 def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -103,9 +106,11 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
             *[_as_float(c, schema[c]).alias(ATTRIBUTE_PREFIX + c) for c in columns]
         ).filter(pl.col("customer_id").is_not_null()).collect()
     except pl.exceptions.PolarsError as exc:
-        raise _unreadable(path, [col, *columns]) or InputError(
-            f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to the "
-            f"transactions' id type {id_dtype}: {str(exc).splitlines()[0]}") from None
+        raise InputError(
+            unreadable_column(path, [col, *columns])
+            or uncast_ids_problem(pl.scan_parquet(path), col, schema[col], id_dtype, path)
+            or f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to "
+               f"the transactions' id type {id_dtype}: {str(exc).splitlines()[0]}") from None
     pos, dup = _positions(attrs["customer_id"], cur_ids)
     if dup.len():
         raise InputError(f"{path}: customer id column {col!r} has {dup.len()} duplicate "
@@ -123,18 +128,6 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
         joined.append(pl.Series(name, values, nan_to_null=True))
     return (customers.with_columns(joined),
             {"path": str(path.resolve()), "customers_without_value": missing})
-
-
-def _unreadable(path: Path, names: list[str]) -> InputError | None:
-    """The error naming the first column of ``names`` the Parquet file cannot decode (a
-    corrupt page), or None when each reads; called only after the read failed."""
-    for name in dict.fromkeys(names):
-        try:
-            pl.read_parquet(path, columns=[name])
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            return InputError(f"{path}: cannot read customer attribute column {name!r}: "
-                              f"{str(exc).splitlines()[0]}")
-    return None
 
 
 def _positions(ids: pl.Series, cur_ids: pl.Series) -> tuple[np.ndarray, pl.Series]:

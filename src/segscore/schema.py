@@ -224,7 +224,7 @@ def file_problems(path: Path, meta: pq.FileMetaData,
     for role in ("customer_id", "order_id"):  # read as int64 (ingest.resolve_roles)
         name = getattr(columns, role)
         if role in kinds and _value_type(by_name[name]) == pa.uint64():
-            top = _uint64_max(path, meta, name)
+            top = uint64_max(path, meta, name)
             if top > INT64_MAX:
                 problems.append(f"{path}: column '{name}' ({role}) holds uint64 ids up to "
                                 f"{top}, beyond int64 (at most {INT64_MAX}); store the ids "
@@ -241,7 +241,7 @@ def _value_type(dtype: pa.DataType) -> pa.DataType:
     return dtype.value_type if pa.types.is_dictionary(dtype) else dtype
 
 
-def _uint64_max(path: Path, meta: pq.FileMetaData, name: str) -> int:
+def uint64_max(path: Path, meta: pq.FileMetaData, name: str) -> int:
     """The largest value of the uint64 column ``name``: from the row groups' statistics, or,
     when a row group has none, by reading the column (0 when it holds no value)."""
     tops = []

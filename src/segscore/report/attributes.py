@@ -16,7 +16,9 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
-from segscore.report.input_ids import cast_ids, footer_cast_problem, id_column, sorted_by_id
+from segscore.report.input_ids import (cast_ids, footer_cast_problem, id_column,
+                                       readable_number, sorted_by_id, uncast_ids_problem,
+                                       unreadable_column)
 from segscore.schema import discover
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
@@ -27,7 +29,7 @@ _CATEGORICAL = (pl.String, pl.Categorical, pl.Enum, pl.Boolean)
 def _kind(dtype: pl.DataType) -> str | None:
     if isinstance(dtype, _CATEGORICAL) or dtype in (pl.String, pl.Boolean):
         return "categorical"
-    if dtype.is_numeric():
+    if readable_number(dtype):
         return "numeric"
     if dtype == pl.Date:
         return "date"
@@ -74,9 +76,12 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
     try:
         df = lf.select(expr.alias("customer_id"), *[c["name"] for c in columns]).collect()
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{path}: customer id column {col!r} ({schema[col]}) cannot be "
-                         f"converted to the transactions' id type {scored_id_dtype}: "
-                         f"{str(exc).splitlines()[0]}") from None
+        raise InputError(
+            unreadable_column(path, [col, *[c["name"] for c in columns]])
+            or uncast_ids_problem(lf, col, schema[col], scored_id_dtype, path)
+            or f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to "
+               f"the transactions' id type {scored_id_dtype}: {str(exc).splitlines()[0]}"
+        ) from None
     null_ids = df["customer_id"].null_count()
     if null_ids:
         df = df.filter(pl.col("customer_id").is_not_null())

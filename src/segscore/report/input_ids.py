@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
-from segscore.schema import read_footer
+from segscore.schema import MAX_DECIMAL_DIGITS, read_footer, uint64_max
 
 
 def id_column(schema: pl.Schema, path: Path, config) -> str:
@@ -72,7 +72,8 @@ def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: p
     from ``src`` to ``target`` (a message naming the file and column), or None. Only the
     column statistics are read: string → integer, a row group whose minimum or maximum is a
     string no integer can be read from ("C17", ""); integer → integer, a minimum or maximum
-    out of the target's range. None does not mean every value casts: the rows are checked
+    out of the target's range (uint64 ids: their largest value, read from the column where a
+    row group has no statistics). None does not mean every value casts: the rows are checked
     when they are read."""
     if src == target or not target.is_integer() or not (src == pl.String
                                                          or src.is_integer()):
@@ -88,6 +89,12 @@ def footer_cast_problem(files: list[Path], col: str, src: pl.DataType, target: p
         if col not in columns:
             continue
         i = columns.index(col)
+        if src == pl.UInt64:  # statistics or, where a row group has none, the column itself
+            top = uint64_max(f, md, col)
+            if top > info.max:
+                return (f"{f}: {names[0]} {col!r} ({src}) holds ids out of the range of "
+                        f"{names[1]} ({target}; largest {top})")
+            continue
         for g in range(md.num_row_groups):
             st = md.row_group(g).column(i).statistics
             if st is None or not st.has_min_max:
@@ -115,3 +122,41 @@ def sorted_by_id(df: pl.DataFrame) -> pl.DataFrame:
     if ids.is_sorted():
         return df.with_columns(pl.col("customer_id").set_sorted())
     return df.sort("customer_id")
+
+
+def uncast_ids_problem(lf: pl.LazyFrame, col: str, src: pl.DataType, target: pl.DataType,
+                       where: Path, names: tuple[str, str] = ATTRIBUTE_IDS) -> str | None:
+    """The message naming how many ids of column ``col`` (dtype ``src``) of ``lf`` the strict
+    cast of ``cast_ids`` cannot turn into ``target`` (with up to 3 of them), or None when
+    they all cast (or cannot be read). Called after a read failed, to say why."""
+    c = pl.col(col)
+    safe = (c.str.strip_chars() if src == pl.String else c).cast(target, strict=False)
+    try:
+        bad = lf.select(c).filter(c.is_not_null() & safe.is_null()).collect()[col]
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    if not bad.len():
+        return None
+    ex = ", ".join(repr(v) for v in bad.head(3).to_list())
+    return (f"{where}: {names[0]} {col!r} ({src}) has {bad.len()} id(s) that cannot be cast "
+            f"to {names[1]} ({target}) (e.g. {ex}), so they cannot be matched")
+
+
+def unreadable_column(path: Path, names: list[str]) -> str | None:
+    """The message naming the first column of ``names`` the attributes file ``path`` cannot
+    decode (a corrupt page, a type polars cannot read), or None when each reads; called only
+    after a read failed."""
+    for name in dict.fromkeys(names):
+        try:
+            pl.read_parquet(path, columns=[name])
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            return (f"{path}: cannot read customer attribute column {name!r}: "
+                    f"{str(exc).splitlines()[0]}")
+    return None
+
+
+def readable_number(dtype: pl.DataType) -> bool:
+    """Whether ``dtype`` is a numeric type polars can read (a decimal of at most
+    MAX_DECIMAL_DIGITS digits; Parquet's wider decimal256 reads as an error)."""
+    return dtype.is_numeric() and not (isinstance(dtype, pl.Decimal)
+                                       and (dtype.precision or 0) > MAX_DECIMAL_DIGITS)

@@ -18,7 +18,8 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
-from segscore.report.input_ids import cast_ids, footer_cast_problem, sorted_by_id
+from segscore.report.input_ids import (cast_ids, footer_cast_problem, sorted_by_id,
+                                       uncast_ids_problem)
 from segscore.schema import discover
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
@@ -72,24 +73,6 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
     return manifest
 
 
-def _uncast_ids(lf: pl.LazyFrame, pid: pl.DataType, id_dtype: pl.DataType,
-                cust_dir: Path) -> None:
-    """InputError naming the previous ids that ``cast`` cannot turn into ``id_dtype``, if
-    any (only called when the read failed, to tell why; the casts are those of
-    ``cast_ids``, strict)."""
-    col = pl.col("customer_id")
-    safe = (col.str.strip_chars() if pid == pl.String else col).cast(id_dtype, strict=False)
-    try:
-        bad = lf.select(col).filter(col.is_not_null() & safe.is_null()).collect()["customer_id"]
-    except (OSError, pl.exceptions.PolarsError):
-        return
-    if bad.len():
-        ex = ", ".join(repr(v) for v in bad.head(3).to_list())
-        raise InputError(f"{cust_dir}: previous customers' id column 'customer_id' ({pid}) "
-                         f"has {bad.len()} id(s) that cannot be cast to tonight's customer "
-                         f"ids ({id_dtype}) (e.g. {ex}), so they cannot be matched")
-
-
 def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
     """(previous customers: customer_id in tonight's dtype, segment / value_tier /
     lifecycle_stage as Enum or String labels, monetary; the previous manifest). Ids of
@@ -116,8 +99,10 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
             try:
                 df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
             except pl.exceptions.PolarsError:
-                if pid != id_dtype:
-                    _uncast_ids(lf, pid, id_dtype, cust_dir)
+                problem = (uncast_ids_problem(lf, "customer_id", pid, id_dtype, cust_dir,
+                                              _PREVIOUS_IDS) if pid != id_dtype else None)
+                if problem is not None:
+                    raise InputError(problem) from None
                 raise
             return df, manifest
         except (OSError, pl.exceptions.PolarsError) as exc:
