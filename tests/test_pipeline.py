@@ -141,3 +141,9 @@ def test_default_as_of_is_end_of_latest_valid_day(tmp_path):
                   "amount": [3.0, 4.0]}).write_parquet(tmp_path / "a.parquet")
     result = segscore.run(tmp_path / "a.parquet")
     assert result.manifest["as_of"] == "2026-03-01T23:59:59.999999"
+
+
+def test_config_path_given_as_config_is_a_clear_type_error(tmp_path):
+    """``run(config="x.toml")`` says to use config_path= (it was an AttributeError)."""
+    with pytest.raises(TypeError, match="config_path="):
+        segscore.run(tmp_path, config="x.toml")

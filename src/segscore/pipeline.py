@@ -121,6 +121,9 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     """
     started = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
+    if isinstance(config, (str, Path)):
+        raise TypeError(f"config takes a RunConfig (segscore.load_config); pass the TOML file "
+                        f"{str(config)!r} as config_path=")
     config = config or load_config(config_path)
     frozen = None
     if model_path is not None:
