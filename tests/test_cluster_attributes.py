@@ -263,3 +263,21 @@ def test_uint64_attribute_ids_beyond_int64_refused_up_front(base, tmp_path):
         assert out.exit_code == 2, out.output
         assert "u64.parquet" in out.output and f"largest {2**64 - 1}" in out.output
     assert not (tmp_path / "o").exists()
+
+
+def test_validate_finds_what_the_run_finds_reading_the_attributes(base, tmp_path):
+    """``validate --customers`` reads the file as the run would: duplicate ids and ids that
+    do not cast (which the run refuses only after its row pass) are exit 2 naming the file;
+    a good file passes."""
+    attrs = pl.read_parquet(base["path"])
+    dup = tmp_path / "dup.parquet"
+    pl.concat([attrs, attrs.head(2)]).write_parquet(dup)
+    odd = tmp_path / "odd.parquet"
+    attrs.with_columns(pl.col("customer_id").cast(pl.String)).with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("12x"))
+        .otherwise(pl.col("customer_id")).alias("customer_id")).write_parquet(odd)
+    for path, message in ((dup, "duplicate id"), (odd, "1 id(s) that cannot be cast")):
+        out = CliRunner().invoke(main, ["validate", *map(str, base["files"]),
+                                        "--customers", str(path)])
+        assert out.exit_code == 2, out.output
+        assert path.name in out.output and message in out.output

@@ -242,8 +242,9 @@ def generate(customers, out, seed, files):
                    "and bounds (default: the built-in defaults).")
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
 @click.option("--customers", "attributes", type=click.Path(dir_okay=False),
-              help="Customer attributes Parquet the run would get: its id column and "
-                   "the attr:<column> clustering features the config names are checked.")
+              help="Customer attributes Parquet the run would get: its ids (type, "
+                   "duplicates), columns and the attr:<column> clustering features the "
+                   "config names are checked.")
 @_guard
 def validate(source, config_path, as_of, attributes):
     """Report every config, file and schema problem and the would-be row reconciliation,

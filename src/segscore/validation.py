@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
+from segscore.report.attributes import check_attribute_rows
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, channel_columns
@@ -67,7 +68,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     ``memory_limit_bytes`` (None = the run's default budget) is reported; no plan is a problem.
     ``attributes``: the attributes file a run would get (``--customers``), checked as a run
     checks it before its row pass (an id column that casts to the transactions' ids, and the
-    columns the ``attr:<column>`` clustering features name); a clustering feature
+    columns the ``attr:<column>`` clustering features name) and, with ``deep``, as it reads
+    it (every id casts, none twice, the columns decode); a clustering feature
     ``attr:<column>`` needs one.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
@@ -153,9 +155,11 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
 
     roles = resolve_roles(infos)
     id_is_string = roles.id_dtype == pl.String
-    if attributes is not None:  # the run's up-front checks: id column, its type, footers
-        try:
+    if attributes is not None:  # the run's up-front checks (id column, its type, footers),
+        try:  # and with ``deep`` those of its read (columns decode, ids cast, no id twice)
             check_report_inputs(config, attributes_path=attributes, id_dtype=roles.id_dtype)
+            if deep:
+                check_attribute_rows(attributes, roles.id_dtype, config)
         except InputError as exc:
             problem(attributes, str(exc))
             return report

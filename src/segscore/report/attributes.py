@@ -89,6 +89,14 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
     return df, col, counts, columns, ignored
 
 
+def check_attribute_rows(path, id_dtype: pl.DataType, config) -> None:
+    """The checks a run makes when it reads the attributes file, for ``validate
+    --customers``: every usable column decodes, every id casts to ``id_dtype``, no id occurs
+    twice. InputError naming the file and the column."""
+    attrs, id_col, *_ = _read_attributes(path, id_dtype, config)
+    _refuse_duplicates(duplicates(id_order(attrs["customer_id"])[0]), Path(path), id_col)
+
+
 def _refuse_duplicates(dup: pl.Series, path: Path, id_col: str) -> None:
     """InputError naming the file, the column and a few of the ``dup`` ids, if any."""
     if dup.len():
