@@ -13,6 +13,7 @@ import native_kernels.groupby as gb
 from segscore.accumulate import Codebook, CustomerAccumulator, IdHashCollision
 from segscore.features import ChannelColumns, channel_columns
 from segscore.ingest import AMOUNT_SCALE, Roles
+from threads import with_threads
 
 
 def oracle_aggregate(used: pl.LazyFrame, roles: Roles, channels: ChannelColumns) -> pl.LazyFrame:
@@ -510,3 +511,49 @@ def test_string_id_hash_collision_is_detected():
     batch.keys = np.full(2, 99, dtype=np.int64)  # two ids, one key: a collision
     with pytest.raises(IdHashCollision):
         acc.add(batch)
+
+
+def naive_gather(acc, order, columns):
+    """(out, orders, categories) of _gather_columns in plain Python integers: out[j][i] =
+    acc[order[i]][columns[j]]; orders = ORDERS + KEYLESS, or -1 - KEYLESS when ORDERS < 0;
+    categories = set bits of CATMASK read as 64 unsigned bits."""
+    out = [[acc[g][c] for g in order] for c in columns]
+    orders = [acc[g][gb.ORDERS] + acc[g][gb.KEYLESS] if acc[g][gb.ORDERS] >= 0
+              else -1 - acc[g][gb.KEYLESS] for g in order]
+    categories = [bin(acc[g][gb.CATMASK] % 2**64).count("1") for g in order]
+    return out, orders, categories
+
+
+_INT64 = st.integers(-2**63, 2**63 - 1)
+
+
+@given(st.integers(1, 6).flatmap(lambda groups: st.tuples(
+           st.lists(st.lists(_INT64, min_size=11 + 2, max_size=11 + 2),
+                    min_size=groups, max_size=groups),
+           st.lists(st.tuples(st.sampled_from([-1, 0, 1, 7, 2**40]), st.integers(0, 2**40),
+                              st.one_of(_INT64, st.sampled_from([0, -1, -2**63, 1]))),
+                    min_size=groups, max_size=groups),
+           st.lists(st.integers(0, groups - 1), max_size=20))),
+       st.lists(st.integers(0, 11 + 2 - 1), min_size=1, max_size=5),
+       st.sampled_from([np.int32, np.int64]), st.booleans(), st.booleans())
+def test_gather_columns_property(tables, columns, order_dtype, want_orders, want_categories):
+    """Any acc (full int64 values; ORDERS a count or -1, KEYLESS a count, CATMASK any 64
+    bits incl. 0, -1 and only the sign bit), any row order (empty, single, repeated groups),
+    any columns (repeated), int32 or int64 order, each derived output wanted or not: equal to
+    plain-Python indexing exactly, with 1 and 2 numba threads (the kernel is prange)."""
+    rows, derived, order = tables
+    acc = np.array(rows, dtype=np.int64).reshape(len(rows), 13)
+    for g, (running, keyless, mask) in enumerate(derived):
+        acc[g, gb.ORDERS], acc[g, gb.KEYLESS], acc[g, gb.CATMASK] = running, keyless, mask
+    order_a = np.array(order, dtype=order_dtype)
+    columns_a = np.array(columns, dtype=np.int64)
+    k = len(order)
+    want_out, want_orders_l, want_cats = naive_gather(acc.tolist(), order, columns)
+    for threads in (1, 2):
+        out = np.full((len(columns), k), -7, dtype=np.int64)
+        orders = np.full(k if want_orders else 0, -7, dtype=np.int64)
+        cats = np.full(k if want_categories else 0, -7, dtype=np.int64)
+        with_threads(threads, gb._gather_columns, acc, order_a, columns_a, out, orders, cats)
+        assert out.tolist() == want_out, threads
+        assert orders.tolist() == (want_orders_l if want_orders else []), threads
+        assert cats.tolist() == (want_cats if want_categories else []), threads

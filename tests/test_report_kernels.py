@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import native_kernels.report as rk
@@ -521,3 +521,196 @@ def test_merge_union_property(prev, cur, permuted, seed):
     perm = np.random.default_rng(seed).permutation(len(p_ids)) if permuted and p_ids else None
     check_merge(p_ids, [prev[i][0] for i in p_ids], [prev[i][1] for i in p_ids],
                 c_ids, [cur[i][0] for i in c_ids], [cur[i][1] for i in c_ids], 3, perm)
+
+
+# ---------------------------------------------------------------- property tests (hypothesis)
+# Each kernel below against an independent plain-Python reference over generated valid
+# inputs (the docstrings' contracts): empty and single-row inputs, ties / duplicate codes,
+# and for float inputs NaN, ±0.0, ±inf, subnormals and overflow. Every float sum is in row
+# order on both sides, so the comparison is exact (float64 bits; any NaN equals any NaN).
+
+_SPECIAL = [0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1.0, 1.0, -2.5, 1e16,
+            -1e16, 1e308, -1e308, _TINY, -_TINY]
+_FLOAT = st.one_of(st.sampled_from(_SPECIAL), st.floats(width=64))
+
+
+def assert_same_floats(got, want):
+    """Equal float64 bits (so -0.0 != 0.0 and a reordered sum shows), any NaN equal to any
+    NaN."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    want = np.asarray(want, dtype=np.float64).ravel()
+    assert got.shape == want.shape
+    for i, (g, w) in enumerate(zip(got.tolist(), want.tolist())):
+        assert (math.isnan(g) and math.isnan(w)) or \
+            np.float64(g).view(np.int64) == np.float64(w).view(np.int64), (i, g, w)
+
+
+@given(st.booleans(), st.integers(1, 3), st.integers(1, 3),
+       st.integers(0, 250), st.integers(-2**31, 2**31 - 4),
+       st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), _FLOAT,
+                          st.one_of(st.integers(0, 5), st.integers(0, 2**53)),
+                          st.lists(_FLOAT, min_size=4, max_size=4),
+                          st.integers(-2**53, 2**53)), max_size=25))
+def test_profile_sums_property(two_dims, size0, size1, low0, low1, rows):
+    """Two layouts (dims (uint8, int32) with plain (float, int, float) and two weighted
+    columns; or one int64 dim, one plain and one weighted column), dims of 1..3 values at any
+    offset in their dtype, rows repeating combinations: codes and row-order sums equal
+    naive_profile_sums bit for bit (NaN, ±inf, ±0.0 and overflow to inf included)."""
+    n = len(rows)
+    off0 = np.array([min(r[0], size0 - 1) for r in rows], dtype=np.int64)
+    off1 = np.array([min(r[1], size1 - 1) for r in rows], dtype=np.int64)
+    aov = np.array([r[2] for r in rows], dtype=np.float64)
+    freq = np.array([r[3] for r in rows], dtype=np.int64)
+    fl = np.array([r[4] for r in rows], dtype=np.float64).reshape(n, 4)
+    ints = np.array([r[5] for r in rows], dtype=np.int64)
+    if two_dims:
+        dims = ((off0 + low0).astype(np.uint8), (off1 + low1).astype(np.int32))
+        lows, strides = np.array([low0, low1]), np.array([1, size0])
+        plain = (fl[:, 0].copy(), ints, fl[:, 1].copy())
+        weighted = (fl[:, 2].copy(), fl[:, 3].copy())
+        n_combo = size0 * size1
+    else:
+        dims = (off1 + low1,)
+        lows, strides = np.array([low1]), np.array([1])
+        plain, weighted = (fl[:, 0].copy(),), (fl[:, 1].copy(),)
+        n_combo = size1
+    combo = np.full(n, -7, dtype=np.int32)
+    out = np.zeros((n_combo, 2 + len(plain) + len(weighted)))
+    rk._profile_sums(dims, lows, strides, plain, weighted, aov, freq, combo, out)
+    want_combo, want = naive_profile_sums(dims, lows, strides, plain, weighted, aov, freq,
+                                          n_combo)
+    assert combo.tolist() == want_combo
+    assert_same_floats(out, want)
+
+
+def naive_grid_sums(r, f, m, q):
+    """(counts, sums) of the rows whose scores are both in 1..q, summed in row order."""
+    counts = [[0] * q for _ in range(q)]
+    sums = [[0.0] * q for _ in range(q)]
+    for a, b, v in zip(r, f, m):
+        if 1 <= a <= q and 1 <= b <= q:
+            counts[a - 1][b - 1] += 1
+            sums[a - 1][b - 1] += v
+    return counts, sums
+
+
+_SCORE = st.one_of(st.integers(1, 2), st.integers(0, 6), st.integers(-128, 127))
+
+
+@given(st.integers(1, 5), st.sampled_from([np.int8, np.uint8, np.int32]),
+       st.lists(st.tuples(_SCORE, _SCORE, _FLOAT), max_size=40))
+@example(1, np.int8, [(1, 1, 1.0), (1, 1, 1e16), (1, 1, -1e16)])  # 0.0 in row order, else 1.0
+def test_grid_sums_property(q, dtype, rows):
+    """Scores in and out of 1..q (0, q + 1, negatives, the dtype's extremes), many rows per
+    cell, monetary with NaN / ±inf / ±0.0: counts exact, sums bit-equal to row order (the
+    explicit example is order-sensitive, so a kernel summing in another order fails)."""
+    info = np.iinfo(dtype)
+    rows = [(min(max(a, info.min), info.max), min(max(b, info.min), info.max), v)
+            for a, b, v in rows]
+    r = np.array([x[0] for x in rows], dtype=dtype)
+    f = np.array([x[1] for x in rows], dtype=dtype)
+    m = np.array([x[2] for x in rows], dtype=np.float64)
+    counts, sums = np.zeros((q, q), dtype=np.int64), np.zeros((q, q))
+    rk._grid_sums(r, f, m, counts, sums)
+    want_n, want_s = naive_grid_sums(r.tolist(), f.tolist(), m.tolist(), q)
+    assert counts.tolist() == want_n
+    assert_same_floats(sums, want_s)
+
+
+@given(st.integers(1, 8).flatmap(lambda k: st.tuples(
+           st.just(k), st.lists(st.integers(0, k - 1), max_size=40),
+           st.lists(st.integers(0, 1000), min_size=k, max_size=k))),
+       st.sampled_from([np.uint8, np.uint32, np.int64]))
+def test_count_codes_property(case, dtype):
+    """Codes below len(counts) with repeats (empty, single row included), added to counts
+    that already hold values (the kernel accumulates): equal to a dict count."""
+    k, codes, start = case
+    counts = np.array(start, dtype=np.int64)
+    rk._count_codes(np.array(codes, dtype=dtype), counts)
+    tally = {}
+    for c in codes:
+        tally[c] = tally.get(c, 0) + 1
+    assert counts.tolist() == [s + tally.get(v, 0) for v, s in enumerate(start)]
+
+
+_LUT = st.lists(st.integers(-2**29, 2**29), min_size=1, max_size=5)
+
+
+@given(st.tuples(_LUT, _LUT, _LUT).flatmap(lambda luts: st.tuples(
+           st.just(luts),
+           st.lists(st.tuples(*(st.integers(0, len(lut) - 1) for lut in luts)), max_size=30))),
+       st.sampled_from([np.uint8, np.uint32]))
+def test_pack_codes_property(case, code_dtype):
+    """Three label-code columns (uint8 / uint32 as label_codes gives, repeated codes) through
+    int32 lookup tables of any values (ties, zeros, negatives; sums fit in int32):
+    out[i] = Σ lut[code] exactly."""
+    luts, rows = case
+    cols = [np.array([r[d] for r in rows], dtype=code_dtype) for d in range(3)]
+    out = np.full(len(rows), -7, dtype=np.int32)
+    rk._pack_codes(*cols, *(np.array(lut, dtype=np.int32) for lut in luts), out)
+    assert out.tolist() == [luts[0][x] + luts[1][y] + luts[2][z] for x, y, z in rows]
+
+
+@given(st.integers(1, 6).flatmap(lambda n_combo: st.tuples(
+           st.just(n_combo), st.integers(1, 6),
+           st.lists(st.tuples(st.integers(0, n_combo - 1), st.integers(0, 5)), max_size=40))),
+       st.one_of(st.integers(-2**63, 2**63 - 6), st.sampled_from([-2**63, 2**63 - 6, 0, -3])),
+       st.booleans())
+def test_combo_hist_property(case, lo, accumulate):
+    """Values anywhere in int64 within [lo, lo + span) (lo at the int64 extremes too), any
+    combination codes with repeats, into a histogram that may already hold counts:
+    out[combo * span + value − lo] += 1 exactly."""
+    n_combo, span, rows = case
+    rows = [(c, min(v, span - 1)) for c, v in rows]
+    combo = np.array([c for c, _ in rows], dtype=np.int32)
+    values = np.array([lo + v for _, v in rows], dtype=np.int64)
+    start = [(3 * i + 1) % 5 if accumulate else 0 for i in range(n_combo * span)]
+    hist = np.array(start, dtype=np.int64)
+    rk._combo_hist(combo, values, np.int64(lo), np.int64(span), hist)
+    want = list(start)
+    for c, v in rows:
+        want[c * span + v] += 1
+    assert hist.tolist() == want
+
+
+@given(st.sampled_from([np.int64, np.int32, np.int16, np.uint32, np.uint8]),
+       st.lists(st.integers(0, 2**62), max_size=40), st.integers(0, 3),
+       st.integers(-2**63, 2**63 - 1), st.sampled_from([np.int32, np.int64]))
+def test_pack_ids_unpack_ids_property(dtype, raw, extra_bits, base, perm_dtype):
+    """ids of any integer dtype (not uint64, as id_order) with duplicates and any range that
+    fits (hi − lo < 2^(63 − bits), bits = id_order's minimum plus 0..3): each packed value is
+    (id − lo) << bits | row, and pack → sort → unpack gives np.argsort(kind='stable') and the
+    sorted ids, in int32 or int64 perm."""
+    n = len(raw)
+    bits = max(1, (n - 1).bit_length()) + extra_bits
+    info = np.iinfo(dtype)
+    width = min(2 ** (63 - bits), int(info.max) - int(info.min) + 1)  # hi - lo < width
+    lo = min(max(base, int(info.min)), int(info.max) - width + 1)
+    ids_l = [lo + v % width for v in raw]
+    ids = np.array(ids_l, dtype=dtype)
+    lo_ids = min(ids_l) if ids_l else 0
+    packed = np.full(n, -7, dtype=np.int64)
+    rk._pack_ids(ids, np.int64(lo_ids), np.int64(bits), packed)
+    assert packed.tolist() == [((v - lo_ids) << bits) | i for i, v in enumerate(ids_l)]
+    packed.sort()
+    perm = np.full(n, -7, dtype=perm_dtype)
+    rk._unpack_ids(packed, np.int64(lo_ids), np.int64(bits), perm)
+    assert perm.tolist() == sorted(range(n), key=lambda i: (ids_l[i], i))
+    assert packed.tolist() == sorted(ids_l)
+
+
+@given(st.integers(1, 3), st.integers(1, 6).flatmap(lambda n_codes: st.tuples(
+           st.just(n_codes), st.lists(st.integers(0, n_codes - 1), max_size=30))),
+       st.sampled_from([np.uint8, np.uint32]), st.sampled_from([np.int32, np.int64]),
+       st.integers(0, 2**32 - 1))
+def test_split_codes_property(n_dims, case, lut_dtype, code_dtype, seed):
+    """Any (D, codes) table of uint8 / uint32 (values up to the dtype's max, repeated
+    values), any codes with repeats (empty, single): out[d, i] = luts[d][codes[i]]."""
+    n_codes, codes = case
+    high = int(np.iinfo(lut_dtype).max)
+    rng = np.random.default_rng(seed)
+    luts = rng.choice([0, 1, 2, high - 1, high], size=(n_dims, n_codes)).astype(lut_dtype)
+    out = np.full((n_dims, len(codes)), 7, dtype=lut_dtype)
+    rk._split_codes(np.array(codes, dtype=code_dtype), luts, out)
+    lut_l = luts.tolist()
+    assert out.tolist() == [[lut_l[d][c] for c in codes] for d in range(n_dims)]
