@@ -21,7 +21,7 @@ from segscore.clusters import ATTRIBUTE_PREFIX, attribute_columns
 from segscore.errors import InputError
 from segscore.ids import duplicates, id_order
 from segscore.report.attributes import string_id_codes
-from segscore.report.input_ids import (cast_ids, id_column, readable_number,
+from segscore.report.input_ids import (attributes_schema, cast_ids, id_column, readable_number,
                                        uncast_ids_problem, unreadable_column)
 from segscore.schema import MAX_DECIMAL_DIGITS
 
@@ -33,14 +33,6 @@ MAX_ABS = 1e100
 def _usable(dtype: pl.DataType) -> bool:
     return (readable_number(dtype) or dtype == pl.Boolean or dtype == pl.Date
             or isinstance(dtype, (pl.Datetime, pl.Duration)))
-
-
-def _schema(path: Path) -> pl.Schema:
-    try:
-        return pl.scan_parquet(path).collect_schema()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(f"{path}: cannot read customer attributes Parquet: "
-                         f"{str(exc).splitlines()[0]}") from None
 
 
 def check_attribute_features(features: tuple[str, ...], attributes_path, where: str) -> None:
@@ -55,7 +47,7 @@ def check_attribute_features(features: tuple[str, ...], attributes_path, where: 
                          "name(s) a customer attribute, but no attributes file was given "
                          "(--customers)")
     path = Path(attributes_path)
-    schema = _schema(path)
+    schema = attributes_schema(path)
     for c in columns:
         if c not in schema:
             raise InputError(f"{path}: {where} names attribute column {c!r}, which the "
@@ -97,7 +89,7 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
     if not cur_ids.is_sorted():
         raise ValueError("join_attribute_features needs the customers sorted by customer_id")
     path = Path(attributes_path)
-    schema = _schema(path)
+    schema = attributes_schema(path)
     col = id_column(schema, path, config)
     id_dtype = cur_ids.dtype
     try:

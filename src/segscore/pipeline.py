@@ -141,7 +141,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         infos = inspect_inputs(discover(source), config.columns)
         if run_dir is not None:
             _check_out_apart(source, run_dir.out)
-        _check_attribute_features(config, frozen, attributes)
+        features, where = _cluster_features(config, frozen)
+        check_attribute_features(features, attributes, where)  # attr:<column> features
         report_inputs = check_report_inputs(config, previous_dir=previous,
                                             attributes_path=attributes,
                                             id_dtype=resolve_roles(infos).id_dtype)
@@ -287,14 +288,6 @@ def _cluster_features(config: RunConfig, frozen: FrozenModel | None) -> tuple[tu
     if frozen is None and config.clustering.enabled:
         return config.clustering.features, "clustering.features"
     return (), ""
-
-
-def _check_attribute_features(config: RunConfig, frozen: FrozenModel | None,
-                              attributes) -> None:
-    """InputError before the row pass when a clustering feature names an attribute column
-    (``attr:<column>``) and no attributes file holds a usable such column."""
-    features, where = _cluster_features(config, frozen)
-    check_attribute_features(features, attributes, where)
 
 
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,

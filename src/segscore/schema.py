@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,8 +207,7 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
 
 def _duplicated(names: list[str]) -> dict[str, int]:
     """Column names that occur more than once, with their counts."""
-    counts = {n: names.count(n) for n in names}
-    return {n: k for n, k in counts.items() if k > 1}
+    return {n: k for n, k in Counter(names).items() if k > 1}
 
 
 def file_problems(path: Path, meta: pq.FileMetaData,

@@ -16,7 +16,7 @@ import polars as pl
 from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
-from segscore.report.input_ids import (cast_ids, footer_cast_problem, id_column,
+from segscore.report.input_ids import (attributes_schema, cast_ids, footer_cast_problem, id_column,
                                        readable_number, sorted_by_id, uncast_ids_problem,
                                        unreadable_column)
 from segscore.schema import discover
@@ -57,11 +57,8 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
     usable columns [{name, dtype, kind}]; ignored columns [{name, dtype}]).
     Raises InputError naming file and column."""
     path = Path(path)
-    try:
-        lf = pl.scan_parquet(path)
-        schema = lf.collect_schema()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
+    schema = attributes_schema(path)
+    lf = pl.scan_parquet(path)
     col = id_column(schema, path, config)
     expr = cast_ids(schema[col], scored_id_dtype, path, col)
     columns, ignored = [], []

@@ -1,7 +1,7 @@
 """The customer ids of the report's own inputs (``--customers``, ``--previous``) against
 tonight's: the cast that turns them into tonight's id dtype, what the Parquet footers already
-show about that cast, the attributes file's id column, and tonight's table flagged sorted by
-id."""
+show about that cast, the attributes file's schema and id column (and which of its columns
+cannot be read), and tonight's table flagged sorted by id."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ def id_column(schema: pl.Schema, path: Path, config) -> str:
     raise InputError(f"{path}: customer attributes file has no customer id column "
                      f"(looked for {', '.join(repr(w) for w in wanted)}; "
                      f"columns: {', '.join(schema.names()[:20])})")
+
+
+def attributes_schema(path: Path) -> pl.Schema:
+    """The attributes file's schema (footer only); InputError naming the file when it cannot
+    be read."""
+    try:
+        return pl.scan_parquet(path).collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{path}: cannot read customer attributes Parquet: "
+                         f"{str(exc).splitlines()[0]}") from None
 
 
 #: how the messages name the two files whose ids are cast to tonight's

@@ -412,7 +412,7 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
 
     from segscore.errors import InputError
     from segscore.report.attributes import check_attribute_ids
-    from segscore.report.input_ids import id_column
+    from segscore.report.input_ids import attributes_schema, id_column
     from segscore.report.migration import check_previous
 
     sizes = {}
@@ -422,10 +422,10 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
         sizes["previous_customers"] = customers if isinstance(customers, int) else 0
     if attributes_path is not None:
         path = Path(attributes_path)
+        schema = attributes_schema(path)
         try:
-            schema = pl.scan_parquet(path).collect_schema()
             rows = pq.ParquetFile(path).metadata.num_rows if path.is_file() else 0
-        except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot read customer attributes Parquet: {exc}") from None
         col = id_column(schema, path, config)
         if id_dtype is not None:
