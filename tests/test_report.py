@@ -200,14 +200,26 @@ def test_migration_matrices_and_table(runs):
     i, k = m["rows"].index("champions"), m["columns"].index("loyal_customers")
     assert m["customers"][i][k] == ((j["segment_p"] == "champions") &
                                     (j["segment_c"] == "loyal_customers")).sum()
+    # migration.parquet: exactly the customers whose segment, tier or stage differs (an
+    # outer join of both outputs, by pandas), new and disappeared ones included
     table = pl.read_parquet(root / "cur" / "migration.parquet")
-    assert table.columns[:3] == ["customer_id", "previous_segment", "current_segment"]
-    assert table.height == len(prev_ids | cur_ids)
-    assert table["customer_id"].n_unique() == table.height
+    assert table.columns == ["customer_id", "previous_segment", "current_segment",
+                             "previous_value_tier", "current_value_tier",
+                             "previous_lifecycle_stage", "current_lifecycle_stage"]
+    dims = ["segment", "value_tier", "lifecycle_stage"]
+    both = prev[["customer_id", *dims]].merge(cur[["customer_id", *dims]], on="customer_id",
+                                              how="outer", suffixes=("_p", "_c"))
+    moved = both[np.logical_or.reduce([both[f"{d}_p"].astype(object).ne(both[f"{d}_c"])
+                                       for d in dims])].sort_values("customer_id")
+    assert 0 < len(moved) < len(prev_ids | cur_ids)  # the fixture has stayers and movers
+    assert mig["migration_parquet_rows"] == table.height == len(moved)
+    assert table["customer_id"].to_list() == moved["customer_id"].to_list()
+    for d in dims:
+        for side, w in (("_p", "previous"), ("_c", "current")):
+            want = [None if pd.isna(v) else v for v in moved[d + side]]
+            assert table[f"{w}_{d}"].cast(pl.String).to_list() == want, (d, w)
     assert table.filter(pl.col("previous_segment").is_null()).height == n_new
     assert table.filter(pl.col("current_segment").is_null()).height == n_gone
-    got = dict(zip(table["customer_id"].to_list(), table["current_segment"].to_list()))
-    assert all(got[c] == s for c, s in zip(cur["customer_id"], cur["segment"]))
 
 
 def test_attribute_breakdowns(runs):

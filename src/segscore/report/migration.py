@@ -189,7 +189,9 @@ def _side_codes(frame: pl.DataFrame, cats: dict, label: dict, strides: dict) -> 
 
 
 def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dict, pl.DataFrame]:
-    """(report "migration" section, migration table for migration.parquet)."""
+    """(report "migration" section, migration table for migration.parquet: the customers of
+    either run whose segment, value tier or lifecycle stage differs between the runs, new and
+    disappeared ones included, in id order)."""
     prev = Path(previous_dir)
     previous, manifest = _read_previous(prev, customers.schema["customer_id"])
     if previous["customer_id"].null_count():
@@ -299,15 +301,21 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                  for i in np.flatnonzero(n)}
         section[plural] = _matrix(cells, cats[dim], list(cur_names[dim]), cur_names[dim],
                                   prev_names[dim])
-    return section, _table(union_ids, p_all, c_all, cats, part, n_codes)
+    # migration.parquet lists the movements: the customers whose segment, tier or stage
+    # changed, the new and the disappeared ones (equal packed codes = the same three values
+    # both nights; a stayer's previous values are its current ones in customers/)
+    changed = p_all != c_all
+    section["migration_parquet_rows"] = int(changed.sum())
+    return section, _table(union_ids.filter(pl.Series(changed)), p_all[changed],
+                           c_all[changed], cats, part, n_codes)
 
 
 def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dict, part,
            n_codes: int) -> pl.DataFrame:
-    """migration.parquet's table: the union's ids and, per dimension, the previous and
-    current value of each (packed codes ``p_all`` / ``c_all``; ``part(code, dim)`` = index
-    into cats[dim], len(cats[dim]) for n_codes = not scored → null) as an Enum of
-    ``cats[dim]`` (dictionary-encoded strings in Parquet)."""
+    """migration.parquet's table: ``union_ids`` (the customers who moved) and, per dimension,
+    the previous and current value of each (packed codes ``p_all`` / ``c_all``;
+    ``part(code, dim)`` = index into cats[dim], len(cats[dim]) for n_codes = not scored →
+    null) as an Enum of ``cats[dim]`` (dictionary-encoded strings in Parquet)."""
     from native_kernels.report import _split_codes
 
     every = np.arange(n_codes + 1)
