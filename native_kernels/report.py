@@ -100,11 +100,13 @@ def _group_medians(keys, starts, member, n_groups, out):
 @njit(**_OPTS)
 def _merge_union(p_ids, p_perm, p_code, p_m, c_ids, c_code, c_m, n_codes, u_ids, u_p, u_c,
                  cell_n, cell_rp, cell_rc):
-    """Full merge of two id-sorted, duplicate-free tables (previous, current): writes the
-    union's ids and both sides' codes (``n_codes`` = absent) in id order and accumulates, per
-    cell ``previous code × (n_codes + 1) + current code``, the customers and each side's
-    spend (summed in id order). The previous side's i-th id belongs to row ``p_perm[i]`` of
-    ``p_code`` / ``p_m`` (row i when ``p_perm`` is empty). Returns the union's length."""
+    """Full merge of two id-sorted, duplicate-free tables (previous, current): accumulates,
+    per cell ``previous code × (n_codes + 1) + current code`` over the union, the customers
+    and each side's spend (summed in id order), and writes the movers (the union's rows whose
+    two codes differ; ``n_codes`` = absent from that side) in id order: their ids to
+    ``u_ids``, their codes to ``u_p`` / ``u_c``. The previous side's i-th id belongs to row
+    ``p_perm[i]`` of ``p_code`` / ``p_m`` (row i when ``p_perm`` is empty). Returns the
+    number of movers."""
     side = n_codes + 1
     permuted = p_perm.shape[0] > 0
     i = 0
@@ -116,28 +118,30 @@ def _merge_union(p_ids, p_perm, p_code, p_m, c_ids, c_code, c_m, n_codes, u_ids,
         row = (p_perm[i] if permuted else i) if i < n_p else 0
         if j >= n_c or (i < n_p and p_ids[i] < c_ids[j]):
             pc, cc = p_code[row], n_codes
-            u_ids[k] = p_ids[i]
+            uid = p_ids[i]
             cell = pc * side + cc
             cell_rp[cell] += p_m[row]
             i += 1
         elif i >= n_p or c_ids[j] < p_ids[i]:
             pc, cc = n_codes, c_code[j]
-            u_ids[k] = c_ids[j]
+            uid = c_ids[j]
             cell = pc * side + cc
             cell_rc[cell] += c_m[j]
             j += 1
         else:
             pc, cc = p_code[row], c_code[j]
-            u_ids[k] = c_ids[j]
+            uid = c_ids[j]
             cell = pc * side + cc
             cell_rp[cell] += p_m[row]
             cell_rc[cell] += c_m[j]
             i += 1
             j += 1
-        u_p[k] = pc
-        u_c[k] = cc
         cell_n[cell] += 1
-        k += 1
+        if pc != cc:
+            u_ids[k] = uid
+            u_p[k] = pc
+            u_c[k] = cc
+            k += 1
     return k
 
 

@@ -141,9 +141,10 @@ def test_group_medians_two_equal_infinities_as_polars(inf):
 
 
 def naive_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes):
-    """(union rows (id, previous code, current code) in id order, {cell: (customers, Σ
-    previous spend, Σ current spend)}); each cell's sums start at 0.0 and add the customers'
-    spend one by one in id order, as the kernel documents (so the sums are bit-equal)."""
+    """(the movers: union rows (id, previous code, current code) whose codes differ, in id
+    order; {cell: (customers, Σ previous spend, Σ current spend)} over the whole union);
+    each cell's sums start at 0.0 and add the customers' spend one by one in id order, as
+    the kernel documents (so the sums are bit-equal)."""
     prev = {i: (c, m) for i, c, m in zip(p_ids, p_code, p_m)}
     cur = {i: (c, m) for i, c, m in zip(c_ids, c_code, c_m)}
     side = n_codes + 1
@@ -155,13 +156,14 @@ def naive_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes):
         cc, cm = cur.get(i, (n_codes, 0.0))
         n, rp, rc = cells.get(pc * side + cc, (0, 0.0, 0.0))
         cells[pc * side + cc] = (n + 1, rp + pm if i in prev else rp, rc + cm if i in cur else rc)
-        rows.append((i, pc, cc))
+        if pc != cc:
+            rows.append((i, pc, cc))
     return rows, cells
 
 
 def check_merge(p_ids, p_code, p_m, c_ids, c_code, c_m, n_codes, perm=None, threads=1):
     """_merge_union on id-sorted sides (the previous side's rows stored in ``perm`` order when
-    given: the kernel reads row perm[i] for the i-th sorted id) against naive_merge: union,
+    given: the kernel reads row perm[i] for the i-th sorted id) against naive_merge: movers,
     codes and cell counts equal, cell sums equal bit for bit."""
     p_ids, c_ids = np.asarray(p_ids, dtype=np.int64), np.asarray(c_ids, dtype=np.int64)
     p_code, c_code = np.asarray(p_code, dtype=np.int64), np.asarray(c_code, dtype=np.int64)
@@ -516,7 +518,7 @@ def test_group_medians_property(rows, member0, member1):
        st.booleans(), st.integers(0, 2**32 - 1))
 def test_merge_union_property(prev, cur, permuted, seed):
     """Any two id-sorted sides (overlapping, disjoint, empty, single), codes with ties, spend
-    of any sign and ±0.0: union, codes, counts and bit-exact id-order sums equal naive_merge."""
+    of any sign and ±0.0: movers, codes, counts and bit-exact id-order sums equal naive_merge."""
     p_ids, c_ids = sorted(prev), sorted(cur)
     perm = np.random.default_rng(seed).permutation(len(p_ids)) if permuted and p_ids else None
     check_merge(p_ids, [prev[i][0] for i in p_ids], [prev[i][1] for i in p_ids],

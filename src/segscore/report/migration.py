@@ -234,10 +234,11 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     cm = cur_src["monetary"].to_numpy()
     side = n_codes + 1
     size = side * side
+    moved_ids = None  # the movers' ids, in id order
     if ids.dtype.is_integer() and ids.dtype == cur_src.schema["customer_id"]:
-        # one merge pass over both id-sorted sides (numba): the union in id order, both
-        # sides' codes, and per cell (previous code, current code) the customers and each
-        # side's net spend summed in id order
+        # one merge pass over both id-sorted sides (numba): per cell (previous code, current
+        # code) the customers and each side's net spend summed in id order, and the movers'
+        # ids and codes in id order (only their pages of the output arrays are touched)
         from native_kernels.report import _merge_union
 
         p_ids, c_ids = ids.to_numpy(), cur_src["customer_id"].to_numpy()
@@ -247,8 +248,9 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         n_pair, rp_pair, rc_pair = np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
         k = _merge_union(p_ids, perm if perm is not None else np.empty(0, np.int32), pc, pm,
                          c_ids, cc, cm, n_codes, u_ids, p_all, c_all, n_pair, rp_pair, rc_pair)
-        union_ids = pl.Series("customer_id", u_ids[:k], dtype=ids.dtype)
-        p_all, c_all = p_all[:k], c_all[:k]
+        moved_ids = pl.Series("customer_id", u_ids[:k].copy(), dtype=ids.dtype)
+        p_moved, c_moved = p_all[:k].copy(), c_all[:k].copy()
+        del u_ids, p_all, c_all
     elif coded is not None:
         # string ids coded against tonight's: the union in id order, then the cells by
         # bincount (each side summed in id order; the other side's rows add 0.0)
@@ -273,6 +275,12 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         n_pair = np.bincount(pair, minlength=size)
         rp_pair = np.bincount(pair[p_all != n_codes], weights=pm, minlength=size)
         rc_pair = np.bincount(pair[c_all != n_codes], weights=cm, minlength=size)
+    if moved_ids is None:
+        # the movers: the customers whose segment, tier or stage changed, new and disappeared
+        # (equal packed codes = the same three values both nights)
+        changed = p_all != c_all
+        moved_ids = union_ids.filter(pl.Series(changed))
+        p_moved, c_moved = p_all[changed], c_all[changed]
     nz = np.flatnonzero(n_pair)
     pair_p, pair_c = nz // side, nz % side
 
@@ -301,19 +309,16 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
                  for i in np.flatnonzero(n)}
         section[plural] = _matrix(cells, cats[dim], list(cur_names[dim]), cur_names[dim],
                                   prev_names[dim])
-    # migration.parquet lists the movements: the customers whose segment, tier or stage
-    # changed, the new and the disappeared ones (equal packed codes = the same three values
-    # both nights; a stayer's previous values are its current ones in customers/)
-    changed = p_all != c_all
-    section["migration_parquet_rows"] = int(changed.sum())
-    return section, _table(union_ids.filter(pl.Series(changed)), p_all[changed],
-                           c_all[changed], cats, part, n_codes)
+    # migration.parquet lists the movers only: a stayer's previous values are its current
+    # ones in customers/
+    section["migration_parquet_rows"] = moved_ids.len()
+    return section, _table(moved_ids, p_moved, c_moved, cats, part, n_codes)
 
 
-def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dict, part,
+def _table(ids: pl.Series, p_codes: np.ndarray, c_codes: np.ndarray, cats: dict, part,
            n_codes: int) -> pl.DataFrame:
-    """migration.parquet's table: ``union_ids`` (the customers who moved) and, per dimension,
-    the previous and current value of each (packed codes ``p_all`` / ``c_all``;
+    """migration.parquet's table: ``ids`` (the customers who moved) and, per dimension, the
+    previous and current value of each (packed codes ``p_codes`` / ``c_codes``;
     ``part(code, dim)`` = index into cats[dim], len(cats[dim]) for n_codes = not scored →
     null) as an Enum of ``cats[dim]`` (dictionary-encoded strings in Parquet)."""
     from native_kernels.report import _split_codes
@@ -323,7 +328,7 @@ def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dic
     luts = np.stack([part(every, d) for d, _ in DIMENSIONS]).astype(
         np.uint32 if wide else np.uint8)
     index = {}
-    for w, codes in (("previous", p_all), ("current", c_all)):
+    for w, codes in (("previous", p_codes), ("current", c_codes)):
         out = np.empty((len(DIMENSIONS), len(codes)), dtype=luts.dtype)
         _split_codes(codes, luts, out)
         index.update({f"{w}_{d}": out[i] for i, (d, _) in enumerate(DIMENSIONS)})
@@ -331,7 +336,7 @@ def _table(union_ids: pl.Series, p_all: np.ndarray, c_all: np.ndarray, cats: dic
     # one gather per column, the columns in parallel (polars)
     return pl.DataFrame(index).select(
         *[pl.lit(labels[d]).gather(pl.col(f"{w}_{d}")).alias(f"{w}_{d}")
-          for d, _ in DIMENSIONS for w in ("previous", "current")]).insert_column(0, union_ids)
+          for d, _ in DIMENSIONS for w in ("previous", "current")]).insert_column(0, ids)
 
 
 def write_migration(table: pl.DataFrame, path: Path) -> None:
