@@ -170,6 +170,16 @@ NOTES = [
     "scoring 23.6 % (the stages after scoring grew by a median 1.82 s, against 1.69 s at "
     "05:04: the options cost about as much, the run around them less). Peak RSS "
     "3,210–3,477 MiB against 2,639–2,716 MiB.",
+    "* Session 13, 11:51–12:07 (1f14440 / 3865a69, same report code): migration.parquet "
+    "lists only the movers (79k of the 8.46M customers of either run) and the merge kernel "
+    "writes only their rows, so migration + its file went from ≈ 0.83 to ≈ 0.33 CPU-s in a "
+    "warm process. Three sessions of 5, 5 and 7 rounds: both options +5.8 %, +16.8 %, "
+    "+14.2 % (after scoring 8.8 %, 16.4 %, 12.0 %), while the plain arm read −0.1 %, "
+    "−1.2 % and +9.3 %: the noise is as large as the effect. Pooled over the 17 rounds "
+    "(paired medians): both options +0.55 s = 10.3 % of the median run without report "
+    "(5.32 s), after scoring 12.0 %; plain +8.9 %, after scoring 5.8 %. **Not met** (borderline). "
+    "String ids, 12:07 (5 rounds): paired 17.5 %, after scoring 14.7 % (23.2 % / 21.8 % in "
+    "session 10).",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
