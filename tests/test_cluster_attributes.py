@@ -281,3 +281,15 @@ def test_validate_finds_what_the_run_finds_reading_the_attributes(base, tmp_path
                                         "--customers", str(path)])
         assert out.exit_code == 2, out.output
         assert path.name in out.output and message in out.output
+
+
+def test_blank_string_ids_match_no_customer(tmp_path):
+    """Blank string ids ("" or whitespace only) are null ids, as in the transactions: they
+    match no customer and several of them are not refused as duplicates."""
+    path = tmp_path / "s.parquet"
+    pl.DataFrame({"customer_id": ["a", "", "", " ", " ", "\t", "\u00a0"],
+                  "x": [1.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]}).write_parquet(path)
+    customers = pl.DataFrame({"customer_id": ["a", "b"]})
+    out, info = join_attribute_features(customers, ("attr:x",), path, load_config())
+    assert out["attr:x"].to_list() == [1.0, None]
+    assert info["customers_without_value"] == {"attr:x": 1}

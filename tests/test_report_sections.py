@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 import segscore
@@ -443,3 +445,38 @@ def test_attribute_file_problems_are_named(runs, tmp_path):
     with pytest.raises(InputError, match=r"odd\.parquet: customer id column 'customer_id' "
                                          r"\(String\) has 4 id\(s\) that cannot be cast"):
         attribute_breakdowns(res.customers, odd, cfg)
+
+
+BLANKS = ["", " ", "\t", "  \n", "\u00a0", "\u3000"]
+
+
+def test_blank_string_attribute_ids_count_as_null_ids(runs, tmp_path):
+    """Blank string ids in the attributes file ("" or whitespace only, Unicode included) are
+    null ids, as blank transaction ids are: counted in rows_with_null_id, not "not scored",
+    and several of them are not duplicates."""
+    from segscore.report.attributes import attribute_breakdowns
+
+    customers = runs["tonight"].customers.with_columns(
+        pl.format("C{}", pl.col("customer_id")).alias("customer_id")).sort("customer_id")
+    ids = customers["customer_id"].head(5).to_list()
+    path = tmp_path / "attrs.parquet"
+    pl.DataFrame({"customer_id": ids + BLANKS + ["nobody"],
+                  "region": ["north"] * (len(ids) + len(BLANKS) + 1)}).write_parquet(path)
+    section = attribute_breakdowns(customers, path, runs["cfg"])
+    assert section["rows"] == len(ids) + len(BLANKS) + 1
+    assert section["rows_with_null_id"] == len(BLANKS)
+    assert section["matched"] == len(ids)
+    assert section["attributes_not_scored"] == 1  # "nobody"
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(BLANKS + ["C1", " C1", "C1 ", "é", "~x"]),
+                          st.text(max_size=4)), max_size=12))
+def test_null_blank_ids_shortcut_equals_the_strip_pass(values):
+    """The min/max shortcut of null_blank_ids never changes its result: blank ids (polars'
+    strip_chars, as the row pass uses) become null, every other id is kept as it is."""
+    from segscore.report.input_ids import null_blank_ids
+
+    ids = pl.Series(values, dtype=pl.String)
+    want = [None if v is None or pl.Series([v]).str.strip_chars()[0] == "" else v
+            for v in values]
+    assert null_blank_ids(ids).to_list() == want

@@ -17,8 +17,8 @@ from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
 from segscore.report.input_ids import (attributes_schema, cast_ids, footer_cast_problem, id_column,
-                                       readable_number, sorted_by_id, uncast_ids_problem,
-                                       unreadable_column)
+                                       null_blank_ids, readable_number, sorted_by_id,
+                                       uncast_ids_problem, unreadable_column)
 from segscore.schema import discover
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
@@ -52,9 +52,9 @@ def check_attribute_ids(path: Path, schema: pl.Schema, col: str,
 
 
 def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
-    """(attributes frame — ``customer_id`` in the scored dtype, null ids dropped, file order —
-    with only the usable attribute columns; original id column name; load counts;
-    usable columns [{name, dtype, kind}]; ignored columns [{name, dtype}]).
+    """(attributes frame — ``customer_id`` in the scored dtype, null and blank ids dropped,
+    file order — with only the usable attribute columns; original id column name; load
+    counts; usable columns [{name, dtype, kind}]; ignored columns [{name, dtype}]).
     Raises InputError naming file and column."""
     path = Path(path)
     schema = attributes_schema(path)
@@ -79,6 +79,7 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
             or f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to "
                f"the transactions' id type {scored_id_dtype}: {str(exc).splitlines()[0]}"
         ) from None
+    df = df.with_columns(null_blank_ids(df["customer_id"]))
     null_ids = df["customer_id"].null_count()
     if null_ids:
         df = df.filter(pl.col("customer_id").is_not_null())

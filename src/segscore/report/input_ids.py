@@ -60,6 +60,20 @@ def cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str,
                      f"with {names[1]} ({scored_id})")
 
 
+def null_blank_ids(ids: pl.Series) -> pl.Series:
+    """String ids with the blank ones ("" or whitespace only) made null, as the row pass
+    treats blank transaction ids; other ids (and non-string ids) unchanged. The strip pass
+    is skipped when the column's min and max show that every id starts with a printable
+    ASCII character (then none can be blank: whitespace is at most a space in ASCII, and
+    Unicode whitespace starts with a byte above 0x7F)."""
+    if ids.dtype != pl.String or ids.null_count() == ids.len():
+        return ids
+    lo, hi = ids.min(), ids.max()
+    if lo >= "!" and hi < "\x7f":
+        return ids
+    return ids.set(ids.str.strip_chars() == "", None)
+
+
 def _starts_no_integer(v: str, upper_bound: bool) -> bool:
     """Whether a string statistic shows a value that is not an integer once stripped. A
     minimum is an actual value or a prefix of one (writers truncate long statistics); a
