@@ -73,8 +73,9 @@ BASE_CHANNELS, PER_CHANNEL = 4, 16
 REPORT_TABLE = 170
 #: the migration section's peak (and migration.parquet's) per customer of the previous run
 #: (measured at 10M: 89 B when the table held every customer, as it does on a night when
-#: everyone moves; kept as the bound), and the attributes section's per attribute row beyond the row's
-#: decoded columns (its id sort and lookup; measured at 10M: 55 B for 45 B of columns)
+#: everyone moves; kept as the bound), and the attributes section's per attribute row
+#: beyond the row's decoded columns (its id sort and lookup; measured at 10M: 55 B for 45 B
+#: of columns)
 PER_PREVIOUS, ATTRIBUTE_OVERHEAD = 90, 12
 #: fixed interpreter + numba + polars baseline
 BASELINE = 400 * 2**20
