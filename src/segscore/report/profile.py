@@ -440,9 +440,9 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     """(report.json dict, migration table or None) of a finished run (a pipeline RunResult).
 
     ``previous_dir``: last night's output directory → migration matrices and the migration
-    table (customer_id, previous_segment, current_segment, …); with ``migration_path`` the
-    table is also written there (migration.parquet), in the migration section's thread while
-    the other sections still run. ``attributes_path``: Parquet, one row per customer id →
+    table (customer_id, previous_segment, current_segment, … of the customers who moved);
+    with ``migration_path`` the table is also written there (migration.parquet), in the
+    migration section's thread while the other sections still run. ``attributes_path``: Parquet, one row per customer id →
     per-segment attribute breakdowns. ``sequential``: the sections one after another (the
     memory budget does not hold them side by side), same report. ``sections``: those two
     sections already started (the pipeline starts them before clustering); the four
