@@ -66,6 +66,49 @@ def test_sections_start_after_scoring(inputs, tmp_path, monkeypatch):
     assert not _sections_threads()
 
 
+def _most_at_once(monkeypatch) -> dict:
+    """Make each optional section hold 0.1 s and record how many ran at once."""
+    import time
+
+    import segscore.report.sections as sections
+
+    state = {"active": 0, "most": 0}
+    lock = threading.Lock()
+
+    def wrap(fn):
+        def run(*args):
+            with lock:
+                state["active"] += 1
+                state["most"] = max(state["most"], state["active"])
+            time.sleep(0.1)
+            try:
+                return fn(*args)
+            finally:
+                with lock:
+                    state["active"] -= 1
+        return run
+
+    monkeypatch.setattr(sections, "attribute_breakdowns", wrap(sections.attribute_breakdowns))
+    monkeypatch.setattr(sections, "_migration", wrap(sections._migration))
+    return state
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_sections_started_early_run_one_after_another(inputs, tmp_path, monkeypatch, early):
+    """Started after scoring, the two sections share one thread (the cluster and write
+    stages keep the cores busy); at the report stage, with the budget holding both, they
+    run side by side. The manifest says which."""
+    state = _most_at_once(monkeypatch)
+    if not early:
+        monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: False)
+    res = _run(inputs, tmp_path / "o")
+    memory = res.manifest["memory"]
+    assert memory["report_sections_started"] == ("after scoring" if early
+                                                 else "at the report stage")
+    assert state["most"] == (1 if early else 2)
+    assert memory["report_sections"] == ("one after another" if early else "side by side")
+
+
 def test_early_and_late_sections_give_the_same_outputs(inputs, tmp_path, monkeypatch):
     early = _run(inputs, tmp_path / "early")
     monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: False)

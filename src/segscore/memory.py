@@ -180,13 +180,14 @@ def report_stage_bytes(customers: int, inputs: ReportInputs, sequential: bool,
 
 def early_sections_fit(customers: int, channel_columns: int, limit_bytes: int | None,
                        report: ReportInputs) -> bool:
-    """Whether the report's optional sections can run side by side from the scoring on
-    (during the clustering and the writing, whose tables are at most the downstream peak's)
-    within the budget. The tables are counted at the features stage's peak with integer
-    ids: string ids' bytes (``id_bytes``) are left out, as the clustering and writing
-    stages hold less than that peak (50M customers with string ids and both sections
-    started early: 13.68 GiB measured against 16.99 GiB by this estimate; with the id
-    bytes 18.25 GiB, which would have kept them at the report stage)."""
+    """Whether the report's optional sections can run from the scoring on (during the
+    clustering and the writing, whose tables are at most the downstream peak's) within the
+    budget. They run there one after the other; both are counted, which is conservative.
+    The tables are counted at the features stage's peak with integer ids: string ids' bytes
+    (``id_bytes``) are left out, as the clustering and writing stages hold less than that
+    peak (50M customers with string ids and both sections started early, side by side:
+    13.68 GiB measured against 16.99 GiB by this estimate; with the id bytes 18.25 GiB,
+    which would have kept them at the report stage)."""
     return limit_bytes is None or (downstream_bytes(customers, channel_columns)
                                    + sum(report.section_bytes()) <= limit_bytes)
 

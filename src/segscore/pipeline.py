@@ -155,14 +155,16 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     optional = report and (previous is not None or attributes is not None)
     # When the memory budget holds them that long, the report's optional sections start as
     # soon as the segments exist and run while the clusters are fitted and the output is
-    # written; otherwise at the report stage (one after another if need be).
+    # written, one after another in one thread: those stages keep both cores busy, and a
+    # second section thread only adds contention (docs/report.md, Cost); otherwise at the
+    # report stage (side by side, or one after another if the budget needs it).
     early: list[OptionalSections] = []
 
     def start_sections(customers: pl.DataFrame, early_fits: bool) -> bool:
         if optional and early_fits:
             early.append(OptionalSections(
                 customers, config, previous_dir=previous, attributes_path=attributes,
-                migration_path=migration_path))
+                migration_path=migration_path, sequential=True))
         return bool(early)
 
     try:
@@ -174,7 +176,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
                                      "limit_bytes": plan.limit,
-                                     "report_sections": ("one after another" if sequential
+                                     "report_sections": ("one after another"
+                                                         if sequential or early
                                                          else "side by side"),
                                      "report_sections_started": (
                                          "after scoring" if early else "at the report stage")},
