@@ -179,7 +179,12 @@ NOTES = [
     "(paired medians): both options +0.55 s = 10.3 % of the median run without report "
     "(5.32 s), after scoring 12.0 %; plain +8.9 %, after scoring 5.8 %. **Not met** (borderline). "
     "String ids, 12:07 (5 rounds): paired 17.5 %, after scoring 14.7 % (23.2 % / 21.8 % in "
-    "session 10).",
+    "session 10). 12:19 and 12:26 (540a7bf / 42028ef, 7 rounds each): the sections "
+    "started after scoring now run one after the other in one thread (5 alternating pairs "
+    "outside the benchmark: cluster + write + report 2.15–2.24 s against 2.35–3.08 s). "
+    "Pooled over the 14 rounds: both options +0.79 s = 14.6 % of the median run without "
+    "report (5.39 s), after scoring 11.2 % (12.0 % before, over 17 rounds); plain +6.0 %, "
+    "after scoring 3.5 %. **Not met.**",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
