@@ -19,6 +19,7 @@ from segscore.config import build_config, load_config
 from segscore.errors import InputError
 from segscore.report import build_report, render_html
 from segscore_datasets import generate_transactions
+from threads import track_section_overlap
 
 XSS = "<script>alert(1)</script>"
 
@@ -514,37 +515,9 @@ def test_memory_budget_decides_how_the_report_sections_run():
         check_downstream(n, 4, one - 1, inputs)
 
 
-def _track_overlap(monkeypatch) -> dict:
-    """Wrap the two optional sections so each holds for 0.2 s and record how many ran at once."""
-    import threading
-    import time
-
-    import segscore.report.sections as sections
-
-    state = {"active": 0, "most": 0}
-    lock = threading.Lock()
-
-    def wrap(fn):
-        def run(*args):
-            with lock:
-                state["active"] += 1
-                state["most"] = max(state["most"], state["active"])
-            time.sleep(0.2)
-            try:
-                return fn(*args)
-            finally:
-                with lock:
-                    state["active"] -= 1
-        return run
-
-    monkeypatch.setattr(sections, "attribute_breakdowns", wrap(sections.attribute_breakdowns))
-    monkeypatch.setattr(sections, "_migration", wrap(sections._migration))
-    return state
-
-
 @pytest.mark.parametrize("sequential,most", [(False, 2), (True, 1)])
 def test_sequential_sections_never_overlap(runs, monkeypatch, sequential, most):
-    state = _track_overlap(monkeypatch)
+    state = track_section_overlap(monkeypatch)
     build_report(runs["cur"], segscore.load_config(), previous_dir=runs["root"] / "prev",
                  attributes_path=runs["attr_path"], sequential=sequential)
     assert state["most"] == most
@@ -556,7 +529,7 @@ def test_run_passes_the_budget_decision_to_the_report(runs, monkeypatch, tmp_pat
     import segscore.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "check_downstream", lambda *a, **k: True)
-    state = _track_overlap(monkeypatch)
+    state = track_section_overlap(monkeypatch)
     res = segscore.run(runs["files"][1:], tmp_path / "o", previous=runs["root"] / "prev",
                        attributes=runs["attr_path"])
     assert res.manifest["memory"]["report_sections"] == "one after another"

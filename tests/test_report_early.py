@@ -16,6 +16,7 @@ import segscore.pipeline as pipeline
 from segscore.errors import InputError
 from segscore.memory import ReportInputs, downstream_bytes, early_sections_fit
 from segscore_datasets import generate_transactions
+from threads import track_section_overlap
 
 
 @pytest.fixture(scope="module")
@@ -66,39 +67,12 @@ def test_sections_start_after_scoring(inputs, tmp_path, monkeypatch):
     assert not _sections_threads()
 
 
-def _most_at_once(monkeypatch) -> dict:
-    """Make each optional section hold 0.1 s and record how many ran at once."""
-    import time
-
-    import segscore.report.sections as sections
-
-    state = {"active": 0, "most": 0}
-    lock = threading.Lock()
-
-    def wrap(fn):
-        def run(*args):
-            with lock:
-                state["active"] += 1
-                state["most"] = max(state["most"], state["active"])
-            time.sleep(0.1)
-            try:
-                return fn(*args)
-            finally:
-                with lock:
-                    state["active"] -= 1
-        return run
-
-    monkeypatch.setattr(sections, "attribute_breakdowns", wrap(sections.attribute_breakdowns))
-    monkeypatch.setattr(sections, "_migration", wrap(sections._migration))
-    return state
-
-
 @pytest.mark.parametrize("early", [True, False])
 def test_sections_started_early_run_one_after_another(inputs, tmp_path, monkeypatch, early):
     """Started after scoring, the two sections share one thread (the cluster and write
     stages keep the cores busy); at the report stage, with the budget holding both, they
     run side by side. The manifest says which."""
-    state = _most_at_once(monkeypatch)
+    state = track_section_overlap(monkeypatch, 0.1)
     if not early:
         monkeypatch.setattr(pipeline, "early_sections_fit", lambda *a: False)
     res = _run(inputs, tmp_path / "o")
