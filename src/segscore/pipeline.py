@@ -158,14 +158,15 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     # written, one after another in one thread: those stages keep both cores busy, and a
     # second section thread only adds contention (docs/report.md, Cost); otherwise at the
     # report stage (side by side, or one after another if the budget needs it).
-    early: list[OptionalSections] = []
+    early: OptionalSections | None = None  # the sections, once started after scoring
 
     def start_sections(customers: pl.DataFrame, early_fits: bool) -> bool:
+        nonlocal early
         if optional and early_fits:
-            early.append(OptionalSections(
+            early = OptionalSections(
                 customers, config, previous_dir=previous, attributes_path=attributes,
-                migration_path=migration_path, sequential=True))
-        return bool(early)
+                migration_path=migration_path, sequential=True)
+        return early is not None
 
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
@@ -177,14 +178,15 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                      "estimated_peak_bytes": plan.estimate,
                                      "limit_bytes": plan.limit,
                                      "report_sections": ("one after another"
-                                                         if sequential or early
+                                                         if sequential or early is not None
                                                          else "side by side"),
                                      "report_sections_started": (
-                                         "after scoring" if early else "at the report stage")},
+                                         "after scoring" if early is not None
+                                         else "at the report stage")},
                           "model_source": str(Path(model_path).resolve()) if model_path
                           else None,
                           "report_inputs": report_files}
-        failure = next((f for s in early if (f := s.failure()) is not None), None)
+        failure = early.failure() if early is not None else None
         if failure is not None:  # bad --customers / --previous: stop before writing, and
             with clock.stage("report"):  # say so as the report's failure (stderr, --quiet too)
                 raise failure
@@ -200,7 +202,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                 result.report, _ = build_report(
                     result, config, previous_dir=previous, attributes_path=attributes,
                     migration_path=migration_path, sequential=sequential,
-                    sections=early[0] if early else None)
+                    sections=early)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()
@@ -210,8 +212,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
     except BaseException:
-        for sections in early:  # their threads may still write into tmp
-            sections.close()
+        if early is not None:  # their threads may still write into tmp
+            early.close()
         if run_dir is not None:
             run_dir.abort()
         raise
