@@ -21,8 +21,8 @@ from segscore.clusters import ATTRIBUTE_PREFIX, attribute_columns
 from segscore.errors import InputError
 from segscore.ids import duplicates, id_order
 from segscore.report.attributes import string_id_codes
-from segscore.report.input_ids import (attributes_schema, cast_ids, id_column, null_blank_ids,
-                                       readable_number, uncast_ids_problem, unreadable_column)
+from segscore.report.input_ids import (attributes_schema, id_column, read_attribute_rows,
+                                       readable_number)
 from segscore.schema import MAX_DECIMAL_DIGITS
 
 _US_PER_DAY = 86_400 * 10**6
@@ -92,19 +92,10 @@ def join_attribute_features(customers: pl.DataFrame, features: tuple[str, ...],
     schema = attributes_schema(path)
     col = id_column(schema, path, config)
     id_dtype = cur_ids.dtype
-    try:
-        attrs = pl.scan_parquet(path).select(
-            cast_ids(schema[col], id_dtype, path, col).alias("customer_id"),
-            *[_as_float(c, schema[c]).alias(ATTRIBUTE_PREFIX + c) for c in columns]
-        ).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(
-            unreadable_column(path, [col, *columns])
-            or uncast_ids_problem(pl.scan_parquet(path), col, schema[col], id_dtype, path)
-            or f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to "
-               f"the transactions' id type {id_dtype}: {str(exc).splitlines()[0]}") from None
-    # null and blank ids (as the row pass treats blank transaction ids) match no customer
-    attrs = attrs.filter(null_blank_ids(attrs["customer_id"]).is_not_null())
+    # rows with a null or blank id match no customer
+    attrs, _ = read_attribute_rows(
+        path, schema, col, id_dtype, list(columns),
+        [_as_float(c, schema[c]).alias(ATTRIBUTE_PREFIX + c) for c in columns])
     pos, dup = _positions(attrs["customer_id"], cur_ids)
     if dup.len():
         raise InputError(f"{path}: customer id column {col!r} has {dup.len()} duplicate "

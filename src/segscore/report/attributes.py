@@ -17,8 +17,7 @@ from segscore.errors import InputError
 from segscore.ids import (coded_duplicates, duplicates, duplicates_unsorted, id_order,
                           label_codes, recode, string_codes)
 from segscore.report.input_ids import (attributes_schema, cast_ids, footer_cast_problem, id_column,
-                                       null_blank_ids, readable_number, sorted_by_id,
-                                       uncast_ids_problem, unreadable_column)
+                                       read_attribute_rows, readable_number, sorted_by_id)
 from segscore.schema import discover
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
@@ -58,9 +57,8 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
     Raises InputError naming file and column."""
     path = Path(path)
     schema = attributes_schema(path)
-    lf = pl.scan_parquet(path)
     col = id_column(schema, path, config)
-    expr = cast_ids(schema[col], scored_id_dtype, path, col)
+    cast_ids(schema[col], scored_id_dtype, path, col)  # an incompatible id dtype: refused
     columns, ignored = [], []
     for name, dtype in schema.items():
         if name == col or name == "customer_id":
@@ -70,19 +68,8 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
             ignored.append({"name": name, "dtype": str(dtype)})
         else:
             columns.append({"name": name, "dtype": str(dtype), "kind": kind})
-    try:
-        df = lf.select(expr.alias("customer_id"), *[c["name"] for c in columns]).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(
-            unreadable_column(path, [col, *[c["name"] for c in columns]])
-            or uncast_ids_problem(lf, col, schema[col], scored_id_dtype, path)
-            or f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to "
-               f"the transactions' id type {scored_id_dtype}: {str(exc).splitlines()[0]}"
-        ) from None
-    df = df.with_columns(null_blank_ids(df["customer_id"]))
-    null_ids = df["customer_id"].null_count()
-    if null_ids:
-        df = df.filter(pl.col("customer_id").is_not_null())
+    names = [c["name"] for c in columns]
+    df, null_ids = read_attribute_rows(path, schema, col, scored_id_dtype, names, names)
     counts = {"rows": df.height + null_ids, "rows_with_null_id": null_ids}
     return df, col, counts, columns, ignored
 

@@ -74,6 +74,27 @@ def null_blank_ids(ids: pl.Series) -> pl.Series:
     return ids.set(ids.str.strip_chars() == "", None)
 
 
+def read_attribute_rows(path: Path, schema: pl.Schema, col: str, id_dtype: pl.DataType,
+                        names: list[str], exprs: list[pl.Expr]) -> tuple[pl.DataFrame, int]:
+    """(the attributes file's rows with an id — ``customer_id`` (from ``col``) cast to
+    ``id_dtype``, then ``exprs``, which read the columns ``names`` — in file order; the
+    number of rows dropped for a null or blank id, as the row pass treats blank transaction
+    ids). InputError naming the file and the column that cannot be read or cast."""
+    lf = pl.scan_parquet(path)
+    try:
+        df = lf.select(cast_ids(schema[col], id_dtype, path, col).alias("customer_id"),
+                       *exprs).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(
+            _unreadable_column(path, [col, *names])
+            or uncast_ids_problem(lf, col, schema[col], id_dtype, path)
+            or f"{path}: customer id column {col!r} ({schema[col]}) cannot be converted to "
+               f"the transactions' id type {id_dtype}: {str(exc).splitlines()[0]}") from None
+    ids = null_blank_ids(df["customer_id"])
+    dropped = ids.null_count()
+    return (df.filter(ids.is_not_null()) if dropped else df), dropped
+
+
 def _starts_no_integer(v: str, upper_bound: bool) -> bool:
     """Whether a string statistic shows a value that is not an integer once stripped. A
     minimum is an actual value or a prefix of one (writers truncate long statistics); a
@@ -166,7 +187,7 @@ def uncast_ids_problem(lf: pl.LazyFrame, col: str, src: pl.DataType, target: pl.
             f"to {names[1]} ({target}) (e.g. {ex}), so they cannot be matched")
 
 
-def unreadable_column(path: Path, names: list[str]) -> str | None:
+def _unreadable_column(path: Path, names: list[str]) -> str | None:
     """The message naming the first column of ``names`` the attributes file ``path`` cannot
     decode (a corrupt page, a type polars cannot read), or None when each reads; called only
     after a read failed."""
