@@ -6,7 +6,9 @@ Generates the data once (``benchmarks/.cache/report-<n>/``: transactions and the
 attributes file, seed 0), writes a "last night" output once (the same transactions scored as
 of the day before), then runs ``--repeat`` rounds, each round one run without the report
 (``segscore.run(report=False)``), one plain run (``segscore run SRC --out OUT``) and one with
-both report options (``--previous PREV_OUT --customers attrs.parquet``), back to back.
+both report options (``--previous PREV_OUT --customers attrs.parquet``), back to back;
+``--each-option`` adds a run with ``--previous`` alone and one with ``--customers`` alone to
+every round (what each option costs by itself; the target is judged with both).
 
 Every run is a fresh process, as a nightly ``segscore run`` is (since 2026-11-24 02:00; before,
 all rounds ran in this one long-lived process, whose row pass was 1–2 s slower and noisier).
@@ -47,6 +49,11 @@ RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS_report.md"
 TARGET = 0.10  # the report may add at most 10 % to a run's wall time (issue 4)
 CONFIGS = ("plain", "previous+customers")
+#: every configuration, in display order: ``--each-option`` adds the one-option arms
+ALL_CONFIGS = ("plain", "previous", "customers", "previous+customers")
+#: the report inputs each configuration passes (``--previous`` / ``--attributes``)
+OPTIONS = {"plain": (), "previous": ("previous",), "customers": ("attributes",),
+           "previous+customers": ("previous", "attributes")}
 #: the baseline arm: the same run without the report stage (``segscore.run(report=False)``)
 NO_REPORT = "no report"
 NOTES = [
@@ -290,14 +297,26 @@ def _prepare(src: Path, extra: list[Path], warm_gib: float) -> None:
         warm_memory(warm_gib)
 
 
+def arm_args(cfg: str, src: Path, out: Path, prev: Path,
+             attrs: Path) -> tuple[list[str], list[Path]]:
+    """(``--child`` arguments of one run of configuration ``cfg`` (or NO_REPORT), the report
+    inputs it reads: cached before the run as its transactions are)."""
+    given = {"previous": prev, "attributes": attrs}
+    inputs = {k: given[k] for k in OPTIONS.get(cfg, ())}
+    args = ([str(src), str(out)] + (["--no-report"] if cfg == NO_REPORT else [])
+            + [a for k, v in inputs.items() for a in (f"--{k}", str(v))])
+    return args, [prev / "customers" if k == "previous" else v for k, v in inputs.items()]
+
+
 def bench(n: int, repeat: int, data: Path, warm_gib: float,
-          string_ids: bool = False) -> dict:
+          string_ids: bool = False, each_option: bool = False) -> dict:
     src, attrs = (ensure_string_data(n, data, HERE / ".cache" / f"report-{n}") if string_ids
                   else ensure_data(n, data))
+    configs = ALL_CONFIGS if each_option else CONFIGS
     rec = {"customers": n, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine(), "repeat": repeat, "fresh_processes": True,
            "string_ids": string_ids,
-           "warm_gib": warm_gib, "runs": {c: [] for c in (NO_REPORT, *CONFIGS)}}
+           "warm_gib": warm_gib, "runs": {c: [] for c in (NO_REPORT, *configs)}}
     with tempfile.TemporaryDirectory(prefix="segscore-bench-report-") as tmp:
         tmp = Path(tmp)
         prev = tmp / "previous"
@@ -314,12 +333,9 @@ def bench(n: int, repeat: int, data: Path, warm_gib: float,
         rec["warmup"] = _child([str(src), str(prev), "--as-of", "2026-06-29"])
         print(f"previous output: {rec['warmup']['wall_s']:.1f} s", flush=True)
         for r in range(repeat):
-            for cfg in (NO_REPORT, *CONFIGS):
-                args = ([str(src), str(tmp / "out")]
-                        + (["--no-report"] if cfg == NO_REPORT else [] if cfg == "plain"
-                           else ["--previous", str(prev), "--attributes", str(attrs)]))
-                _prepare(src, [prev / "customers", attrs] if cfg == CONFIGS[1] else [],
-                         warm_gib)
+            for cfg in (NO_REPORT, *configs):
+                args, inputs = arm_args(cfg, src, tmp / "out", prev, attrs)
+                _prepare(src, inputs, warm_gib)
                 one = _child(args)
                 rec["runs"][cfg].append(one)
                 print(f"round {r + 1} {cfg:20s} run {one['wall_s']:6.2f} s  report "
@@ -328,7 +344,7 @@ def bench(n: int, repeat: int, data: Path, warm_gib: float,
                       f"rss {one['process_peak_rss_mb']:6.0f} MiB  "
                       f"load {one['load_avg'][0]:.1f}", flush=True)
     rec["summary"] = {cfg: summarize(rec["runs"][cfg], rec["runs"][NO_REPORT])
-                      for cfg in CONFIGS}
+                      for cfg in configs}
     return rec
 
 
@@ -409,8 +425,8 @@ def render(results: list[dict]) -> str:
         f"{TARGET:.0%}** of the full run's wall time at 10M customers.",
         "",
         "Each row: medians over the rounds of one session (runs back to back, without report, "
-        "plain and with both options alternating; since 2026-11-24 02:00 each run is a fresh "
-        "process with warmed memory and cached inputs, marked *fresh*; before, all runs of a "
+        "plain and with both options alternating, with `--each-option` also each option "
+        "alone; since 2026-11-24 02:00 each run is a fresh process with warmed memory and cached inputs, marked *fresh*; before, all runs of a "
         "session shared one long-lived process). *run* = wall time of `segscore.run` (all "
         "stages + commit); *report* = the pipeline's `report` stage (report.json + "
         "index.html, and with `--previous` migration.parquet); *build* = computing "
@@ -441,10 +457,10 @@ def render(results: list[dict]) -> str:
     ]
     for rec in sorted(results, key=lambda r: (r["customers"], r["date"])):
         loads = [r["load_avg"][0] for runs in rec["runs"].values() for r in runs]
-        for cfg in CONFIGS:
+        for cfg in [c for c in ALL_CONFIGS if c in rec["summary"]]:
             s = rec["summary"][cfg]
             ok = ("**met**" if share_of(s) <= TARGET else "**not met**") \
-                if cfg != "plain" else ""
+                if cfg == "previous+customers" else ""
             sec = lambda k: f"{s[k]:.2f}" if k in s else "–"  # noqa: E731
             added = (f"{s['no_report_wall_s']:.2f} | {s['added_s']:.2f} | "
                      f"{100 * s['added_share']:.1f} %" if "added_s" in s else "– | – | –")
@@ -466,7 +482,7 @@ def render(results: list[dict]) -> str:
         lines.append(f"* {rec['customers']:,} customers, {rec['date']}, commit "
                      f"{m.get('git_head')}, {m.get('logical_cpus')} CPUs, polars "
                      f"{m.get('polars')}, numba {m.get('numba')}, {rec['repeat']} rounds:")
-        for cfg in (NO_REPORT, *CONFIGS):
+        for cfg in (NO_REPORT, *ALL_CONFIGS):
             if cfg not in rec["runs"]:
                 continue
             runs = ", ".join(f"{r['wall_s']:.2f} / {r.get('report_s', 0):.2f}"
@@ -494,7 +510,7 @@ def rebuild_md() -> None:
     results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("report-*.json"))]
     for rec in results:  # the summaries from the raw runs, so every row has today's measures
         rec["summary"] = {cfg: summarize(rec["runs"][cfg], rec["runs"].get(NO_REPORT))
-                          for cfg in CONFIGS}
+                          for cfg in rec["runs"] if cfg != NO_REPORT}
     RESULTS_MD.write_text(render(results), "utf-8")
     print(f"wrote {RESULTS_MD}")
 
@@ -513,12 +529,15 @@ def main(argv=None) -> None:
                     help="GiB of memory touched in a throwaway process before each run")
     ap.add_argument("--string-ids", action="store_true",
                     help="the same data with string customer ids (\"C\" + the integer id)")
+    ap.add_argument("--each-option", action="store_true",
+                    help="also run with --previous alone and with --customers alone")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     if not args.report_only:
         kind = "-str" if args.string_ids else ""
         data = args.data or HERE / ".cache" / f"report-{args.customers}{kind}"
-        rec = bench(args.customers, args.repeat, data, args.warm_gib, args.string_ids)
+        rec = bench(args.customers, args.repeat, data, args.warm_gib, args.string_ids,
+                    args.each_option)
         RESULTS_DIR.mkdir(exist_ok=True)
         stamp = rec["date"][:16].replace("-", "").replace(":", "")
         (RESULTS_DIR / f"report-{args.customers}{kind}-{stamp}.json").write_text(

@@ -89,3 +89,33 @@ def test_string_id_data_set_and_run(tiny, tmp_path, capsys):
     both = _child(capsys, [src, tmp_path / "both", "--previous", tmp_path / "prev",
                            "--attributes", attrs])
     assert prev["scored"] > 0 and set(both["sections"]) >= {"attributes", "migration"}
+
+
+def test_each_option_arms_pass_their_inputs_and_get_no_verdict(tmp_path):
+    """--each-option: --previous alone and --customers alone, each reading (and caching) only
+    its own input; the rendered table lists them without a verdict of their own."""
+    src, out, prev, attrs = (tmp_path / n for n in ("tx", "out", "prev", "a.parquet"))
+    args = {cfg: br.arm_args(cfg, src, out, prev, attrs) for cfg in (br.NO_REPORT,
+                                                                     *br.ALL_CONFIGS)}
+    assert args[br.NO_REPORT] == ([str(src), str(out), "--no-report"], [])
+    assert args["plain"] == ([str(src), str(out)], [])
+    assert args["previous"] == ([str(src), str(out), "--previous", str(prev)],
+                                [prev / "customers"])
+    assert args["customers"] == ([str(src), str(out), "--attributes", str(attrs)], [attrs])
+    assert args["previous+customers"] == (
+        [str(src), str(out), "--previous", str(prev), "--attributes", str(attrs)],
+        [prev / "customers", attrs])
+    base = [{"wall_s": 10.0, "load_avg": [1.5]}]
+    runs = {cfg: [{"wall_s": 10.0 + extra, "report_s": 0.3, "report_share": 0.03,
+                   "report_build_s": 0.2, "sections": {}, "load_avg": [1.5]}]
+            for cfg, extra in (("plain", 0.3), ("previous", 0.5), ("customers", 1.5),
+                               ("previous+customers", 0.9))}
+    rec = {"customers": 10_000_000, "date": "2026-11-24T15:00:00+00:00", "repeat": 1,
+           "fresh_processes": True, "machine": {"git_head": "abc1234"},
+           "runs": {"no report": base, **runs}}
+    rec["summary"] = {cfg: br.summarize(r, base) for cfg, r in runs.items()}
+    rows = [x for x in br.render([rec]).splitlines() if x.startswith("| 10,000,000")]
+    assert [x.split(" | ")[1] for x in rows] == list(br.ALL_CONFIGS)  # display order
+    verdicts = [x.split("|")[-2].strip() for x in rows]
+    # customers alone adds 15 %, but only both options together are judged (9 %: met)
+    assert verdicts == ["", "", "", "**met**"]
