@@ -3,6 +3,8 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segscore.config import build_config, load_config, parse_as_of
 from segscore.errors import ConfigError
@@ -66,6 +68,76 @@ def test_lifecycle_hidden_rule_and_gap_rejected():
         build_config({"lifecycle": {"rules": hidden}})
     with pytest.raises(ConfigError, match="catch-all"):
         build_config({"lifecycle": {"rules": [{"key": "a", "frequency": {"max": 3}}]}})
+
+
+@pytest.mark.parametrize("rule, message", [
+    # a scored customer has at least one purchase (SPEC §2)
+    ({"key": "never_bought", "frequency": [0, 0]}, r"frequency range 0..0 is outside 1..∞"),
+    # the first purchase is never after the last: tenure ≥ recency
+    ({"key": "impossible", "tenure_days": {"max": 5}, "recency_days": {"min": 10}},
+     r"\(impossible\) can never match: it covers only cases no customer has "
+     r"\(recency_days ≤ tenure_days"),
+])
+def test_lifecycle_rule_no_scored_customer_can_match_is_rejected(rule, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config({"lifecycle": {"rules": [rule, {"key": "o"}]}})
+
+
+def test_lifecycle_rule_possible_for_some_customers_is_accepted():
+    # tenure ≤ 5 and recency ≥ 3: customers with recency 3..5 and tenure ≥ recency
+    rule = {"key": "young_quiet", "tenure_days": {"max": 5}, "recency_days": {"min": 3}}
+    build_config({"lifecycle": {"rules": [rule, {"key": "o"}]}})
+    # recency ≥ 5 hides a later "tenure ≤ 5" rule only where recency ≤ tenure holds:
+    # tenure ≤ 5 with recency ≤ 4 is still the second rule's
+    rules = [{"key": "a", "recency_days": {"min": 5}}, {"key": "b", "tenure_days": {"max": 5}},
+             {"key": "o"}]
+    build_config({"lifecycle": {"rules": rules}})
+    hidden = [{"key": "a", "recency_days": {"max": 5}}, {"key": "b", "tenure_days": {"max": 5}},
+              {"key": "o"}]  # tenure ≤ 5 forces recency ≤ 5: all of b is a's
+    with pytest.raises(ConfigError, match=r"\(b\) can never match: .* taken first by a"):
+        build_config({"lifecycle": {"rules": hidden}})
+
+
+_BOUND = st.one_of(st.none(), st.integers(0, 6))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_BOUND, _BOUND, _BOUND, _BOUND, st.one_of(st.none(), st.integers(1, 6)),
+                          _BOUND), min_size=1, max_size=4))
+def test_lifecycle_table_check_equals_brute_force_over_possible_customers(boxes):
+    """A lifecycle table is accepted exactly when every rule is the first match of some
+    customer a scored customer can be (recency ≤ tenure, frequency ≥ 1), by brute force over
+    values 0..8 (every bound is ≤ 6, so larger values behave like 7)."""
+    rules = []
+    for i, (r_lo, r_hi, t_lo, t_hi, f_lo, f_hi) in enumerate(boxes):
+        rule = {"key": f"k{i}"}
+        for name, lo, hi in (("recency_days", r_lo, r_hi), ("tenure_days", t_lo, t_hi),
+                             ("frequency", f_lo, f_hi)):
+            if lo is not None or hi is not None:
+                rule[name] = {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
+        rules.append(rule)
+    rules.append({"key": "o"})
+
+    def inside(rule, name, v):
+        b = rule.get(name, {})
+        return b.get("min", v) <= v <= b.get("max", v)
+
+    first = set()
+    for r, t, f in itertools.product(range(9), range(9), range(1, 9)):
+        if r <= t:
+            first.add(next(x["key"] for x in rules if all(
+                inside(x, n, v) for n, v in (("recency_days", r), ("tenure_days", t),
+                                             ("frequency", f)))))
+    broken = any(b.get("min", 0) > b.get("max", 99)
+                 or (n == "frequency" and (b.get("min", 1) < 1 or b.get("max", 1) < 1))
+                 for x in rules for n, b in x.items() if n != "key")
+    expected = not broken and first == {x["key"] for x in rules}
+    try:
+        build_config({"lifecycle": {"rules": rules}})
+        accepted = True
+    except ConfigError:
+        accepted = False
+    assert accepted == expected
 
 
 @pytest.mark.parametrize("user, message", [

@@ -21,6 +21,8 @@ from segscore.rules import Rule, RuleTable, check_table
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SEGMENT_PRESETS = ("rfm", "value_behaviour")
 LIFECYCLE_FIELDS = ("recency_days", "tenure_days", "frequency")
+#: what a scored customer can have: days ≥ 0, at least one purchase (SPEC §2)
+LIFECYCLE_DOMAIN = ((0, None), (0, None), (1, None))
 OPTIONAL_COLUMNS = ("order_id", "channel", "category")
 
 
@@ -148,7 +150,8 @@ def _range(value: Any, where: str) -> tuple[int | None, int | None]:
 
 
 def _rule_table(raw: list, name: str, fields: tuple[str, ...],
-                domain: tuple[tuple[int, int | None], ...], where: str) -> RuleTable:
+                domain: tuple[tuple[int, int | None], ...], where: str,
+                ordered: tuple[tuple[str, str], ...] = ()) -> RuleTable:
     if not isinstance(raw, list):
         raise ConfigError(f"{where}: expected an array of tables ([[...]])")
     rules = []
@@ -163,7 +166,8 @@ def _rule_table(raw: list, name: str, fields: tuple[str, ...],
         rules.append(Rule(key=key, name=_typed(item.get("name", key), (str,), f"{at}.name"),
                           action=_typed(item.get("action", ""), (str,), f"{at}.action"),
                           ranges=ranges))
-    table = RuleTable(name=name, fields=fields, domain=domain, rules=tuple(rules))
+    table = RuleTable(name=name, fields=fields, domain=domain, rules=tuple(rules),
+                      ordered=ordered)
     check_table(table, where)
     return table
 
@@ -336,7 +340,8 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
                            " ".join(flags[k] for k in ("scoring.bins", "segments") if k in flags)),
         value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
         lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
-                              ((0, None),) * 3, f"{source}: lifecycle.rules"),
+                              LIFECYCLE_DOMAIN, f"{source}: lifecycle.rules",
+                              ordered=(("recency_days", "tenure_days"),)),
         clustering=_clustering(raw["clustering"], set(user.get("clustering", {})),
                                f"{source}: clustering", flags.get("clustering.k")),
     )

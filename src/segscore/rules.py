@@ -3,6 +3,8 @@
 A rule is a box (one inclusive range per field, unbounded where absent); the table's last
 rule must be a catch-all. ``check_table`` proves on a compressed grid of cells that every
 rule owns at least one cell that no earlier rule takes, and names the hiding rules if not.
+Cells no customer can fall in (outside the fields' domains, or breaking an order between two
+fields such as recency ≤ tenure) are left out: a rule that covers only those never matches.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleTable:
-    """An ordered rule table over integer ``fields``, each with domain [lo, hi] (hi None = ∞)."""
+    """An ordered rule table over integer ``fields``, each with domain [lo, hi] (hi None = ∞);
+    ``ordered`` lists pairs (a, b) of fields with a ≤ b in every row (recency ≤ tenure)."""
 
     name: str
     fields: tuple[str, ...]
     domain: tuple[tuple[int, int | None], ...]
     rules: tuple[Rule, ...]
+    ordered: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -69,6 +73,19 @@ def _intervals(table: RuleTable, axis: int) -> list[int]:
             if p is not None and p > dlo and (dhi is None or p <= dhi):
                 cuts.add(p)
     return sorted(cuts)
+
+
+def _possible(table: RuleTable, axes: list[list[int]], point: tuple[int, ...]) -> bool:
+    """Whether the cell starting at ``point`` holds a value of every field with a ≤ b for
+    each ordered pair: a's smallest value in the cell is at most b's largest."""
+    for a, b in table.ordered:
+        ia, ib = table.fields.index(a), table.fields.index(b)
+        starts = axes[ib]
+        nxt = starts.index(point[ib]) + 1
+        b_max = (starts[nxt] - 1 if nxt < len(starts) else table.domain[ib][1])
+        if b_max is not None and point[ia] > b_max:
+            return False
+    return True
 
 
 def _matches(rule: Rule, fields: tuple[str, ...], point: tuple[int, ...]) -> bool:
@@ -109,12 +126,18 @@ def check_table(table: RuleTable, where: str) -> None:
     hiders: list[set[str]] = [set() for _ in table.rules]
     axes = [_intervals(table, a) for a in range(len(table.fields))]
     for point in itertools.product(*axes):
+        if not _possible(table, axes, point):
+            continue
         matching = [i for i, r in enumerate(table.rules) if _matches(r, table.fields, point)]
         owner = matching[0]
         owned[owner] = True
         for i in matching[1:]:
             hiders[i].add(table.rules[owner].key)
     for i, rule in enumerate(table.rules):
+        if not owned[i] and not hiders[i]:
+            order = ", ".join(f"{a} ≤ {b}" for a, b in table.ordered)
+            raise ConfigError(f"{where}[{i}] ({rule.key}) can never match: it covers only cases "
+                              f"no customer has ({order} for every customer)")
         if not owned[i]:
             raise ConfigError(f"{where}[{i}] ({rule.key}) can never match: every case it covers "
                               f"is taken first by {', '.join(sorted(hiders[i]))}")
