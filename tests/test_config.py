@@ -284,5 +284,9 @@ def test_as_of_parsing():
     assert parse_as_of("2026-06-30").isoformat() == "2026-06-30T23:59:59.999999"
     assert parse_as_of("20260630T000000").isoformat() == "2026-06-30T00:00:00"
     assert parse_as_of("2026-06-30T10:00:00+02:00").isoformat() == "2026-06-30T08:00:00"
+    from datetime import datetime, timedelta, timezone
+    aware = datetime(2026, 6, 30, 10, tzinfo=timezone(timedelta(hours=2)))
+    assert parse_as_of(aware).isoformat() == "2026-06-30T08:00:00"  # naive UTC
+    assert parse_as_of(datetime(2026, 6, 30, 10)).isoformat() == "2026-06-30T10:00:00"
     with pytest.raises(ConfigError, match="--as-of"):
         parse_as_of("30/06/2026")

@@ -147,3 +147,16 @@ def test_config_path_given_as_config_is_a_clear_type_error(tmp_path):
     """``run(config="x.toml")`` says to use config_path= (it was an AttributeError)."""
     with pytest.raises(TypeError, match="config_path="):
         segscore.run(tmp_path, config="x.toml")
+
+
+def test_aware_datetime_as_of_is_the_same_instant_as_its_iso_string(tmp_path):
+    """The API takes an aware datetime for as_of as the CLI takes a timestamp with an
+    offset: converted to UTC (it used to reach the row filter unconverted and fail there)."""
+    from datetime import timezone
+
+    src = write(make_rows(seed=5, customers=60), tmp_path / "tx.parquet")
+    aware = datetime(2026, 7, 1, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    by_datetime = segscore.run(src, as_of=aware)
+    by_string = segscore.run(src, as_of="2026-07-01T01:30:00+02:00")
+    assert by_datetime.manifest["as_of"] == "2026-06-30T23:30:00"
+    assert by_datetime.customers.equals(by_string.customers)

@@ -9,7 +9,7 @@ import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -371,9 +371,12 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None,
 
 
 def parse_as_of(value: str | date | datetime | None) -> datetime | None:
-    """``as_of`` as a naive UTC datetime; a date means the end of that day (SPEC §1)."""
-    if value is None or isinstance(value, datetime):
-        return value
+    """``as_of`` as a naive UTC datetime; a date means the end of that day (SPEC §1). An
+    aware datetime (or a timestamp with an offset) is converted to UTC; a naive one is UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _naive_utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, 23, 59, 59, 999999)
     text = value.strip()
@@ -386,7 +389,11 @@ def parse_as_of(value: str | date | datetime | None) -> datetime | None:
     except ValueError:
         raise ConfigError(f"--as-of: {value!r} is not an ISO date (2026-06-30) "
                           "or timestamp (2026-06-30T18:00:00)") from None
-    if parsed.tzinfo is not None:
-        from datetime import timezone
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed
+    return _naive_utc(parsed)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """``moment`` as a naive UTC datetime (naive ones are taken as UTC already)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
