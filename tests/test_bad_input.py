@@ -416,6 +416,9 @@ CONFIGS = {
         '[[value_tier.tiers]]\nkey = "a"\ntop_share = 0.8\n\n[[value_tier.tiers]]\nkey = "b"\n'
         'top_share = 0.5\n\n[[value_tier.tiers]]\nkey = "c"\n', "top_share"),
     "bad_max_abs_amount": ('[quality]\nmax_abs_amount = -1\n', "max_abs_amount"),
+    # amounts beyond ≈ 9.2e14 would overflow the exact int64 1/10,000 units
+    "huge_max_abs_amount": ('[quality]\nmax_abs_amount = 1e16\n', "at most 1,000,000,000,000"),
+    "window_longer_than_calendar": ('[scoring]\nwindow_days = 9999999\n', "at most 3,652,058"),
 }
 
 
@@ -427,6 +430,18 @@ def test_bad_config(tmp_path, name):
     cfg.write_text(text)
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--config", cfg)), "c.toml", needle)
     assert not Path("/tmp/segscore-pwned").exists()
+
+
+def test_window_reaching_before_year_1_is_refused_up_front(tmp_path):
+    """An explicit as_of near the start of the calendar: refused before any data is read
+    (it used to fail in the row pass as an internal error, exit 1)."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--as-of", "0001-01-01",
+                                                            "--window-days", "5")),
+                   "window_days = 5", "before the year 1")
+    # as_of from the data (2025-01): found when the row pass knows it, still exit 2
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--window-days", "800000")),
+                   "window_days = 800000", "before the year 1")
 
 
 def test_config_not_utf8_and_missing(tmp_path):

@@ -21,6 +21,12 @@ from segscore.rules import Rule, RuleTable, check_table
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SEGMENT_PRESETS = ("rfm", "value_behaviour")
 LIFECYCLE_FIELDS = ("recency_days", "tenure_days", "frequency")
+#: the largest quality.max_abs_amount: amounts are summed as int64 1/10,000 units, so a row
+#: of this size is 1e16 units and a customer's net spend stays exact for ≥ 922 such rows
+MAX_ABS_AMOUNT_LIMIT = 1e12
+#: the longest lookback window: years 1..9999 (a window from a given as_of that reaches
+#: before the year 1 is refused when as_of is known, ingest.window_start)
+MAX_WINDOW_DAYS = (date(9999, 12, 31) - date(1, 1, 1)).days
 #: what a scored customer can have: days ≥ 0, at least one purchase (SPEC §2)
 LIFECYCLE_DOMAIN = ((0, None), (0, None), (1, None))
 OPTIONAL_COLUMNS = ("order_id", "channel", "category")
@@ -321,13 +327,16 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
     if not 2 <= bins <= 9:
         raise ConfigError(f"{at('scoring.bins')} must be in 2..9 (one digit per score), got {bins}")
     window = scoring.get("window_days")
-    if window is not None and (_typed(window, (int,), at("scoring.window_days")) < 1):
-        raise ConfigError(f"{at('scoring.window_days')} must be a positive number of days")
+    if window is not None and not (
+            1 <= _typed(window, (int,), at("scoring.window_days")) <= MAX_WINDOW_DAYS):
+        raise ConfigError(f"{at('scoring.window_days')} must be a positive number of days, at "
+                          f"most {MAX_WINDOW_DAYS:,} (the calendar's span), got {window}")
     quality = raw["quality"]
     _only(quality, {"max_abs_amount"}, f"{source}: [quality]")
     bound = float(_typed(quality["max_abs_amount"], (int, float), f"{source}: quality.max_abs_amount"))
-    if not bound > 0:
-        raise ConfigError(f"{source}: quality.max_abs_amount must be positive")
+    if not 0 < bound <= MAX_ABS_AMOUNT_LIMIT:
+        raise ConfigError(f"{source}: quality.max_abs_amount must be positive and at most "
+                          f"{MAX_ABS_AMOUNT_LIMIT:,.0f}, got {bound:g}")
     lifecycle = raw["lifecycle"]
     _only(lifecycle, {"rules"}, f"{source}: [lifecycle]")
     return RunConfig(

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap, RunConfig
-from segscore.errors import InputError
+from segscore.errors import ConfigError, InputError
 from segscore.schema import InputFile
 
 # status codes (UInt8) and their names, in classification order
@@ -186,8 +186,15 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
 
 
 def window_start(as_of: datetime, window_days: int | None) -> datetime | None:
-    """Exclusive start of the lookback window (as_of - window, as_of]; None = no window."""
-    return None if window_days is None else as_of - timedelta(days=window_days)
+    """Exclusive start of the lookback window (as_of - window, as_of]; None = no window.
+    ConfigError when the window would start before the year 1 (a usage error, exit 2)."""
+    if window_days is None:
+        return None
+    try:
+        return as_of - timedelta(days=window_days)
+    except OverflowError:
+        raise ConfigError(f"window_days = {window_days}: a window that long before as_of "
+                          f"{as_of.isoformat()} would start before the year 1") from None
 
 
 def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,

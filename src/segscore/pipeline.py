@@ -134,6 +134,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         raise ValueError("previous and attributes are report inputs (attributes also feed "
                          "attr:<column> clustering features): they need report=True")
     as_of_dt = parse_as_of(as_of)
+    if as_of_dt is not None:
+        window_start(as_of_dt, config.window_days)  # a window reaching before year 1: refused now
     clock = StageClock(on_stage)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
 
