@@ -480,3 +480,63 @@ def test_null_blank_ids_shortcut_equals_the_strip_pass(values):
     want = [None if v is None or pl.Series([v]).str.strip_chars()[0] == "" else v
             for v in values]
     assert null_blank_ids(ids).to_list() == want
+
+
+def test_a_real_value_named_other_is_not_merged_with_the_folded_rest(runs, tmp_path):
+    """A categorical attribute whose top values include the literal "(other)": that value and
+    the folded rest are two entries (kinds "value" and "other"), each with its own count, and
+    every breakdown still sums to its segment's customers; the page keeps them apart."""
+    import numpy as np
+
+    from segscore.report.attributes import MAX_CATEGORIES, attribute_breakdowns
+    from segscore.report.html import render_html
+
+    ids = pl.read_parquet(runs["attrs"], columns=["customer_id"])["customer_id"]
+    n = ids.len()
+    rng = np.random.default_rng(3)
+    labels = ["(other)"] * (n // 3) + [f"v{i}" for i in rng.integers(0, MAX_CATEGORIES + 10,
+                                                                     n - n // 3)]
+    path = tmp_path / "attrs.parquet"
+    pl.DataFrame({"customer_id": ids, "wide": labels}).write_parquet(path)
+    customers = runs["tonight"].customers
+    section = attribute_breakdowns(customers, path, runs["cfg"])
+    overall = section["overall"]["categorical"]["wide"]
+    kinds = [(e["value"], e["kind"]) for e in overall]
+    assert kinds.count(("(other)", "value")) == 1 and kinds.count(("(other)", "other")) == 1
+    assert len(kinds) == len(set(kinds))
+    assert sum(e["customers"] for e in overall) == customers.height
+    for key, entry in section["by_segment"].items():
+        assert sum(e["customers"] for e in entry["categorical"]["wide"]) == entry["customers"]
+    # independent count of the real "(other)" value among tonight's customers
+    joined = customers.select("customer_id").join(
+        pl.read_parquet(path), on="customer_id", how="left")
+    real = int((joined["wide"] == "(other)").sum())
+    assert next(e for e in overall if e["kind"] == "value" and e["value"] == "(other)")[
+        "customers"] == real
+    report = build_report(runs["tonight"], runs["cfg"], attributes_path=path)[0]
+    page = render_html(report)
+    assert "<i>other values</i>" in page
+
+
+def test_nan_in_a_float_attribute_is_no_value(runs, tmp_path):
+    """NaN is left out of a float attribute's median, as null is (polars sorts it last, so it
+    used to shift the median or make it NaN, which is not JSON)."""
+    from segscore.report.attributes import attribute_breakdowns
+
+    ids = pl.read_parquet(runs["attrs"], columns=["customer_id"])["customer_id"]
+    n = ids.len()
+    pattern = [1.0, float("nan"), float("nan"), float("nan"), 2.0, float("nan")]
+    x = [pattern[i % len(pattern)] for i in range(n)]
+    path = tmp_path / "attrs.parquet"
+    pl.DataFrame({"customer_id": ids, "x": x, "all_nan": [float("nan")] * n}).write_parquet(path)
+    customers = runs["tonight"].customers
+    section = attribute_breakdowns(customers, path, runs["cfg"])
+    joined = customers.select("customer_id", "segment").join(
+        pl.read_parquet(path), on="customer_id", how="left").to_pandas()
+    assert section["overall"]["median"] == {"x": joined["x"].median(), "all_nan": None}
+    assert joined["x"].median() in (1.0, 1.5, 2.0)  # pandas skips NaN
+    for key, entry in section["by_segment"].items():
+        want = joined.loc[joined["segment"] == key, "x"].median()  # pandas skips NaN
+        got = entry["median"]["x"]
+        assert (got is None and want != want) or got == pytest.approx(want), key
+    json.dumps(section, allow_nan=False)  # strict JSON

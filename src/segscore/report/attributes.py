@@ -8,6 +8,7 @@ one of the two tables are counted, never dropped silently.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from segscore.report.input_ids import (attributes_schema, cast_ids, footer_cast_
 from segscore.schema import discover
 
 MAX_CATEGORIES = 20  # values shown per categorical attribute; the rest are "other"
+OTHER = "(other)"  # the value shown for the folded rest (its entry's kind is "other")
 
 _CATEGORICAL = (pl.String, pl.Categorical, pl.Enum, pl.Boolean)
 
@@ -120,9 +122,11 @@ def string_id_codes(ids: pl.Series, cur_ids: pl.Series, cur_seg: np.ndarray,
 
 
 def _median_expr(name: str, kind: str, where: pl.Expr | None = None) -> pl.Expr:
+    if kind == "numeric":  # NaN is no value, as null is (polars would sort it last)
+        e = pl.col(name).cast(pl.Float64)
+        keep = e.is_not_nan() if where is None else where & e.is_not_nan()
+        return e.filter(keep).median()
     e = pl.col(name) if where is None else pl.col(name).filter(where)
-    if kind == "numeric":
-        return e.cast(pl.Float64).median()
     # dates/datetimes/durations: median of the physical integer, cast back
     return e.to_physical().median().round(0)
 
@@ -166,8 +170,8 @@ def _hist_medians(values: pl.Series, seg: np.ndarray, n_seg: int, kind: str):
 def _fmt_median(v, kind: str, dtype: pl.DataType):
     if v is None:
         return None
-    if kind == "numeric":
-        return float(v)
+    if kind == "numeric":  # ±inf (a median of infinite values) is not JSON: null
+        return float(v) if math.isfinite(v) else None
     s = pl.Series([int(v)]).cast(dtype)
     # durations as ISO 8601 ("P1DT2H", "-PT1M30S", "PT0.5S"; a day = 24 h), like the dates
     return s.dt.to_string("iso")[0] if kind == "duration" else s[0].isoformat()
@@ -282,27 +286,29 @@ def attribute_breakdowns(customers: pl.DataFrame, path, config) -> dict:
             pl.col("value").is_not_null()).sort(["len", "value"], descending=[True, False])
         top = tot.head(MAX_CATEGORIES)["value"].to_list()
         other = tot.height > len(top)
-        label = (pl.when(pl.col("value").is_null()).then(pl.lit(None))
-                 .when(pl.col("value").is_in(top)).then(pl.col("value"))
-                 .otherwise(pl.lit("(other)")))
-        folded = frame.with_columns(label.alias("value")).group_by("segment", "value").agg(
+        # the folded values by a flag, not by a label: a real value may be "(other)" too
+        folding = pl.col("value").is_not_null() & ~pl.col("value").is_in(top)
+        folded = frame.with_columns(
+            pl.when(folding).then(pl.lit(OTHER)).otherwise(pl.col("value")).alias("value"),
+            folding.alias("folded")).group_by("segment", "value", "folded").agg(
             pl.col("len").sum())
-        cells = {(s, v): int(n) for s, v, n in folded.iter_rows()}
-        order = top + (["(other)"] if other else []) + [None]
+        cells = {(s, v, f): int(n) for s, v, f, n in folded.iter_rows()}
+        order = ([(v, False, "value") for v in top] + ([(OTHER, True, "other")] if other else [])
+                 + [(None, False, "missing")])
         for seg_key in seg_order:
             n_s = by_segment[seg_key]["customers"]
             by_segment[seg_key]["categorical"][c["name"]] = [
-                {"value": v, "customers": cells.get((seg_key, v), 0),
-                 "share": cells.get((seg_key, v), 0) / n_s if n_s else None}
-                for v in order if v is not None or cells.get((seg_key, v), 0)]
+                {"value": v, "kind": kind, "customers": cells.get((seg_key, v, f), 0),
+                 "share": cells.get((seg_key, v, f), 0) / n_s if n_s else None}
+                for v, f, kind in order if v is not None or cells.get((seg_key, v, f), 0)]
         n_all = customers.height
         totals = {}
-        for (s, v), n in cells.items():
-            totals[v] = totals.get(v, 0) + n
+        for (_, v, f), n in cells.items():
+            totals[v, f] = totals.get((v, f), 0) + n
         overall["categorical"][c["name"]] = [
-            {"value": v, "customers": totals.get(v, 0),
-             "share": totals.get(v, 0) / n_all if n_all else None}
-            for v in order if v is not None or totals.get(v, 0)]
+            {"value": v, "kind": kind, "customers": totals.get((v, f), 0),
+             "share": totals.get((v, f), 0) / n_all if n_all else None}
+            for v, f, kind in order if v is not None or totals.get((v, f), 0)]
 
     scored_with = int(with_attrs.sum())
     # both tables have unique ids, so the attribute rows not matched are the unscored ones
