@@ -183,13 +183,22 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     ("newer", "schema_version 4 is newer than this segscore renders (3)"),
     ("segments", "segments holds something other than objects"),
     ("deep", "'dict object' has no attribute 'r'"),
+    # a field deeper down of the wrong type (used to be an internal error, exit 1)
+    ("stages", "a field does not have the type the page needs"),
+    ("share", "a field does not have the type the page needs"),
+    ("cuts", "a field does not have the type the page needs"),
+    ("as_of", "as_of is not a JSON string"),
 ])
 def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_path, content,
                                                               problem):
     real = json.loads((first_run / "report" / "report.json").read_text())
     edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=4),
              "segments": lambda r: r.update(segments=[1]),
-             "deep": lambda r: r["score_ranges"].pop("r")}
+             "deep": lambda r: r["score_ranges"].pop("r"),
+             "stages": lambda r: r["performance"].update(stages="x"),
+             "share": lambda r: r["segments"][0].update(customer_share="x"),
+             "cuts": lambda r: r["cut_points"].update(r=None),
+             "as_of": lambda r: r.update(as_of=5)}
     if content in edits:
         edits[content](real)
         content = json.dumps(real)

@@ -22,6 +22,7 @@ OPTIONAL = {"totals": dict, "channels": list, "clusters": list, "score_ranges": 
             "rf_grid": dict, "concentration": dict, "attributes": dict, "migration": dict,
             "performance": dict}
 PROFILE_LISTS = ("segments", "value_tiers", "lifecycle_stages", "clusters")
+_JSON_NAMES = {dict: "object", list: "array", str: "string", int: "integer"}
 
 
 def report_problem(data) -> str | None:
@@ -40,7 +41,7 @@ def report_problem(data) -> str | None:
     for key, kind in {**REQUIRED, **OPTIONAL}.items():
         value = data.get(key)
         if (key in REQUIRED or value is not None) and not isinstance(value, kind):
-            return f"{key} is not a JSON {'object' if kind is dict else 'array'}"
+            return f"{key} is not a JSON {_JSON_NAMES[kind]}"
     for key in PROFILE_LISTS:
         if not all(isinstance(p, dict) for p in data.get(key) or []):
             return f"{key} holds something other than objects"
@@ -61,6 +62,9 @@ def rerender(out_dir: Path) -> Path:
             html = render_html(data)
         except UndefinedError as exc:  # a field deeper down is missing
             problem = str(exc)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # a field deeper down has the wrong type (hand-edited, or not segscore's)
+            problem = f"a field does not have the type the page needs: {exc}"
     if problem is not None:
         raise InputError(f"{path}: not a segscore report ({problem})")
     index = path.parent / "index.html"
