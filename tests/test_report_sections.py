@@ -540,3 +540,18 @@ def test_nan_in_a_float_attribute_is_no_value(runs, tmp_path):
         got = entry["median"]["x"]
         assert (got is None and want != want) or got == pytest.approx(want), key
     json.dumps(section, allow_nan=False)  # strict JSON
+
+
+def test_a_customer_id_column_beside_the_configured_id_column_is_listed_as_ignored(runs,
+                                                                                   tmp_path):
+    from segscore.report.attributes import attribute_breakdowns
+
+    ids = pl.read_parquet(runs["attrs"], columns=["customer_id"])["customer_id"]
+    path = tmp_path / "attrs.parquet"
+    pl.DataFrame({"cust": ids, "customer_id": ids * 2, "region": ["n"] * ids.len()}
+                 ).write_parquet(path)
+    cfg = build_config({**CFG, "columns": {"customer_id": "cust"}})
+    section = attribute_breakdowns(runs["tonight"].customers, path, cfg)
+    assert section["id_column"] == "cust"
+    assert [c["name"] for c in section["columns"]] == ["region"]
+    assert section["ignored_columns"] == [{"name": "customer_id", "dtype": "Int64"}]

@@ -63,10 +63,12 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
     cast_ids(schema[col], scored_id_dtype, path, col)  # an incompatible id dtype: refused
     columns, ignored = [], []
     for name, dtype in schema.items():
-        if name == col or name == "customer_id":
+        if name == col:
             continue
         kind = _kind(dtype)
-        if kind is None:
+        # a "customer_id" column beside the configured id column would clash with the ids
+        # as read (named customer_id): listed as ignored, not dropped silently
+        if kind is None or name == "customer_id":
             ignored.append({"name": name, "dtype": str(dtype)})
         else:
             columns.append({"name": name, "dtype": str(dtype), "kind": kind})
