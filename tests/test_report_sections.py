@@ -555,3 +555,19 @@ def test_a_customer_id_column_beside_the_configured_id_column_is_listed_as_ignor
     assert section["id_column"] == "cust"
     assert [c["name"] for c in section["columns"]] == ["region"]
     assert section["ignored_columns"] == [{"name": "customer_id", "dtype": "Int64"}]
+
+
+@pytest.mark.parametrize("dtype", [pl.Categorical, pl.Enum([f"C{i}" for i in range(3000)])])
+def test_label_typed_attribute_ids_are_read_as_strings(tmp_path, dtype):
+    """Categorical and Enum id columns (as polars writes them) are read as string ids; against
+    integer ids they are refused, and the message names the kind, not 3,000 categories."""
+    from segscore.report.input_ids import cast_ids
+
+    ids = pl.Series("customer_id", ["C7", "C2999", "C0"], dtype=dtype)
+    frame = pl.DataFrame([ids])
+    cast = frame.select(cast_ids(ids.dtype, pl.String, tmp_path / "a.parquet", "customer_id"))
+    assert cast["customer_id"].to_list() == ["C7", "C2999", "C0"]
+    assert cast.schema["customer_id"] == pl.String
+    with pytest.raises(InputError, match="incompatible") as err:
+        cast_ids(ids.dtype, pl.Int64, tmp_path / "a.parquet", "customer_id")
+    assert "C2999" not in str(err.value) and len(str(err.value)) < 300

@@ -52,11 +52,14 @@ def cast_ids(attr_id: pl.DataType, scored_id: pl.DataType, path: Path, col: str,
         return e
     if scored_id.is_integer() and attr_id.is_integer():
         return e.cast(scored_id, strict=True)
-    if scored_id == pl.String and (attr_id.is_integer() or isinstance(attr_id, pl.Categorical)):
+    labels = isinstance(attr_id, (pl.Categorical, pl.Enum))
+    if scored_id == pl.String and (attr_id.is_integer() or labels):
         return e.cast(pl.String)
     if scored_id.is_integer() and attr_id == pl.String:
         return e.str.strip_chars().cast(scored_id, strict=True)
-    raise InputError(f"{path}: {names[0]} {col!r} has dtype {attr_id}, incompatible "
+    # an Enum's dtype lists every category (millions of ids): name only its kind
+    shown = type(attr_id).__name__ if isinstance(attr_id, pl.Enum) else attr_id
+    raise InputError(f"{path}: {names[0]} {col!r} has dtype {shown}, incompatible "
                      f"with {names[1]} ({scored_id})")
 
 
