@@ -9,6 +9,7 @@ Every case here is listed in docs/bad-input.md.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -518,3 +519,36 @@ def test_memory_budget(tmp_path):
         plan_memory(big, 16 * 2**30)
     rep = validation_report(str(src), memory_limit_bytes=100)
     assert any("memory budget exceeded" in p["message"] for p in rep["problems"])
+
+
+def test_existing_paths_with_glob_characters_are_read_as_paths(tmp_path):
+    """A directory or file whose name holds [ ] ? or * and exists is that path, not a pattern
+    (it used to be globbed and refused as matching nothing); the attributes file too."""
+    import polars as pl
+
+    src = write(tmp_path / "tx[2025]" / "a?.parquet", good_table())
+    attrs = tmp_path / "attrs[v2].parquet"
+    pl.DataFrame({"customer_id": list(range(37)), "region": ["n"] * 37}).write_parquet(attrs)
+    for source in (src.parent, src):
+        out = tmp_path / "out"
+        r = cli("run", source, "--out", out, "--quiet", "--k", "off", "--overwrite",
+                "--customers", attrs)
+        assert r.exit_code == 0, r.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["rows"]["read"] == N
+    assert cli("validate", src.parent).exit_code == 0
+
+
+def test_dictionary_encoded_string_timestamps_are_parsed(tmp_path):
+    """order_ts as dictionary-encoded strings (a pandas category column) is parsed like plain
+    strings (it was an internal error, exit 1)."""
+    ts = pa.array([f"2025-01-{1 + i % 28:02d}T10:00:00" for i in range(N)])
+    plain = write(tmp_path / "a" / "t.parquet", good_table(order_ts=ts))
+    coded = write(tmp_path / "b" / "t.parquet", good_table(order_ts=ts.dictionary_encode()))
+    runs = []
+    for src in (plain, coded):
+        out = tmp_path / f"out-{src.parent.name}"
+        r = cli("run", src, "--out", out, "--quiet", "--k", "off")
+        assert r.exit_code == 0, r.output
+        runs.append(pq.read_table(out / "customers").sort_by("customer_id"))
+    assert runs[0].equals(runs[1])

@@ -79,11 +79,12 @@ def _timestamp(name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
     col = pl.col(name)
     if kind == "timestamp_tz":
         ts = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    elif kind == "string":
-        ts = parse_iso_timestamps(col)
+    elif kind == "string":  # a dictionary-encoded column reads as Categorical: strings first
+        ts = parse_iso_timestamps(col.cast(pl.String))
     else:
         ts = col
-    raw = col if kind == "string" else pl.lit(None, pl.String)  # kept only where parsed
+    # kept only where parsed
+    raw = col.cast(pl.String) if kind == "string" else pl.lit(None, pl.String)
     return ts.cast(pl.Datetime("us")), raw
 
 
@@ -110,7 +111,7 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
         name = getattr(columns, role)
         expr = pl.col(name).cast(dtype) if role in info.kinds else pl.lit(None, dtype)
         exprs.append(expr.alias(role))
-    return pl.scan_parquet(info.path, hive_partitioning=False).select(exprs)
+    return pl.scan_parquet(info.path, hive_partitioning=False, glob=False).select(exprs)
 
 
 def scan_inputs(infos: list[InputFile], columns: ColumnMap, roles: Roles) -> pl.LazyFrame:

@@ -54,7 +54,8 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
     for item in sources:
         text = str(item)
         path = Path(text)
-        if any(ch in text for ch in "*?["):
+        # a path that exists is that path, even when its name holds glob characters
+        if any(ch in text for ch in "*?[") and not path.exists():
             matches = [Path(m) for m in glob.glob(text, recursive=True)]
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file")

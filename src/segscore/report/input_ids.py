@@ -32,7 +32,7 @@ def attributes_schema(path: Path) -> pl.Schema:
     """The attributes file's schema (footer only); InputError naming the file when it cannot
     be read."""
     try:
-        return pl.scan_parquet(path).collect_schema()
+        return pl.scan_parquet(path, glob=False).collect_schema()
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(f"{path}: cannot read customer attributes Parquet: "
                          f"{str(exc).splitlines()[0]}") from None
@@ -83,7 +83,7 @@ def read_attribute_rows(path: Path, schema: pl.Schema, col: str, id_dtype: pl.Da
     ``id_dtype``, then ``exprs``, which read the columns ``names`` — in file order; the
     number of rows dropped for a null or blank id, as the row pass treats blank transaction
     ids). InputError naming the file and the column that cannot be read or cast."""
-    lf = pl.scan_parquet(path)
+    lf = pl.scan_parquet(path, glob=False)
     try:
         df = lf.select(cast_ids(schema[col], id_dtype, path, col).alias("customer_id"),
                        *exprs).collect()
@@ -196,7 +196,7 @@ def _unreadable_column(path: Path, names: list[str]) -> str | None:
     after a read failed."""
     for name in dict.fromkeys(names):
         try:
-            pl.read_parquet(path, columns=[name])
+            pl.read_parquet(path, columns=[name], glob=False)
         except (OSError, pl.exceptions.PolarsError) as exc:
             return (f"{path}: cannot read customer attribute column {name!r}: "
                     f"{str(exc).splitlines()[0]}")
