@@ -552,3 +552,22 @@ def test_dictionary_encoded_string_timestamps_are_parsed(tmp_path):
         assert r.exit_code == 0, r.output
         runs.append(pq.read_table(out / "customers").sort_by("customer_id"))
     assert runs[0].equals(runs[1])
+
+
+@pytest.mark.parametrize("target", ["real", "nowhere"])
+def test_output_path_that_is_a_symbolic_link_is_refused(tmp_path, target):
+    """--out as a symlink (to an earlier output, or dangling): exit 2 before the row pass,
+    the link and what it points to untouched (a run used to swap the link away, fail with
+    an internal error and leave a hidden link behind)."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    real = tmp_path / "real"
+    assert cli("run", src, "--out", real, "--quiet", "--k", "off").exit_code == 0
+    before = sorted(p.relative_to(real) for p in real.rglob("*"))
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / target)
+    r = cli("run", src, "--out", link, "--quiet", "--k", "off", "--overwrite")
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2, text
+    assert "symbolic link" in text and "Traceback" not in text
+    assert link.is_symlink() and sorted(p.relative_to(real) for p in real.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "link", "real"]

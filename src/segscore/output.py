@@ -86,7 +86,12 @@ def cannot_write(path: Path, exc: OSError) -> BaseException:
 
 
 def check_target(out: Path, overwrite: bool) -> None:
-    """Refuse before any work if ``out`` exists and may not be replaced."""
+    """Refuse before any work if ``out`` exists and may not be replaced, or is a symbolic
+    link (a run replaces the directory as a whole, so it would replace the link, not what it
+    points to; a dangling link cannot be written through either)."""
+    if out.is_symlink():
+        raise InputError(f"{out}: the output path is a symbolic link (to {os.readlink(out)}); "
+                         "give the directory itself")
     if out.exists():
         if not out.is_dir():
             raise InputError(f"{out}: output path exists and is not a directory")
