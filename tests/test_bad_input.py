@@ -571,3 +571,38 @@ def test_output_path_that_is_a_symbolic_link_is_refused(tmp_path, target):
     assert "symbolic link" in text and "Traceback" not in text
     assert link.is_symlink() and sorted(p.relative_to(real) for p in real.rglob("*")) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "link", "real"]
+
+
+@pytest.mark.parametrize("zone", ["+05:30", "Z", "+0530"])
+def test_time_zone_the_reader_cannot_read_is_refused_naming_it(tmp_path, zone):
+    """A timestamp column with a zone polars' reader panics on (a non-whole-hour offset, as
+    pandas writes for "+05:30"; "Z"), in order_ts or in a column segscore does not read:
+    exit 2 naming the file, the column and the zone (it was a raw panic, exit 1). Readable
+    zones are read."""
+    from datetime import timezone
+
+    moments = [datetime(2025, 1, 1 + i % 28, tzinfo=timezone.utc) for i in range(N)]
+    ts = pa.array(moments, pa.timestamp("us", tz=zone))
+    bad = write(tmp_path / "in" / "t.parquet", good_table(order_ts=ts))
+    assert_refused(tmp_path, run_cli(tmp_path, bad), "t.parquet", "'order_ts'", f"'{zone}'")
+    other = write(tmp_path / "in2" / "t.parquet", good_table(synced=ts))
+    assert_refused(tmp_path, run_cli(tmp_path, other), "'synced'", f"'{zone}'")
+    v = cli("validate", bad)
+    assert v.exit_code == 2 and f"'{zone}'" in v.output
+    for fine in ("+02:00", "Asia/Kolkata", "UTC"):
+        ok = write(tmp_path / fine.replace("/", "_") / "t.parquet", good_table(
+            order_ts=pa.array(moments, pa.timestamp("us", tz=fine))))
+        assert cli("run", ok, "--out", tmp_path / f"o{fine.replace('/', '_')}", "--quiet",
+                   "--k", "off").exit_code == 0
+
+
+def test_attributes_file_with_an_unreadable_time_zone_is_refused_naming_it(tmp_path):
+    from datetime import timezone
+
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    attrs = write(tmp_path / "attrs.parquet", pa.table({
+        "customer_id": pa.array(range(37), pa.int64()),
+        "signed_up": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)] * 37,
+                              pa.timestamp("us", tz="+05:30"))}))
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--customers", attrs)),
+                   "attrs.parquet", "'signed_up'", "'+05:30'")

@@ -288,5 +288,8 @@ def test_as_of_parsing():
     aware = datetime(2026, 6, 30, 10, tzinfo=timezone(timedelta(hours=2)))
     assert parse_as_of(aware).isoformat() == "2026-06-30T08:00:00"  # naive UTC
     assert parse_as_of(datetime(2026, 6, 30, 10)).isoformat() == "2026-06-30T10:00:00"
+    for edge in ("9999-12-31T23:00:00-05:00", "0001-01-01T01:00:00+05:00"):
+        with pytest.raises(ConfigError, match="outside the years 1..9999"):
+            parse_as_of(edge)
     with pytest.raises(ConfigError, match="--as-of"):
         parse_as_of("30/06/2026")

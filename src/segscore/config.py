@@ -405,4 +405,8 @@ def _naive_utc(moment: datetime) -> datetime:
     """``moment`` as a naive UTC datetime (naive ones are taken as UTC already)."""
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00
+        raise ConfigError(f"--as-of: {moment.isoformat()} is outside the years 1..9999 in "
+                          "UTC") from None

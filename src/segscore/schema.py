@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +207,28 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
     return kinds, problems
 
 
+#: fixed-offset zone names the reader (polars) takes besides the IANA names: whole hours
+_WHOLE_HOUR_OFFSET = re.compile(r"[+-]\d{2}:00")
+
+
+def readable_zone(tz: str) -> bool:
+    """Whether polars reads a timestamp column with time zone ``tz``: an IANA name or a
+    whole-hour offset ("+02:00"). Others ("+05:30", "Z") make its reader panic on the whole
+    file's schema, whichever columns are read."""
+    import zoneinfo
+
+    return tz in zoneinfo.available_timezones() or bool(_WHOLE_HOUR_OFFSET.fullmatch(tz))
+
+
+def zone_problems(path: Path, schema: pa.Schema) -> list[str]:
+    """A problem per timestamp column (any column, mapped or not) whose zone polars cannot
+    read."""
+    return [f"{path}: column '{f.name}' has time zone '{f.type.tz}', which the Parquet reader "
+            "(polars) cannot read; write its timestamps in UTC or with a named zone "
+            "(e.g. 'Asia/Kolkata')" for f in schema
+            if pa.types.is_timestamp(f.type) and f.type.tz and not readable_zone(f.type.tz)]
+
+
 def _duplicated(names: list[str]) -> dict[str, int]:
     """Column names that occur more than once, with their counts."""
     return {n: k for n, k in Counter(names).items() if k > 1}
@@ -231,7 +254,7 @@ def file_problems(path: Path, meta: pq.FileMetaData,
                                 f"{top}, beyond int64 (at most {INT64_MAX}); store the ids "
                                 "as int64 or string")
     return kinds, [f"{path}: column '{n}' appears {k} times; column names must be unique"
-                   for n, k in twice.items()] + problems
+                   for n, k in twice.items()] + problems + zone_problems(path, arrow_schema)
 
 
 INT64_MAX = 2**63 - 1

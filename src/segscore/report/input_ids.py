@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segscore.errors import InputError
-from segscore.schema import MAX_DECIMAL_DIGITS, read_footer, uint64_max
+from segscore.schema import MAX_DECIMAL_DIGITS, read_footer, uint64_max, zone_problems
 
 
 def id_column(schema: pl.Schema, path: Path, config) -> str:
@@ -30,10 +32,13 @@ def id_column(schema: pl.Schema, path: Path, config) -> str:
 
 def attributes_schema(path: Path) -> pl.Schema:
     """The attributes file's schema (footer only); InputError naming the file when it cannot
-    be read."""
+    be read, or has a timestamp column in a zone polars cannot read (its reader panics)."""
     try:
+        zones = zone_problems(path, pq.read_schema(path))
+        if zones:
+            raise InputError(zones[0])
         return pl.scan_parquet(path, glob=False).collect_schema()
-    except (OSError, pl.exceptions.PolarsError) as exc:
+    except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as exc:
         raise InputError(f"{path}: cannot read customer attributes Parquet: "
                          f"{str(exc).splitlines()[0]}") from None
 
