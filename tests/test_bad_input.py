@@ -606,3 +606,25 @@ def test_attributes_file_with_an_unreadable_time_zone_is_refused_naming_it(tmp_p
                               pa.timestamp("us", tz="+05:30"))}))
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--customers", attrs)),
                    "attrs.parquet", "'signed_up'", "'+05:30'")
+
+
+@pytest.mark.parametrize("case", ["returns_only", "sub_unit", "all_after_as_of"])
+def test_validate_refuses_what_run_refuses_for_want_of_a_purchase(tmp_path, case):
+    """No used row is a purchase (only returns, only amounts that round to 0 units, or every
+    row after --as-of): ``run`` stops after its row pass, and ``validate`` now says so up
+    front with the same message, exit 2 (it said "valid")."""
+    amounts = {"returns_only": [-5.0, -3.0, 0.0], "sub_unit": [0.00005, -1.0, 0.00004],
+               "all_after_as_of": [5.0, 6.0, 7.0]}[case]
+    n = 30
+    src = write(tmp_path / "in" / "t.parquet", good_table(
+        n, amount=pa.array([amounts[i % 3] for i in range(n)], pa.float64())))
+    extra = ["--as-of", "2024-01-01"] if case == "all_after_as_of" else []
+    v = cli("validate", src, *extra)
+    assert v.exit_code == 2, v.output
+    assert "nothing to score" in v.output
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=extra), "nothing to score")
+    # one purchase of one unit (0.0001) is enough for both
+    ok = write(tmp_path / "ok" / "t.parquet", good_table(
+        n, amount=pa.array([0.0001] + [amounts[i % 3] for i in range(1, n)], pa.float64())))
+    if case != "all_after_as_of":
+        assert cli("validate", ok).exit_code == 0

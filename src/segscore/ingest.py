@@ -186,6 +186,12 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
     return find_corrupt_file(infos) or exc
 
 
+def no_purchase_message(as_of: datetime) -> str:
+    """Why a run has nothing to score (``run`` after its row pass, ``validate`` up front)."""
+    return ("no customer has a purchase (amount > 0) in the scoring window ending "
+            f"{as_of.isoformat()}: nothing to score")
+
+
 def window_start(as_of: datetime, window_days: int | None) -> datetime | None:
     """Exclusive start of the lookback window (as_of - window, as_of]; None = no window.
     ConfigError when the window would start before the year 1 (a usage error, exit 2)."""

@@ -21,7 +21,7 @@ from segscore.clusters import attribute_columns, check_input_features, fit_assig
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, finish, unscored_customers
-from segscore.ingest import reconcile, resolve_roles, window_start
+from segscore.ingest import no_purchase_message, reconcile, resolve_roles, window_start
 from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
@@ -324,8 +324,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
     with clock.stage("features") as box:
         unscored = unscored_customers(raw)
         if unscored.height == raw.height:
-            raise InputError("no customer has a purchase (amount > 0) in the scoring window "
-                             f"ending {as_of.isoformat()}: nothing to score")
+            raise InputError(no_purchase_message(as_of))
         customers_seen = raw.height
         table = finish(raw, as_of, channels)
         del raw

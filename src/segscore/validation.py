@@ -25,8 +25,8 @@ from segscore.report.attributes import check_attribute_rows
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, channel_columns
-from segscore.ingest import (USED, Roles, _one_line, classify, default_as_of, reconcile,
-                             resolve_roles, scan_inputs)
+from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, classify, default_as_of,
+                             no_purchase_message, reconcile, resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
@@ -168,7 +168,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         if as_of is None:
             as_of = default_as_of(rows, config, id_is_string, infos)
         classified = classify(rows, as_of, config, id_is_string)
-        counts = classified.group_by(["file", "status"]).len().collect()
+        # a purchase: amount > 0 in exact units (rint(amount × 10,000) > 0, as the row pass)
+        purchase = (pl.col("status") == USED) & (pl.col("amount") * AMOUNT_SCALE > 0.5)
+        counts = classified.group_by(["file", "status"]).agg(
+            pl.len(), purchase.sum().alias("purchases")).collect()
         _check_cluster_features(config, roles, classified)
     except InputError as exc:
         problem(None, str(exc))
@@ -176,8 +179,12 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     except (pl.exceptions.PolarsError, OSError) as exc:
         problem(None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")
         return report
-    totals, per_file = reconcile(counts, infos)
-    report.update(ok=True, as_of=as_of.isoformat(), rows=totals, inputs=per_file)
+    totals, per_file = reconcile(counts.drop("purchases"), infos)
+    report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
+    if not counts["purchases"].sum():  # what the run refuses after its row pass
+        problem(None, no_purchase_message(as_of))
+        return report
+    report.update(ok=True)
     return report
 
 
