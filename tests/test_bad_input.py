@@ -628,3 +628,27 @@ def test_validate_refuses_what_run_refuses_for_want_of_a_purchase(tmp_path, case
         n, amount=pa.array([0.0001] + [amounts[i % 3] for i in range(1, n)], pa.float64())))
     if case != "all_after_as_of":
         assert cli("validate", ok).exit_code == 0
+
+
+@pytest.mark.parametrize("as_of", [None, "2025-06-30"])
+def test_timestamps_beyond_the_calendar_are_rejected_with_a_reason(tmp_path, as_of):
+    """A row in the year 19988 (a typed timestamp, or the string "+12345-01-01T00:00:00"):
+    rejected as timestamp_out_of_range, with or without --as-of, and as_of comes from the
+    other rows (it was an internal error, exit 1, converting the latest timestamp)."""
+    year_19988 = int((datetime(9999, 1, 1) - datetime(1970, 1, 1)).total_seconds() * 10**6) * 2
+    typed = good_table().column("order_ts").cast(pa.int64()).to_pylist()
+    typed[0] = year_19988
+    a = write(tmp_path / "in" / "a.parquet", good_table(
+        order_ts=pa.array(typed, pa.int64()).cast(pa.timestamp("us"))))
+    strings = [f"2025-01-{1 + i % 28:02d}T10:00:00" for i in range(N)]
+    strings[1] = "+12345-01-01T00:00:00"
+    b = write(tmp_path / "in" / "b.parquet", good_table(order_ts=pa.array(strings)))
+    extra = ["--as-of", as_of] if as_of else []
+    r = run_cli(tmp_path, a, b, extra=extra)
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    rows = manifest["rows"]
+    assert rows["rejected"] == {"timestamp_out_of_range": 2}
+    assert manifest["as_of"].startswith(as_of or "2025-01-28")
+    reasons = pq.read_table(tmp_path / "out" / "rejected").column("reason").to_pylist()
+    assert reasons.count("timestamp_out_of_range") == rows["rejected"]["timestamp_out_of_range"]

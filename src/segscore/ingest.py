@@ -22,7 +22,11 @@ from segscore.schema import InputFile
 
 # status codes (UInt8) and their names, in classification order
 STATUSES = ("used", "after_as_of", "outside_window", "null_timestamp", "unparseable_timestamp",
-            "null_customer_id", "null_amount", "non_finite_amount", "amount_out_of_bounds")
+            "timestamp_out_of_range", "null_customer_id", "null_amount", "non_finite_amount",
+            "amount_out_of_bounds")
+#: the instants a row's timestamp may take: Python's datetime range (years 1..9999), in which
+#: as_of and every output timestamp must lie
+FIRST_INSTANT, LAST_INSTANT = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)
 USED, AFTER_AS_OF, OUTSIDE_WINDOW = 0, 1, 2
 FIRST_REJECT = 3
 AMOUNT_SCALE = 10_000  # amounts are summed exactly as integer 1/10_000 currency units
@@ -137,7 +141,7 @@ def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
     This is the first pass over the rows: with ``infos``, a file whose data pages cannot be
     decoded becomes an InputError naming it (see :func:`explain_read_error`)."""
     bad = _valid_row(config.max_abs_amount, id_is_string)
-    ok = pl.col("order_ts").is_not_null()
+    ok = pl.col("order_ts").is_not_null() & ~_out_of_range(pl.col("order_ts"))
     for cond in bad:
         ok = ok & ~cond
     try:
@@ -149,6 +153,11 @@ def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
         raise InputError("no valid transaction in the input: cannot derive as_of "
                          "(every row has a null/unparseable timestamp, id or amount)")
     return end_of_day(latest)
+
+
+def _out_of_range(ts: pl.Expr) -> pl.Expr:
+    """A timestamp outside years 1..9999 (polars holds them, Python's datetime cannot)."""
+    return (ts < FIRST_INSTANT) | (ts > LAST_INSTANT)
 
 
 def end_of_day(ts: datetime) -> datetime:
@@ -216,6 +225,7 @@ def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,
                                 (pl.col("order_ts_raw").str.strip_chars() == "")))
         .then(STATUSES.index("null_timestamp"))
         .when(ts.is_null()).then(STATUSES.index("unparseable_timestamp"))
+        .when(_out_of_range(ts)).then(STATUSES.index("timestamp_out_of_range"))
     )
     if as_of is not None:
         status = status.when(ts > as_of).then(AFTER_AS_OF)
