@@ -69,6 +69,43 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     assert json.loads((refit / "model.json").read_text())["cut_points"] != m1["cut_points"]
 
 
+@pytest.mark.parametrize("edit, message", [
+    ("manifest", "no field 'config' (is it a segscore model.json?)"),
+    ("unsorted", "cut_points.r must be finite and ascending"),
+    ("nan", "cut_points.m must be finite and ascending"),
+    ("one_bound", "value_tier_bounds must hold 2 finite, descending values"),
+    ("reversed", "value_tier_bounds must hold 2 finite, descending values"),
+])
+def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
+                                                                 edit, message):
+    """A hand-edited (or wrong) model.json: exit 2 naming the field, before any data is read
+    (unsorted or NaN cut points and reversed tier bounds were an internal error after the row
+    pass; one tier bound was taken silently and the last tier vanished)."""
+    model = json.loads((first_run / "model.json").read_text())
+    if edit == "manifest":
+        model = json.loads((first_run / "manifest.json").read_text())
+    elif edit == "unsorted":
+        model["cut_points"]["r"] = model["cut_points"]["r"][::-1]
+        if model["cut_points"]["r"] == sorted(model["cut_points"]["r"]):
+            model["cut_points"]["r"] = [5.0, 1.0, 3.0, 2.0]
+    elif edit == "nan":
+        model["cut_points"]["m"][1] = float("nan")
+    elif edit == "one_bound":
+        model["value_tier_bounds"] = model["value_tier_bounds"][:1]
+    else:
+        model["value_tier_bounds"] = sorted(model["value_tier_bounds"])
+        if model["value_tier_bounds"][0] == model["value_tier_bounds"][1]:
+            model["value_tier_bounds"] = [1.0, 2.0]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model))
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--model", str(path)])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split())
+    assert "stage" not in r.output  # refused before any stage ran
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("flags, has", [
     (["--bins", "6"], "has 5 bins"),
     (["--bins", "5", "--segments", "value_behaviour"], "has segment table 'rfm'"),

@@ -78,6 +78,14 @@ def _fixed(d: dict) -> dict[str, tuple[tuple, str]]:
             "--k": (k_agrees, k_words)}
 
 
+def _unusable(p: Path, exc: Exception) -> InputError:
+    """The InputError for a model.json that cannot be read or lacks a field."""
+    if isinstance(exc, KeyError):  # a bare KeyError prints as just the key
+        return InputError(f"{p}: cannot use as --model: no field {exc} (is it a segscore "
+                          "model.json?)")
+    return InputError(f"{p}: cannot use as --model: {exc}")
+
+
 def check_flags(path: Path | str, given: dict[str, object]) -> None:
     """InputError for a flag in ``given`` ("--bins": 6, "--segments": "rfm", "--k": "4"; None
     when not given) whose value differs from what the model at ``path`` fixes; a flag that
@@ -86,7 +94,7 @@ def check_flags(path: Path | str, given: dict[str, object]) -> None:
     try:
         fixed = _fixed(_read(p))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{p}: cannot use as --model: {exc}") from None
+        raise _unusable(p, exc) from None
     for flag, value in given.items():
         agrees, words = fixed[flag]
         if value is not None and value not in agrees:
@@ -125,10 +133,19 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
             clusters=ClusterModel.from_dict(d["clusters"]) if d.get("clusters") else None,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{p}: cannot use as --model: {exc}") from None
+        raise _unusable(p, exc) from None
     for k in ("r", "f", "m"):
-        if frozen.cuts.get(k) is None or frozen.cuts[k].shape != (model_cfg.bins - 1,):
+        cuts = frozen.cuts.get(k)
+        if cuts is None or cuts.shape != (model_cfg.bins - 1,):
             raise InputError(f"{p}: cut_points.{k} must hold {model_cfg.bins - 1} values")
+        if not np.isfinite(cuts).all() or (np.diff(cuts) < 0).any():
+            raise InputError(f"{p}: cut_points.{k} must be finite and ascending, got "
+                             f"{cuts.tolist()}")
+    bounds, n_tiers = frozen.tier_bounds, len(model_cfg.value_tier.tiers)
+    if bounds.shape != (n_tiers - 1,) or not np.isfinite(bounds).all() or (
+            np.diff(bounds) > 0).any():
+        raise InputError(f"{p}: value_tier_bounds must hold {n_tiers - 1} finite, descending "
+                         f"values (one per tier but the last), got {bounds.tolist()}")
     merged = RunConfig(columns=current.columns, bins=model_cfg.bins,
                        window_days=current.window_days, max_abs_amount=current.max_abs_amount,
                        segments=replace(model_cfg.segments, name=name), value_tier=model_cfg.value_tier,
