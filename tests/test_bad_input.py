@@ -652,3 +652,22 @@ def test_timestamps_beyond_the_calendar_are_rejected_with_a_reason(tmp_path, as_
     assert manifest["as_of"].startswith(as_of or "2025-01-28")
     reasons = pq.read_table(tmp_path / "out" / "rejected").column("reason").to_pylist()
     assert reasons.count("timestamp_out_of_range") == rows["rejected"]["timestamp_out_of_range"]
+
+
+@pytest.mark.parametrize("role", ["channel", "category", "order_id"])
+def test_an_all_null_optional_column_counts_as_absent(tmp_path, role):
+    """An optional column of Arrow type null (pandas writes an all-None column so, e.g. in a
+    0-row file) is read as if the file did not have it; the other file's values are used
+    (it used to stop the run as a mistyped column)."""
+    values = {"channel": pa.array(["web", "store"] * (N // 2)),
+              "category": pa.array(["a", "b"] * (N // 2)),
+              "order_id": pa.array(range(N), pa.int64())}[role]
+    a = write(tmp_path / "in" / "a.parquet", good_table(**{role: values}))
+    b = write(tmp_path / "in" / "b.parquet", good_table(**{role: pa.nulls(N)}))
+    r = run_cli(tmp_path, a, b)
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"]["used"] == 2 * N
+    if role == "channel":
+        cols = pq.read_schema(next((tmp_path / "out" / "customers").rglob("*.parquet"))).names
+        assert "share_web" in cols

@@ -196,6 +196,8 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
             problems.append(f"{path}: column '{name}' ({role}) is missing; "
                             f"the file has: {', '.join(by_name) or 'no columns'}")
             continue
+        if role in OPTIONAL_COLUMNS and pa.types.is_null(by_name[name]):
+            continue  # all null (pandas writes an all-None column so): as if it were absent
         kind = _kind(by_name[name])
         if kind not in accepted:
             shown = [f"decimal (at most {MAX_DECIMAL_DIGITS} digits)" if k == "decimal" else k
