@@ -432,3 +432,20 @@ def test_as_of_after_today_is_warned(tmp_path):
     past = CliRunner().invoke(main, ["run", str(tmp_path / "t.parquet"), "--out",
                                      str(tmp_path / "p"), "--quiet", "--k", "off"])
     assert past.exit_code == 0 and "warning" not in past.stderr
+
+
+def test_a_panic_inside_polars_is_an_internal_error_without_a_traceback(tmp_path, monkeypatch):
+    """pyo3's PanicException is a BaseException: the CLI turns it into "internal error",
+    exit 1, one line on stderr, instead of letting a traceback out."""
+    import polars.exceptions
+    import segscore.validation
+
+    def panic(*args, **kwargs):
+        raise polars.exceptions.PanicException("unable to parse time zone: 'x'\nbacktrace")
+
+    monkeypatch.setattr(segscore.validation, "validation_report", panic)
+    r = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "internal error (a panic in polars): unable to parse time zone: 'x'" in r.output
+    assert "backtrace" not in r.output
+    assert isinstance(r.exception, SystemExit)  # exited, did not raise

@@ -43,6 +43,13 @@ def _guard(fn):
                                    "; the run was abandoned and nothing was replaced: free "
                                    "some space and run again"), 1)
             _fail(RuntimeError(f"internal error ({type(exc).__name__}): {exc}"), 1)
+        except BaseException as exc:
+            # a panic inside polars (pyo3's PanicException is a BaseException): still an
+            # internal error with its message, not a traceback
+            if type(exc).__name__ != "PanicException":
+                raise
+            _fail(RuntimeError(f"internal error (a panic in polars): "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}"), 1)
     return wrapper
 
 
