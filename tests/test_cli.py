@@ -247,6 +247,16 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
     assert not (tmp_path / "o" / "report" / "index.html").exists()
 
 
+@pytest.mark.parametrize("command", [["generate", "--customers", "10"], ["demo", "--quiet"]])
+def test_a_negative_seed_is_refused_naming_the_option(tmp_path, command):
+    """--seed -1: exit 2 naming --seed, nothing created (demo exited 1 as an internal
+    error, generate did not name the option)."""
+    r = CliRunner().invoke(main, [*command, "--seed", "-1", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert "--seed" in r.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_validate_and_generate_commands(tmp_path, data):
     runner = CliRunner()
     r = runner.invoke(main, ["validate", str(data)])

@@ -18,6 +18,10 @@ from segscore.errors import InputError
 out_console = Console()
 
 
+#: a generator seed (numpy takes any non-negative integer)
+SEED = click.IntRange(min=0, max=2**63 - 1)
+
+
 def _fail(exc: Exception, code: int) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(code)
@@ -166,7 +170,7 @@ def run_cmd(source, out, quiet, **opts):
 
 @main.command()
 @click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", type=click.Path(file_okay=False),
               help="A new or empty directory for the data and output (default: a new temp "
                    "folder, kept).")
@@ -226,7 +230,7 @@ def _demo_notes(generated: int, result, root: Path, temporary: bool) -> None:
 @main.command()
 @click.option("--customers", required=True, type=click.IntRange(min=1))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--files", type=click.IntRange(min=1), help="Number of transaction files.")
 @_guard
 def generate(customers, out, seed, files):
