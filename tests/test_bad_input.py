@@ -419,6 +419,15 @@ CONFIGS = {
     "bad_max_abs_amount": ('[quality]\nmax_abs_amount = -1\n', "max_abs_amount"),
     # amounts beyond ≈ 9.2e14 would overflow the exact int64 1/10,000 units
     "huge_max_abs_amount": ('[quality]\nmax_abs_amount = 1e16\n', "at most 1,000,000,000,000"),
+    # refused by validate and run alike, before any data (run failed in a stage, exit 1)
+    "negative_random_state": ('[clustering]\nrandom_state = -1\n', "random_state"),
+    "nan_min_monetary": (
+        '[value_tier]\nmethod = "thresholds"\n[[value_tier.tiers]]\nkey = "a"\n'
+        'min_monetary = nan\n[[value_tier.tiers]]\nkey = "c"\n', "finite"),
+    "inf_min_monetary": (
+        '[value_tier]\nmethod = "thresholds"\n[[value_tier.tiers]]\nkey = "a"\n'
+        'min_monetary = inf\n[[value_tier.tiers]]\nkey = "c"\n', "finite"),
+    "k_max_above_64": ('[clustering]\nk_min = 70\nk_max = 100\n', "k_max <= 64"),
     "window_longer_than_calendar": ('[scoring]\nwindow_days = 9999999\n', "at most 3,652,058"),
 }
 
@@ -443,6 +452,29 @@ def test_window_reaching_before_year_1_is_refused_up_front(tmp_path):
     # as_of from the data (2025-01): found when the row pass knows it, still exit 2
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--window-days", "800000")),
                    "window_days = 800000", "before the year 1")
+
+
+@pytest.mark.parametrize("name", ["negative_random_state", "nan_min_monetary",
+                                  "k_max_above_64"])
+def test_validate_refuses_the_config_values_run_refuses(tmp_path, name):
+    text, needle = CONFIGS[name]
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    r = cli("validate", src, "--config", cfg)
+    assert r.exit_code == 2 and needle in r.output, r.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--memory-limit", "nan"], "--memory-limit"), (["--memory-limit", "inf"], "--memory-limit"),
+    (["--k", "²"], "--k"), (["--k", "٣"], "--k"),
+])
+def test_run_options_that_are_not_plain_numbers_are_refused(tmp_path, args, needle):
+    """nan / inf memory limits and non-ASCII digits for --k: exit 2 naming the option (nan,
+    inf and "²" were internal errors; "٣" was taken as 3)."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    r = run_cli(tmp_path, src, extra=args)
+    assert_refused(tmp_path, r, needle)
 
 
 def test_config_not_utf8_and_missing(tmp_path):

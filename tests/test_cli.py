@@ -257,6 +257,26 @@ def test_a_negative_seed_is_refused_naming_the_option(tmp_path, command):
     assert not (tmp_path / "o").exists()
 
 
+def test_generate_and_demo_refusals_name_the_option(tmp_path):
+    """More customers than the generator's id space: click refuses --customers for both
+    commands (demo exited 1); generate's own checks name --files / --out."""
+    from segscore_datasets import generate as gen
+
+    for command in (["generate"], ["demo", "--quiet"]):
+        r = CliRunner().invoke(main, [*command, "--customers", str(gen._ID_SPACE + 1),
+                                      "--out", str(tmp_path / "o")])
+        assert r.exit_code == 2 and "'--customers'" in r.output, r.output
+        assert not (tmp_path / "o").exists()
+    r = CliRunner().invoke(main, ["generate", "--customers", "10", "--files", "9999", "--out",
+                                  str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--files must be between 1 and the number of days" in r.output
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    r = CliRunner().invoke(main, ["generate", "--customers", "10", "--out",
+                                  str(tmp_path / "full")])
+    assert r.exit_code == 2 and f"--out {tmp_path / 'full'}: output directory" in r.output
+
+
 def test_validate_and_generate_commands(tmp_path, data):
     runner = CliRunner()
     r = runner.invoke(main, ["validate", str(data)])

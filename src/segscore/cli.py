@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,13 @@ out_console = Console()
 
 #: a generator seed (numpy takes any non-negative integer)
 SEED = click.IntRange(min=0, max=2**63 - 1)
+
+
+def _finite(ctx, param, value):
+    """click callback: refuse nan and inf (FloatRange lets them through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def _fail(exc: Exception, code: int) -> None:
@@ -97,6 +105,7 @@ def run_options(fn):
                      help="Customer attributes Parquet (one row per customer id) for the "
                           "profiles, and for attr:<column> clustering features."),
         click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
+                     callback=_finite,
                      help="Memory budget in GiB (default: 80% of the memory available: "
                           "the cgroup limit, else MemAvailable)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
@@ -120,7 +129,7 @@ def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
         over["segments"] = {"preset": preset}
         flags["segments"] = f"--segments {preset}"
     if k is not None:
-        if not (k in ("off", "auto") or k.isdigit()):
+        if not (k in ("off", "auto") or (k.isascii() and k.isdigit())):
             raise InputError(f"--k: expected a number, 'auto' or 'off', got {k!r}")
         over["clustering"] = {"enabled": k != "off", "k": int(k) if k.isdigit() else k}
         flags["clustering.k"] = f"--k {k}"
@@ -136,7 +145,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
 
     if model_path is not None:
         check_flags(model_path, {"--bins": bins, "--segments": preset,
-                                 "--k": str(int(k)) if k and k.isdigit() else k})
+                                 "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k})
         bins = preset = k = None  # they agree with the model, which wins
     overrides = _overrides(window_days, bins, preset, k)
     config = load_config(config_path, *overrides)
@@ -168,8 +177,12 @@ def run_cmd(source, out, quiet, **opts):
         _summary(result)
 
 
+#: --customers of generate and demo: the generator's id space bounds it
+CUSTOMERS = click.IntRange(min=1, max=900_000_000)
+
+
 @main.command()
-@click.option("--customers", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--customers", default=100_000, show_default=True, type=CUSTOMERS)
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", type=click.Path(file_okay=False),
               help="A new or empty directory for the data and output (default: a new temp "
@@ -228,7 +241,7 @@ def _demo_notes(generated: int, result, root: Path, temporary: bool) -> None:
 
 
 @main.command()
-@click.option("--customers", required=True, type=click.IntRange(min=1))
+@click.option("--customers", required=True, type=CUSTOMERS)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--files", type=click.IntRange(min=1), help="Number of transaction files.")
@@ -240,8 +253,10 @@ def generate(customers, out, seed, files):
     try:
         s = _writing(Path(out), lambda: generate_transactions(out, customers, seed=seed,
                                                                files=files))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    except ValueError as exc:  # the generator names its parameter: name the option
+        text = str(exc)
+        option = next((o for o in ("customers", "files") if text.startswith(o)), None)
+        raise InputError(f"--{text}" if option else f"--out {out}: {text}") from None
     out_console.print(f"{s.customers:,} customers, {s.rows:,} rows in {len(s.files)} files "
                       f"({s.bytes_written / 1e6:.1f} MB) → {s.out_dir}")
 

@@ -62,6 +62,10 @@ _WORDS = {  # feature: (word when z <= -Z_HIGH, word when z >= Z_HIGH)
 }
 
 
+#: the most clusters a fit may have (config k and k_max)
+MAX_K = 64
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     """Clustering options. ``k=None`` picks K automatically in k_min..k_max.
@@ -82,8 +86,12 @@ class ClusterSettings:
     def __post_init__(self):
         if self.k is not None and self.k < 1:
             raise ValueError(f"cluster k must be >= 1, got {self.k}")
-        if not 2 <= self.k_min <= self.k_max:
-            raise ValueError(f"need 2 <= k_min <= k_max, got {self.k_min}..{self.k_max}")
+        if not 2 <= self.k_min <= self.k_max <= MAX_K:
+            raise ValueError(f"need 2 <= k_min <= k_max <= {MAX_K}, got "
+                             f"{self.k_min}..{self.k_max}")
+        if not 0 <= self.random_state < 2**63:
+            raise ValueError(f"random_state must be a non-negative integer, got "
+                             f"{self.random_state}")
         if not self.features or len(set(self.features)) != len(self.features):
             raise ValueError(f"cluster features must be non-empty and unique: {self.features}")
         if self.sample_size < 100:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -233,6 +234,8 @@ def _value_tier(raw: dict, where: str) -> ValueTierConfig:
         if not last and bound not in item:
             raise ConfigError(f"{at}: missing {bound} (only the last tier is the catch-all)")
         value = None if last else float(_typed(item[bound], (int, float), f"{at}.{bound}"))
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{at}.{bound}: expected a finite number, got {value}")
         tiers.append(Tier(key=key, name=_typed(item.get("name", key), (str,), f"{at}.name"),
                           **{bound: value}))
     values = [getattr(t, bound) for t in tiers[:-1]]
