@@ -277,6 +277,22 @@ def test_generate_and_demo_refusals_name_the_option(tmp_path):
     assert r.exit_code == 2 and f"--out {tmp_path / 'full'}: output directory" in r.output
 
 
+def test_an_empty_out_directory_is_used_and_long_paths_print_whole(tmp_path, data):
+    """An existing empty --out (a scheduler's mkdir -p) is written without --overwrite (it
+    was refused either way); printed paths are never broken across lines when the output is
+    not a terminal (rich wrapped them at 80 columns)."""
+    out = tmp_path / ("a_rather_long_directory_name_for_the_nightly_segmentation_" * 2) / "out"
+    out.mkdir(parents=True)
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--k", "off"])
+    assert r.exit_code == 0, r.output
+    assert (out / "manifest.json").is_file()
+    assert any(str(out / "report" / "index.html") in line for line in r.output.splitlines())
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "full"), "--quiet"])
+    assert r.exit_code == 2 and "output directory exists" in r.output
+
+
 def test_validate_and_generate_commands(tmp_path, data):
     runner = CliRunner()
     r = runner.invoke(main, ["validate", str(data)])

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from segscore.errors import InputError
 
-out_console = Console()
+out_console = Console(soft_wrap=True)  # paths and lines never broken mid-name (logs, pipes)
 
 
 #: a generator seed (numpy takes any non-negative integer)
@@ -200,7 +200,8 @@ def demo(customers, seed, out, quiet):
                          "demo?); choose another --out or remove it")
     created = out is None or not root.exists()
     if not quiet:
-        Console(stderr=True).print(f"generating {customers:,} synthetic customers in {root} …")
+        Console(stderr=True, soft_wrap=True).print(
+            f"generating {customers:,} synthetic customers in {root} …")
     try:
         data = _writing(root, lambda: generate_transactions(root / "data", customers, seed=seed))
         result = _run([str(data.out_dir / "transactions")], root / "output", config_path=None,

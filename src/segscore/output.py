@@ -95,6 +95,8 @@ def check_target(out: Path, overwrite: bool) -> None:
     if out.exists():
         if not out.is_dir():
             raise InputError(f"{out}: output path exists and is not a directory")
+        if not any(out.iterdir()):  # empty (made by a scheduler's mkdir -p): like no directory
+            return
         if not overwrite:
             raise InputError(f"{out}: output directory exists; pass --overwrite "
                              "(overwrite=True in Python) to replace it")
