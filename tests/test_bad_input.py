@@ -703,3 +703,26 @@ def test_an_all_null_optional_column_counts_as_absent(tmp_path, role):
     if role == "channel":
         cols = pq.read_schema(next((tmp_path / "out" / "customers").rglob("*.parquet"))).names
         assert "share_web" in cols
+
+
+def test_sums_that_could_overflow_the_exact_units_are_refused(tmp_path):
+    """1,000 rows of 1e12 for one customer under max_abs_amount = 1e12: their net spend would
+    overflow int64 1/10,000 units (it came out negative, exit 0); refused, exit 2, nothing
+    written. Under the same bound 900 such rows are fine and exact."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[quality]\nmax_abs_amount = 1e12\n")
+    for n, ok in ((1000, False), (900, True)):
+        table = pa.table({
+            "customer_id": pa.array([1] * n + [2], pa.int64()),
+            "order_ts": pa.array([datetime(2025, 1, 1 + i % 28) for i in range(n + 1)],
+                                 pa.timestamp("us")),
+            "amount": pa.array([1e12] * n + [5.0])})
+        src = write(tmp_path / f"in{n}" / "t.parquet", table)
+        r = run_cli(tmp_path, src, extra=("--config", cfg))
+        if ok:
+            assert r.exit_code == 0, r.output
+            customers = pq.read_table(tmp_path / "out" / "customers").to_pydict()
+            spend = dict(zip(customers["customer_id"], customers["monetary"]))
+            assert spend[1] == 9e14
+        else:
+            assert_refused(tmp_path, r, "1,000 used rows", "max_abs_amount")

@@ -195,6 +195,20 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
     return find_corrupt_file(infos) or exc
 
 
+def check_exact_sums(rows: pl.Series, max_abs_amount: float) -> None:
+    """InputError when a customer's sums might have left the exact int64 range: ``rows``
+    (used rows per customer) × the largest amount's 1/10,000 units reaches 2⁶³. A sound
+    bound, not a measurement: with the default max_abs_amount (1e7) it needs 9.2e7 rows for
+    one customer; a raised bound lowers that (1e12: 922 rows)."""
+    most = int(rows.max() or 0)
+    limit = (2**63 - 1) // int(round(max_abs_amount * AMOUNT_SCALE))
+    if most > limit:
+        raise InputError(f"a customer has {most:,} used rows: with quality.max_abs_amount = "
+                         f"{max_abs_amount:g} their net spend could overflow the exact 1/10,000 "
+                         f"units (at most {limit:,} rows of that size); lower "
+                         "quality.max_abs_amount to the largest amount the data can hold")
+
+
 def no_purchase_message(as_of: datetime) -> str:
     """Why a run has nothing to score (``run`` after its row pass, ``validate`` up front)."""
     return ("no customer has a purchase (amount > 0) in the scoring window ending "

@@ -21,7 +21,8 @@ from segscore.clusters import attribute_columns, check_input_features, fit_assig
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, finish, unscored_customers
-from segscore.ingest import no_purchase_message, reconcile, resolve_roles, window_start
+from segscore.ingest import (check_exact_sums, no_purchase_message, reconcile, resolve_roles,
+                             window_start)
 from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
@@ -314,6 +315,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
+        check_exact_sums(raw["rows"], config.max_abs_amount)
         _check_cluster_features(config, frozen, channels, raw.columns)
         n_channels = len(channels.columns)
         per_id = measured_id_bytes(raw["customer_id"])
