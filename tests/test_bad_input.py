@@ -726,3 +726,25 @@ def test_sums_that_could_overflow_the_exact_units_are_refused(tmp_path):
             assert spend[1] == 9e14
         else:
             assert_refused(tmp_path, r, "1,000 used rows", "max_abs_amount")
+
+
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_nanosecond_timestamps_after_as_of_are_after_it(tmp_path, zone):
+    """A row 900 ns after --as-of is after it (truncating to µs made it used); one 900 ns
+    after the window start is inside the window; day counts are as for the instant."""
+    base = 1_782_820_800_000_000_000  # 2026-06-30T12:00:00 UTC, in ns
+    day = 86_400 * 10**9
+    ts = [base + 900, base - 10 * day, base - 1, base - 365 * day + 900, base - 365 * day]
+    table = pa.table({
+        "customer_id": pa.array([1, 1, 2, 3, 4], pa.int64()),
+        "order_ts": pa.array(ts, pa.int64()).cast(pa.timestamp("ns", tz=zone)),
+        "amount": pa.array([5.0] * 5)})
+    src = write(tmp_path / "in" / "t.parquet", table)
+    r = run_cli(tmp_path, src, extra=("--as-of", "2026-06-30T12:00:00", "--window-days", "365"))
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "out" / "manifest.json").read_text())["rows"]
+    assert (rows["used"], rows["after_as_of"], rows["outside_window"]) == (3, 1, 1)
+    customers = pq.read_table(tmp_path / "out" / "customers").to_pydict()
+    recency = dict(zip(customers["customer_id"], customers["recency_days"]))
+    # customer 2: 1 ns before as_of is 0 days; customer 3: 365 days − 900 ns is 364 days
+    assert recency == {1: 10, 2: 0, 3: 364}

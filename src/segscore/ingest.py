@@ -77,9 +77,13 @@ def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
     return pl.coalesce(tries)
 
 
-def _timestamp(name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
+def _timestamp(name: str, kind: str, ns: bool = False) -> tuple[pl.Expr, pl.Expr]:
     """(parsed naive-UTC microsecond timestamp, raw string value) expressions; the raw value
-    is null unless the column holds strings, so it costs nothing for typed timestamps."""
+    is null unless the column holds strings, so it costs nothing for typed timestamps.
+    Nanosecond timestamps (``ns``) are rounded up to the microsecond: as_of and the window
+    start are whole microseconds, so "after as_of" and "at or before the window start" keep
+    their truth, and so does every floor of whole days (truncating put a row 900 ns after
+    as_of inside it)."""
     col = pl.col(name)
     if kind == "timestamp_tz":
         ts = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -87,6 +91,10 @@ def _timestamp(name: str, kind: str) -> tuple[pl.Expr, pl.Expr]:
         ts = parse_iso_timestamps(col.cast(pl.String))
     else:
         ts = col
+    if ns and kind in ("timestamp", "timestamp_tz"):
+        us = ts.cast(pl.Datetime("us"))
+        ts = pl.when(us.cast(pl.Datetime("ns")) < ts).then(
+            us + pl.duration(microseconds=1)).otherwise(us)
     # kept only where parsed
     raw = col.cast(pl.String) if kind == "string" else pl.lit(None, pl.String)
     return ts.cast(pl.Datetime("us")), raw
@@ -98,7 +106,7 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
     Columns: file (UInt32), customer_id (Int64|String), order_ts (Datetime us), order_ts_raw
     (String), amount (Float64), and order_id / channel / category when any file has them.
     """
-    ts, raw = _timestamp(columns.order_ts, info.kinds["order_ts"])
+    ts, raw = _timestamp(columns.order_ts, info.kinds["order_ts"], info.order_ts_ns)
     exprs = [
         pl.lit(index, pl.UInt32).alias("file"),
         pl.col(columns.customer_id).cast(roles.id_dtype).alias("customer_id"),

@@ -36,6 +36,7 @@ class InputFile:
     kinds: dict[str, str]
     string_bytes: int = 0  # encoded bytes of the mapped string columns (memory estimate)
     id_length: int = 0  # bytes of the longer of the string customer ids' min / max statistics
+    order_ts_ns: bool = False  # order_ts in nanoseconds (rounded up to µs when read)
 
 
 def _parquet_under(path: Path) -> list[Path]:
@@ -327,7 +328,9 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))
     strings = {getattr(columns, role) for role, kind in kinds.items() if kind == "string"}
+    ts_type = meta.schema.to_arrow_schema().field(columns.order_ts).type
     return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds,
+                     order_ts_ns=pa.types.is_timestamp(ts_type) and ts_type.unit == "ns",
                      string_bytes=_string_bytes(meta, strings) if strings else 0,
                      id_length=(_longest_value(meta, columns.customer_id)
                                 if kinds.get("customer_id") == "string" else 0))
