@@ -495,3 +495,34 @@ def test_a_panic_inside_polars_is_an_internal_error_without_a_traceback(tmp_path
     assert "internal error (a panic in polars): unable to parse time zone: 'x'" in r.output
     assert "backtrace" not in r.output
     assert isinstance(r.exception, SystemExit)  # exited, did not raise
+
+
+def test_k_cut_to_the_distinct_feature_rows_is_said_and_the_model_takes_the_asked_k(tmp_path):
+    """--k 10 on customers with only 2 distinct feature rows: K = 2, with a warning (stderr
+    and manifest.json) and the cut in model.json's selection (it was silent); re-applying
+    that model with the same --k 10 is accepted (it was refused as disagreeing)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datetime import datetime
+
+    n = 50
+    src = tmp_path / "t.parquet"
+    pq.write_table(pa.table({
+        "customer_id": pa.array(range(n), pa.int64()),
+        "order_ts": pa.array([datetime(2025, 1, 1)] * (n - 1) + [datetime(2024, 1, 1)],
+                             pa.timestamp("us")),
+        "amount": pa.array([10.0] * (n - 1) + [99.0])}), src)
+    first = tmp_path / "first"
+    r = CliRunner().invoke(main, ["run", str(src), "--out", str(first), "--k", "10", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "10 clusters asked for" in r.output
+    model = json.loads((first / "model.json").read_text())
+    assert model["clusters"]["k"] == 2
+    assert model["clusters"]["selection"]["k_reduced"] == {"asked": 10, "distinct_feature_rows": 2,
+                                                           "k": 2}
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert any("10 clusters asked for" in w for w in manifest["warnings"])
+    again = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "again"),
+                                      "--k", "10", "--model", str(first / "model.json"),
+                                      "--quiet"])
+    assert again.exit_code == 0, again.output

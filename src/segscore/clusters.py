@@ -286,7 +286,11 @@ def _choose_k(sample: np.ndarray, settings: ClusterSettings, k_cap: int,
     selection = {"method": "fixed" if settings.k else "silhouette", "candidates": [],
                  "sample_rows": int(sample.shape[0])}
     if settings.k or k_cap < settings.k_min:
-        return (settings.k and min(settings.k, k_cap)) or k_cap, selection
+        k = min(settings.k, k_cap) if settings.k else k_cap
+        asked = settings.k or settings.k_min
+        if k < asked:  # fewer distinct feature rows than clusters asked for: said, not silent
+            selection["k_reduced"] = {"asked": asked, "distinct_feature_rows": k_cap, "k": k}
+        return k, selection
     sub = np.ascontiguousarray(sample[_rows(rng, sample.shape[0], SILHOUETTE_ROWS)])
     selection["silhouette_rows"] = int(sub.shape[0])
     best_k, best_score = 0, -np.inf

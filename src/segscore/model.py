@@ -71,8 +71,8 @@ def _fixed(d: dict) -> dict[str, tuple[tuple, str]]:
         k_agrees, k_words = ("off",), "no clusters"
     elif k is None:
         k_agrees, k_words = ("auto", str(clusters)), f"{clusters} clusters (K chosen by 'auto')"
-    else:
-        k_agrees, k_words = (str(clusters),), f"{clusters} clusters"
+    else:  # the k it was asked for agrees too (fewer distinct rows may have cut it)
+        k_agrees, k_words = (str(clusters), str(k)), f"{clusters} clusters"
     return {"--bins": ((d["bins"],), f"{d['bins']} bins"),
             "--segments": ((name,), f"segment table {name!r}"),
             "--k": (k_agrees, k_words)}

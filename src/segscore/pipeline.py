@@ -175,7 +175,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
                                          clock, start_sections, attributes)
         result.manifest["warnings"] = (
-            [] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
+            ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
+            + k_reduced(result.model))
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
@@ -233,6 +234,16 @@ def future_as_of(as_of: str, now: datetime) -> list[str]:
         return []
     return [f"as_of {day} comes from the latest transaction, which is dated after today "
             f"({today}, UTC): check the input for mis-dated rows, or pass --as-of"]
+
+
+def k_reduced(model: dict) -> list[str]:
+    """A warning when the clustering had fewer distinct feature rows than clusters asked
+    for, so K was cut (model.json clusters.selection.k_reduced)."""
+    cut = ((model.get("clusters") or {}).get("selection") or {}).get("k_reduced")
+    if not cut:
+        return []
+    return [f"clustering: {cut['asked']} clusters asked for, but the customers have only "
+            f"{cut['distinct_feature_rows']} distinct feature rows: K = {cut['k']}"]
 
 
 def _check_out_apart(source, out: Path) -> None:
