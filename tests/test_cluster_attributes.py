@@ -234,6 +234,8 @@ def test_validate_checks_the_attributes_ids(base, tmp_path):
     ok = CliRunner().invoke(main, ["validate", *map(str, base["files"]),
                                    "--customers", str(base["path"])])
     assert ok.exit_code == 0, ok.output
+    # a good file is listed as checked (the output was the same with and without it)
+    assert f"ok customer attributes {base['path']} · every row checked" in ok.output
     no_id = tmp_path / "no_id.parquet"
     pl.DataFrame({"cust": [1, 2], "age": [3.0, 4.0]}).write_parquet(no_id)
     cat = tmp_path / "cat.parquet"

@@ -163,6 +163,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(attributes, str(exc))
             return report
+        report["attributes"] = {"path": str(attributes), "rows_checked": bool(deep)}
     try:
         rows = scan_inputs(infos, config.columns, roles)
         if as_of is None:
@@ -193,6 +194,10 @@ def format_report(report: dict) -> str:
     lines = []
     for f in report["files"]:
         lines.append(f"ok {f['path']} · {f['rows']:,} rows · {f['bytes']:,} bytes")
+    attrs = report.get("attributes")
+    if attrs:
+        lines.append(f"ok customer attributes {attrs['path']} · "
+                     + ("every row checked" if attrs["rows_checked"] else "schema and footers"))
     for p in report["problems"]:
         lines.append(f"problem: {p['message']}")
     if report["ok"]:
