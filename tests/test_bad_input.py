@@ -726,6 +726,9 @@ def test_sums_that_could_overflow_the_exact_units_are_refused(tmp_path):
             assert spend[1] == 9e14
         else:
             assert_refused(tmp_path, r, "1,000 used rows", "max_abs_amount")
+    from segscore.ingest import check_exact_sums
+    import polars as pl
+    check_exact_sums(pl.Series([10**6]), 1e-6)  # a bound below one unit: no division by 0
 
 
 @pytest.mark.parametrize("zone", [None, "UTC"])

@@ -260,8 +260,10 @@ def test_a_negative_seed_is_refused_naming_the_option(tmp_path, command):
 def test_generate_and_demo_refusals_name_the_option(tmp_path):
     """More customers than the generator's id space: click refuses --customers for both
     commands (demo exited 1); generate's own checks name --files / --out."""
+    from segscore.cli import CUSTOMERS
     from segscore_datasets import generate as gen
 
+    assert CUSTOMERS.max == gen._ID_SPACE  # the CLI's bound is the generator's
     for command in (["generate"], ["demo", "--quiet"]):
         r = CliRunner().invoke(main, [*command, "--customers", str(gen._ID_SPACE + 1),
                                       "--out", str(tmp_path / "o")])

@@ -23,7 +23,8 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SEGMENT_PRESETS = ("rfm", "value_behaviour")
 LIFECYCLE_FIELDS = ("recency_days", "tenure_days", "frequency")
 #: the largest quality.max_abs_amount: amounts are summed as int64 1/10,000 units, so a row
-#: of this size is 1e16 units and a customer's net spend stays exact for ≥ 922 such rows
+#: of this size is 1e16 units (a run also checks rows × bound per customer:
+#: ingest.check_exact_sums)
 MAX_ABS_AMOUNT_LIMIT = 1e12
 #: the longest lookback window: years 1..9999 (a window from a given as_of that reaches
 #: before the year 1 is refused when as_of is known, ingest.window_start)

@@ -209,7 +209,7 @@ def check_exact_sums(rows: pl.Series, max_abs_amount: float) -> None:
     bound, not a measurement: with the default max_abs_amount (1e7) it needs 9.2e7 rows for
     one customer; a raised bound lowers that (1e12: 922 rows)."""
     most = int(rows.max() or 0)
-    limit = (2**63 - 1) // int(round(max_abs_amount * AMOUNT_SCALE))
+    limit = (2**63 - 1) // max(1, round(max_abs_amount * AMOUNT_SCALE))
     if most > limit:
         raise InputError(f"a customer has {most:,} used rows: with quality.max_abs_amount = "
                          f"{max_abs_amount:g} their net spend could overflow the exact 1/10,000 "

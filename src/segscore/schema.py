@@ -7,6 +7,7 @@ before anything is written.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import re
 from collections import Counter
@@ -214,6 +215,7 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
 _WHOLE_HOUR_OFFSET = re.compile(r"[+-]\d{2}:00")
 
 
+@functools.lru_cache(maxsize=None)  # available_timezones() walks the zone database
 def readable_zone(tz: str) -> bool:
     """Whether polars reads a timestamp column with time zone ``tz``: an IANA name or a
     whole-hour offset ("+02:00"). Others ("+05:30", "Z") make its reader panic on the whole
