@@ -233,6 +233,13 @@ def test_k_off_in_toml_turns_clustering_off(tmp_path):
     with pytest.raises(ConfigError, match=r"clustering.k: expected 'auto', 'off' or an integer "
                                           r"in 2..64, got 'none'"):
         build_config({"clustering": {"k": "none"}})
+    # a number k beside enabled = false is the same contradiction (it was silently off)
+    with pytest.raises(ConfigError, match=r"clustering: k = 6 contradicts enabled = false"):
+        build_config({"clustering": {"k": 6, "enabled": False}})
+    # the flag --k N replaces both, as --k off does
+    flagged = build_config({"clustering": {"k": 6, "enabled": True}},
+                           flags={"clustering.k": "--k 6"})
+    assert flagged.clustering.enabled and flagged.clustering.k == 6
 
 
 @pytest.mark.parametrize("bounds", [{"k_min": 8}, {"k_max": 5}, {"k_min": 7, "k_max": 9}])

@@ -137,6 +137,12 @@ def test_refuses_non_empty_out_dir(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
 
 
+def test_negative_seed_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        generate_transactions(tmp_path / "out", 10, seed=-1)
+    assert not (tmp_path / "out").exists()
+
+
 def test_empty_existing_dir_ok_and_options(tmp_path):
     s = generate_transactions(tmp_path, 200, seed=1, start=date(2025, 1, 1), end=date(2025, 1, 31),
                               files=3, attributes=False)

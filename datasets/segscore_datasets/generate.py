@@ -464,8 +464,9 @@ def _assemble_file(pieces: list[Path], out: Path) -> int:
 
 
 def _check_args(out_dir: Path, customers: int, start: date, end: date,
-                files: int | None, chunk_customers: int) -> None:
-    """Raise ValueError on unusable arguments or a non-empty ``out_dir``."""
+                files: int | None, chunk_customers: int, seed: int) -> None:
+    """Raise ValueError on unusable arguments or a non-empty ``out_dir`` (before anything is
+    written)."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ValueError(f"output directory {out_dir} exists and is not empty; "
                          "choose a new path or remove it first")
@@ -478,6 +479,8 @@ def _check_args(out_dir: Path, customers: int, start: date, end: date,
         raise ValueError(f"files must be between 1 and the number of days ({ndays}), got {files}")
     if chunk_customers < 1:
         raise ValueError(f"chunk_customers must be >= 1, got {chunk_customers}")
+    if seed < 0:  # numpy refuses it, after out_dir was made
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
 
 
 def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed: int = 0,
@@ -494,7 +497,7 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
     that many equal whole-day ranges.  Same arguments give byte-identical files.
     Raises ValueError if ``out_dir`` exists and is not empty."""
     out_dir = Path(out_dir)
-    _check_args(out_dir, customers, start, end, files, chunk_customers)
+    _check_args(out_dir, customers, start, end, files, chunk_customers, seed)
     period = _make_period(start, end)
     bounds_us = period.start_us + _file_bounds(start, end, files) * _US_PER_DAY
     tx_dir, attr_dir, tmp = out_dir / "transactions", out_dir / "attributes", out_dir / ".tmp"

@@ -268,6 +268,8 @@ def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> C
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 64:
             raise ConfigError(f"{k_where}: expected 'auto', 'off' or an integer in 2..64, "
                               f"got {k!r}")
+        if not enabled and not k_flag and {"k", "enabled"} <= given:
+            raise ConfigError(f"{where}: k = {k} contradicts enabled = false; keep one of them")
         if not k_flag and {"k_min", "k_max"} & given and not k_min <= k <= k_max:
             raise ConfigError(f"{where}: k = {k} is outside k_min..k_max = {k_min}..{k_max}; "
                               "k_min and k_max only bound k = 'auto': drop them or let them "
