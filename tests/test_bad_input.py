@@ -346,6 +346,15 @@ def test_output_on_a_read_only_file_system(tmp_path, monkeypatch):
                    "output there (Read-only file system", ".out.segscore-lock")
 
 
+def test_output_in_a_directory_that_takes_no_new_entry(tmp_path, monkeypatch):
+    """ENOENT at the lock file (/proc takes no new entry): the path is refused, exit 2 (it
+    was an internal error, exit 1)."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    _lock_file_fails(monkeypatch, errno.ENOENT)
+    assert_refused(tmp_path, run_cli(tmp_path, src), f"{tmp_path / 'out'}: cannot write the "
+                   "output there (No such file or directory", ".out.segscore-lock")
+
+
 def test_full_disk_while_opening_the_output_is_not_bad_usage(tmp_path, monkeypatch):
     """ENOSPC at the lock file: the machine's state, so exit 1 saying so (as a full disk while
     writing, test_crash), not exit 2 'cannot write the output there'."""

@@ -67,7 +67,8 @@ def recover_and_clean(out: Path) -> None:
 #: errnos by which the OS refuses a path itself (bad usage: exit 2); a full disk or quota is
 #: the machine's state (exit 1, cli._guard says so) and anything else may be a bug
 _PATH_REFUSED = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST,
-                 errno.EISDIR, errno.ENAMETOOLONG}
+                 errno.EISDIR, errno.ENAMETOOLONG,
+                 errno.ENOENT}  # a directory that takes no new entry (/proc)
 
 
 def cannot_write(path: Path, exc: OSError) -> BaseException:
