@@ -169,8 +169,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         if as_of is None:
             as_of = default_as_of(rows, config, id_is_string, infos)
         classified = classify(rows, as_of, config, id_is_string)
-        # a purchase: amount > 0 in exact units (rint(amount × 10,000) > 0, as the row pass)
-        purchase = (pl.col("status") == USED) & (pl.col("amount") * AMOUNT_SCALE > 0.5)
+        # a purchase: amount > 0 in exact units, rounded half to even as the row pass does
+        # (accumulate.prepare: np.rint(amount × AMOUNT_SCALE))
+        purchase = (pl.col("status") == USED) & (
+            (pl.col("amount") * AMOUNT_SCALE).round(0, mode="half_to_even") > 0)
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
         _check_cluster_features(config, roles, classified)

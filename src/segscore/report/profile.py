@@ -442,8 +442,8 @@ def build_report(result, config, *, previous_dir=None, attributes_path=None,
     ``previous_dir``: last night's output directory → migration matrices and the migration
     table (customer_id, previous_segment, current_segment, … of the customers who moved);
     with ``migration_path`` the table is also written there (migration.parquet), in the
-    migration section's thread while the other sections still run. ``attributes_path``: Parquet, one row per customer id →
-    per-segment attribute breakdowns. ``sequential``: the sections one after another (the
+    migration section's thread while the other sections still run. ``attributes_path``:
+    Parquet, one row per customer id → per-segment attribute breakdowns. ``sequential``: the sections one after another (the
     memory budget does not hold them side by side), same report. ``sections``: those two
     sections already started (the pipeline starts them before clustering); the four
     arguments before it are then unused.
