@@ -158,3 +158,64 @@ def test_string_ids_score_and_label_as_integer_ids(base):
     got = strs.customers.drop(drop).sort("customer_id")
     assert got.height == want.height > 0
     assert got.equals(want)
+
+
+#: run in a fresh process under numba's workqueue threading layer: the parallel kernels that
+#: may run in threads are wrapped to record how many are in flight at once (each lingers so
+#: that an overlapping launch cannot be missed); argv: "run" SRC OUT, or "cuts" (the score cut
+#: points of three 300,000-value columns: the radix selection's parallel passes)
+_WORKQUEUE = """
+import sys, threading, time
+import numpy as np
+import native_kernels.groupby as gb
+import segscore
+import segscore.scoring as sc
+lock, state = threading.Lock(), {"now": 0, "max": 0}
+def watched(kernel, linger):
+    def call(*args):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        try:
+            time.sleep(linger)
+            return kernel(*args)
+        finally:
+            with lock:
+                state["now"] -= 1
+    return call
+gb._count_distinct = watched(gb._count_distinct, 0.3)
+gb._gather_columns = watched(gb._gather_columns, 0.0)
+sc._radix_hist = watched(sc._radix_hist, 0.2)
+if sys.argv[1] == "run":
+    segscore.run(sys.argv[2], sys.argv[3])
+else:
+    rng = np.random.default_rng(0)
+    cols = [(rng.random(300_000), [0.2, 0.4, 0.6, 0.8]) for _ in range(3)]
+    together = sc.cut_points_of(cols, threads=2)
+    assert all(np.array_equal(a, sc.cut_points(*c)) for a, c in zip(together, cols))
+import numba
+print(numba.threading_layer(), state["max"])
+"""
+
+
+def _under_workqueue(*args: str) -> list[str]:
+    """The _WORKQUEUE script's output (threading layer, most kernels in flight at once)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", _WORKQUEUE, *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()
+
+
+def test_workqueue_threading_layer_never_runs_two_parallel_kernels_at_once(base):
+    """numba's workqueue layer (its fallback without libgomp or TBB) aborts the process when
+    two threads launch parallel kernels at once: the accumulator's distinct order counts
+    (shuffled rows: order ids go down) then run after the gather, not beside it, and the
+    score cut points one column after another; the results are the same."""
+    src = rewrite(base["files"], base["root"] / "shuffled_wq", shuffle_seed=5)
+    out = base["root"] / "out_wq"
+    assert _under_workqueue("run", str(src), str(out)) == ["workqueue", "1"]
+    segscore.run(str(src), base["root"] / "out_wq_default")  # the default layer, this process
+    assert customer_bytes(out) == customer_bytes(base["root"] / "out_wq_default")
+    assert _under_workqueue("cuts") == ["workqueue", "1"]

@@ -26,6 +26,7 @@ import native_kernels.groupby as gb
 
 from segscore.ids import id_order
 from segscore.ingest import AMOUNT_SCALE, Roles
+from segscore.kernel_threads import parallel_kernels_may_overlap
 
 #: channels tracked one spend column each while streaming; beyond this the run restarts
 #: with the top channels counted first (see passes.gather)
@@ -337,15 +338,22 @@ class CustomerAccumulator:
         columns = np.array([gb.FIRST, gb.LAST, gb.NET, gb.PURCHASE, gb.RETURNS, gb.ROWS, gb.BUYS]
                            + list(range(gb.CHANNEL0, gb.CHANNEL0 + n_chan)), dtype=np.int64)
         row = {c: j for j, c in enumerate(columns.tolist())}  # acc column -> row of ``cols``
-        with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
-            distinct = [worker.submit(pairs.distinct, k, only) if pairs is not None else None
-                        for pairs, only in ((self.orders, unordered),
-                                            (self.category_pairs, None))]
-            cols = np.empty((len(columns), k), dtype=np.int64)
-            orders = np.empty(k if self.keyed else 0, dtype=np.int64)
-            mask_counts = np.empty(k if self.categories is not None else 0, dtype=np.int64)
+        cols = np.empty((len(columns), k), dtype=np.int64)
+        orders = np.empty(k if self.keyed else 0, dtype=np.int64)
+        mask_counts = np.empty(k if self.categories is not None else 0, dtype=np.int64)
+
+        def distinct_counts() -> list:
+            return [pairs.distinct(k, only) if pairs is not None else None
+                    for pairs, only in ((self.orders, unordered), (self.category_pairs, None))]
+
+        if parallel_kernels_may_overlap():
+            with ThreadPoolExecutor(max_workers=1) as worker:  # distinct counts beside the gather
+                distinct = worker.submit(distinct_counts)
+                gb._gather_columns(acc, order, columns, cols, orders, mask_counts)
+                from_pairs, category_pairs = distinct.result()
+        else:
             gb._gather_columns(acc, order, columns, cols, orders, mask_counts)
-            from_pairs, category_pairs = (None if d is None else d.result() for d in distinct)
+            from_pairs, category_pairs = distinct_counts()
         frequency = categories = None
         if self.keyed:  # without pairs no customer's keys went down (see add)
             frequency = orders

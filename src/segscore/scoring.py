@@ -16,6 +16,8 @@ from native_kernels.quantile import (RADIX_BITS, RADIX_CHUNKS, _assign_bins, _cu
                                      _cut_points_counted, _interpolate, _radix_gather,
                                      _radix_hist, _radix_plan, _rank_plan, _select_ranks)
 
+from segscore.kernel_threads import parallel_kernels_may_overlap
+
 #: integer ranges up to this many values are always counted (a histogram of ≤ 512 KiB)
 COUNTING_MIN_SPAN = 1 << 16
 #: other columns of at least this many values are selected by radix buckets (parallel passes)
@@ -89,10 +91,11 @@ def cut_points_of(wanted: Sequence[tuple[np.ndarray, Sequence[float] | np.ndarra
                   threads: int = 1) -> list[np.ndarray]:
     """``cut_points(column, probs)`` of every (column, probs) pair, up to ``threads`` at once.
 
-    The selection kernel releases the GIL, so the selections run in parallel; each result is
-    the same as computed alone (float64 (len(probs),) per pair, in order).
+    The selection kernel releases the GIL, so the selections run in parallel (not under
+    numba's workqueue layer: ``kernel_threads``); each result is the same as computed alone
+    (float64 (len(probs),) per pair, in order).
     """
-    if threads <= 1 or len(wanted) <= 1:
+    if threads <= 1 or len(wanted) <= 1 or not parallel_kernels_may_overlap():
         return [cut_points(x, p) for x, p in wanted]
     with ThreadPoolExecutor(max_workers=min(threads, len(wanted))) as pool:
         return list(pool.map(lambda pair: cut_points(*pair), wanted))
