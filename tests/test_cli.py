@@ -528,3 +528,30 @@ def test_k_cut_to_the_distinct_feature_rows_is_said_and_the_model_takes_the_aske
                                       "--k", "10", "--model", str(first / "model.json"),
                                       "--quiet"])
     assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "DATA", "--out", ""], ["run", "DATA", "--out", " ", "--overwrite"],
+    ["run", "", "--out", "OUT"], ["run", "DATA", "--out", "OUT", "--config", ""],
+    ["run", "DATA", "--out", "OUT", "--previous", ""],
+    ["run", "DATA", "--out", "OUT", "--customers", ""], ["validate", ""], ["report", ""],
+    ["generate", "--customers", "10", "--out", ""], ["demo", "--out", ""]])
+def test_an_empty_path_is_refused_not_read_as_the_current_directory(args, data, tmp_path,
+                                                                     monkeypatch):
+    """An unset variable (``--out "$OUT"``) must not make the current directory the output
+    (it was written into, or with --overwrite replaced) or the input."""
+    monkeypatch.chdir(tmp_path)
+    argv = [str(data) if a == "DATA" else str(tmp_path / "o") if a == "OUT" else a for a in args]
+    r = CliRunner().invoke(main, argv)
+    assert r.exit_code == 2, r.output
+    assert "an empty path" in r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_api_refuses_an_empty_out(data, tmp_path, monkeypatch):
+    import segscore
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="empty path"):
+        segscore.run(str(data), "")
+    assert list(tmp_path.iterdir()) == []

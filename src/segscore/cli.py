@@ -23,6 +23,16 @@ out_console = Console(soft_wrap=True)  # paths and lines never broken mid-name (
 SEED = click.IntRange(min=0, max=2**63 - 1)
 
 
+class PathText(click.Path):
+    """click.Path that refuses an empty or blank value: it would mean the current directory
+    (``--out "$OUT"`` with OUT unset must not write, or --overwrite, there)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path (an unset variable?); give the path itself", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _finite(ctx, param, value):
     """click callback: refuse nan and inf (FloatRange lets them through)."""
     if value is not None and not math.isfinite(value):
@@ -84,7 +94,7 @@ def _summary(result) -> None:
 def run_options(fn):
     """Options of ``run``."""
     for option in reversed([
-        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+        click.option("--config", "config_path", type=PathText(dir_okay=False),
                      help="TOML config (columns, bins, rule tables, clustering)."),
         click.option("--as-of", help="Scoring instant: a date (end of that day) or timestamp. "
                                      "Default: end of the day of the latest valid transaction."),
@@ -93,15 +103,15 @@ def run_options(fn):
         click.option("--bins", type=click.IntRange(2, 9),
                      help="Quantile bins 2..9 (default 5). The built-in segment tables are "
                           "for 5: other counts need your own [[segments.rules]] in --config."),
-        click.option("--model", "model_path", type=click.Path(dir_okay=False),
+        click.option("--model", "model_path", type=PathText(dir_okay=False),
                      help="Re-apply a previous run's model.json instead of refitting (it fixes "
                           "bins, segment table and clusters: --bins/--segments/--k must agree)."),
         click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),
                      help="Built-in segment table."),
         click.option("--k", "k", help="Clusters: a number, 'auto' (default) or 'off'."),
-        click.option("--previous", type=click.Path(file_okay=False),
+        click.option("--previous", type=PathText(file_okay=False),
                      help="Last night's output directory: adds segment migration to the report."),
-        click.option("--customers", "attributes", type=click.Path(dir_okay=False),
+        click.option("--customers", "attributes", type=PathText(dir_okay=False),
                      help="Customer attributes Parquet (one row per customer id) for the "
                           "profiles, and for attr:<column> clustering features."),
         click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
@@ -165,8 +175,8 @@ def main() -> None:
 
 
 @main.command("run")
-@click.argument("source", nargs=-1, required=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False),
+@click.argument("source", nargs=-1, required=True, type=PathText())
+@click.option("--out", required=True, type=PathText(file_okay=False),
               help="Output directory (written atomically).")
 @run_options
 @_guard
@@ -184,7 +194,7 @@ CUSTOMERS = click.IntRange(min=1, max=900_000_000)
 @main.command()
 @click.option("--customers", default=100_000, show_default=True, type=CUSTOMERS)
 @click.option("--seed", default=0, show_default=True, type=SEED)
-@click.option("--out", type=click.Path(file_okay=False),
+@click.option("--out", type=PathText(file_okay=False),
               help="A new or empty directory for the data and output (default: a new temp "
                    "folder, kept).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
@@ -243,7 +253,7 @@ def _demo_notes(generated: int, result, root: Path, temporary: bool) -> None:
 
 @main.command()
 @click.option("--customers", required=True, type=CUSTOMERS)
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=PathText(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--files", type=click.IntRange(min=1), help="Number of transaction files.")
 @_guard
@@ -263,12 +273,12 @@ def generate(customers, out, seed, files):
 
 
 @main.command()
-@click.argument("source", nargs=-1, required=True)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+@click.argument("source", nargs=-1, required=True, type=PathText())
+@click.option("--config", "config_path", type=PathText(dir_okay=False),
               help="TOML config to check; the files are checked with its column names "
                    "and bounds (default: the built-in defaults).")
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
-@click.option("--customers", "attributes", type=click.Path(dir_okay=False),
+@click.option("--customers", "attributes", type=PathText(dir_okay=False),
               help="Customer attributes Parquet the run would get: its ids (type, "
                    "duplicates), columns and the attr:<column> clustering features the "
                    "config names are checked.")
@@ -287,7 +297,7 @@ def validate(source, config_path, as_of, attributes):
 
 
 @main.command()
-@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("out_dir", type=PathText(file_okay=False, exists=True))
 @_guard
 def report(out_dir):
     """Re-render OUT_DIR/report/index.html from its report.json."""

@@ -137,6 +137,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     as_of_dt = parse_as_of(as_of)
     if as_of_dt is not None:
         window_start(as_of_dt, config.window_days)  # a window reaching before year 1: refused now
+    if out is not None and not str(out).strip():  # Path("") is the current directory
+        raise InputError("out: an empty path; give the output directory itself")
     clock = StageClock(on_stage)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
 
