@@ -225,3 +225,55 @@ def test_second_concurrent_run_is_refused(data, tmp_path):
     second.open()
     second.abort()
     assert leftovers(out) == []
+
+
+def test_previous_output_moved_aside_by_a_kill_is_back_before_previous_reads_it(data, tmp_path):
+    """Killed between the fallback's two renames, ``--out OUT --overwrite --previous OUT``
+    the next night restores last night's output first and reads it (it was refused as not a
+    segscore output, every night, because --previous is checked before the clean-up ran)."""
+    out = tmp_path / "out"
+    shutil.copytree(data["baseline"], out)
+    killed = segscore(data["small"], out, "--overwrite", "--as-of", "2026-06-01",
+                      env={CRASH_ENV: "moved_old", EXCHANGE_ENV: "0"})
+    assert killed.returncode == -signal.SIGKILL and not out.exists()
+    previous_id = json.loads(next(tmp_path.glob(".out.segscore-old-*/manifest.json"))
+                             .read_text())["run_id"]
+    result = _cli("run", data["small"], "--out", out, "--quiet", "--k", "off", "--overwrite",
+                  "--previous", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["migration"]["previous_run_id"] == previous_id
+    assert leftovers(out) == []
+
+
+def test_an_old_output_that_cannot_be_removed_after_the_swap_is_a_warning(data, tmp_path,
+                                                                           monkeypatch):
+    """Once the new output is in place the run has succeeded: failing to remove the replaced
+    one (a read-only subdirectory, a file held open on NFS) is a warning with exit 0, and the
+    next run removes it (it was an internal error, exit 1, with the new output in place)."""
+    import segscore.output as output
+
+    out = tmp_path / "out"
+    shutil.copytree(data["baseline"], out)
+    real_rmtree = output.shutil.rmtree
+    calls = []
+
+    def stuck(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise PermissionError(13, "Permission denied", str(Path(path) / "rejected" / "x"))
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(output.shutil, "rmtree", stuck)
+    result = _cli("run", data["small"], "--out", out, "--quiet", "--k", "off", "--overwrite",
+                  "--as-of", "2026-06-01")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, text
+    assert "warning:" in text and "could not be removed" in text and "Permission denied" in text
+    assert_complete_output(out)
+    assert json.loads((out / "manifest.json").read_text())["as_of"].startswith("2026-06-01")
+    assert len(leftovers(out)) == 1
+    monkeypatch.undo()
+    assert _cli("run", data["small"], "--out", out, "--quiet", "--k", "off",
+                "--overwrite").exit_code == 0
+    assert leftovers(out) == []

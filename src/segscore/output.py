@@ -149,6 +149,7 @@ class RunDirectory:
         self._lock_fd: int | None = None
         self._lock_path: Path | None = None
         self._made_parents: list[Path] = []  # directories open() created, deepest first
+        self.warnings: list[str] = []  # what commit could not tidy after the swap
 
     def _lock(self) -> None:
         """Exclusive advisory lock on a hidden sibling file, held until commit/abort (released
@@ -183,6 +184,22 @@ class RunDirectory:
                 pass
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def restore_previous(self) -> None:
+        """Put back a previous output that a run killed between its two fallback renames left
+        moved away (``recover_and_clean``, under the lock), before anything reads last night's
+        output (``--previous OUT``, ``--model OUT/model.json``); nothing to do otherwise. A lock
+        the OS refuses is left for ``open`` to report."""
+        if not _siblings(self.out, OLD_TAG):
+            return
+        try:
+            self._lock()
+        except OSError:
+            return
+        try:
+            recover_and_clean(self.out)
+        finally:
+            self._unlock()
 
     def open(self) -> Path:
         """Lock, recover/clean leftovers, check the target, create the temp dir; returns it.
@@ -230,7 +247,7 @@ class RunDirectory:
             if _exchange(self.tmp, self.out):
                 _fsync_dir(self.out.parent)
                 _crash_point("swapped")
-                shutil.rmtree(self.tmp)
+                self._discard(self.tmp)
                 return
             old = self.out.parent / f".{self.out.name}{OLD_TAG}{self.run_id}"
             os.rename(self.out, old)
@@ -238,10 +255,22 @@ class RunDirectory:
             os.rename(self.tmp, self.out)
             _fsync_dir(self.out.parent)
             _crash_point("swapped")
-            shutil.rmtree(old)
+            self._discard(old)
         else:
             os.rename(self.tmp, self.out)
             _fsync_dir(self.out.parent)
+
+    def _discard(self, old: Path) -> None:
+        """Remove the replaced output, moved to ``old`` by the swap. The run has succeeded by
+        then, so a failure (a read-only subdirectory in it, a file held open on NFS) leaves
+        ``old`` for the next run's clean-up and a warning in ``warnings``, not an error."""
+        try:
+            shutil.rmtree(old)
+        except OSError as exc:
+            self.warnings.append(
+                f"{self.out}: replaced, but the previous output moved to {old} could not be "
+                f"removed ({exc.strerror or exc}: {exc.filename}); the next run tries again, "
+                "or remove it by hand")
 
     def abort(self) -> None:
         """Remove the temp dir and any parent directory ``open`` created; the previous output

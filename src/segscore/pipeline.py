@@ -141,6 +141,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         raise InputError("out: an empty path; give the output directory itself")
     clock = StageClock(on_stage)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
+    if run_dir is not None:
+        run_dir.restore_previous()  # before --previous / --model read last night's output
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
@@ -217,6 +219,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             result.manifest["outputs"] = output_files(tmp, written)
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
+            result.manifest["warnings"] += run_dir.warnings  # stderr only: the file is in place
     except BaseException:
         if early is not None:  # their threads may still write into tmp
             early.close()
