@@ -203,6 +203,32 @@ def test_corrupt_data_page_explicit_as_of(tmp_path):
                    "t.parquet", "corrupt")
 
 
+@pytest.mark.parametrize("column", ["customer_id", "channel"])
+def test_corrupt_data_page_met_by_the_memory_plan(tmp_path, monkeypatch, column):
+    """A budget the row-count bound does not fit makes the memory plan count the customers
+    (and sample the channels) before the row pass: a corrupt page there is exit 2 naming the
+    file too (it was an internal error, exit 1, without the file)."""
+    import segscore.pipeline as pipeline
+
+    table = good_table(2000, channel=pa.array(["web", "store"] * 1000))
+    src = write(tmp_path / "in" / "t.parquet", table)
+    meta = pq.read_metadata(src).row_group(0).column(table.column_names.index(column))
+    data = bytearray(src.read_bytes())
+    data[meta.data_page_offset + 8:meta.data_page_offset + 200] = b"\xff" * 192
+    src.write_bytes(bytes(data))
+    real = pipeline.plan_memory
+
+    def counting(infos, limit, count_customers, channel_columns):  # the big-input path
+        channel_columns()
+        count_customers()
+        return real(infos, limit, count_customers=count_customers,
+                    channel_columns=channel_columns)
+
+    monkeypatch.setattr(pipeline, "plan_memory", counting)
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--as-of", "2025-02-01")),
+                   "t.parquet", "corrupt")
+
+
 def test_failed_run_removes_the_output_parents_it_created(tmp_path):
     """--out under directories that do not exist yet: a run failing after the output was
     opened (a corrupt page, found while reading) leaves none of them behind."""

@@ -21,8 +21,8 @@ from segscore.clusters import attribute_columns, check_input_features, fit_assig
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, finish, unscored_customers
-from segscore.ingest import (check_exact_sums, no_purchase_message, reconcile, resolve_roles,
-                             window_start)
+from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_message,
+                             reconcile, resolve_roles, window_start)
 from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
@@ -290,9 +290,12 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
             raise InputError(f"partitions must be >= 1, got {partitions}")
         return MemoryPlan(partitions, estimate_peak_bytes(infos, partitions), limit)
     roles = resolve_roles(infos)
-    return plan_memory(infos, limit,
-                       count_customers=lambda: count_customers(infos, config, roles),
-                       channel_columns=lambda: sample_channel_columns(infos, config, roles))
+    try:  # the count and the channel sample are the first reads of the rows
+        return plan_memory(infos, limit,
+                           count_customers=lambda: count_customers(infos, config, roles),
+                           channel_columns=lambda: sample_channel_columns(infos, config, roles))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise explain_read_error(exc, infos) from None
 
 
 def _check_cluster_features(config: RunConfig, frozen: FrozenModel | None,
