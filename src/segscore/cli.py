@@ -6,8 +6,10 @@ from __future__ import annotations
 import errno
 import math
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import click
@@ -40,6 +42,16 @@ def _finite(ctx, param, value):
     return value
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a scheduler's timeout, ``systemd stop``, ``docker stop``)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    """Unwind like Ctrl-C, so that a run removes its temporary directory and lock (the
+    default action killed the process and left both for the next run)."""
+    raise Terminated()
+
+
 def _fail(exc: Exception, code: int) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(code)
@@ -58,6 +70,10 @@ def _guard(fn):
             _fail(exc, 2)
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
+        except Terminated:
+            click.echo("error: terminated (SIGTERM); the run's temporary files were removed",
+                       err=True)
+            sys.exit(128 + signal.SIGTERM)
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # the machine, not segscore nor the input (the run directory is atomic)
@@ -170,8 +186,12 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="segscore")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """segscore: nightly customer segmentation from Parquet transactions."""
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @main.command("run")
