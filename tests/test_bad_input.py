@@ -753,6 +753,9 @@ def test_sums_that_could_overflow_the_exact_units_are_refused(tmp_path):
                                  pa.timestamp("us")),
             "amount": pa.array([1e12] * n + [5.0])})
         src = write(tmp_path / f"in{n}" / "t.parquet", table)
+        checked = cli("validate", src, "--config", cfg)  # validate agrees with run
+        assert checked.exit_code == (0 if ok else 2), checked.output
+        assert ok or "1,000 used rows" in checked.output
         r = run_cli(tmp_path, src, extra=("--config", cfg))
         if ok:
             assert r.exit_code == 0, r.output

@@ -203,13 +203,19 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
     return find_corrupt_file(infos) or exc
 
 
+def exact_rows_limit(max_abs_amount: float) -> int:
+    """The most used rows one customer may have with amounts up to ``max_abs_amount`` while
+    its sums stay exact int64 1/10,000 units (``check_exact_sums``)."""
+    return (2**63 - 1) // max(1, round(max_abs_amount * AMOUNT_SCALE))
+
+
 def check_exact_sums(rows: pl.Series, max_abs_amount: float) -> None:
     """InputError when a customer's sums might have left the exact int64 range: ``rows``
     (used rows per customer) × the largest amount's 1/10,000 units reaches 2⁶³. A sound
     bound, not a measurement: with the default max_abs_amount (1e7) it needs 9.2e7 rows for
     one customer; a raised bound lowers that (1e12: 922 rows)."""
     most = int(rows.max() or 0)
-    limit = (2**63 - 1) // max(1, round(max_abs_amount * AMOUNT_SCALE))
+    limit = exact_rows_limit(max_abs_amount)
     if most > limit:
         raise InputError(f"a customer has {most:,} used rows: with quality.max_abs_amount = "
                          f"{max_abs_amount:g} their net spend could overflow the exact 1/10,000 "

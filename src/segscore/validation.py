@@ -25,8 +25,9 @@ from segscore.report.attributes import check_attribute_rows
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError
 from segscore.features import ChannelColumns, channel_columns
-from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, classify, default_as_of,
-                             no_purchase_message, reconcile, resolve_roles, scan_inputs)
+from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_sums, classify,
+                             default_as_of, exact_rows_limit, no_purchase_message, reconcile,
+                             resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
@@ -176,6 +177,11 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
         _check_cluster_features(config, roles, classified)
+        used = int(counts.filter(pl.col("status") == USED)["len"].sum())
+        if used > exact_rows_limit(config.max_abs_amount):  # else no customer can have that many
+            per_customer = (classified.filter(pl.col("status") == USED)
+                            .group_by("customer_id").len().collect()["len"])
+            check_exact_sums(per_customer, config.max_abs_amount)
     except InputError as exc:
         problem(None, str(exc))
         return report
