@@ -536,3 +536,28 @@ def test_run_passes_the_budget_decision_to_the_report(runs, monkeypatch, tmp_pat
                        attributes=runs["attr_path"])
     assert res.manifest["memory"]["report_sections"] == "one after another"
     assert state["most"] == 1 and res.report["migration"] and res.report["attributes"]
+
+
+def test_a_net_revenue_of_zero_has_no_revenue_shares(tmp_path):
+    """Three customers netting +10, −10 and 0: every revenue share (profiles, top shares,
+    Lorenz / Pareto points) is null, not a plausible-looking 0 %, and the page renders
+    without the Pareto chart."""
+    from datetime import datetime
+
+    src = tmp_path / "t.parquet"
+    pl.DataFrame({
+        "customer_id": [1, 2, 2, 3, 3],
+        "order_ts": [datetime(2025, 1, d) for d in (2, 3, 4, 5, 6)],
+        "amount": [10.0, 5.0, -15.0, 10.0, -10.0],
+    }).write_parquet(src)
+    res = segscore.run(str(src), tmp_path / "out", config=build_config({"clustering":
+                                                                        {"enabled": False}}))
+    r = json.loads((res.out_dir / "report" / "report.json").read_text())
+    assert r["concentration"]["revenue"] == 0.0 and r["concentration"]["gini"] is None
+    for section in ("segments", "value_tiers", "lifecycle_stages"):
+        assert [p["revenue_share"] for p in r[section]] == [None] * len(r[section])
+    conc = r["concentration"]
+    assert {p["revenue_share"] for k in ("top_shares", "lorenz", "pareto")
+            for p in conc[k]} == {None}
+    page = (res.out_dir / "report" / "index.html").read_text()
+    assert "Revenue concentration" in page and "Pareto curve" not in page

@@ -89,7 +89,7 @@ def rf_heatmap(grid: dict | None) -> dict | None:
 
 
 def pareto(conc: dict | None) -> dict | None:
-    if not conc or not conc.get("pareto"):
+    if not conc or not conc.get("pareto") or conc.get("revenue") == 0:  # no shares
         return None
     w, h, x0, y0 = 420, 300, 50, 15
     pts = conc["pareto"]

@@ -286,7 +286,7 @@ def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n:
         gross = float(r.get("gross") or 0.0)
         entry = {"key": key, "name": names.get(key, str(key)), "action": actions.get(key, ""),
                  "customers": n, "customer_share": n / total_n if total_n else 0.0,
-                 "revenue": rev, "revenue_share": rev / total_rev if total_rev else 0.0,
+                 "revenue": rev, "revenue_share": rev / total_rev if total_rev else None,
                  "gross_revenue": gross, "return_amount": float(r.get("returns") or 0.0),
                  "orders": int(r.get("orders") or 0),
                  "return_rate": float(r.get("returns") or 0.0) / gross if gross else None,
@@ -340,12 +340,13 @@ def _concentration(monetary: pl.Series) -> dict:
     # integers (no float noise deciding a tie)
     pct = np.arange(LORENZ_POINTS, dtype=np.int64)
     idx = (pct * n + 50) // 100
-    lorenz = cum_at(idx) / total if total else np.zeros(LORENZ_POINTS)
+    # a net revenue of 0 has no shares: null, not 0 (or 0/0)
+    lorenz = cum_at(idx) / total if total else [None] * LORENZ_POINTS
     top = total - cum_at(n - idx)  # revenue of the top idx customers
-    pareto = top / total if total else np.zeros(LORENZ_POINTS)
+    pareto = top / total if total else [None] * LORENZ_POINTS
 
     def top_share(k):  # revenue share of the top k customers
-        return float((total - cum_at(np.int64(n - k))) / total) if total else 0.0
+        return float((total - cum_at(np.int64(n - k))) / total) if total else None
 
     tops = [(p, -(-p * n // 100)) for p in TOP_SHARE_PERCENTS]  # ⌈p × n / 100⌉, exactly
 
@@ -361,9 +362,11 @@ def _concentration(monetary: pl.Series) -> dict:
         "customers_with_non_positive_revenue": non_positive,
         "top_shares": [{"customer_share": p / 100, "customers": int(k),
                         "revenue_share": top_share(k)} for p, k in tops],
-        "lorenz": [{"customer_share": i / 100, "customers": int(k), "revenue_share": float(b)}
+        "lorenz": [{"customer_share": i / 100, "customers": int(k),
+                    "revenue_share": None if b is None else float(b)}
                    for i, (k, b) in enumerate(zip(idx, lorenz))],
-        "pareto": [{"customer_share": i / 100, "customers": int(k), "revenue_share": float(b)}
+        "pareto": [{"customer_share": i / 100, "customers": int(k),
+                    "revenue_share": None if b is None else float(b)}
                    for i, (k, b) in enumerate(zip(idx, pareto))],
     }
 
