@@ -195,7 +195,7 @@ def main(ctx: click.Context) -> None:
 
 
 @main.command("run")
-@click.argument("source", nargs=-1, required=True, type=PathText())
+@click.argument("source", nargs=-1, required=True, type=PathText(readable=False))
 @click.option("--out", required=True, type=PathText(file_okay=False),
               help="Output directory (written atomically).")
 @run_options
@@ -293,7 +293,7 @@ def generate(customers, out, seed, files):
 
 
 @main.command()
-@click.argument("source", nargs=-1, required=True, type=PathText())
+@click.argument("source", nargs=-1, required=True, type=PathText(readable=False))
 @click.option("--config", "config_path", type=PathText(dir_okay=False),
               help="TOML config to check; the files are checked with its column names "
                    "and bounds (default: the built-in defaults).")
