@@ -66,7 +66,8 @@ _TS_NAIVE = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M")
 
 
 def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
-    """String → naive-UTC Datetime(us), value by value; null where not ISO 8601."""
+    """String → naive-UTC Datetime(us), value by value; null where not ISO 8601. Digits
+    beyond the microsecond round up, as typed nanosecond timestamps do (``_timestamp``)."""
     s = (col.str.strip_chars()
          .str.replace(r"^(\d{4}-\d{2}-\d{2})[ tT]", "${1}T")
          .str.replace(r"[zZ]$", "+00:00"))
@@ -74,7 +75,10 @@ def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
              .dt.replace_time_zone(None) for f in _TS_WITH_OFFSET]
     tries += [s.str.to_datetime(f, time_unit="us", strict=False) for f in _TS_NAIVE]
     tries.append(s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
-    return pl.coalesce(tries)
+    parsed = pl.coalesce(tries)
+    # the parse truncates to the microsecond: a non-zero digit after the sixth rounds up
+    sub_us = s.str.contains(r"T\d{2}:\d{2}:\d{2}\.\d{6}0*[1-9]")
+    return pl.when(sub_us).then(parsed + pl.duration(microseconds=1)).otherwise(parsed)
 
 
 def _timestamp(name: str, kind: str, ns: bool = False) -> tuple[pl.Expr, pl.Expr]:
