@@ -203,6 +203,10 @@ NOTES = [
     "the dearer one costs alone (the sections fill the core the one-thread clustering "
     "leaves free, and the profiles took 0.23 s after them against 0.27–0.29 s). So "
     "restating the target per option would not make it met. **Not met.**",
+    "* Session 15, 19:24 (bb67455, 5 rounds): a re-measure after session 14's and 15's "
+    "correctness fixes (none in the report's hot paths). Without the report 5.68–5.85 s "
+    "(median 5.76), plain +8.0 % (after scoring 7.4 %), both options +17.3 % (11.2 %), peak "
+    "RSS 2,294–2,330 MiB in every arm: the same picture as session 14. **Not met.**",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
