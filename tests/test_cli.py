@@ -555,3 +555,21 @@ def test_api_refuses_an_empty_out(data, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="empty path"):
         segscore.run(str(data), "")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_window_days_reconciles_as_run_does(data, tmp_path):
+    """``validate --window-days N`` gives the reconciliation of ``run --window-days N`` (it
+    had no such flag: only a config file could set the window)."""
+    out = tmp_path / "w"
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--as-of", "2026-05-31",
+                                  "--window-days", "30", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((out / "manifest.json").read_text())["rows"]
+    assert rows["outside_window"] > 0
+    r = CliRunner().invoke(main, ["validate", str(data), "--as-of", "2026-05-31",
+                                  "--window-days", "30"])
+    assert r.exit_code == 0, r.output
+    assert (f"used {rows['used']:,} + after as_of {rows['after_as_of']:,} + outside window "
+            f"{rows['outside_window']:,}") in r.output
+    r = CliRunner().invoke(main, ["validate", str(data), "--window-days", "99999999"])
+    assert r.exit_code == 2 and "--window-days 99999999" in r.output

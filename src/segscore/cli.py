@@ -298,19 +298,22 @@ def generate(customers, out, seed, files):
               help="TOML config to check; the files are checked with its column names "
                    "and bounds (default: the built-in defaults).")
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
+@click.option("--window-days", type=click.IntRange(min=1),
+              help="Only rows in (as_of - N days, as_of] are used, as in run.")
 @click.option("--customers", "attributes", type=PathText(dir_okay=False),
               help="Customer attributes Parquet the run would get: its ids (type, "
                    "duplicates), columns and the attr:<column> clustering features the "
                    "config names are checked.")
 @_guard
-def validate(source, config_path, as_of, attributes):
+def validate(source, config_path, as_of, window_days, attributes):
     """Report every config, file and schema problem and the would-be row reconciliation,
     without scoring. Exit 2 when there is a problem."""
     from segscore.config import parse_as_of
     from segscore.validation import format_report, validation_report
 
     report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
-                               attributes=attributes)
+                               attributes=attributes,
+                               overrides=_overrides(window_days, None, None, None))
     click.echo(format_report(report))
     if not report["ok"]:
         sys.exit(2)

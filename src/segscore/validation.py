@@ -59,7 +59,8 @@ def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.Lazy
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
-                      memory_limit_bytes: int | None = None, attributes=None) -> dict:
+                      memory_limit_bytes: int | None = None, attributes=None,
+                      overrides: tuple[dict, dict] | None = None) -> dict:
     """Every file/schema problem of ``source`` plus the would-be row reconciliation.
 
     ``config`` is a RunConfig, a TOML path or None (defaults); a bad config file is itself a
@@ -67,6 +68,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     latest valid transaction). ``deep`` also decodes the mapped columns of every file, which
     finds corrupt data pages (costs one read of those columns). The memory plan under
     ``memory_limit_bytes`` (None = the run's default budget) is reported; no plan is a problem.
+    ``overrides``: (config overrides, the flags that set them) as ``load_config`` takes them
+    (the CLI's ``--window-days``), applied to a TOML path or the defaults.
     ``attributes``: the attributes file a run would get (``--customers``), checked as a run
     checks it before its row pass (an id column that casts to the transactions' ids, and the
     columns the ``attr:<column>`` clustering features name) and, with ``deep``, as it reads
@@ -85,7 +88,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
 
     if not isinstance(config, RunConfig):
         try:
-            config = load_config(config)
+            config = load_config(config, *(overrides or ()))
         except InputError as exc:
             problem(config, str(exc))
             config = load_config(None)  # keep checking the files with the default columns
