@@ -310,6 +310,18 @@ def test_previous_dir_errors(runs, tmp_path):
     shutil.copy(part, part.with_name("extra-copy.parquet"))
     with pytest.raises(InputError, match="duplicate customer_id"):
         build_report(res, _cfg(), previous_dir=dup)
+    # a corrupt data page in one previous file: the message names that file
+    import pyarrow.parquet as pq
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["root"] / "prev", bad)
+    part = sorted((bad / "customers").rglob("*.parquet"))[-1]
+    meta = pq.read_metadata(part)
+    col = meta.row_group(0).column(meta.schema.names.index("monetary"))
+    data = bytearray(part.read_bytes())
+    data[col.data_page_offset + 8:col.data_page_offset + 40] = b"\xff" * 32
+    part.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=f"{part.name}: corrupt Parquet data in row group 0"):
+        build_report(res, _cfg(), previous_dir=bad)
 
 
 def test_no_previous_no_attributes(runs):

@@ -181,16 +181,17 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def find_corrupt_file(infos: list[InputFile]) -> InputError | None:
+def find_corrupt_file(paths: list[Path]) -> InputError | None:
     """Decode every file's columns row group by row group; an InputError naming the first file
     that cannot be decoded (the footer was fine, a data page is not), else None."""
-    for info in infos:
+    for path in paths:
+        g = 0
         try:
-            pf = pq.ParquetFile(info.path)
+            pf = pq.ParquetFile(path)
             for g in range(pf.num_row_groups):
                 pf.read_row_group(g)
         except (OSError, pa.ArrowException, ValueError) as exc:
-            return InputError(f"{info.path}: corrupt Parquet data in row group {g} "
+            return InputError(f"{path}: corrupt Parquet data in row group {g} "
                               f"({type(exc).__name__}: {_one_line(exc)})")
     return None
 
@@ -204,7 +205,7 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
         except (pl.exceptions.ComputeError, OSError) as exc:
             raise explain_read_error(exc, infos) from None
     """
-    return find_corrupt_file(infos) or exc
+    return find_corrupt_file([i.path for i in infos]) or exc
 
 
 def exact_rows_limit(max_abs_amount: float) -> int:

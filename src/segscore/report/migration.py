@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from segscore.errors import InputError
+from segscore.ingest import find_corrupt_file
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
 from segscore.report.input_ids import (cast_ids, footer_cast_problem, sorted_by_id,
@@ -108,8 +109,10 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
         except (OSError, pl.exceptions.PolarsError) as exc:
             if i + 1 < len(attempts):
                 continue
-            raise InputError(f"{cust_dir}: cannot read previous customers: "
-                             f"{str(exc).splitlines()[0]}") from None
+            # a corrupt page: name its file (the failure path only reads the files again)
+            raise (find_corrupt_file(discover(cust_dir))
+                   or InputError(f"{cust_dir}: cannot read previous customers: "
+                                 f"{str(exc).splitlines()[0]}")) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
