@@ -142,7 +142,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     clock = StageClock(on_stage)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
     if run_dir is not None:
-        run_dir.restore_previous()  # before --previous / --model read last night's output
+        run_dir.restore_previous()  # before --previous reads last night's output
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
