@@ -227,10 +227,12 @@ def test_second_concurrent_run_is_refused(data, tmp_path):
     assert leftovers(out) == []
 
 
-def test_previous_output_moved_aside_by_a_kill_is_back_before_previous_reads_it(data, tmp_path):
+@pytest.mark.parametrize("option", ["--previous", "--model"])
+def test_previous_output_moved_aside_by_a_kill_is_back_before_previous_reads_it(data, tmp_path,
+                                                                              option):
     """Killed between the fallback's two renames, ``--out OUT --overwrite --previous OUT``
-    the next night restores last night's output first and reads it (it was refused as not a
-    segscore output, every night, because --previous is checked before the clean-up ran)."""
+    (or ``--model OUT/model.json``) the next night restores last night's output first and
+    reads it (it was refused, every night, because those are read before the clean-up ran)."""
     out = tmp_path / "out"
     shutil.copytree(data["baseline"], out)
     killed = segscore(data["small"], out, "--overwrite", "--as-of", "2026-06-01",
@@ -238,11 +240,16 @@ def test_previous_output_moved_aside_by_a_kill_is_back_before_previous_reads_it(
     assert killed.returncode == -signal.SIGKILL and not out.exists()
     previous_id = json.loads(next(tmp_path.glob(".out.segscore-old-*/manifest.json"))
                              .read_text())["run_id"]
-    result = _cli("run", data["small"], "--out", out, "--quiet", "--k", "off", "--overwrite",
-                  "--previous", out)
+    given = ("--previous", out) if option == "--previous" else ("--model", out / "model.json")
+    k = ("--k", "off") if option == "--previous" else ()
+    result = _cli("run", data["small"], "--out", out, "--quiet", *k, "--overwrite", *given)
     assert result.exit_code == 0, result.output
-    report = json.loads((out / "report" / "report.json").read_text())
-    assert report["migration"]["previous_run_id"] == previous_id
+    if option == "--previous":
+        report = json.loads((out / "report" / "report.json").read_text())
+        assert report["migration"]["previous_run_id"] == previous_id
+    else:
+        source = json.loads((out / "manifest.json").read_text())["model_source"]
+        assert source.endswith("model.json")
     assert leftovers(out) == []
 
 

@@ -166,10 +166,13 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
          overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
     from segscore.model import check_flags
+    from segscore.output import RunDirectory
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
     if model_path is not None:
+        # a previous output a killed run left moved aside is back before the model is read
+        RunDirectory(Path(out), overwrite).restore_previous()
         check_flags(model_path, {"--bins": bins, "--segments": preset,
                                  "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k})
         bins = preset = k = None  # they agree with the model, which wins

@@ -188,8 +188,8 @@ class RunDirectory:
     def restore_previous(self) -> None:
         """Put back a previous output that a run killed between its two fallback renames left
         moved away (``recover_and_clean``, under the lock), before anything reads last night's
-        output (``--previous OUT``); nothing to do otherwise. A lock the OS refuses is left
-        for ``open`` to report."""
+        output (``--previous OUT``, ``--model OUT/model.json``); nothing to do otherwise. A
+        lock the OS refuses is left for ``open`` to report."""
         if not _siblings(self.out, OLD_TAG):
             return
         try:

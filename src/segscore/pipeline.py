@@ -125,6 +125,11 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     if isinstance(config, (str, Path)):
         raise TypeError(f"config takes a RunConfig (segscore.load_config); pass the TOML file "
                         f"{str(config)!r} as config_path=")
+    if out is not None and not str(out).strip():  # Path("") is the current directory
+        raise InputError("out: an empty path; give the output directory itself")
+    run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
+    if run_dir is not None:  # before --previous / --model read last night's output
+        run_dir.restore_previous()
     config = config or load_config(config_path)
     frozen = None
     if model_path is not None:
@@ -137,12 +142,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     as_of_dt = parse_as_of(as_of)
     if as_of_dt is not None:
         window_start(as_of_dt, config.window_days)  # a window reaching before year 1: refused now
-    if out is not None and not str(out).strip():  # Path("") is the current directory
-        raise InputError("out: an empty path; give the output directory itself")
     clock = StageClock(on_stage)
-    run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
-    if run_dir is not None:
-        run_dir.restore_previous()  # before --previous reads last night's output
 
     with clock.stage("discover") as box:
         infos = inspect_inputs(discover(source), config.columns)
