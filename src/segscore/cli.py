@@ -70,10 +70,9 @@ def _guard(fn):
             _fail(exc, 2)
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
-        except Terminated:
-            click.echo("error: terminated (SIGTERM); the run's temporary files were removed",
-                       err=True)
-            sys.exit(128 + signal.SIGTERM)
+        except Terminated:  # exit 1 as for Ctrl-C: SPEC §6 has 0, 1 and 2 only
+            _fail(RuntimeError("terminated (SIGTERM); the run's temporary files were removed "
+                               "and nothing was replaced unless it had finished"), 1)
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # the machine, not segscore nor the input (the run directory is atomic)
