@@ -722,6 +722,41 @@ def test_timestamps_beyond_the_calendar_are_rejected_with_a_reason(tmp_path, as_
     assert reasons.count("timestamp_out_of_range") == rows["rejected"]["timestamp_out_of_range"]
 
 
+@pytest.mark.parametrize("kind", ["date", "ms", "ms_tz"])
+@pytest.mark.parametrize("as_of", [None, "2025-06-30"])
+def test_dates_and_ms_timestamps_beyond_polars_range_are_rejected_with_a_reason(
+        tmp_path, kind, as_of):
+    """A date or a millisecond timestamp that polars' microsecond timestamps cannot hold
+    (±292,000 years; Parquet stores both as plain integers) is rejected as
+    timestamp_out_of_range, its stored value in order_ts_raw, and the rest of the file is
+    scored; run and validate agree. It was a polars panic converting it: "internal error",
+    exit 1, no file or column named."""
+    if kind == "date":
+        stored = [20_000 + i % 28 for i in range(N)]
+        stored[0], stored[1] = 110_000_000, -110_000_000  # ±301,000 years
+        typ = pa.date32()
+    else:
+        stored = [1_735_725_600_000 + i * 86_400_000 for i in range(N)]  # 2025-01-01 10:00
+        stored[0], stored[1] = 9 * 10**18, -9 * 10**18  # ±285 million years
+        typ = pa.timestamp("ms", tz="Europe/Paris" if kind == "ms_tz" else None)
+    src = write(tmp_path / "in" / "a.parquet", good_table(
+        order_ts=pa.array(stored, pa.int32() if kind == "date" else pa.int64()).cast(typ)))
+    extra = ["--as-of", as_of] if as_of else []
+    r = run_cli(tmp_path, src, extra=extra)
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "out" / "manifest.json").read_text())["rows"]
+    assert rows["rejected"] == {"timestamp_out_of_range": 2}
+    assert rows["read"] == N and rows["balanced"]
+    rejected = pq.read_table(tmp_path / "out" / "rejected",
+                             columns=["order_ts_raw", "source_row"]).to_pydict()
+    unit = " days since 1970-01-01" if kind == "date" else " ms since 1970-01-01T00:00:00Z"
+    assert sorted(rejected["order_ts_raw"]) == sorted(f"{v}{unit}" for v in stored[:2])
+    assert sorted(rejected["source_row"]) == [0, 1]
+    v = cli("validate", src, *extra)
+    assert v.exit_code == 0, v.output
+    assert "timestamp_out_of_range" in v.output
+
+
 @pytest.mark.parametrize("role", ["channel", "category", "order_id"])
 def test_an_all_null_optional_column_counts_as_absent(tmp_path, role):
     """An optional column of Arrow type null (pandas writes an all-None column so, e.g. in a
@@ -792,3 +827,28 @@ def test_nanosecond_timestamps_after_as_of_are_after_it(tmp_path, zone):
     recency = dict(zip(customers["customer_id"], customers["recency_days"]))
     # customer 2: 1 ns before as_of is 0 days; customer 3: 365 days − 900 ns is 364 days
     assert recency == {1: 10, 2: 0, 3: 364}
+
+
+def test_only_files_whose_statistics_allow_it_pay_for_the_timestamp_edge(tmp_path):
+    """The edge check costs a few operations per row, so it runs only for a date / ms
+    order_ts whose footer statistics do not rule out values beyond it (none written, or
+    beyond); µs timestamps never need it. Without statistics the rows are read the same."""
+    from segscore.config import load_config
+    from segscore.schema import inspect_file
+
+    columns = load_config(None).columns
+    days = pa.array([20_000 + i % 28 for i in range(N)], pa.int32()).cast(pa.date32())
+    plain = write(tmp_path / "a" / "t.parquet", good_table(order_ts=days))
+    bare = tmp_path / "b" / "t.parquet"
+    bare.parent.mkdir()
+    pq.write_table(good_table(order_ts=days), bare, write_statistics=False)
+    assert not inspect_file(plain, columns).order_ts_clip
+    assert inspect_file(bare, columns).order_ts_clip
+    assert not inspect_file(write(tmp_path / "c" / "t.parquet", good_table()),
+                            columns).order_ts_clip
+    outs = []
+    for src in (plain, bare):
+        out = tmp_path / f"out-{src.parent.name}"
+        assert cli("run", src, "--out", out, "--quiet", "--k", "off").exit_code == 0
+        outs.append(pq.read_table(out / "customers").sort_by("customer_id"))
+    assert outs[0].equals(outs[1])

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap, RunConfig
 from segscore.errors import ConfigError, InputError
-from segscore.schema import InputFile
+from segscore.schema import EDGE_DAYS, InputFile
 
 # status codes (UInt8) and their names, in classification order
 STATUSES = ("used", "after_as_of", "outside_window", "null_timestamp", "unparseable_timestamp",
@@ -81,26 +81,37 @@ def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
     return pl.when(sub_us).then(parsed + pl.duration(microseconds=1)).otherwise(parsed)
 
 
-def _timestamp(name: str, kind: str, ns: bool = False) -> tuple[pl.Expr, pl.Expr]:
+def _timestamp(name: str, kind: str, unit: str = "", clip: bool = False
+               ) -> tuple[pl.Expr, pl.Expr]:
     """(parsed naive-UTC microsecond timestamp, raw string value) expressions; the raw value
     is null unless the column holds strings, so it costs nothing for typed timestamps.
-    Nanosecond timestamps (``ns``) are rounded up to the microsecond: as_of and the window
+    ``unit``, ``clip``: InputFile.order_ts_unit / order_ts_clip.
+    Nanosecond timestamps are rounded up to the microsecond: as_of and the window
     start are whole microseconds, so "after as_of" and "at or before the window start" keep
     their truth, and so does every floor of whole days (truncating put a row 900 ns after
-    as_of inside it)."""
+    as_of inside it). With ``clip``, dates and millisecond timestamps beyond ``EDGE_DAYS``
+    become that edge, with the stored value as the raw value (days or ms since 1970-01-01)."""
     col = pl.col(name)
+    raw = col.cast(pl.String) if kind == "string" else pl.lit(None, pl.String)
+    if clip:  # physical days / ms since the epoch (UTC)
+        per_day, unit_name = (1, "d") if kind == "date" else (86_400_000, "ms")
+        edge = EDGE_DAYS * per_day
+        stored = col.to_physical().cast(pl.Int64)
+        beyond = stored.abs() > edge
+        col = pl.from_epoch(stored.clip(-edge, edge), time_unit=unit_name)
+        raw = pl.when(beyond).then(stored.cast(pl.String) + (
+            " days since 1970-01-01" if kind == "date" else " ms since 1970-01-01T00:00:00Z"))
+        kind = "timestamp"  # naive UTC now
     if kind == "timestamp_tz":
         ts = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     elif kind == "string":  # a dictionary-encoded column reads as Categorical: strings first
         ts = parse_iso_timestamps(col.cast(pl.String))
     else:
         ts = col
-    if ns and kind in ("timestamp", "timestamp_tz"):
+    if unit == "ns" and kind in ("timestamp", "timestamp_tz"):
         us = ts.cast(pl.Datetime("us"))
         ts = pl.when(us.cast(pl.Datetime("ns")) < ts).then(
             us + pl.duration(microseconds=1)).otherwise(us)
-    # kept only where parsed
-    raw = col.cast(pl.String) if kind == "string" else pl.lit(None, pl.String)
     return ts.cast(pl.Datetime("us")), raw
 
 
@@ -110,7 +121,8 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
     Columns: file (UInt32), customer_id (Int64|String), order_ts (Datetime us), order_ts_raw
     (String), amount (Float64), and order_id / channel / category when any file has them.
     """
-    ts, raw = _timestamp(columns.order_ts, info.kinds["order_ts"], info.order_ts_ns)
+    ts, raw = _timestamp(columns.order_ts, info.kinds["order_ts"], info.order_ts_unit,
+                         info.order_ts_clip)
     exprs = [
         pl.lit(index, pl.UInt32).alias("file"),
         pl.col(columns.customer_id).cast(roles.id_dtype).alias("customer_id"),

@@ -21,6 +21,12 @@ import pyarrow.parquet as pq
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap
 from segscore.errors import InputError
 
+#: dates and millisecond timestamps beyond ±90M days (≈ ±246,000 years) are read as that
+#: edge: polars' µs timestamps end at ±292,000 years (the cast would overflow; polars panics
+#: formatting the failure) and it prints dates up to ±262,000 years. Either edge is far
+#: outside years 1..9999, so such a row is rejected as timestamp_out_of_range.
+EDGE_DAYS = 90_000_000
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -37,7 +43,12 @@ class InputFile:
     kinds: dict[str, str]
     string_bytes: int = 0  # encoded bytes of the mapped string columns (memory estimate)
     id_length: int = 0  # bytes of the longer of the string customer ids' min / max statistics
-    order_ts_ns: bool = False  # order_ts in nanoseconds (rounded up to µs when read)
+    #: unit of a timestamp order_ts as stored ("ms", "us" or "ns"; nanoseconds are rounded up
+    #: to µs when read, milliseconds clipped to what µs can hold), "" for other kinds
+    order_ts_unit: str = ""
+    #: a date / ms order_ts whose footer statistics do not rule out values beyond
+    #: EDGE_DAYS (read clipped to that edge; costs a little per row, so only then)
+    order_ts_clip: bool = False
 
 
 def _parquet_under(path: Path) -> list[Path]:
@@ -322,6 +333,27 @@ def _longest_value(meta: pq.FileMetaData, name: str) -> int:
     return longest
 
 
+def _may_pass(meta: pq.FileMetaData, name: str, edge: int) -> bool:
+    """Whether the integer-backed column ``name`` may hold a value beyond ±``edge`` (its
+    physical unit): a row group's statistics say so, or some row group has none."""
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        for c in range(rg.num_columns):
+            col = rg.column(c)
+            if col.path_in_schema != name:
+                continue
+            try:  # statistics a reader cannot decode count as missing
+                stats = col.statistics
+                low, high = ((stats.min_raw, stats.max_raw)
+                             if stats is not None and stats.has_min_max else (None, None))
+            except (ValueError, pa.ArrowException):
+                low = high = None
+            if not isinstance(low, int) or not isinstance(high, int) or \
+                    max(-low, high) > edge:
+                return True
+    return False
+
+
 def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     """Read one file's footer and check the mapped columns exist with accepted types."""
     meta = read_footer(path)
@@ -331,8 +363,12 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))
     strings = {getattr(columns, role) for role, kind in kinds.items() if kind == "string"}
     ts_type = meta.schema.to_arrow_schema().field(columns.order_ts).type
+    unit = ts_type.unit if pa.types.is_timestamp(ts_type) else ""
+    per_day = {"date": 1, "ms": 86_400_000}.get("date" if kinds["order_ts"] == "date" else unit)
     return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds,
-                     order_ts_ns=pa.types.is_timestamp(ts_type) and ts_type.unit == "ns",
+                     order_ts_unit=unit,
+                     order_ts_clip=bool(per_day) and _may_pass(meta, columns.order_ts,
+                                                               EDGE_DAYS * per_day),
                      string_bytes=_string_bytes(meta, strings) if strings else 0,
                      id_length=(_longest_value(meta, columns.customer_id)
                                 if kinds.get("customer_id") == "string" else 0))
