@@ -81,9 +81,10 @@ def parse_iso_timestamps(col: pl.Expr) -> pl.Expr:
     return pl.when(sub_us).then(parsed + pl.duration(microseconds=1)).otherwise(parsed)
 
 
-def _timestamp(name: str, kind: str, unit: str = "", clip: bool = False
+def _timestamp(col: pl.Expr, kind: str, unit: str = "", clip: bool = False
                ) -> tuple[pl.Expr, pl.Expr]:
-    """(parsed naive-UTC microsecond timestamp, raw string value) expressions; the raw value
+    """(parsed naive-UTC microsecond timestamp, raw string value) expressions of the order_ts
+    column ``col`` (of InputFile kind ``kind``); the raw value
     is null unless the column holds strings, so it costs nothing for typed timestamps.
     ``unit``, ``clip``: InputFile.order_ts_unit / order_ts_clip.
     Nanosecond timestamps are rounded up to the microsecond: as_of and the window
@@ -91,7 +92,6 @@ def _timestamp(name: str, kind: str, unit: str = "", clip: bool = False
     their truth, and so does every floor of whole days (truncating put a row 900 ns after
     as_of inside it). With ``clip``, dates and millisecond timestamps beyond ``EDGE_DAYS``
     become that edge, with the stored value as the raw value (days or ms since 1970-01-01)."""
-    col = pl.col(name)
     raw = col.cast(pl.String) if kind == "string" else pl.lit(None, pl.String)
     if clip:  # physical days / ms since the epoch (UTC)
         per_day, unit_name = (1, "d") if kind == "date" else (86_400_000, "ms")
@@ -120,8 +120,14 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
 
     Columns: file (UInt32), customer_id (Int64|String), order_ts (Datetime us), order_ts_raw
     (String), amount (Float64), and order_id / channel / category when any file has them.
+    A role the file's hive path gives (InputFile.path_values) is that value on every row.
     """
-    ts, raw = _timestamp(columns.order_ts, info.kinds["order_ts"], info.order_ts_unit,
+    def source(role: str) -> pl.Expr:
+        if role in info.path_values:
+            return pl.lit(info.path_values[role], pl.String)
+        return pl.col(getattr(columns, role))
+
+    ts, raw = _timestamp(source("order_ts"), info.kinds["order_ts"], info.order_ts_unit,
                          info.order_ts_clip)
     exprs = [
         pl.lit(index, pl.UInt32).alias("file"),
@@ -136,8 +142,7 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
         dtype = wanted[role]
         if dtype is None:
             continue
-        name = getattr(columns, role)
-        expr = pl.col(name).cast(dtype) if role in info.kinds else pl.lit(None, dtype)
+        expr = source(role).cast(dtype) if role in info.kinds else pl.lit(None, dtype)
         exprs.append(expr.alias(role))
     return pl.scan_parquet(info.path, hive_partitioning=False, glob=False).select(exprs)
 

@@ -11,8 +11,9 @@ import functools
 import glob
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,6 +50,9 @@ class InputFile:
     #: a date / ms order_ts whose footer statistics do not rule out values beyond
     #: EDGE_DAYS (read clipped to that edge; costs a little per row, so only then)
     order_ts_clip: bool = False
+    #: role → value of the roles a hive directory name ``<column>=<value>`` in the path gives
+    #: because the file lacks that column (see path_columns; None: the hive null value)
+    path_values: dict[str, str | None] = field(default_factory=dict)
 
 
 def _parquet_under(path: Path) -> list[Path]:
@@ -181,6 +185,27 @@ ACCEPTED = {
 }
 
 
+#: roles a hive directory name ``<column>=<value>`` may supply for the files below it that
+#: lack the column: the same value for every row of such a file (string kind)
+PATH_ROLES = ("order_ts", "channel", "category")
+#: the value Spark and Hive write for a null partition key
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def path_columns(path: Path, names, columns: ColumnMap) -> dict[str, str | None]:
+    """role → value for each PATH_ROLES column that the file ``path`` lacks (``names``: its
+    columns) and a hive directory name ``<column>=<value>`` of its path gives (percent-decoded,
+    as writers encode them; HIVE_NULL is null; the innermost name wins)."""
+    hive: dict[str, str | None] = {}
+    for part in path.parent.parts:
+        key, eq, value = part.partition("=")
+        if eq and key:
+            value = unquote(value)
+            hive[unquote(key)] = None if value == HIVE_NULL else value
+    return {role: hive[getattr(columns, role)] for role in PATH_ROLES
+            if getattr(columns, role) in hive and getattr(columns, role) not in names}
+
+
 def read_footer(path: Path) -> pq.FileMetaData:
     """The Parquet footer of ``path``, or an InputError naming the file."""
     try:
@@ -260,6 +285,8 @@ def file_problems(path: Path, meta: pq.FileMetaData,
         raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
     twice = _duplicated(arrow_schema.names)
     by_name = {f.name: f.type for f in arrow_schema if f.name not in twice}
+    for role in path_columns(path, arrow_schema.names, columns):
+        by_name[getattr(columns, role)] = pa.string()
     kinds, problems = column_problems(path, by_name, columns, set(twice))
     for role in ("customer_id", "order_id"):  # read as int64 (ingest.resolve_roles)
         name = getattr(columns, role)
@@ -361,17 +388,23 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     if problems:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))
-    strings = {getattr(columns, role) for role, kind in kinds.items() if kind == "string"}
-    ts_type = meta.schema.to_arrow_schema().field(columns.order_ts).type
+    arrow_schema = meta.schema.to_arrow_schema()
+    from_path = path_columns(path, arrow_schema.names, columns)
+    strings = {getattr(columns, role) for role, kind in kinds.items()
+               if kind == "string" and role not in from_path}
+    ts_type = (pa.string() if "order_ts" in from_path
+               else arrow_schema.field(columns.order_ts).type)
     unit = ts_type.unit if pa.types.is_timestamp(ts_type) else ""
     per_day = {"date": 1, "ms": 86_400_000}.get("date" if kinds["order_ts"] == "date" else unit)
+    path_bytes = meta.num_rows * sum(len((v or "").encode()) for v in from_path.values())
     return InputFile(path=path, bytes=path.stat().st_size, rows=meta.num_rows, kinds=kinds,
                      order_ts_unit=unit,
                      order_ts_clip=bool(per_day) and _may_pass(meta, columns.order_ts,
                                                                EDGE_DAYS * per_day),
-                     string_bytes=_string_bytes(meta, strings) if strings else 0,
+                     string_bytes=(_string_bytes(meta, strings) if strings else 0) + path_bytes,
                      id_length=(_longest_value(meta, columns.customer_id)
-                                if kinds.get("customer_id") == "string" else 0))
+                                if kinds.get("customer_id") == "string" else 0),
+                     path_values=from_path)
 
 
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:

@@ -122,7 +122,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             continue
         info = inspect_file(path, config.columns)
         if deep:
-            names = [getattr(config.columns, role) for role in info.kinds]
+            names = [getattr(config.columns, role) for role in info.kinds
+                     if role not in info.path_values]
             msg = _deep_check(info, names)
             if msg:
                 problem(path, msg)
@@ -142,7 +143,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
 
     report: dict = {
         "ok": False, "problems": problems,
-        "files": [{"path": str(i.path), "bytes": i.bytes, "rows": i.rows, "kinds": i.kinds}
+        "files": [{"path": str(i.path), "bytes": i.bytes, "rows": i.rows, "kinds": i.kinds,
+                   **({"from_path": i.path_values} if i.path_values else {})}
                   for i in infos],
         "estimated_peak_bytes": 0, "partitions": None,
     }
