@@ -573,3 +573,18 @@ def test_validate_window_days_reconciles_as_run_does(data, tmp_path):
             f"{rows['outside_window']:,}") in r.output
     r = CliRunner().invoke(main, ["validate", str(data), "--window-days", "99999999"])
     assert r.exit_code == 2 and "--window-days 99999999" in r.output
+
+
+def test_generate_shows_progress_on_stderr_and_quiet_silences_it(tmp_path):
+    """generate reports its two phases (customers generated, files written) on stderr, as
+    run shows its stages; --quiet leaves only the summary line on stdout."""
+    loud = CliRunner().invoke(main, ["generate", "--customers", "1200", "--files", "3",
+                                     "--out", str(tmp_path / "a")])
+    assert loud.exit_code == 0, loud.output
+    assert "1200/1200" in loud.stderr and "3/3" in loud.stderr
+    assert "1,200 customers" in loud.stdout
+    quiet = CliRunner().invoke(main, ["generate", "--customers", "1200", "--files", "3",
+                                      "--out", str(tmp_path / "b"), "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == ""
+    assert quiet.stdout.startswith("1,200 customers")

@@ -165,3 +165,34 @@ def test_bad_arguments(tmp_path, kwargs):
 def test_string_columns_are_plain_strings(gen):
     t = pq.read_table(gen.files[0])
     assert t.schema.field("channel").type == pa.string()
+
+
+def test_progress_callback_counts_customers_then_files(tmp_path):
+    """on_progress gets the customers generated so far after each chunk, then the files
+    written, each ending at its total."""
+    calls = []
+    generate_transactions(tmp_path / "g", 2500, seed=2, files=4, chunk_customers=1000,
+                          on_progress=lambda *a: calls.append(a))
+    assert calls == [("customers", 1000, 2500), ("customers", 2000, 2500),
+                     ("customers", 2500, 2500)] + [("files", f, 4) for f in range(1, 5)]
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_an_interrupted_generation_leaves_nothing_it_created(tmp_path, existed):
+    """Interrupted while writing its files (Ctrl-C, or SIGTERM, which the CLI turns into an
+    exception), the generator removes what it wrote and the directories it created (out and
+    its missing parents); an empty out that existed before stays. It left an empty out."""
+    out = tmp_path / "a" / "b" / "gen"
+    if existed:
+        out.mkdir(parents=True)
+
+    def interrupt(phase, done, total):
+        if phase == "files" and done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_transactions(out, 2000, seed=1, files=4, on_progress=interrupt)
+    if existed:
+        assert out.is_dir() and not any(out.iterdir())
+    else:
+        assert not (tmp_path / "a").exists()

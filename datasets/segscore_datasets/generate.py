@@ -487,7 +487,8 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
                           start: datetime.date = date(2024, 7, 1),
                           end: datetime.date = date(2026, 6, 30),
                           files: int | None = None, attributes: bool = True,
-                          chunk_customers: int = 500_000) -> GenerateSummary:
+                          chunk_customers: int = 500_000,
+                          on_progress=None) -> GenerateSummary:
     """Write synthetic transactions for ``customers`` customers over [start, end] (dates,
     both inclusive) to ``out_dir/transactions/transactions-NNNN.parquet`` (disjoint,
     increasing time ranges; rows sorted by order_ts then order_id) and, if
@@ -495,12 +496,17 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
 
     ``files=None`` writes one file per calendar quarter; an int splits the period into
     that many equal whole-day ranges.  Same arguments give byte-identical files.
+    ``on_progress(phase, done, total)``, if given, is called after each step: phase
+    "customers" (customers generated so far) then "files" (transaction files written).
     Raises ValueError if ``out_dir`` exists and is not empty."""
     out_dir = Path(out_dir)
     _check_args(out_dir, customers, start, end, files, chunk_customers, seed)
     period = _make_period(start, end)
     bounds_us = period.start_us + _file_bounds(start, end, files) * _US_PER_DAY
     tx_dir, attr_dir, tmp = out_dir / "transactions", out_dir / "attributes", out_dir / ".tmp"
+    # the directories a failed or interrupted run removes: its own, and out_dir and its
+    # missing parents when it created them
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     try:
         tmp.mkdir(parents=True)
         tx_dir.mkdir()
@@ -516,11 +522,16 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
                 with ipc.new_file(tmp / f"attr-c{chunk:06d}.arrow", ATTRIBUTE_SCHEMA) as w:
                     w.write_table(_attribute_table(c, period))
             del c, rows
+            if on_progress is not None:
+                on_progress("customers", int(index[-1]) + 1, customers)
         outputs, total_rows = [], 0
-        for f in range(len(bounds_us) - 1):
+        n_files = len(bounds_us) - 1
+        for f in range(n_files):
             out = tx_dir / f"transactions-{f:04d}.parquet"
             total_rows += _assemble_file(sorted(tmp.glob(f"f{f:04d}-c*.arrow")), out)
             outputs.append(out)
+            if on_progress is not None:
+                on_progress("files", f + 1, n_files)
         attributes_path = None
         if attributes:
             attr_dir.mkdir()
@@ -530,6 +541,11 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
     except BaseException:
         for d in (tmp, tx_dir, attr_dir):
             shutil.rmtree(d, ignore_errors=True)
+        for d in created:  # innermost first; only while empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
         raise
     shutil.rmtree(tmp)
     written = sum(p.stat().st_size for p in outputs)

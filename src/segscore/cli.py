@@ -278,14 +278,18 @@ def _demo_notes(generated: int, result, root: Path, temporary: bool) -> None:
 @click.option("--out", required=True, type=PathText(file_okay=False))
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--files", type=click.IntRange(min=1), help="Number of transaction files.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
 @_guard
-def generate(customers, out, seed, files):
+def generate(customers, out, seed, files, quiet):
     """Write a realistic synthetic transaction set (bounded memory, any scale)."""
     from segscore_datasets import generate_transactions
 
+    from segscore.progress import StepProgress
+
     try:
-        s = _writing(Path(out), lambda: generate_transactions(out, customers, seed=seed,
-                                                               files=files))
+        with StepProgress(quiet) as progress:
+            s = _writing(Path(out), lambda: generate_transactions(
+                out, customers, seed=seed, files=files, on_progress=progress))
     except ValueError as exc:  # the generator names its parameter: name the option
         text = str(exc)
         option = next((o for o in ("customers", "files") if text.startswith(o)), None)

@@ -7,6 +7,7 @@ import time
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 class StageProgress:
@@ -34,3 +35,26 @@ class StageProgress:
         else:
             self.completed.append(f"{stage} {elapsed:.2f}s")
             self.console.print(f"[green]✓[/] {stage} [dim]{elapsed:.2f}s[/]")
+
+
+class StepProgress:
+    """``on_progress(phase, done, total)`` callback (the data generator's) showing one bar per
+    phase on stderr, or nothing with ``quiet``; a context manager that clears up the display."""
+
+    def __init__(self, quiet: bool = False):
+        self._bars = Progress(TextColumn("{task.description}"), BarColumn(),
+                              MofNCompleteColumn(), TimeElapsedColumn(),
+                              console=Console(stderr=True, quiet=quiet))
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "StepProgress":
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bars.stop()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bars.add_task(phase, total=total)
+        self._bars.update(self._tasks[phase], completed=done)
