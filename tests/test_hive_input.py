@@ -17,7 +17,7 @@ import pytest
 import segscore
 from segscore.config import build_config
 from segscore.schema import HIVE_NULL
-from segscore.validation import validation_report
+from segscore.validation import format_report, validation_report
 
 CHANNELS = ["web", "in store", "app/ios", None]
 
@@ -75,6 +75,9 @@ def test_channel_from_the_path_equals_the_channel_column(tmp_path):
     assert report["rows"]["used"] == len(rows)
     assert sorted(f["from_path"]["channel"] or "" for f in report["files"]) == \
         sorted(ch or "" for ch in CHANNELS)
+    text = format_report(report)
+    assert "channel = 'in store' from the path" in text
+    assert "channel = null from the path" in text
 
 
 def test_order_date_from_the_path_equals_a_date_column(tmp_path):

@@ -206,7 +206,9 @@ def format_report(report: dict) -> str:
     """Plain-text rendering of :func:`validation_report` (for the CLI)."""
     lines = []
     for f in report["files"]:
-        lines.append(f"ok {f['path']} · {f['rows']:,} rows · {f['bytes']:,} bytes")
+        from_path = "".join(f" · {role} = {'null' if v is None else repr(v)} from the path"
+                            for role, v in f.get("from_path", {}).items())
+        lines.append(f"ok {f['path']} · {f['rows']:,} rows · {f['bytes']:,} bytes{from_path}")
     attrs = report.get("attributes")
     if attrs:
         lines.append(f"ok customer attributes {attrs['path']} · "
