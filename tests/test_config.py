@@ -300,3 +300,16 @@ def test_as_of_parsing():
             parse_as_of(edge)
     with pytest.raises(ConfigError, match="--as-of"):
         parse_as_of("30/06/2026")
+
+
+def test_the_reference_config_in_the_docs_is_the_defaults(tmp_path):
+    """docs/config.md's reference block, saved as a file, loads and is exactly the built-in
+    defaults (it elided the lifecycle table, so it did not load as written)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text("utf-8")
+    block = re.search(r"```toml\n(.*?)```", doc, flags=re.S).group(1)
+    path = tmp_path / "reference.toml"
+    path.write_text(block)
+    assert load_config(path).config_hash() == load_config(None).config_hash()

@@ -234,8 +234,8 @@ def exact_rows_limit(max_abs_amount: float) -> int:
 def check_exact_sums(rows: pl.Series, max_abs_amount: float) -> None:
     """InputError when a customer's sums might have left the exact int64 range: ``rows``
     (used rows per customer) × the largest amount's 1/10,000 units reaches 2⁶³. A sound
-    bound, not a measurement: with the default max_abs_amount (1e7) it needs 9.2e7 rows for
-    one customer; a raised bound lowers that (1e12: 922 rows)."""
+    bound, not a measurement: with the default max_abs_amount (1e7) it needs 92,233,721 rows for
+    one customer; a raised bound lowers that (1e12: 923 rows)."""
     most = int(rows.max() or 0)
     limit = exact_rows_limit(max_abs_amount)
     if most > limit:
