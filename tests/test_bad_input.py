@@ -480,14 +480,23 @@ def test_bad_config(tmp_path, name):
 
 def test_window_reaching_before_year_1_is_refused_up_front(tmp_path):
     """An explicit as_of near the start of the calendar: refused before any data is read
-    (it used to fail in the row pass as an internal error, exit 1)."""
+    (it used to fail in the row pass as an internal error, exit 1). The message names the
+    flag that set the window, in run and in validate (it named only window_days); set in a
+    config file, the key."""
     src = write(tmp_path / "in" / "t.parquet", good_table())
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--as-of", "0001-01-01",
                                                             "--window-days", "5")),
-                   "window_days = 5", "before the year 1")
+                   "--window-days 5: window_days = 5", "before the year 1")
     # as_of from the data (2025-01): found when the row pass knows it, still exit 2
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--window-days", "800000")),
-                   "window_days = 800000", "before the year 1")
+                   "--window-days 800000: window_days = 800000", "before the year 1")
+    v = cli("validate", src, "--window-days", "800000")
+    assert v.exit_code == 2 and "--window-days 800000: window_days = 800000" in v.output
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[scoring]\nwindow_days = 800000\n")
+    r = run_cli(tmp_path, src, extra=("--config", cfg))
+    assert_refused(tmp_path, r, "window_days = 800000", "before the year 1")
+    assert "--window-days" not in r.output
 
 
 @pytest.mark.parametrize("name", ["negative_random_state", "nan_min_monetary",

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from segscore.errors import InputError
+from segscore.errors import ConfigError, InputError, naming_flag
 
 out_console = Console(soft_wrap=True)  # paths and lines never broken mid-name (logs, pipes)
 
@@ -177,10 +177,14 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
         bins = preset = k = None  # they agree with the model, which wins
     overrides = _overrides(window_days, bins, preset, k)
     config = load_config(config_path, *overrides)
-    result = run(source, out, config=config, as_of=as_of, model_path=model_path,
-                 overwrite=overwrite, previous=previous, attributes=attributes,
-                 memory_limit_bytes=int(memory_limit_gb * 2**30) if memory_limit_gb else None,
-                 on_stage=StageProgress(quiet))
+    try:
+        result = run(source, out, config=config, as_of=as_of, model_path=model_path,
+                     overwrite=overwrite, previous=previous, attributes=attributes,
+                     memory_limit_bytes=(int(memory_limit_gb * 2**30) if memory_limit_gb
+                                         else None),
+                     on_stage=StageProgress(quiet))
+    except ConfigError as exc:  # e.g. a --window-days reaching before the year 1
+        raise naming_flag(exc, overrides[1]) from None
     for warning in result.manifest.get("warnings", []):  # shown even with --quiet
         click.echo(f"warning: {warning}", err=True)
     return result

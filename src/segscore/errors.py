@@ -10,4 +10,18 @@ class InputError(SegscoreError):
 
 
 class ConfigError(InputError):
-    """A config file or option is invalid; the message names the file and the key."""
+    """A config file or option is invalid; the message names the file and the key.
+    ``key``: the config key at fault ("scoring.window_days"), when one is, so a caller that
+    set it from a flag can name the flag."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+def naming_flag(exc: InputError, flags: dict[str, str]) -> InputError:
+    """``exc``, or, for a ConfigError about a key a CLI flag set (``flags``: key → "--flag
+    value"), the same error with the flag named first, as the config checks name it."""
+    if isinstance(exc, ConfigError) and exc.key in flags:
+        return ConfigError(f"{flags[exc.key]}: {exc}", key=exc.key)
+    return exc

@@ -260,7 +260,8 @@ def window_start(as_of: datetime, window_days: int | None) -> datetime | None:
         return as_of - timedelta(days=window_days)
     except OverflowError:
         raise ConfigError(f"window_days = {window_days}: a window that long before as_of "
-                          f"{as_of.isoformat()} would start before the year 1") from None
+                          f"{as_of.isoformat()} would start before the year 1",
+                          key="scoring.window_days") from None
 
 
 def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,

@@ -23,7 +23,7 @@ from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
 from segscore.config import RunConfig, load_config
-from segscore.errors import InputError
+from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
 from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
@@ -187,8 +187,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             per_customer = (classified.filter(pl.col("status") == USED)
                             .group_by("customer_id").len().collect()["len"])
             check_exact_sums(per_customer, config.max_abs_amount)
-    except InputError as exc:
-        problem(None, str(exc))
+    except InputError as exc:  # e.g. a --window-days reaching before the year 1
+        problem(None, str(naming_flag(exc, overrides[1] if overrides else {})))
         return report
     except (pl.exceptions.PolarsError, OSError) as exc:
         problem(None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")
