@@ -75,14 +75,48 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("nan", "cut_points.m must be finite and ascending"),
     ("one_bound", "value_tier_bounds must hold 2 finite, descending values"),
     ("reversed", "value_tier_bounds must hold 2 finite, descending values"),
+    ("means_nan", "clusters.means must hold 4 finite numbers"),
+    ("means_short", "clusters.means must hold 4 finite numbers"),
+    ("stds_zero", "clusters.stds must be positive"),
+    ("centroid_inf", "clusters.centroids must hold"),
+    ("transform_sqrt", "clusters.transforms must map each feature to 'log1p_clip0' or 'identity'"),
+    ("k_zero", "clusters.k must be an integer in 1..64"),
+    ("profiles_short", "clusters.profiles must hold"),
+    ("features_string", "clusters.features must be a list of distinct feature names"),
+    ("feature_unknown", "clusters.features must be a list of distinct feature names"),
+    ("clusters_null", "config.clustering.enabled is true but clusters is null"),
+    ("thresholds", "differ from the thresholds of its config.value_tier.tiers"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
     """A hand-edited (or wrong) model.json: exit 2 naming the field, before any data is read
     (unsorted or NaN cut points and reversed tier bounds were an internal error after the row
-    pass; one tier bound was taken silently and the last tier vanished)."""
+    pass; one tier bound was taken silently and the last tier vanished). The clusters part
+    too: NaN means or zero stds put every customer in one cluster, exit 0; k = 0 or short
+    lists failed at the cluster stage, exit 1; a null clusters was refitted silently."""
     model = json.loads((first_run / "model.json").read_text())
-    if edit == "manifest":
+    clusters = model["clusters"]
+    cluster_edits = {
+        "means_nan": lambda: clusters["means"].__setitem__(0, float("nan")),
+        "means_short": lambda: clusters.update(means=clusters["means"][:2]),
+        "stds_zero": lambda: clusters.update(stds=[0.0] * len(clusters["stds"])),
+        "centroid_inf": lambda: clusters["centroids"][0].__setitem__(0, float("inf")),
+        "transform_sqrt": lambda: clusters["transforms"].update(monetary="sqrt"),
+        "k_zero": lambda: clusters.update(k=0, centroids=[], profiles=[]),
+        "profiles_short": lambda: clusters.update(profiles=clusters["profiles"][:1]),
+        "features_string": lambda: clusters.update(features="monetary"),
+        "feature_unknown": lambda: clusters["features"].__setitem__(0, "nope"),
+        "clusters_null": lambda: model.update(clusters=None),
+    }
+    if edit in cluster_edits:
+        cluster_edits[edit]()
+    elif edit == "thresholds":
+        model["config"]["value_tier"] = {"method": "thresholds", "tiers": [
+            {"key": "vip", "name": "VIP", "min_monetary": 500.0},
+            {"key": "gold", "name": "Gold", "min_monetary": 100.0},
+            {"key": "regular", "name": "Regular"}]}
+        model["value_tier_bounds"] = [50.0, 10.0]
+    elif edit == "manifest":
         model = json.loads((first_run / "manifest.json").read_text())
     elif edit == "unsorted":
         model["cut_points"]["r"] = model["cut_points"]["r"][::-1]
@@ -588,3 +622,22 @@ def test_generate_shows_progress_on_stderr_and_quiet_silences_it(tmp_path):
     assert quiet.exit_code == 0, quiet.output
     assert quiet.stderr == ""
     assert quiet.stdout.startswith("1,200 customers")
+
+
+def test_a_threshold_tier_model_reapplies(data, tmp_path):
+    """A model fitted with threshold tiers re-applies (its bounds are its thresholds, which
+    load_model now checks) and gives the same tiers on the same data."""
+    cfg = tmp_path / "tiers.toml"
+    cfg.write_text('[value_tier]\nmethod = "thresholds"\n'
+                   '[[value_tier.tiers]]\nkey = "vip"\nname = "VIP"\nmin_monetary = 500.0\n'
+                   '[[value_tier.tiers]]\nkey = "gold"\nname = "Gold"\nmin_monetary = 100.0\n'
+                   '[[value_tier.tiers]]\nkey = "regular"\nname = "Regular"\n')
+    first = tmp_path / "n1"
+    args = ["run", str(data), "--as-of", "2026-05-31", "--quiet"]
+    assert CliRunner().invoke(main, [*args, "--out", str(first), "--config", str(cfg)]).exit_code == 0
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "n2"),
+                                      "--model", str(first / "model.json")])
+    assert again.exit_code == 0, again.output
+    tiers = [pl.read_parquet(d / "customers", hive_partitioning=True).sort("customer_id")
+             ["value_tier"].cast(pl.String) for d in (first, tmp_path / "n2")]
+    assert tiers[0].equals(tiers[1]) and set(tiers[0]) == {"vip", "gold", "regular"}

@@ -149,19 +149,61 @@ class ClusterModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> ClusterModel:
-        """Rebuild a model written by ``to_dict``."""
+        """Rebuild a model written by ``to_dict``. ValueError naming the field
+        ("clusters.stds: …") when one is not what ``to_dict`` writes: a hand-edited model
+        would otherwise assign every customer to one cluster, or fail mid-run."""
+        if not isinstance(d, dict):
+            raise ValueError(f"clusters must be an object or null, got {d!r}")
         if d.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"unsupported cluster model schema {d.get('schema_version')!r}")
-        features = tuple(d["features"])
+        features = d["features"]
+        if (not isinstance(features, list) or not features
+                or not all(isinstance(f, str) for f in features)
+                or len(set(features)) != len(features) or unknown_features(tuple(features))):
+            raise ValueError(f"clusters.features must be a list of distinct feature names, "
+                             f"got {features!r}")
+        k, dims = d["k"], len(features)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ValueError(f"clusters.k must be an integer in 1..{MAX_K}, got {k!r}")
+        transforms = d["transforms"]
+        if (not isinstance(transforms, dict) or set(transforms) != set(features)
+                or not set(transforms.values()) <= {"log1p_clip0", "identity"}):
+            raise ValueError("clusters.transforms must map each feature to 'log1p_clip0' or "
+                             f"'identity', got {transforms!r}")
+        means = _finite(d["means"], (dims,), "clusters.means")
+        stds = _finite(d["stds"], (dims,), "clusters.stds")
+        if (stds <= 0).any():
+            raise ValueError(f"clusters.stds must be positive, got {stds.tolist()}")
+        centroids = _finite(d["centroids"], (k, dims), "clusters.centroids")
+        profiles = d["profiles"]
+        if (not isinstance(profiles, list) or len(profiles) != k
+                or any(not isinstance(p, dict) or p.get("cluster") != i
+                       or not isinstance(p.get("label"), str) for i, p in enumerate(profiles))):
+            raise ValueError(f"clusters.profiles must hold {k} objects, the i-th with "
+                             "cluster = i and a label")
+        if not isinstance(d["selection"], dict):
+            raise ValueError("clusters.selection must be an object")
         return cls(
-            features=features,
-            log_features=tuple(f for f in features if d["transforms"][f] == "log1p_clip0"),
-            means=np.asarray(d["means"], dtype=np.float64),
-            stds=np.asarray(d["stds"], dtype=np.float64),
-            centroids=np.asarray(d["centroids"], dtype=np.float64).reshape(d["k"], len(features)),
+            features=tuple(features),
+            log_features=tuple(f for f in features if transforms[f] == "log1p_clip0"),
+            means=means, stds=stds, centroids=centroids,
             selection=d["selection"],
-            profiles=tuple(d["profiles"]),
+            profiles=tuple(profiles),
         )
+
+
+def _finite(value, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``value`` (nested JSON lists of numbers) as a float64 array of ``shape`` with finite
+    values only; ValueError naming the field otherwise."""
+    try:
+        bad = any(isinstance(v, bool) for v in np.ravel(np.asarray(value, dtype=object)))
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        bad, arr = True, np.empty(0)
+    if bad or arr.shape != shape or not np.isfinite(arr).all():
+        dims = " × ".join(map(str, shape))
+        raise ValueError(f"{name} must hold {dims} finite numbers, got {value!r}"[:300])
+    return arr
 
 
 def fit_clusters(features: pl.DataFrame, settings: ClusterSettings) -> ClusterModel:

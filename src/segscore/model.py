@@ -146,6 +146,17 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
             np.diff(bounds) > 0).any():
         raise InputError(f"{p}: value_tier_bounds must hold {n_tiers - 1} finite, descending "
                          f"values (one per tier but the last), got {bounds.tolist()}")
+    tiers = model_cfg.value_tier
+    if tiers.method == "thresholds" and bounds.tolist() != [t.min_monetary
+                                                            for t in tiers.tiers[:-1]]:
+        raise InputError(f"{p}: value_tier_bounds {bounds.tolist()} differ from the thresholds "
+                         "of its config.value_tier.tiers (min_monetary); a threshold model's "
+                         "bounds are its thresholds")
+    if (frozen.clusters is not None) != model_cfg.clustering.enabled:
+        raise InputError(f"{p}: config.clustering.enabled is "
+                         f"{str(model_cfg.clustering.enabled).lower()} but clusters is "
+                         f"{'set' if frozen.clusters is not None else 'null'}; a frozen model "
+                         "has clusters exactly when its clustering is on")
     merged = RunConfig(columns=current.columns, bins=model_cfg.bins,
                        window_days=current.window_days, max_abs_amount=current.max_abs_amount,
                        segments=replace(model_cfg.segments, name=name), value_tier=model_cfg.value_tier,
