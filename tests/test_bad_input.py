@@ -435,6 +435,12 @@ def test_output_beside_the_input_files_is_fine(tmp_path, monkeypatch):
 
 CONFIGS = {
     "unknown_key": ('[scoring]\nbins = 5\nbinz = 4\n', "binz"),
+    "two_roles_one_column": ('[columns]\norder_id = "customer_id"\n',
+                             "customer_id and order_id both name the column 'customer_id'"),
+    "amount_on_the_id": ('[columns]\namount = "customer_id"\n',
+                         "customer_id and amount both name the column 'customer_id'"),
+    "id_on_a_default_name": ('[columns]\ncustomer_id = "order_id"\n',
+                             'set order_id = "" to read no order_id'),
     "unknown_section": ('[scorin]\nbins = 5\n', "scorin"),
     "bins_out_of_range": ('[scoring]\nbins = 12\n', "scoring.bins"),
     "bins_wrong_type": ('[scoring]\nbins = "five"\n', "scoring.bins"),
@@ -861,3 +867,23 @@ def test_only_files_whose_statistics_allow_it_pay_for_the_timestamp_edge(tmp_pat
         assert cli("run", src, "--out", out, "--quiet", "--k", "off").exit_code == 0
         outs.append(pq.read_table(out / "customers").sort_by("customer_id"))
     assert outs[0].equals(outs[1])
+
+
+def test_an_optional_column_set_to_empty_is_not_read(tmp_path):
+    """order_id = "" reads no order ids, so a file whose customer ids sit in a column called
+    order_id can be mapped (customer_id = "order_id" alone is refused: the default order_id
+    role would read the same column, and every frequency would count one order)."""
+    table = good_table()
+    ids = table.column("customer_id")
+    src = write(tmp_path / "in" / "t.parquet", table.drop(["customer_id"]).append_column(
+        "order_id", ids))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[columns]\ncustomer_id = "order_id"\norder_id = ""\n')
+    r = run_cli(tmp_path, src, extra=("--config", cfg))
+    assert r.exit_code == 0, r.output
+    plain = write(tmp_path / "plain" / "t.parquet", table)
+    r2 = cli("run", plain, "--out", tmp_path / "out2", "--quiet", "--k", "off")
+    assert r2.exit_code == 0, r2.output
+    a, b = (pq.read_table(o / "customers").sort_by("customer_id")
+            for o in (tmp_path / "out", tmp_path / "out2"))
+    assert a.column("frequency").equals(b.column("frequency"))

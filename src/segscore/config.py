@@ -296,14 +296,30 @@ def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> C
 
 
 def _columns(raw: dict, where: str) -> ColumnMap:
+    """The column map of a [columns] table laid over the defaults. An optional role set to ""
+    is not read. Two roles naming one column are refused (order_id = "customer_id" made every
+    frequency 1): the message names both, and ``= ""`` for an optional role the user did not
+    set, whose default name another role took."""
     names = {"customer_id", "order_ts", "amount", *OPTIONAL_COLUMNS}
     _only(raw, names, where)
     values = {k: _typed(v, (str,), f"{where}.{k}") for k, v in raw.items()}
     for k, v in values.items():
-        if not v:
+        if not v and k not in OPTIONAL_COLUMNS:
             raise ConfigError(f"{where}.{k}: column name is empty")
-    explicit = tuple(sorted(k for k in OPTIONAL_COLUMNS if k in raw))
-    return ColumnMap(**values, explicit=explicit)
+    explicit = tuple(sorted(k for k in OPTIONAL_COLUMNS if values.get(k)))
+    columns = ColumnMap(**values, explicit=explicit)
+    taken: dict[str, str] = {}
+    for role in ("customer_id", "order_ts", "amount", *OPTIONAL_COLUMNS):
+        name = getattr(columns, role)
+        if not name:
+            continue
+        if name in taken:
+            hint = (f"; set {role} = \"\" to read no {role}" if role in OPTIONAL_COLUMNS
+                    and role not in raw else "")
+            raise ConfigError(f"{where}: {taken[name]} and {role} both name the column "
+                              f"'{name}'; each role needs its own column{hint}")
+        taken[name] = role
+    return columns
 
 
 def build_config(user: dict, source: str = "config", flags: dict[str, str] | None = None

@@ -226,7 +226,7 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
     problems: list[str] = []
     for role, accepted in ACCEPTED.items():
         name = getattr(columns, role)
-        if name in duplicated:
+        if name in duplicated or not name:  # "": an optional role not to read
             continue
         if name not in by_name:
             if role in OPTIONAL_COLUMNS and role not in columns.explicit:
