@@ -423,6 +423,28 @@ def test_output_inside_the_input_is_refused(tmp_path, monkeypatch, source, out):
         ["in", "in/t.parquet"]
 
 
+@pytest.mark.parametrize("kind", ["transactions", "attributes"])
+def test_an_input_inside_the_output_it_would_replace_is_refused(tmp_path, kind):
+    """Input kept inside last night's output directory: --overwrite would delete it with the
+    old output, so the run is refused before anything is read (it ran, exit 0, and the input
+    was gone afterwards)."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    out = tmp_path / "out"
+    assert run_cli(tmp_path, src).exit_code == 0
+    kept = write(out / "kept" / "t.parquet", good_table())
+    if kind == "transactions":
+        r = cli("run", kept, "--out", out, "--overwrite", "--quiet", "--k", "off")
+    else:
+        attrs = out / "kept" / "attrs.parquet"
+        pq.write_table(pa.table({"customer_id": pa.array(range(37), pa.int64()),
+                                 "region": pa.array(["n"] * 37)}), attrs)
+        r = cli("run", src, "--out", out, "--overwrite", "--quiet", "--k", "off",
+                "--customers", attrs)
+    assert r.exit_code == 2, r.output
+    assert "is inside the output directory" in " ".join(r.output.split())
+    assert kept.exists()
+
+
 def test_output_beside_the_input_files_is_fine(tmp_path, monkeypatch):
     write(tmp_path / "in" / "t.parquet", good_table())
     monkeypatch.chdir(tmp_path)
