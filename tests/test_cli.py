@@ -562,6 +562,10 @@ def test_k_cut_to_the_distinct_feature_rows_is_said_and_the_model_takes_the_aske
                                       "--k", "10", "--model", str(first / "model.json"),
                                       "--quiet"])
     assert again.exit_code == 0, again.output
+    # the re-applied model fits nothing tonight: no warning about tonight's data
+    assert "clusters asked for" not in again.output
+    again_manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert not any("clusters asked for" in w for w in again_manifest["warnings"])
 
 
 @pytest.mark.parametrize("args", [

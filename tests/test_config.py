@@ -313,3 +313,34 @@ def test_the_reference_config_in_the_docs_is_the_defaults(tmp_path):
     path = tmp_path / "reference.toml"
     path.write_text(block)
     assert load_config(path).config_hash() == load_config(None).config_hash()
+
+
+def test_a_config_with_a_byte_order_mark_loads(tmp_path):
+    """Windows editors may start a UTF-8 file with a byte-order mark; it was refused as
+    "invalid TOML … at line 1, column 1"."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[scoring]\nbins = 5\nwindow_days = 30\n")
+    assert load_config(path).window_days == 30
+
+
+def test_as_of_digits_beyond_the_microsecond_round_up_as_the_data_does():
+    """--as-of 12:00:00.1234567 is 12:00:00.123457 (it was truncated to .123456, so a row
+    at exactly that instant, rounded up when read, counted as after as_of)."""
+    from datetime import datetime
+
+    assert parse_as_of("2026-06-30T12:00:00.1234567") == datetime(2026, 6, 30, 12, 0, 0, 123457)
+    assert parse_as_of("2026-06-30T12:00:00.1234560") == datetime(2026, 6, 30, 12, 0, 0, 123456)
+    assert parse_as_of("2026-06-30 12:00:00,1234501+02:00") == \
+        datetime(2026, 6, 30, 10, 0, 0, 123451)
+    with pytest.raises(ConfigError, match="outside the years 1..9999"):
+        parse_as_of("9999-12-31T23:59:59.9999999")
+
+
+def test_a_lifecycle_day_bound_beyond_the_calendar_is_refused():
+    """No customer can have more days than years 1..9999 hold: a rule that needs more can
+    never match and is refused (SPEC §4), naming the range (it was accepted)."""
+    rules = [{"key": "a", "name": "A", "recency_days": {"min": 2**63 - 1}},
+             {"key": "b", "name": "B"}]
+    with pytest.raises(ConfigError, match=r"lifecycle.rules\[0\] \(a\): recency_days range .* "
+                                          r"is outside 0..3652058"):
+        build_config({"lifecycle": {"rules": rules}})

@@ -10,7 +10,7 @@ import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ MAX_ABS_AMOUNT_LIMIT = 1e12
 #: the longest lookback window: years 1..9999 (a window from a given as_of that reaches
 #: before the year 1 is refused when as_of is known, ingest.window_start)
 MAX_WINDOW_DAYS = (date(9999, 12, 31) - date(1, 1, 1)).days
-#: what a scored customer can have: days ≥ 0, at least one purchase (SPEC §2)
-LIFECYCLE_DOMAIN = ((0, None), (0, None), (1, None))
+#: what a scored customer can have: days ≥ 0 and within the calendar (years 1..9999), at
+#: least one purchase (SPEC §2); a rule outside it could never match
+LIFECYCLE_DOMAIN = ((0, MAX_WINDOW_DAYS), (0, MAX_WINDOW_DAYS), (1, None))
 OPTIONAL_COLUMNS = ("order_id", "channel", "category")
 
 
@@ -388,7 +389,7 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None,
     if path is not None:
         p = Path(path)
         try:
-            text = p.read_text("utf-8")
+            text = p.read_text("utf-8-sig")  # a byte-order mark (Windows editors) is skipped
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -417,10 +418,20 @@ def parse_as_of(value: str | date | datetime | None) -> datetime | None:
         pass
     try:
         parsed = datetime.fromisoformat(text)
+        # digits beyond the microsecond (which fromisoformat drops) round up, as they do in
+        # the data (ingest), so a row at exactly as_of is never after it
+        if _SUB_MICROSECOND.search(text):
+            parsed += timedelta(microseconds=1)
     except ValueError:
         raise ConfigError(f"--as-of: {value!r} is not an ISO date (2026-06-30) "
                           "or timestamp (2026-06-30T18:00:00)") from None
+    except OverflowError:
+        raise ConfigError(f"--as-of: {value!r} is outside the years 1..9999") from None
     return _naive_utc(parsed)
+
+
+#: a fraction of a second with a non-zero digit after the sixth
+_SUB_MICROSECOND = re.compile(r":\d{2}[.,]\d{6}0*[1-9]")
 
 
 def _naive_utc(moment: datetime) -> datetime:

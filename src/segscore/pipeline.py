@@ -181,7 +181,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                          clock, start_sections, attributes)
         result.manifest["warnings"] = (
             ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
-            + k_reduced(result.model))
+            + (k_reduced(result.model) if frozen is None else []))  # a model's K is its own
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
