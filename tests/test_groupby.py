@@ -513,17 +513,6 @@ def test_string_id_hash_collision_is_detected():
         acc.add(batch)
 
 
-def naive_gather(acc, order, columns):
-    """(out, orders, categories) of _gather_columns in plain Python integers: out[j][i] =
-    acc[order[i]][columns[j]]; orders = ORDERS + KEYLESS, or -1 - KEYLESS when ORDERS < 0;
-    categories = set bits of CATMASK read as 64 unsigned bits."""
-    out = [[acc[g][c] for g in order] for c in columns]
-    orders = [acc[g][gb.ORDERS] + acc[g][gb.KEYLESS] if acc[g][gb.ORDERS] >= 0
-              else -1 - acc[g][gb.KEYLESS] for g in order]
-    categories = [bin(acc[g][gb.CATMASK] % 2**64).count("1") for g in order]
-    return out, orders, categories
-
-
 _INT64 = st.integers(-2**63, 2**63 - 1)
 
 
@@ -548,7 +537,7 @@ def test_gather_columns_property(tables, columns, order_dtype, want_orders, want
     order_a = np.array(order, dtype=order_dtype)
     columns_a = np.array(columns, dtype=np.int64)
     k = len(order)
-    want_out, want_orders_l, want_cats = naive_gather(acc.tolist(), order, columns)
+    want_out, want_orders_l, want_cats = naive.gather_columns(acc.tolist(), order, columns)
     for threads in (1, 2):
         out = np.full((len(columns), k), -7, dtype=np.int64)
         orders = np.full(k if want_orders else 0, -7, dtype=np.int64)
