@@ -22,6 +22,20 @@ def quantile_scores(x, q):
     return [1 + sum(1 for c in cuts if v > c) for v in x], cuts
 
 
+def rank_tiers(m, top_shares):
+    """Rank value tiers (0 = highest) of monetary ``m``: bounds = np.quantile (linear) of m at
+    1 - cumulative top share; a value is in the first tier whose bound it exceeds, else the
+    last."""
+    bounds = np.quantile(np.asarray(m, dtype=np.float64), 1.0 - np.cumsum(top_shares))
+    return np.array([next((i for i, b in enumerate(bounds) if v > b), len(bounds)) for v in m])
+
+
+def threshold_tiers(m, mins):
+    """Threshold value tiers (0 = highest): the first tier whose minimum monetary (``mins``,
+    descending) the value reaches, else the last."""
+    return np.array([next((i for i, b in enumerate(mins) if v >= b), len(mins)) for v in m])
+
+
 def customer_features(rows, as_of: datetime, window_days: int | None = None, has_order_id=False):
     """Per-customer RFM features from a list of dict rows (SPEC §2), one dict per customer.
 
