@@ -84,6 +84,16 @@ def first_match(rules, values):
     return None
 
 
+def first_match_rows(rules, fields, columns):
+    """first_match of every row (``columns``: one sequence per field, in ``fields``' order;
+    values as Python integers), -1 where no rule matches."""
+    out = []
+    for row in zip(*columns):
+        found = first_match(rules, dict(zip(fields, (int(v) for v in row))))
+        out.append(-1 if found is None else found)
+    return out
+
+
 def hll_registers(keys, p: int) -> list[int]:
     """HyperLogLog registers (2**p) of 64-bit keys, one key at a time with Python integers:
     splitmix64's finalizer, register = top p bits, rank = 1 + leading zeros of the other
