@@ -22,6 +22,17 @@ def quantile_scores(x, q):
     return [1 + sum(1 for c in cuts if v > c) for v in x], cuts
 
 
+def nan_cut_points(x, probs):
+    """cut_points' documented result: np.nanquantile (numpy's default "linear" method over the
+    non-NaN values, with numpy's NaN where its interpolation meets inf - inf or inf * 0); all
+    NaN when x has no non-NaN value."""
+    x = np.asarray(x, dtype=np.float64)
+    if np.isnan(x).all():
+        return np.full(len(probs), np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.nanquantile(x, probs) if len(probs) else np.empty(0)
+
+
 def rank_tiers(m, top_shares):
     """Rank value tiers (0 = highest) of monetary ``m``: bounds = np.quantile (linear) of m at
     1 - cumulative top share; a value is in the first tier whose bound it exceeds, else the
