@@ -225,7 +225,8 @@ def test_identical_with_one_and_two_threads():
     assert outs[0] == outs[1]
 
 
-INT_DTYPES = st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32])
+INT_DTYPES = st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                              np.uint32, np.uint64])
 PROBS = st.lists(st.floats(0, 1), min_size=0, max_size=6)
 
 
@@ -262,6 +263,87 @@ def test_counting_is_used_for_narrow_integers(monkeypatch):
     x = np.random.default_rng(1).integers(0, 730, 50_000).astype(np.int32)
     assert scoring.cut_points(x, [0.2, 0.4]).tobytes() == np.quantile(
         x.astype(np.float64), [0.2, 0.4]).tobytes()
+
+
+def _counted_or_selected(monkeypatch, counted):
+    """Make the path that must not run fail: selection (serial and radix) when ``counted``,
+    else the counting kernel."""
+    import segscore.scoring as scoring
+
+    def boom(*args):
+        raise AssertionError(("selection" if counted else "counting") + " path used")
+
+    if counted:
+        monkeypatch.setattr(scoring, "_cut_points", boom)
+        monkeypatch.setattr(scoring, "_select_by_radix", boom)
+    else:
+        monkeypatch.setattr(scoring, "_cut_points_counted", boom)
+
+
+_U62 = 2**62
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("x,counted", [
+    # int16 / uint16: every range is narrow (span <= 65536), so always counted
+    (np.arange(-2**15, 2**15, dtype=np.int16)[::-1], True),        # the whole int16 range
+    (np.array([-2**15, 2**15 - 1, -2**15, 2**15 - 1], np.int16), True),  # both extremes, ties
+    (np.repeat(np.array([-7, 0, 0, 3], np.int16), 501), True),     # heavy ties, negatives
+    (np.array([-2**15], np.int16), True),                           # single row
+    (np.arange(2**16, dtype=np.uint16)[::-1], True),                # the whole uint16 range
+    (np.array([0, 2**16 - 1, 2**16 - 1, 0, 5], np.uint16), True),   # both extremes, ties
+    (np.array([2**16 - 1], np.uint16), True),                       # single row
+    # "narrow" uint64: a small range, counted while every value is below 2**62 ...
+    (np.repeat(np.array([0, 1, 1, 9, 730], np.uint64), 333), True),
+    (np.array([2**40 + 5, 2**40, 2**40 + 5, 2**40 + 2], np.uint64), True),
+    (np.arange(_U62 - 65_000, _U62, 7, dtype=np.uint64), True),     # up to 2**62 - 5: counted
+    (np.array([_U62 - 1], np.uint64), True),                        # single row, largest counted
+    # ... and selected (through float64) from 2**62 on, narrow or not
+    (np.array([_U62, _U62 + 3, _U62 + 3, _U62 + 1000], np.uint64), False),
+    (np.arange(2**64 - 5_000, 2**64 - 1, 3, dtype=np.uint64), False),
+    (np.array([2**64 - 1], np.uint64), False),
+])
+def test_narrow_integer_dtypes_by_counting_equal_numpy(x, counted, threads, monkeypatch):
+    """int16 / uint16 (always counted) and uint64 with a small range (counted below 2**62,
+    selected above): np.quantile of the values as float64, bit for bit, through the path the
+    dispatch documents, with 1 and 2 threads, alone and concurrently (cut_points_of); and the
+    scores are naive.quantile_scores'."""
+    _counted_or_selected(monkeypatch, counted)
+    probs = [0.0, 0.2, 0.25, 0.5, 0.8, 1.0, 0.8, 1 / 3]
+    want = np.quantile(x.astype(np.float64), probs)
+    got = with_threads(threads, cut_points, x, probs)
+    assert got.tobytes() == want.tobytes()
+    both = with_threads(threads, cut_points_of, [(x, probs), (x[::-1], probs[::-1])], threads)
+    assert [g.tobytes() for g in both] == [want.tobytes(), want[::-1].tobytes()]
+    scores, cuts = with_threads(threads, quantile_scores, x, 5)
+    want_scores, want_cuts = naive.quantile_scores(x.astype(np.float64), 5)
+    assert cuts.tobytes() == want_cuts.tobytes() and scores.tolist() == want_scores
+
+
+@st.composite
+def narrow_integers(draw):
+    """int16 / uint16 / uint64 columns of a small range at any offset (the dtype's ends, 2**62
+    and 2**64 for uint64), clipped to the dtype (ties at its ends)."""
+    dtype = draw(st.sampled_from([np.int16, np.uint16, np.uint64]))
+    info = np.iinfo(dtype)
+    if dtype is np.uint64:
+        base = draw(st.sampled_from([0, 7, 2**32, _U62 - 70_000, _U62 - 40, 2**63, 2**64 - 300]))
+    else:
+        base = draw(st.sampled_from([int(info.min), int(info.min) + 1, -3, 0, int(info.max) - 9]))
+    width = draw(st.sampled_from([1, 3, 300, 70_000]))
+    offsets = draw(st.lists(st.integers(0, width - 1), min_size=1, max_size=300))
+    return np.array([min(max(base + o, int(info.min)), int(info.max)) for o in offsets],
+                    dtype=dtype)
+
+
+@settings(max_examples=80, deadline=None)
+@given(narrow_integers(), PROBS, st.sampled_from([1, 2]))
+def test_narrow_integer_dtypes_property(x, probs, threads):
+    """Any such column (single row, ties, both paths of the dispatch), any probabilities,
+    1 or 2 threads: np.quantile of the values as float64, bit for bit."""
+    got = with_threads(threads, cut_points, x, probs)
+    want = np.quantile(x.astype(np.float64), probs) if probs else np.empty(0)
+    assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
 
 
 @given(arrays(np.float64, st.integers(1, 400),
