@@ -352,19 +352,20 @@ def test_grid_sums_equal_naive(n, threads):
     np.testing.assert_array_equal(sums, np.array(want_s))  # NaN == NaN here, else bit-equal
 
 
-def unassigned_case(units, freq, combo, n_combo):
+def unassigned_case(units, freq, combo, n_combo, threads=1):
     """_unassigned_units on the feature columns features.py derives from integer units per
     customer (``units``: (n, 3), two channels then the spend in no channel): avg_order_value
     = units / scale / frequency, share = channel units / purchase units. Returns (kernel,
-    the no-channel units summed per combination, naive_unassigned)."""
+    the no-channel units summed per combination, naive_unassigned), the kernel run with
+    ``threads`` numba threads."""
     units = np.asarray(units, dtype=np.int64).reshape(len(freq), 3)
     gross = units.sum(axis=1)
     aov = gross / 10_000 / np.asarray(freq, dtype=np.int64)
     shares = tuple(np.ascontiguousarray(units[:, k] / gross.astype(np.float64))
                    for k in range(units.shape[1] - 1))
     got = np.zeros(n_combo, dtype=np.int64)
-    rk._unassigned_units(np.asarray(combo, dtype=np.int32), aov, np.asarray(freq, np.int64),
-                         shares, 10_000.0, got)
+    with_threads(threads, rk._unassigned_units, np.asarray(combo, dtype=np.int32), aov,
+                 np.asarray(freq, np.int64), shares, 10_000.0, got)
     truth = np.zeros(n_combo, dtype=np.int64)
     np.add.at(truth, np.asarray(combo, dtype=np.int64), units[:, -1])
     return got, truth, naive_unassigned(combo, aov, freq, shares, 10_000.0, n_combo)
@@ -378,8 +379,9 @@ def unassigned_case(units, freq, combo, n_combo):
     ([[1, 2, 3], [1, 2, 3], [1, 2, 3]], [1, 1, 1], [2, 2, 2]),  # identical customers
     ([[1, 1, 1], [2**40, 3, 2**40 + 7]], [7, 3], [0, 0]),        # large G (≈ 2^41 units)
 ])
-def test_unassigned_units_edge_cases(units, freq, combo):
-    got, truth, want = unassigned_case(units, freq, combo, 3)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_unassigned_units_edge_cases(units, freq, combo, threads):
+    got, truth, want = unassigned_case(units, freq, combo, 3, threads)
     assert got.tolist() == want == truth.tolist()
 
 
@@ -397,8 +399,9 @@ def test_unassigned_units_property(rows):
     assert got.tolist() == want == truth.tolist()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("high", [100, 10**9, 2**45])
-def test_unassigned_units_random_customers(high):
+def test_unassigned_units_random_customers(high, threads):
     """Thousands of customers: share · G is often an ulp off its integer (so the per-term
     rounding is needed), and the exact no-channel units still come back per combination."""
     rng = np.random.default_rng(high)
@@ -406,7 +409,8 @@ def test_unassigned_units_random_customers(high):
     units = rng.integers(0, high, size=(n, 3))
     units[rng.random(n) < 0.1, 2] = 0  # some customers' spend is all in the share columns
     units[units.sum(axis=1) == 0, 0] = 1
-    got, truth, want = unassigned_case(units, rng.integers(1, 40, n), rng.integers(0, 3, n), 3)
+    got, truth, want = unassigned_case(units, rng.integers(1, 40, n), rng.integers(0, 3, n), 3,
+                                       threads)
     assert got.tolist() == want == truth.tolist()
 
 

@@ -152,3 +152,25 @@ def test_transform_table_lookup_property(dtype, lo, span, n, seed, threads):
     assert values.tobytes() == per_row.tobytes()
     np.testing.assert_allclose(values, np.log1p(np.clip(column.astype(np.float64), 0, None)),
                                rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16])
+def test_transform_table_lookup_empty_column(dtype, threads):
+    """An empty integer column: _lookup_into writes nothing (1 or 2 threads), _transform_table
+    of a one-value range is that value's transform, and clusters._narrow_log leaves an empty
+    column to the per-row path (which gives naive_scaling's empty result)."""
+    from segscore import clusters
+
+    column = np.empty(0, dtype=dtype)
+    table = np.full(1, np.nan)
+    _transform_table(np.int64(5), True, table)
+    np.testing.assert_allclose(table, naive_scaling(np.array([5]), True)[0], rtol=1e-15, atol=0)
+    values = np.empty(0)
+    with_threads(threads, _lookup_into, column, np.int64(5), table, values)
+    assert values.shape == (0,)
+    got, log = clusters._narrow_log(column, True, values)
+    assert got is column and log is True
+    out = np.empty(0)
+    assert with_threads(threads, _transform_moments, column, True, out) == (0.0, 0.0, 0)
+    assert naive_scaling(column, True)[1:] == (0.0, 0.0, 0)
