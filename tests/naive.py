@@ -22,6 +22,31 @@ def quantile_scores(x, q):
     return [1 + sum(1 for c in cuts if v > c) for v in x], cuts
 
 
+def nan_cut_points(x, probs):
+    """cut_points' documented result: np.nanquantile (numpy's default "linear" method over the
+    non-NaN values, with numpy's NaN where its interpolation meets inf - inf or inf * 0); all
+    NaN when x has no non-NaN value."""
+    x = np.asarray(x, dtype=np.float64)
+    if np.isnan(x).all():
+        return np.full(len(probs), np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.nanquantile(x, probs) if len(probs) else np.empty(0)
+
+
+def rank_tiers(m, top_shares):
+    """Rank value tiers (0 = highest) of monetary ``m``: bounds = np.quantile (linear) of m at
+    1 - cumulative top share; a value is in the first tier whose bound it exceeds, else the
+    last."""
+    bounds = np.quantile(np.asarray(m, dtype=np.float64), 1.0 - np.cumsum(top_shares))
+    return np.array([next((i for i, b in enumerate(bounds) if v > b), len(bounds)) for v in m])
+
+
+def threshold_tiers(m, mins):
+    """Threshold value tiers (0 = highest): the first tier whose minimum monetary (``mins``,
+    descending) the value reaches, else the last."""
+    return np.array([next((i for i, b in enumerate(mins) if v >= b), len(mins)) for v in m])
+
+
 def customer_features(rows, as_of: datetime, window_days: int | None = None, has_order_id=False):
     """Per-customer RFM features from a list of dict rows (SPEC §2), one dict per customer.
 
@@ -68,6 +93,16 @@ def first_match(rules, values):
         if all(lo <= values[f] <= hi for f, (lo, hi) in rule.items()):
             return i
     return None
+
+
+def first_match_rows(rules, fields, columns):
+    """first_match of every row (``columns``: one sequence per field, in ``fields``' order;
+    values as Python integers), -1 where no rule matches."""
+    out = []
+    for row in zip(*columns):
+        found = first_match(rules, dict(zip(fields, (int(v) for v in row))))
+        out.append(-1 if found is None else found)
+    return out
 
 
 def hll_registers(keys, p: int) -> list[int]:

@@ -1,5 +1,7 @@
 """Plain-Python reference for native_kernels.groupby (slow, obviously correct)."""
 
+from native_kernels.groupby import CATMASK, KEYLESS, ORDERS  # acc column indices
+
 
 def dense_codes(ids):
     """(codes, uniques): group code per row in order of first appearance, and each group's id."""
@@ -86,3 +88,29 @@ def mask_pairs(masks):
     """(group, bit) for every set bit of every group's 64-bit mask (int64), groups then bits
     in increasing order."""
     return [(g, b) for g, m in enumerate(masks) for b in range(64) if (int(m) % 2**64) >> b & 1]
+
+
+def gather_columns(acc, order, columns):
+    """(out, orders, categories) of _gather_columns in plain Python integers: out[j][i] =
+    acc[order[i]][columns[j]]; orders = ORDERS + KEYLESS, or -1 - KEYLESS when ORDERS < 0;
+    categories = set bits of CATMASK read as 64 unsigned bits."""
+    out = [[acc[g][c] for g in order] for c in columns]
+    orders = [acc[g][ORDERS] + acc[g][KEYLESS] if acc[g][ORDERS] >= 0
+              else -1 - acc[g][KEYLESS] for g in order]
+    categories = [bin(acc[g][CATMASK] % 2**64).count("1") for g in order]
+    return out, orders, categories
+
+
+def string_codes(values, known):
+    """(codes, first) of segscore.ids.string_codes (the _fill_table / _lookup_or_insert
+    kernels on string hashes) by dict: known strings their index, other strings numbered
+    from len(known) on by first row; first = the row where each of those first appears."""
+    code = {v: i for i, v in enumerate(known)}
+    first = []
+    out = []
+    for row, v in enumerate(values):
+        if v not in code:
+            code[v] = len(known) + len(first)
+            first.append(row)
+        out.append(code[v])
+    return out, first

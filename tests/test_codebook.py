@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import native_kernels.codebook as cb
 import naive_groupby as naive
 from segscore.accumulate import Codebook, TooManyValues
+from threads import with_threads
 
 
 def encode_all(batches, fixed=None, limit=None):
@@ -40,10 +41,12 @@ def test_growing_book_limit(batches, limit):
     assert encode_all(batches, limit=limit) == naive.codebook_codes(batches, limit=limit)
 
 
-def test_empty_single_and_all_null_batches():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_empty_single_and_all_null_batches(threads):
     batches = [[], ["web"], [None], [None, "app", None], []]
-    assert encode_all(batches) == naive.codebook_codes(batches)
-    assert encode_all(batches, ["app"]) == naive.codebook_codes(batches, ["app"])
+    assert with_threads(threads, encode_all, batches) == naive.codebook_codes(batches)
+    assert with_threads(threads, encode_all, batches, ["app"]) == \
+        naive.codebook_codes(batches, ["app"])
 
 
 def test_many_values_grow_the_table():
@@ -90,8 +93,9 @@ def test_a_shared_hash_among_known_values_changes_the_seed(monkeypatch):
     assert seed == Codebook(("web",))._seed + 1
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n", [0, 1, 17, 5000])
-def test_lookup_with_and_without_nulls(n):
+def test_lookup_with_and_without_nulls(n, threads):
     rng = np.random.default_rng(n)
     hashes = rng.integers(0, 2**63, size=n).astype(np.uint64)
     slot_hash = np.zeros(2 ** 14, dtype=np.uint64)
@@ -101,7 +105,8 @@ def test_lookup_with_and_without_nulls(n):
     want_code = dict(zip(known.tolist(), (np.arange(len(known)) % 7 - 1).tolist()))
     for nulls in (np.empty(0, dtype=np.bool_), rng.random(n) < 0.3):
         out, counts = np.empty(n, dtype=np.int32), np.zeros(6, dtype=np.int64)
-        missing = cb._lookup(hashes, nulls, slot_hash, slot_code, out, counts)
+        missing = with_threads(threads, cb._lookup, hashes, nulls, slot_hash, slot_code, out,
+                               counts)
         is_null = nulls if len(nulls) else np.zeros(n, dtype=bool)
         want = [-1 if is_null[i] else want_code.get(h, -1) for i, h in enumerate(hashes.tolist())]
         assert out.tolist() == want

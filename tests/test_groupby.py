@@ -108,11 +108,13 @@ def run_kernels(ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng):
     return all_codes, uniques[:k], acc[:k], pairs, counts
 
 
-def check_against_naive(ids, ts, units, chan, cat, keyless, keys, n_chan, seed=0):
+def check_against_naive(ids, ts, units, chan, cat, keyless, keys, n_chan, seed=0, threads=None):
+    """run_kernels (with ``threads`` numba threads when given) against tests/naive_groupby."""
     rng = np.random.default_rng(seed)
     bounds = split_points(rng, len(ids))
-    codes, uniques, acc, pairs, counts = run_kernels(ids, ts, units, chan, cat, keyless, keys,
-                                                     n_chan, bounds, rng)
+    args = (ids, ts, units, chan, cat, keyless, keys, n_chan, bounds, rng)
+    codes, uniques, acc, pairs, counts = (with_threads(threads, run_kernels, *args) if threads
+                                          else run_kernels(*args))
     want_codes, want_uniques = naive.dense_codes(ids)
     assert codes == want_codes
     assert uniques.tolist() == want_uniques
@@ -151,10 +153,11 @@ def test_kernels_equal_naive_random(seed, n_chan, n_cat, id_range):
     check_against_naive(ids, ts, units, chan, cat, [], keys, n_chan, seed)  # no order ids
 
 
-def test_kernels_empty_and_single_row():
-    check_against_naive([], [], [], [], [], [], [], 0)
-    check_against_naive([7], [5], [3], [0], [63], [False], [9], 1)
-    check_against_naive([7], [5], [-3], [0], [2], [True], [9], 1)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_kernels_empty_and_single_row(threads):
+    check_against_naive([], [], [], [], [], [], [], 0, threads=threads)
+    check_against_naive([7], [5], [3], [0], [63], [False], [9], 1, threads=threads)
+    check_against_naive([7], [5], [-3], [0], [2], [True], [9], 1, threads=threads)
 
 
 def test_returns_only_group_has_no_purchase_and_zero_extremes():
@@ -214,11 +217,13 @@ def test_lookup_empty_single_colliding_and_chunked(threads):
 @given(st.lists(st.tuples(st.integers(-3, 3), st.integers(0, 3), st.integers(-2, 2),
                           st.integers(-1, 2), st.integers(-1, 63), st.booleans(),
                           st.integers(0, 3)), max_size=40),
-       st.integers(0, 2**32))
-def test_kernels_property(rows, seed):
+       st.integers(0, 2**32), st.sampled_from([1, 2]))
+def test_kernels_property(rows, seed, threads):
+    """Rows with repeated ids, timestamps and keys (ties), empty and single-row inputs, in
+    random batches, 1 or 2 numba threads: every kernel of the row pass equals the naive one."""
     cols = list(zip(*rows)) if rows else [[]] * 7
     ids, ts, units, chan, cat, keyless, keys = (list(c) for c in cols)
-    check_against_naive(ids, ts, units, chan, cat, keyless, keys, 3, seed)
+    check_against_naive(ids, ts, units, chan, cat, keyless, keys, 3, seed, threads)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -513,17 +518,6 @@ def test_string_id_hash_collision_is_detected():
         acc.add(batch)
 
 
-def naive_gather(acc, order, columns):
-    """(out, orders, categories) of _gather_columns in plain Python integers: out[j][i] =
-    acc[order[i]][columns[j]]; orders = ORDERS + KEYLESS, or -1 - KEYLESS when ORDERS < 0;
-    categories = set bits of CATMASK read as 64 unsigned bits."""
-    out = [[acc[g][c] for g in order] for c in columns]
-    orders = [acc[g][gb.ORDERS] + acc[g][gb.KEYLESS] if acc[g][gb.ORDERS] >= 0
-              else -1 - acc[g][gb.KEYLESS] for g in order]
-    categories = [bin(acc[g][gb.CATMASK] % 2**64).count("1") for g in order]
-    return out, orders, categories
-
-
 _INT64 = st.integers(-2**63, 2**63 - 1)
 
 
@@ -548,7 +542,7 @@ def test_gather_columns_property(tables, columns, order_dtype, want_orders, want
     order_a = np.array(order, dtype=order_dtype)
     columns_a = np.array(columns, dtype=np.int64)
     k = len(order)
-    want_out, want_orders_l, want_cats = naive_gather(acc.tolist(), order, columns)
+    want_out, want_orders_l, want_cats = naive.gather_columns(acc.tolist(), order, columns)
     for threads in (1, 2):
         out = np.full((len(columns), k), -7, dtype=np.int64)
         orders = np.full(k if want_orders else 0, -7, dtype=np.int64)

@@ -549,3 +549,30 @@ def test_silhouette_samples_property(X, c_count, k, seed, threads):
     for row, got in zip(labels, out):
         np.testing.assert_allclose(got, naive.silhouette_samples(X, row), rtol=1e-12,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 2, 9])
+def test_assign_and_lloyd_pass_empty_single_and_tied_rows(n, dtype, threads):
+    """The parallel kernels themselves (not the one-chunk serial path the wrapper takes) on
+    no row, one row and a few tied rows (integer grid: duplicate rows, rows equidistant from
+    two centres, a duplicate centre): labels, sizes, means and inertia exactly the naive
+    ones, with 1 and 2 threads."""
+    rng = np.random.default_rng(n)
+    X = rng.integers(-2, 3, (n, 2)).astype(dtype)
+    centers = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [-1.0, 1.0]])  # 2 = copy of 0
+    ref_labels, ref_new, ref_sizes = naive.lloyd_step(X, centers)
+    ref_inertia = naive.inertia(X, centers, ref_labels)
+    labels, totals = np.full(n, -7, np.int32), np.full(1, np.nan)
+    total = with_threads(threads, _assign, X, centers, labels, totals)
+    assert labels.tolist() == ref_labels.tolist() and total == ref_inertia == totals[0]
+    labels = np.full(n, -1, np.int32)
+    sums, counts = np.empty((1, 4, 2)), np.empty((1, 4), np.int64)
+    inertia, changed = np.empty(1), np.empty(1, np.int64)
+    with_threads(threads, _lloyd_pass, X, centers, labels, sums, counts, inertia, changed)
+    new, sizes = np.empty_like(centers), np.empty(4, np.int64)
+    _merge_chunks(sums, counts, centers, new, sizes)
+    assert labels.tolist() == ref_labels.tolist() and sizes.tolist() == ref_sizes.tolist()
+    np.testing.assert_array_equal(new, ref_new)  # means of small integers: exact
+    assert inertia[0] == ref_inertia and changed[0] == n

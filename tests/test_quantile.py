@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -79,19 +79,107 @@ def test_nan_is_ignored_for_cuts_and_scored_zero():
 
 
 @given(st.lists(arrays(np.float64, st.integers(0, 200),
-                      elements=st.one_of(finite, tied, st.just(np.nan))), min_size=1, max_size=4),
+                      elements=st.one_of(finite, tied, st.just(np.nan),
+                                         st.sampled_from([np.inf, -np.inf]))),
+                min_size=1, max_size=4),
        st.integers(2, 9), st.integers(1, 3))
 def test_cut_points_of_columns_equal_one_at_a_time(columns, q, threads):
-    """Concurrent selections (ties, NaN, empty and single-row columns; ascending score and
-    descending tier-style probabilities) give each pair's own cut points bit for bit, in order."""
+    """Concurrent selections (ties, NaN, ±inf, empty and single-row columns; ascending score
+    and descending tier-style probabilities) give each pair's own cut points bit for bit, in
+    order."""
     wanted = [(c, score_probabilities(q)[::1 if i % 2 == 0 else -1])
               for i, c in enumerate(columns)]
     got = cut_points_of(wanted, threads)
-    want = [np.nanquantile(c, p) if (~np.isnan(c)).any() else np.full(q - 1, np.nan)
-            for c, p in wanted]
+    want = [naive.nan_cut_points(c, p) for c, p in wanted]
     assert len(got) == len(columns)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+@st.composite
+def with_specials(draw, max_size=200):
+    """Float64 arrays with +inf, -inf and NaN: finite ones (ties included) with a few such
+    entries, short ones mixing them with tied values (so cut points often fall beside an
+    infinity), or ones of nothing else; empty and single-row arrays too."""
+    special = st.sampled_from([np.inf, -np.inf, np.nan])
+    mode = draw(st.sampled_from(["few", "few", "mixed", "mixed", "only"]))
+    if mode == "mixed":
+        return draw(arrays(np.float64, st.integers(0, 12), elements=st.one_of(tied, special)))
+    x = draw(arrays(np.float64, st.integers(0, max_size), elements=st.one_of(finite, tied)))
+    if mode == "only":
+        return draw(arrays(np.float64, len(x), elements=special))
+    for _ in range(draw(st.integers(0, 4)) if len(x) else 0):
+        x[draw(st.integers(0, len(x) - 1))] = draw(special)
+    return x
+
+
+INF_CASES = [  # (values, q): ±inf values, and cut points that are not NaN (so they are scored)
+    ([-np.inf, -np.inf, 1.0, 2.0, 3.0, np.inf], 3),      # cuts [-inf, 2.33]
+    ([-np.inf, 1.0], 2),                                 # 1 - inf * 0.5 = -inf
+    ([-np.inf, -np.inf, 0.0, 1.0], 2),                   # ties on a -inf cut
+    ([0.0, 1.0, 2.0, np.inf], 5),                        # 2 + inf * 0.4 = +inf, the last cut
+    ([np.inf, 3.0, 1.0, 2.0, 0.0, 4.0, 5.0, 6.0], 2),    # +inf beyond every interpolation
+    ([np.nan, -np.inf, 2.0, np.inf, np.nan, 8.0, 9.0, 1.0], 3),  # NaN and both infinities
+]
+
+
+# np.quantile's lerp over an infinity warns (inf - inf, inf * 0) even where it gives ±inf
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("radix", [False, True])
+@pytest.mark.parametrize("x,q", INF_CASES)
+def test_scores_with_infinities_equal_naive(x, q, radix, threads):
+    """±inf values (and NaN, which the cut points leave out and which scores 0): the cut
+    points are np.nanquantile's and the scores SPEC's 1 + #{k: x > c_k} over the non-NaN
+    values (tests/naive.py), by the selection or the radix path, with 1 or 2 threads."""
+    import segscore.scoring as scoring
+
+    x = np.array(x)
+    probs = score_probabilities(q)
+    old = scoring.RADIX_MIN_ROWS
+    scoring.RADIX_MIN_ROWS = 1 if radix else old
+    try:
+        scores, cuts = with_threads(threads, quantile_scores, x, q)
+    finally:
+        scoring.RADIX_MIN_ROWS = old
+    ok = ~np.isnan(x)
+    want, want_cuts = naive.quantile_scores(x[ok], q)
+    assert np.isinf(x).any() and not np.isnan(want_cuts).any()  # the case is what it says
+    np.testing.assert_array_equal(cuts, want_cuts)
+    np.testing.assert_array_equal(cuts, naive.nan_cut_points(x, probs))
+    assert scores[ok].tolist() == want and (scores[~ok] == 0).all()
+
+
+# numpy's lerp gives NaN for inf - inf and inf * 0 (e.g. at a +inf order statistic): the
+# kernels must reproduce those NaN cut points too, not only the finite and infinite ones
+@settings(max_examples=100, deadline=None)
+@given(with_specials(), st.one_of(st.integers(2, 9).map(score_probabilities),
+                                  st.lists(st.floats(0, 1), max_size=6)),
+       st.booleans(), st.sampled_from([1, 2]))
+@example(np.array([-np.inf, 1.0, 2.0]), [0.3, 0.0], True, 2)      # -inf (1 - inf * 0.4), NaN
+@example(np.array([-np.inf, 1.0, 2.0]), [0.3, 1.0], False, 1)
+@example(np.array([0.0, 1.0, 2.0, np.inf]), [0.8, 1.0], True, 1)  # +inf cut, NaN at p = 1
+@example(np.array([np.nan, np.inf, 3.0, 3.0]), [0.5], False, 2)   # 3 + inf * 0 = NaN
+@example(np.array([np.inf]), [0.5], True, 2)                      # single row: inf + NaN
+@example(np.array([np.nan, np.nan]), [0.5], False, 1)             # no value: all NaN
+@example(np.array([]), [0.5], True, 1)                            # empty: all NaN
+def test_cut_points_with_infinities_and_nan_equal_nanquantile(x, probs, radix, threads):
+    """Selection and radix path (forced on small inputs), 1 or 2 threads, over columns with
+    ±inf and NaN (a few or all of them; ties, empty and single rows): equal to np.nanquantile
+    value for value, NaN where it gives NaN; the radix path never gives -0.0."""
+    import segscore.scoring as scoring
+
+    old = scoring.RADIX_MIN_ROWS
+    scoring.RADIX_MIN_ROWS = 1 if radix else old
+    try:
+        got = with_threads(threads, cut_points, x, probs)
+    finally:
+        scoring.RADIX_MIN_ROWS = old
+    want = naive.nan_cut_points(x, probs)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)  # NaN equals NaN here; -0.0 equals 0.0
+    if radix:
+        assert not np.signbit(got[got == 0.0]).any()
 
 
 def test_empty_and_single_row():
@@ -137,7 +225,8 @@ def test_identical_with_one_and_two_threads():
     assert outs[0] == outs[1]
 
 
-INT_DTYPES = st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32])
+INT_DTYPES = st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+                              np.uint32, np.uint64])
 PROBS = st.lists(st.floats(0, 1), min_size=0, max_size=6)
 
 
@@ -176,12 +265,95 @@ def test_counting_is_used_for_narrow_integers(monkeypatch):
         x.astype(np.float64), [0.2, 0.4]).tobytes()
 
 
+def _counted_or_selected(monkeypatch, counted):
+    """Make the path that must not run fail: selection (serial and radix) when ``counted``,
+    else the counting kernel."""
+    import segscore.scoring as scoring
+
+    def boom(*args):
+        raise AssertionError(("selection" if counted else "counting") + " path used")
+
+    if counted:
+        monkeypatch.setattr(scoring, "_cut_points", boom)
+        monkeypatch.setattr(scoring, "_select_by_radix", boom)
+    else:
+        monkeypatch.setattr(scoring, "_cut_points_counted", boom)
+
+
+_U62 = 2**62
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("x,counted", [
+    # int16 / uint16: every range is narrow (span <= 65536), so always counted
+    (np.arange(-2**15, 2**15, dtype=np.int16)[::-1], True),        # the whole int16 range
+    (np.array([-2**15, 2**15 - 1, -2**15, 2**15 - 1], np.int16), True),  # both extremes, ties
+    (np.repeat(np.array([-7, 0, 0, 3], np.int16), 501), True),     # heavy ties, negatives
+    (np.array([-2**15], np.int16), True),                           # single row
+    (np.arange(2**16, dtype=np.uint16)[::-1], True),                # the whole uint16 range
+    (np.array([0, 2**16 - 1, 2**16 - 1, 0, 5], np.uint16), True),   # both extremes, ties
+    (np.array([2**16 - 1], np.uint16), True),                       # single row
+    # "narrow" uint64: a small range, counted while every value is below 2**62 ...
+    (np.repeat(np.array([0, 1, 1, 9, 730], np.uint64), 333), True),
+    (np.array([2**40 + 5, 2**40, 2**40 + 5, 2**40 + 2], np.uint64), True),
+    (np.arange(_U62 - 65_000, _U62, 7, dtype=np.uint64), True),     # up to 2**62 - 5: counted
+    (np.array([_U62 - 1], np.uint64), True),                        # single row, largest counted
+    # ... and selected (through float64) from 2**62 on, narrow or not
+    (np.array([_U62, _U62 + 3, _U62 + 3, _U62 + 1000], np.uint64), False),
+    (np.arange(2**64 - 5_000, 2**64 - 1, 3, dtype=np.uint64), False),
+    (np.array([2**64 - 1], np.uint64), False),
+])
+def test_narrow_integer_dtypes_by_counting_equal_numpy(x, counted, threads, monkeypatch):
+    """int16 / uint16 (always counted) and uint64 with a small range (counted below 2**62,
+    selected above): np.quantile of the values as float64, bit for bit, through the path the
+    dispatch documents, with 1 and 2 threads, alone and concurrently (cut_points_of); and the
+    scores are naive.quantile_scores'."""
+    _counted_or_selected(monkeypatch, counted)
+    probs = [0.0, 0.2, 0.25, 0.5, 0.8, 1.0, 0.8, 1 / 3]
+    want = np.quantile(x.astype(np.float64), probs)
+    got = with_threads(threads, cut_points, x, probs)
+    assert got.tobytes() == want.tobytes()
+    both = with_threads(threads, cut_points_of, [(x, probs), (x[::-1], probs[::-1])], threads)
+    assert [g.tobytes() for g in both] == [want.tobytes(), want[::-1].tobytes()]
+    scores, cuts = with_threads(threads, quantile_scores, x, 5)
+    want_scores, want_cuts = naive.quantile_scores(x.astype(np.float64), 5)
+    assert cuts.tobytes() == want_cuts.tobytes() and scores.tolist() == want_scores
+
+
+@st.composite
+def narrow_integers(draw):
+    """int16 / uint16 / uint64 columns of a small range at any offset (the dtype's ends, 2**62
+    and 2**64 for uint64), clipped to the dtype (ties at its ends)."""
+    dtype = draw(st.sampled_from([np.int16, np.uint16, np.uint64]))
+    info = np.iinfo(dtype)
+    if dtype is np.uint64:
+        base = draw(st.sampled_from([0, 7, 2**32, _U62 - 70_000, _U62 - 40, 2**63, 2**64 - 300]))
+    else:
+        base = draw(st.sampled_from([int(info.min), int(info.min) + 1, -3, 0, int(info.max) - 9]))
+    width = draw(st.sampled_from([1, 3, 300, 70_000]))
+    offsets = draw(st.lists(st.integers(0, width - 1), min_size=1, max_size=300))
+    return np.array([min(max(base + o, int(info.min)), int(info.max)) for o in offsets],
+                    dtype=dtype)
+
+
+@settings(max_examples=80, deadline=None)
+@given(narrow_integers(), PROBS, st.sampled_from([1, 2]))
+def test_narrow_integer_dtypes_property(x, probs, threads):
+    """Any such column (single row, ties, both paths of the dispatch), any probabilities,
+    1 or 2 threads: np.quantile of the values as float64, bit for bit."""
+    got = with_threads(threads, cut_points, x, probs)
+    want = np.quantile(x.astype(np.float64), probs) if probs else np.empty(0)
+    assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
+
+
 @given(arrays(np.float64, st.integers(1, 400),
-              elements=st.one_of(finite, tied, st.sampled_from([0.0, -0.0, -1e-300, 1e300]))),
+              elements=st.one_of(finite, tied, st.sampled_from([0.0, -0.0, -1e-300, 1e300]),
+                                 st.sampled_from([np.inf, -np.inf]))),
        st.lists(st.floats(0, 1), min_size=1, max_size=6), st.sampled_from([1, 2]))
 def test_radix_selection_equals_numpy_and_the_serial_selection(x, probs, threads):
     """The radix path (forced on small inputs) gives np.quantile's values and the serial
-    kernel's, whatever the thread count; zeros come back as 0.0."""
+    kernel's, whatever the thread count, ±inf included (NaN where numpy's interpolation
+    gives NaN); zeros come back as 0.0."""
     import numba
 
     import segscore.scoring as scoring
@@ -197,7 +369,10 @@ def test_radix_selection_equals_numpy_and_the_serial_selection(x, probs, threads
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     serial = np.empty(len(probs))
     _cut_points(x.copy(), np.array(probs), serial)
-    assert np.array_equal(got, np.quantile(x, probs)) and np.array_equal(got, serial)
+    with np.errstate(invalid="ignore"):
+        want = np.quantile(x, probs)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(got, serial, equal_nan=True)
     zero = got == 0.0
     assert not np.signbit(got[zero]).any()
 
@@ -211,6 +386,31 @@ def test_radix_path_on_a_large_column_bit_for_bit():
     x[::7] = -x[::7]
     probs = [0.2, 0.4, 0.6, 0.8, 0.5, 0.8]
     assert cut_points(x, probs).tobytes() == np.quantile(x, probs).tobytes()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_radix_path_on_a_large_column_with_infinities_and_nan(threads):
+    """Above RADIX_MIN_ROWS with a quarter of the rows -inf, a ninth +inf and some NaN: the
+    cut points are np.nanquantile's (-inf, NaN for -inf - -inf, finite and +inf ones), at 1
+    and 2 threads."""
+    from segscore.scoring import RADIX_MIN_ROWS
+
+    rng = np.random.default_rng(5)
+    x = np.round(rng.lognormal(4, 1.2, RADIX_MIN_ROWS + 12_345), 2)
+    x[::7] = -x[::7]
+    x[::4] = -np.inf
+    x[1::9] = np.inf
+    x[2::13] = np.nan
+    m, k_neg, k_pos = (~np.isnan(x)).sum(), np.isneginf(x).sum(), np.isposinf(x).sum()
+    probs = [0.0, 0.1, 0.2, 0.25, 0.4, 0.6, 0.8, 0.88, 0.9, 0.95, 1.0, 0.5,
+             (k_neg - 0.25) / (m - 1),            # between the last -inf and the next value
+             (m - k_pos - 0.75) / (m - 1)]        # between the last finite value and +inf
+    got = with_threads(threads, cut_points, x, probs)
+    want = naive.nan_cut_points(x, probs)
+    np.testing.assert_array_equal(got, want)
+    finite = ~np.isnan(want)
+    assert got[finite].tobytes() == want[finite].tobytes()
+    assert np.isnan(want).any() and np.isneginf(want).any() and np.isposinf(want).any()
 
 
 @pytest.mark.parametrize("n", [1000, 300_000])  # the selection and the radix path

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import naive_groupby
 import segscore
 from segscore.config import load_config
 from segscore.errors import InputError
@@ -25,6 +26,7 @@ from segscore.report.migration import migration_report
 from segscore.report.profile import (_combination_sums, _fast_medians, _median_query,
                                      _sum_query)
 from segscore_datasets import generate_transactions
+from threads import with_threads
 
 
 @pytest.mark.parametrize("dtype,lo,hi", [
@@ -210,30 +212,17 @@ def test_attribute_histogram_medians_equal_polars(small_runs, tmp_path, monkeypa
     assert fast["overall"]["median"]["kids"] is not None
 
 
-def _naive_string_codes(values: list[str], known: list[str]) -> tuple[list[int], list[int]]:
-    """string_codes by dict: known strings their index, others numbered by first row."""
-    code = {v: i for i, v in enumerate(known)}
-    first = []
-    out = []
-    for row, v in enumerate(values):
-        if v not in code:
-            code[v] = len(known) + len(first)
-            first.append(row)
-        out.append(code[v])
-    return out, first
-
-
 @given(st.lists(st.text(max_size=14), max_size=60, unique=True),
-       st.lists(st.integers(0, 80), max_size=120))
-def test_string_codes_equal_a_dict(known, picks):
+       st.lists(st.integers(0, 80), max_size=120), st.sampled_from([1, 2]))
+def test_string_codes_equal_a_dict(known, picks, threads):
     """Codes of string ids against tonight's: ties (repeated ids), unknown ids, empty
-    strings, empty and single-row inputs."""
+    strings, empty and single-row inputs; 1 or 2 numba threads."""
     pool = known + [f"new-{i}" for i in range(20)]
     values = [pool[i % len(pool)] for i in picks] if pool else []
-    got = string_codes(pl.Series("v", values, dtype=pl.String),
+    got = with_threads(threads, string_codes, pl.Series("v", values, dtype=pl.String),
                        pl.Series("k", known, dtype=pl.String))
     assert got is not None
-    want_codes, want_first = _naive_string_codes(values, known)
+    want_codes, want_first = naive_groupby.string_codes(values, known)
     assert got[0].tolist() == want_codes and got[1].tolist() == want_first
 
 
@@ -244,7 +233,7 @@ def test_string_codes_check_the_rows_a_slice_at_a_time(monkeypatch):
     known = [f"k{i}" for i in range(30)]
     values = [known[i % 30] if i % 4 else f"x{i % 9}" for i in range(100)]
     got = string_codes(pl.Series(values), pl.Series(known))
-    assert [x.tolist() for x in got] == list(_naive_string_codes(values, known))
+    assert [x.tolist() for x in got] == list(naive_groupby.string_codes(values, known))
     # a collision in a later slice is found too
     real_hash = pl.Series.hash
     monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: real_hash(self, seed).set(

@@ -11,24 +11,8 @@ from hypothesis.extra.numpy import arrays
 
 from native_kernels.scaling import (CHUNK, _lookup_into, _transform_moments, _transform_table,
                                     _transform_zscore_into)
+from naive_scaling import naive_scaling, naive_z
 from threads import with_threads
-
-
-def naive_scaling(column, log):
-    """(transformed float64 values, mean, population std, count), NaN = null."""
-    x = np.asarray(column, dtype=np.float64)
-    if log:
-        x = np.where(np.isnan(x), np.nan, np.log1p(np.clip(x, 0.0, None)))
-    ok = x[~np.isnan(x)]
-    if ok.size == 0:
-        return x, 0.0, 0.0, 0
-    if ok.min() == ok.max():  # a constant: exactly its value and 0 (a summed mean may be off)
-        return x, float(ok[0]), 0.0, int(ok.size)
-    return x, float(ok.mean()), float(ok.std()), int(ok.size)
-
-
-def naive_z(values, mean, std):
-    return np.where(np.isnan(values), 0.0, (values - mean) / std).astype(np.float32)
 
 
 def run(column, log, threads=None):
@@ -45,8 +29,8 @@ def run(column, log, threads=None):
     return values, mean, std, count, X
 
 
-def check(column, log):
-    values, mean, std, count, X = run(column, log)
+def check(column, log, threads=None):
+    values, mean, std, count, X = run(column, log, threads)
     ref_values, ref_mean, ref_std, ref_count = naive_scaling(column, log)
     np.testing.assert_allclose(values, ref_values, rtol=1e-15)  # libm vs NumPy log1p: 1 ulp
     assert count == ref_count
@@ -57,6 +41,7 @@ def check(column, log):
     np.testing.assert_array_equal(X[:, 0], X[:, 1])  # same z from raw or transformed values
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("log", [False, True])
 @pytest.mark.parametrize("column", [
     np.array([], dtype=np.float64),
@@ -67,8 +52,8 @@ def check(column, log):
     np.array([7, 7, 7], dtype=np.int32),
     np.arange(-10, 10, dtype=np.int64),
 ])
-def test_edge_cases_match_naive(column, log):
-    check(column, log)
+def test_edge_cases_match_naive(column, log, threads):
+    check(column, log, threads)
 
 
 def test_constant_column_has_zero_std():
@@ -103,10 +88,11 @@ def test_several_chunks_bit_identical_with_one_and_two_threads():
 
 @settings(max_examples=60, deadline=None)
 @given(arrays(np.float64, st.integers(0, 300),
-              elements=st.floats(-1e6, 1e6) | st.just(np.nan)),
-       st.booleans())
-def test_property_matches_naive(column, log):
-    check(column, log)
+              elements=st.floats(-1e6, 1e6) | st.just(np.nan) | st.sampled_from([0.0, 2.5])),
+       st.booleans(), st.sampled_from([1, 2]))
+def test_property_matches_naive(column, log, threads):
+    """Any column (empty, single row, ties, NaN = null, negatives under log), 1 or 2 threads."""
+    check(column, log, threads)
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16])
@@ -166,3 +152,25 @@ def test_transform_table_lookup_property(dtype, lo, span, n, seed, threads):
     assert values.tobytes() == per_row.tobytes()
     np.testing.assert_allclose(values, np.log1p(np.clip(column.astype(np.float64), 0, None)),
                                rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16])
+def test_transform_table_lookup_empty_column(dtype, threads):
+    """An empty integer column: _lookup_into writes nothing (1 or 2 threads), _transform_table
+    of a one-value range is that value's transform, and clusters._narrow_log leaves an empty
+    column to the per-row path (which gives naive_scaling's empty result)."""
+    from segscore import clusters
+
+    column = np.empty(0, dtype=dtype)
+    table = np.full(1, np.nan)
+    _transform_table(np.int64(5), True, table)
+    np.testing.assert_allclose(table, naive_scaling(np.array([5]), True)[0], rtol=1e-15, atol=0)
+    values = np.empty(0)
+    with_threads(threads, _lookup_into, column, np.int64(5), table, values)
+    assert values.shape == (0,)
+    got, log = clusters._narrow_log(column, True, values)
+    assert got is column and log is True
+    out = np.empty(0)
+    assert with_threads(threads, _transform_moments, column, True, out) == (0.0, 0.0, 0)
+    assert naive_scaling(column, True)[1:] == (0.0, 0.0, 0)

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import naive
 from segscore.config import Tier, ValueTierConfig
 from segscore.segments import assign_tiers, tier_cut_values
 
@@ -21,21 +22,11 @@ spend = st.one_of(st.sampled_from([-20.0, 0.0, 99.99, 100.0, 100.0, 250.0, 500.0
 monetary_arrays = arrays(np.float64, st.integers(1, 400), elements=spend)
 
 
-def naive_rank_tiers(m: np.ndarray) -> np.ndarray:
-    shares = np.cumsum([t.top_share for t in RANK.tiers[:-1]])
-    bounds = np.quantile(m, 1.0 - shares)
-    return np.array([next((i for i, b in enumerate(bounds) if v > b), len(bounds)) for v in m])
-
-
-def naive_threshold_tiers(m: np.ndarray) -> np.ndarray:
-    mins = [t.min_monetary for t in THRESHOLDS.tiers[:-1]]
-    return np.array([next((i for i, b in enumerate(mins) if v >= b), len(mins)) for v in m])
-
-
 @given(monetary_arrays)
 def test_rank_tiers_equal_naive_and_ties_share_a_tier(m):
     got = assign_tiers(m, RANK, tier_cut_values(m, RANK))
-    np.testing.assert_array_equal(got, naive_rank_tiers(m))
+    np.testing.assert_array_equal(
+        got, naive.rank_tiers(m, [t.top_share for t in RANK.tiers[:-1]]))
     for value in np.unique(m):
         assert len(np.unique(got[m == value])) == 1
 
@@ -43,7 +34,8 @@ def test_rank_tiers_equal_naive_and_ties_share_a_tier(m):
 @given(monetary_arrays)
 def test_threshold_tiers_equal_naive_at_the_exact_bounds(m):
     got = assign_tiers(m, THRESHOLDS, tier_cut_values(m, THRESHOLDS))
-    np.testing.assert_array_equal(got, naive_threshold_tiers(m))
+    np.testing.assert_array_equal(
+        got, naive.threshold_tiers(m, [t.min_monetary for t in THRESHOLDS.tiers[:-1]]))
 
 
 def test_single_customer_and_all_equal_go_to_the_last_rank_tier():
