@@ -33,7 +33,8 @@ def cut_points(x: np.ndarray, probs: Sequence[float] | np.ndarray) -> np.ndarray
     """numpy-"linear" quantiles of the non-NaN values of ``x`` at ``probs``.
 
     x: 1-d numeric array (n,); probs: values in [0, 1]. Returns float64 (len(probs),),
-    equal bit for bit to ``np.nanquantile(x, probs)``; all NaN when x has no non-NaN value.
+    equal bit for bit to ``np.nanquantile(x, probs)`` but for the sign of a zero (0.0 and
+    -0.0 may differ; they compare and score equal); all NaN when x has no non-NaN value.
     Integers with a range narrower than max(COUNTING_MIN_SPAN, n) are counted (one pass and a
     histogram); anything else uses selection: from RADIX_MIN_ROWS values on, two parallel
     passes first narrow it to the few radix buckets that hold the wanted ranks (a zero cut
