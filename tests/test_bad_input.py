@@ -457,6 +457,8 @@ def test_output_beside_the_input_files_is_fine(tmp_path, monkeypatch):
 
 CONFIGS = {
     "unknown_key": ('[scoring]\nbins = 5\nbinz = 4\n', "binz"),
+    "threshold_method_without_tiers": ('[value_tier]\nmethod = "thresholds"\n',
+                                       "method = 'thresholds' needs its own [[value_tier.tiers]]"),
     "two_roles_one_column": ('[columns]\norder_id = "customer_id"\n',
                              "customer_id and order_id both name the column 'customer_id'"),
     "amount_on_the_id": ('[columns]\namount = "customer_id"\n',

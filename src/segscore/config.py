@@ -344,6 +344,12 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
     user_columns = user.get("columns", {})
     raw = _merge(defaults, {k: v for k, v in user.items() if k != "columns"})
     # Lists replace (not merge): a user's [[value_tier.tiers]] replaces the default tiers.
+    user_tiers = user.get("value_tier", {})
+    if ("method" in user_tiers and "tiers" not in user_tiers
+            and user_tiers["method"] == "thresholds"):
+        raise ConfigError(f"{source}: value_tier: method = {user_tiers['method']!r} needs its "
+                          "own [[value_tier.tiers]] (the default tiers are rank tiers, by "
+                          "top_share)")
     scoring = raw["scoring"]
     _only(scoring, {"bins", "window_days"}, f"{source}: [scoring]")
     bins = _typed(scoring.get("bins", 5), (int,), at("scoring.bins"))
