@@ -541,6 +541,22 @@ def test_validate_refuses_the_config_values_run_refuses(tmp_path, name):
 
 
 @pytest.mark.parametrize("args, needle", [
+    (["--bins", "3"], "--bins 3: scoring.bins is 3, but the built-in preset 'rfm'"),
+    (["--k", "1"], "--k 1: clustering.k"),
+    (["--k", "²"], "--k"),
+])
+def test_validate_takes_runs_scoring_flags_and_refuses_what_run_refuses(tmp_path, args, needle):
+    """validate has run's --bins, --segments and --k (it had none of them, so it could not
+    check what they cause): what run refuses, validate reports, naming the flag."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    r = cli("validate", src, *args)
+    assert r.exit_code == 2 and needle in r.output, r.output
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=args), needle)
+    ok = cli("validate", src, "--bins", "5", "--segments", "value_behaviour", "--k", "4")
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("args, needle", [
     (["--memory-limit", "nan"], "--memory-limit"), (["--memory-limit", "inf"], "--memory-limit"),
     (["--k", "²"], "--k"), (["--k", "٣"], "--k"),
 ])

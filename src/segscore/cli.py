@@ -106,6 +106,16 @@ def _summary(result) -> None:
         out_console.print(f"output: {result.out_dir}\nreport: {result.out_dir / 'report' / 'index.html'}")
 
 
+BINS_OPTION = click.option(
+    "--bins", type=click.IntRange(2, 9),
+    help="Quantile bins 2..9 (default 5). The built-in segment tables are for 5: other "
+         "counts need your own [[segments.rules]] in --config.")
+SEGMENTS_OPTION = click.option("--segments", "preset",
+                               type=click.Choice(["rfm", "value_behaviour"]),
+                               help="Built-in segment table.")
+K_OPTION = click.option("--k", "k", help="Clusters: a number 2..64, 'auto' (default) or 'off'.")
+
+
 def run_options(fn):
     """Options of ``run``."""
     for option in reversed([
@@ -115,15 +125,12 @@ def run_options(fn):
                                      "Default: end of the day of the latest valid transaction."),
         click.option("--window-days", type=click.IntRange(min=1),
                      help="Only use rows in (as_of - N days, as_of]."),
-        click.option("--bins", type=click.IntRange(2, 9),
-                     help="Quantile bins 2..9 (default 5). The built-in segment tables are "
-                          "for 5: other counts need your own [[segments.rules]] in --config."),
+        BINS_OPTION,
         click.option("--model", "model_path", type=PathText(dir_okay=False),
                      help="Re-apply a previous run's model.json instead of refitting (it fixes "
                           "bins, segment table and clusters: --bins/--segments/--k must agree)."),
-        click.option("--segments", "preset", type=click.Choice(["rfm", "value_behaviour"]),
-                     help="Built-in segment table."),
-        click.option("--k", "k", help="Clusters: a number, 'auto' (default) or 'off'."),
+        SEGMENTS_OPTION,
+        K_OPTION,
         click.option("--previous", type=PathText(file_okay=False),
                      help="Last night's output directory: adds segment migration to the report."),
         click.option("--customers", "attributes", type=PathText(dir_okay=False),
@@ -310,12 +317,15 @@ def generate(customers, out, seed, files, quiet):
 @click.option("--as-of", help="Scoring instant for the would-be reconciliation.")
 @click.option("--window-days", type=click.IntRange(min=1),
               help="Only rows in (as_of - N days, as_of] are used, as in run.")
+@BINS_OPTION
+@SEGMENTS_OPTION
+@K_OPTION
 @click.option("--customers", "attributes", type=PathText(dir_okay=False),
               help="Customer attributes Parquet the run would get: its ids (type, "
                    "duplicates), columns and the attr:<column> clustering features the "
                    "config names are checked.")
 @_guard
-def validate(source, config_path, as_of, window_days, attributes):
+def validate(source, config_path, as_of, window_days, bins, preset, k, attributes):
     """Report every config, file and schema problem and the would-be row reconciliation,
     without scoring. Exit 2 when there is a problem."""
     from segscore.config import parse_as_of
@@ -323,7 +333,7 @@ def validate(source, config_path, as_of, window_days, attributes):
 
     report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
                                attributes=attributes,
-                               overrides=_overrides(window_days, None, None, None))
+                               overrides=_overrides(window_days, bins, preset, k))
     click.echo(format_report(report))
     if not report["ok"]:
         sys.exit(2)
