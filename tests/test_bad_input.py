@@ -423,7 +423,7 @@ def test_output_inside_the_input_is_refused(tmp_path, monkeypatch, source, out):
         ["in", "in/t.parquet"]
 
 
-@pytest.mark.parametrize("kind", ["transactions", "attributes"])
+@pytest.mark.parametrize("kind", ["transactions", "attributes", "config"])
 def test_an_input_inside_the_output_it_would_replace_is_refused(tmp_path, kind):
     """Input kept inside last night's output directory: --overwrite would delete it with the
     old output, so the run is refused before anything is read (it ran, exit 0, and the input
@@ -434,6 +434,11 @@ def test_an_input_inside_the_output_it_would_replace_is_refused(tmp_path, kind):
     kept = write(out / "kept" / "t.parquet", good_table())
     if kind == "transactions":
         r = cli("run", kept, "--out", out, "--overwrite", "--quiet", "--k", "off")
+    elif kind == "config":
+        kept = out / "kept" / "c.toml"
+        kept.write_text("[scoring]\nbins = 5\n")
+        r = cli("run", src, "--out", out, "--overwrite", "--quiet", "--k", "off",
+                "--config", kept)
     else:
         attrs = out / "kept" / "attrs.parquet"
         pq.write_table(pa.table({"customer_id": pa.array(range(37), pa.int64()),

@@ -172,7 +172,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
          overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
     from segscore.model import check_flags
-    from segscore.output import RunDirectory
+    from segscore.output import RunDirectory, check_inputs_outside
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
@@ -183,6 +183,8 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
                                  "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k})
         bins = preset = k = None  # they agree with the model, which wins
     overrides = _overrides(window_days, bins, preset, k)
+    if config_path is not None:
+        check_inputs_outside(Path(out), [Path(config_path)])
     config = load_config(config_path, *overrides)
     try:
         result = run(source, out, config=config, as_of=as_of, model_path=model_path,

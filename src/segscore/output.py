@@ -340,6 +340,19 @@ def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:
     return written
 
 
+def check_inputs_outside(out: Path, paths: list[Path]) -> None:
+    """InputError for an input file (transactions, --customers, --config) inside the existing
+    output directory ``out``: replacing the output (--overwrite) would delete it."""
+    if not out.exists():
+        return
+    root = out.resolve()
+    for path in paths:
+        if Path(path).resolve().is_relative_to(root):
+            raise InputError(f"{path}: this input is inside the output directory {out}, which "
+                             "the run replaces (the input would be deleted); move it out of "
+                             f"{out} or choose another --out")
+
+
 def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path) -> list[dict]:
     """Hive layout root/segment=<key>/part-NNNNN.parquet (at most ROWS_PER_PART rows each, rows
     in table order); ``customers`` has a ``segment`` column of keys (dropped from the files: it

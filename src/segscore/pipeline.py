@@ -27,7 +27,8 @@ from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
 from segscore.model import FrozenModel, load_model, model_dict
-from segscore.output import PRODUCER, RunDirectory, write_json, write_partitioned, write_table
+from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write_json,
+                             write_partitioned, write_table)
 from segscore.passes import count_customers, gather, sample_channel_columns
 from segscore.report import build_report, check_report_inputs, write_report
 from segscore.report.sections import OptionalSections
@@ -148,7 +149,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         infos = inspect_inputs(discover(source), config.columns)
         if run_dir is not None:
             _check_out_apart(source, run_dir.out)
-            _check_inputs_outside(run_dir.out, [i.path for i in infos], attributes)
+            check_inputs_outside(run_dir.out, [i.path for i in infos]
+                                 + ([Path(attributes)] if attributes is not None else []))
         features, where = _cluster_features(config, frozen)
         check_attribute_features(features, attributes, where)  # attr:<column> features
         report_inputs = check_report_inputs(config, previous_dir=previous,
@@ -260,19 +262,6 @@ def _check_out_apart(source, out: Path) -> None:
         raise InputError(f"{out}: the output directory is inside the input {item}, so the "
                          "next run would read this output as transactions; choose an --out "
                          "outside the input")
-
-
-def _check_inputs_outside(out: Path, files: list[Path], attributes) -> None:
-    """Refuse an input file (a transactions file or the attributes file) inside the output
-    directory: replacing the output (--overwrite) would delete it."""
-    if not out.exists():
-        return
-    root = out.resolve()
-    for path in [*files, *([Path(attributes)] if attributes is not None else [])]:
-        if path.resolve().is_relative_to(root):
-            raise InputError(f"{path}: this input is inside the output directory {out}, which "
-                             "the run replaces (the input would be deleted); move it out of "
-                             f"{out} or choose another --out")
 
 
 @contextmanager
