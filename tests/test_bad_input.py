@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+import segscore
 from segscore.cli import main
 from segscore.config import build_config
 from segscore.errors import InputError
@@ -439,6 +440,8 @@ def test_an_input_inside_the_output_it_would_replace_is_refused(tmp_path, kind):
         kept.write_text("[scoring]\nbins = 5\n")
         r = cli("run", src, "--out", out, "--overwrite", "--quiet", "--k", "off",
                 "--config", kept)
+        with pytest.raises(InputError, match="is inside the output directory"):  # the API too
+            segscore.run(src, out, config_path=kept, overwrite=True)
     else:
         attrs = out / "kept" / "attrs.parquet"
         pq.write_table(pa.table({"customer_id": pa.array(range(37), pa.int64()),
@@ -797,7 +800,7 @@ def test_dates_and_ms_timestamps_beyond_polars_range_are_rejected_with_a_reason(
         typ = pa.date32()
     else:
         stored = [1_735_725_600_000 + i * 86_400_000 for i in range(N)]  # 2025-01-01 10:00
-        stored[0], stored[1] = 9 * 10**18, -9 * 10**18  # ±285 million years
+        stored[0], stored[1] = 9 * 10**18, -2**63  # 285 million years; the int64 minimum
         typ = pa.timestamp("ms", tz="Europe/Paris" if kind == "ms_tz" else None)
     src = write(tmp_path / "in" / "a.parquet", good_table(
         order_ts=pa.array(stored, pa.int32() if kind == "date" else pa.int64()).cast(typ)))

@@ -332,6 +332,7 @@ def test_as_of_digits_beyond_the_microsecond_round_up_as_the_data_does():
     assert parse_as_of("2026-06-30T12:00:00.1234560") == datetime(2026, 6, 30, 12, 0, 0, 123456)
     assert parse_as_of("2026-06-30 12:00:00,1234501+02:00") == \
         datetime(2026, 6, 30, 10, 0, 0, 123451)
+    assert parse_as_of("20260630T120000.0000001") == datetime(2026, 6, 30, 12, 0, 0, 1)
     with pytest.raises(ConfigError, match="outside the years 1..9999"):
         parse_as_of("9999-12-31T23:59:59.9999999")
 
@@ -341,6 +342,13 @@ def test_a_lifecycle_day_bound_beyond_the_calendar_is_refused():
     never match and is refused (SPEC §4), naming the range (it was accepted)."""
     rules = [{"key": "a", "name": "A", "recency_days": {"min": 2**63 - 1}},
              {"key": "b", "name": "B"}]
-    with pytest.raises(ConfigError, match=r"lifecycle.rules\[0\] \(a\): recency_days range .* "
-                                          r"is outside 0..3652058"):
+    with pytest.raises(ConfigError, match=r"lifecycle.rules\[0\] \(a\) can never match: "
+                                          r"recency_days ≥ 9223372036854775807"):
         build_config({"lifecycle": {"rules": rules}})
+    # an upper bound beyond the calendar is a range that can match (it was refused for a
+    # while, with models written before): accepted, and the hash of the defaults is as before
+    wide = [{"key": "new", "name": "New", "tenure_days": {"max": 90}},
+            {"key": "any", "name": "Any", "recency_days": {"min": 0, "max": 99_999_999}},
+            {"key": "rest", "name": "Rest"}]
+    build_config({"lifecycle": {"rules": wide}})
+    assert load_config(None).config_hash().startswith("4ee10bc036ba")

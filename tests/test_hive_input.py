@@ -123,3 +123,17 @@ def test_a_path_value_alone_makes_the_column_present(tmp_path, role):
         assert "share_bags" in res.customers.columns
     else:
         assert res.customers["distinct_categories"].max() == 1
+
+
+def test_the_path_values_do_not_depend_on_how_the_path_is_spelled(tmp_path, monkeypatch):
+    """The same file named from inside its channel=web/ directory, by its full path or
+    through a symlinked directory without the key: the same channel (the names are read
+    from the resolved path; a relative name lost the value)."""
+    rows = make_rows(600)
+    data = write(tmp_path / "hive" / "channel=web" / "part-0.parquet", rows)
+    (tmp_path / "alias").symlink_to(data.parent)
+    want = customers(data)
+    assert "share_web" in want.columns
+    assert customers(tmp_path / "alias" / "part-0.parquet").equals(want)
+    monkeypatch.chdir(data.parent)
+    assert customers(Path("part-0.parquet")).equals(want)

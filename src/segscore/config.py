@@ -29,9 +29,10 @@ MAX_ABS_AMOUNT_LIMIT = 1e12
 #: the longest lookback window: years 1..9999 (a window from a given as_of that reaches
 #: before the year 1 is refused when as_of is known, ingest.window_start)
 MAX_WINDOW_DAYS = (date(9999, 12, 31) - date(1, 1, 1)).days
-#: what a scored customer can have: days ≥ 0 and within the calendar (years 1..9999), at
-#: least one purchase (SPEC §2); a rule outside it could never match
-LIFECYCLE_DOMAIN = ((0, MAX_WINDOW_DAYS), (0, MAX_WINDOW_DAYS), (1, None))
+#: what a scored customer can have: days ≥ 0, at least one purchase (SPEC §2); days are
+#: also at most MAX_WINDOW_DAYS (the calendar's span), which _beyond_the_calendar checks
+#: apart (a bound in the domain would refuse [0, 99999999], a range that can match)
+LIFECYCLE_DOMAIN = ((0, None), (0, None), (1, None))
 OPTIONAL_COLUMNS = ("order_id", "channel", "category")
 
 
@@ -296,6 +297,18 @@ def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> C
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _beyond_the_calendar(table: RuleTable, where: str) -> RuleTable:
+    """``table``, or ConfigError for a rule that needs more days than years 1..9999 hold
+    (a recency or tenure minimum above MAX_WINDOW_DAYS): no customer can match it (SPEC §4)."""
+    for i, rule in enumerate(table.rules):
+        for field, lo, _ in rule.ranges:
+            if field.endswith("_days") and lo is not None and lo > MAX_WINDOW_DAYS:
+                raise ConfigError(f"{where}[{i}] ({rule.key}) can never match: {field} ≥ {lo}, "
+                                  f"but no customer has more than {MAX_WINDOW_DAYS:,} days "
+                                  "(the calendar's span)")
+    return table
+
+
 def _columns(raw: dict, where: str) -> ColumnMap:
     """The column map of a [columns] table laid over the defaults. An optional role set to ""
     is not read. Two roles naming one column are refused (order_id = "customer_id" made every
@@ -377,9 +390,10 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
         segments=_segments(user.get("segments", defaults["segments"]), bins, source,
                            " ".join(flags[k] for k in ("scoring.bins", "segments") if k in flags)),
         value_tier=_value_tier(raw["value_tier"], f"{source}: value_tier"),
-        lifecycle=_rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS,
-                              LIFECYCLE_DOMAIN, f"{source}: lifecycle.rules",
-                              ordered=(("recency_days", "tenure_days"),)),
+        lifecycle=_beyond_the_calendar(
+            _rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS, LIFECYCLE_DOMAIN,
+                        f"{source}: lifecycle.rules", ordered=(("recency_days", "tenure_days"),)),
+            f"{source}: lifecycle.rules"),
         clustering=_clustering(raw["clustering"], set(user.get("clustering", {})),
                                f"{source}: clustering", flags.get("clustering.k")),
     )
@@ -437,7 +451,7 @@ def parse_as_of(value: str | date | datetime | None) -> datetime | None:
 
 
 #: a fraction of a second with a non-zero digit after the sixth
-_SUB_MICROSECOND = re.compile(r":\d{2}[.,]\d{6}0*[1-9]")
+_SUB_MICROSECOND = re.compile(r"[.,]\d{6}0*[1-9]")
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -97,7 +97,7 @@ def _timestamp(col: pl.Expr, kind: str, unit: str = "", clip: bool = False
         per_day, unit_name = (1, "d") if kind == "date" else (86_400_000, "ms")
         edge = EDGE_DAYS * per_day
         stored = col.to_physical().cast(pl.Int64)
-        beyond = stored.abs() > edge
+        beyond = (stored < -edge) | (stored > edge)  # not abs(): abs(-2**63) wraps
         col = pl.from_epoch(stored.clip(-edge, edge), time_unit=unit_name)
         raw = pl.when(beyond).then(stored.cast(pl.String) + (
             " days since 1970-01-01" if kind == "date" else " ms since 1970-01-01T00:00:00Z"))

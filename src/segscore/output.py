@@ -348,9 +348,9 @@ def check_inputs_outside(out: Path, paths: list[Path]) -> None:
     root = out.resolve()
     for path in paths:
         if Path(path).resolve().is_relative_to(root):
-            raise InputError(f"{path}: this input is inside the output directory {out}, which "
-                             "the run replaces (the input would be deleted); move it out of "
-                             f"{out} or choose another --out")
+            raise InputError(f"{path}: this input is inside the output directory {out}; "
+                             "replacing that output (--overwrite) would delete it; move it out "
+                             f"of {out} or choose another --out")
 
 
 def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path) -> list[dict]:

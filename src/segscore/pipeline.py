@@ -149,8 +149,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         infos = inspect_inputs(discover(source), config.columns)
         if run_dir is not None:
             _check_out_apart(source, run_dir.out)
-            check_inputs_outside(run_dir.out, [i.path for i in infos]
-                                 + ([Path(attributes)] if attributes is not None else []))
+            check_inputs_outside(run_dir.out, [i.path for i in infos] + [
+                Path(p) for p in (attributes, config_path) if p is not None])
         features, where = _cluster_features(config, frozen)
         check_attribute_features(features, attributes, where)  # attr:<column> features
         report_inputs = check_report_inputs(config, previous_dir=previous,

@@ -195,9 +195,11 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 def path_columns(path: Path, names, columns: ColumnMap) -> dict[str, str | None]:
     """role → value for each PATH_ROLES column that the file ``path`` lacks (``names``: its
     columns) and a hive directory name ``<column>=<value>`` of its path gives (percent-decoded,
-    as writers encode them; HIVE_NULL is null; the innermost name wins)."""
+    as writers encode them; HIVE_NULL is null; the innermost name wins). The names are those
+    of the resolved path, so every spelling of the file (relative, through a symlink) gives
+    the same values."""
     hive: dict[str, str | None] = {}
-    for part in path.parent.parts:
+    for part in path.resolve().parent.parts:
         key, eq, value = part.partition("=")
         if eq and key:
             value = unquote(value)
