@@ -86,6 +86,12 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("feature_unknown", "clusters.features must be a list of distinct feature names"),
     ("clusters_null", "config.clustering.enabled is true but clusters is null"),
     ("thresholds", "differ from the thresholds of its config.value_tier.tiers"),
+    ("means_text", "clusters.means must hold 4 finite numbers"),
+    ("profile_bool", "clusters.profiles must hold"),
+    ("cut_bool", "cut_points must hold lists of numbers"),
+    ("clusters_list", "clusters must be an object or null"),
+    ("clusters_empty", "no field 'k'"),
+    ("features_differ", "differ from config.clustering.features"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
@@ -107,6 +113,13 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
         "features_string": lambda: clusters.update(features="monetary"),
         "feature_unknown": lambda: clusters["features"].__setitem__(0, "nope"),
         "clusters_null": lambda: model.update(clusters=None),
+        "means_text": lambda: clusters["means"].__setitem__(0, "1"),
+        "profile_bool": lambda: clusters["profiles"][1].update(cluster=True),
+        "cut_bool": lambda: model["cut_points"]["r"].__setitem__(0, True),
+        "clusters_list": lambda: model.update(clusters=[1]),
+        "clusters_empty": lambda: model.update(clusters={}),
+        "features_differ": lambda: model["config"]["clustering"].update(
+            features=model["config"]["clustering"]["features"][::-1]),
     }
     if edit in cluster_edits:
         cluster_edits[edit]()

@@ -177,8 +177,9 @@ class ClusterModel:
         centroids = _finite(d["centroids"], (k, dims), "clusters.centroids")
         profiles = d["profiles"]
         if (not isinstance(profiles, list) or len(profiles) != k
-                or any(not isinstance(p, dict) or p.get("cluster") != i
-                       or not isinstance(p.get("label"), str) for i, p in enumerate(profiles))):
+                or any(not isinstance(p, dict) or type(p.get("cluster")) is not int
+                       or p["cluster"] != i or not isinstance(p.get("label"), str)
+                       for i, p in enumerate(profiles))):
             raise ValueError(f"clusters.profiles must hold {k} objects, the i-th with "
                              "cluster = i and a label")
         if not isinstance(d["selection"], dict):
@@ -195,8 +196,9 @@ class ClusterModel:
 def _finite(value, shape: tuple[int, ...], name: str) -> np.ndarray:
     """``value`` (nested JSON lists of numbers) as a float64 array of ``shape`` with finite
     values only; ValueError naming the field otherwise."""
-    try:
-        bad = any(isinstance(v, bool) for v in np.ravel(np.asarray(value, dtype=object)))
+    try:  # numbers only: numpy would also take True and "1"
+        bad = not all(type(v) in (int, float)
+                      for v in np.ravel(np.asarray(value, dtype=object)))
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         bad, arr = True, np.empty(0)

@@ -65,7 +65,9 @@ def _fixed(d: dict) -> dict[str, tuple[tuple, str]]:
     """What a model fixes that a flag could also set: flag -> (the flag values that agree
     with it, the model's value in words)."""
     k = d["config"]["clustering"]["k"]
-    clusters = d["clusters"]["k"] if d.get("clusters") else None
+    if d["clusters"] is not None and not isinstance(d["clusters"], dict):
+        raise ValueError(f"clusters must be an object or null, got {d['clusters']!r}")
+    clusters = d["clusters"]["k"] if d["clusters"] is not None else None
     name = d["config"]["segments"]["name"]
     if clusters is None:
         k_agrees, k_words = ("off",), "no clusters"
@@ -130,10 +132,17 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         frozen = FrozenModel(
             cuts={k: np.asarray(v, dtype=np.float64) for k, v in d["cut_points"].items()},
             tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
-            clusters=ClusterModel.from_dict(d["clusters"]) if d.get("clusters") else None,
+            clusters=(ClusterModel.from_dict(d["clusters"]) if d["clusters"] is not None
+                      else None),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _unusable(p, exc) from None
+    for field, values in (("cut_points", d["cut_points"]),
+                          ("value_tier_bounds", d["value_tier_bounds"])):
+        flat = values.values() if isinstance(values, dict) else [values]
+        if not all(isinstance(v, list) and all(type(x) in (int, float) for x in v)
+                   for v in flat):  # numpy would take True and "1" too
+            raise InputError(f"{p}: {field} must hold lists of numbers, got {values!r}"[:300])
     for k in ("r", "f", "m"):
         cuts = frozen.cuts.get(k)
         if cuts is None or cuts.shape != (model_cfg.bins - 1,):
@@ -152,6 +161,10 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         raise InputError(f"{p}: value_tier_bounds {bounds.tolist()} differ from the thresholds "
                          "of its config.value_tier.tiers (min_monetary); a threshold model's "
                          "bounds are its thresholds")
+    if frozen.clusters is not None and \
+            tuple(frozen.clusters.features) != tuple(model_cfg.clustering.features):
+        raise InputError(f"{p}: clusters.features {list(frozen.clusters.features)} differ from "
+                         f"config.clustering.features {list(model_cfg.clustering.features)}")
     if (frozen.clusters is not None) != model_cfg.clustering.enabled:
         raise InputError(f"{p}: config.clustering.enabled is "
                          f"{str(model_cfg.clustering.enabled).lower()} but clusters is "
