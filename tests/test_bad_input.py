@@ -533,8 +533,12 @@ def test_window_reaching_before_year_1_is_refused_up_front(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[scoring]\nwindow_days = 800000\n")
     r = run_cli(tmp_path, src, extra=("--config", cfg))
-    assert_refused(tmp_path, r, "window_days = 800000", "before the year 1")
+    assert_refused(tmp_path, r, "c.toml: scoring.window_days: window_days = 800000",
+                   "before the year 1")
     assert "--window-days" not in r.output
+    v = cli("validate", src, "--config", cfg)
+    assert v.exit_code == 2 and "c.toml: scoring.window_days: window_days = 800000" in \
+        " ".join(v.output.split())
 
 
 @pytest.mark.parametrize("name", ["negative_random_state", "nan_min_monetary",

@@ -181,8 +181,9 @@ def test_progress_callback_counts_customers_then_files(tmp_path):
 def test_an_interrupted_generation_leaves_nothing_it_created(tmp_path, existed):
     """Interrupted while writing its files (Ctrl-C, or SIGTERM, which the CLI turns into an
     exception), the generator removes what it wrote and the directories it created (out and
-    its missing parents); an empty out that existed before stays. It left an empty out."""
-    out = tmp_path / "a" / "b" / "gen"
+    its missing parents, also through "..": a/new/../b); an empty out that existed before
+    stays. It left an empty out."""
+    out = tmp_path / "a" / "new" / ".." / "b" / "gen"  # a/new is created too, then removed
     if existed:
         out.mkdir(parents=True)
 

@@ -22,6 +22,7 @@ chunk plus one output file.
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import date
@@ -506,7 +507,10 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
     tx_dir, attr_dir, tmp = out_dir / "transactions", out_dir / "attributes", out_dir / ".tmp"
     # the directories a failed or interrupted run removes: its own, and out_dir and its
     # missing parents when it created them
-    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
+    # spelled out ("a/new/../x" creates a/new too), deepest first
+    created = sorted({Path(os.path.normpath(os.path.abspath(d)))
+                      for d in (out_dir, *out_dir.parents) if not d.exists()},
+                     key=lambda d: len(d.parts), reverse=True)
     try:
         tmp.mkdir(parents=True)
         tx_dir.mkdir()
@@ -541,11 +545,11 @@ def generate_transactions(out_dir: Path | str, customers: int = 100_000, *, seed
     except BaseException:
         for d in (tmp, tx_dir, attr_dir):
             shutil.rmtree(d, ignore_errors=True)
-        for d in created:  # innermost first; only while empty
+        for d in created:  # only the empty ones go
             try:
                 d.rmdir()
             except OSError:
-                break
+                pass
         raise
     shutil.rmtree(tmp)
     written = sum(p.stat().st_size for p in outputs)

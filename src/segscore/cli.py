@@ -193,7 +193,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
                                          else None),
                      on_stage=StageProgress(quiet))
     except ConfigError as exc:  # e.g. a --window-days reaching before the year 1
-        raise naming_flag(exc, overrides[1]) from None
+        raise naming_flag(exc, overrides[1], config_path) from None
     for warning in result.manifest.get("warnings", []):  # shown even with --quiet
         click.echo(f"warning: {warning}", err=True)
     return result

@@ -19,9 +19,13 @@ class ConfigError(InputError):
         self.key = key
 
 
-def naming_flag(exc: InputError, flags: dict[str, str]) -> InputError:
-    """``exc``, or, for a ConfigError about a key a CLI flag set (``flags``: key → "--flag
-    value"), the same error with the flag named first, as the config checks name it."""
-    if isinstance(exc, ConfigError) and exc.key in flags:
-        return ConfigError(f"{flags[exc.key]}: {exc}", key=exc.key)
+def naming_flag(exc: InputError, flags: dict[str, str], source=None) -> InputError:
+    """``exc``, or, for a ConfigError about a config key, the same error naming where the key
+    was set first, as the config checks do: the CLI flag (``flags``: key → "--flag value"),
+    else the config file ``source`` when one was given."""
+    if isinstance(exc, ConfigError) and exc.key is not None:
+        if exc.key in flags:
+            return ConfigError(f"{flags[exc.key]}: {exc}", key=exc.key)
+        if source is not None:
+            return ConfigError(f"{source}: {exc.key}: {exc}", key=exc.key)
     return exc

@@ -86,6 +86,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     def problem(path, message: str) -> None:
         problems.append({"path": None if path is None else str(path), "message": message})
 
+    config_source = config if isinstance(config, (str, Path)) else None
     if not isinstance(config, RunConfig):
         try:
             config = load_config(config, *(overrides or ()))
@@ -188,7 +189,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                             .group_by("customer_id").len().collect()["len"])
             check_exact_sums(per_customer, config.max_abs_amount)
     except InputError as exc:  # e.g. a --window-days reaching before the year 1
-        problem(None, str(naming_flag(exc, overrides[1] if overrides else {})))
+        problem(None, str(naming_flag(exc, overrides[1] if overrides else {},
+                                      config_source)))
         return report
     except (pl.exceptions.PolarsError, OSError) as exc:
         problem(None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")
