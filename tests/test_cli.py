@@ -639,6 +639,10 @@ def test_generate_shows_progress_on_stderr_and_quiet_silences_it(tmp_path):
     assert quiet.exit_code == 0, quiet.output
     assert quiet.stderr == ""
     assert quiet.stdout.startswith("1,200 customers")
+    # an error before the first step prints alone (a blank progress line came first)
+    refused = CliRunner().invoke(main, ["generate", "--customers", "10", "--out",
+                                        str(tmp_path / "a")])
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: --out")
 
 
 def test_a_threshold_tier_model_reapplies(data, tmp_path):

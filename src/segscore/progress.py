@@ -48,13 +48,15 @@ class StepProgress:
         self._tasks: dict[str, int] = {}
 
     def __enter__(self) -> "StepProgress":
-        self._bars.start()
-        return self
+        return self  # the display starts with the first step (an early error prints alone)
 
     def __exit__(self, *exc) -> None:
-        self._bars.stop()
+        if self._tasks:
+            self._bars.stop()
 
     def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self._tasks:
+            self._bars.start()
         if phase not in self._tasks:
             self._tasks[phase] = self._bars.add_task(phase, total=total)
         self._bars.update(self._tasks[phase], completed=done)
