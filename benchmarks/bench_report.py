@@ -207,6 +207,12 @@ NOTES = [
     "correctness fixes (none in the report's hot paths). Without the report 5.68–5.85 s "
     "(median 5.76), plain +8.0 % (after scoring 7.4 %), both options +17.3 % (11.2 %), peak "
     "RSS 2,294–2,330 MiB in every arm: the same picture as session 14. **Not met.**",
+    "* Session 16, 20:51 (a67a0ab, 5 rounds; no change to the report's code): the machine ran "
+    "about 1.5× slower than in session 15 in every stage (without the report 7.92–8.65 s, "
+    "median 8.36; the session's starting commit 0b5a339 measured 8.44–8.73 s against 8.42–8.64 "
+    "s for this commit in 3 alternating pairs, so the change is the machine's). Plain +8.5 % "
+    "(after scoring 6.8 %), both options +13.6 % (13.9 %), peak RSS 2,299–2,319 MiB in every "
+    "arm. **Not met.**",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
