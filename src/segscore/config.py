@@ -381,9 +381,18 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
                           f"{MAX_ABS_AMOUNT_LIMIT:,.0f}, got {bound:g}")
     lifecycle = raw["lifecycle"]
     _only(lifecycle, {"rules"}, f"{source}: [lifecycle]")
+    columns = (_columns({**defaults["columns"], **user_columns}, f"{source}: [columns]")
+               if user_columns else ColumnMap())
+    clustering = _clustering(raw["clustering"], set(user.get("clustering", {})),
+                             f"{source}: clustering", flags.get("clustering.k"))
+    if clustering.enabled:  # a feature from a column the config says not to read
+        for role, needs in (("channel", "share_"), ("category", "distinct_categories")):
+            used = [f for f in clustering.features if f.startswith(needs)]
+            if used and not getattr(columns, role):
+                raise ConfigError(f"{source}: clustering.features {used[0]!r} needs the "
+                                  f"{role} column, but [columns] {role} = \"\" reads none")
     return RunConfig(
-        columns=_columns({**defaults["columns"], **user_columns}, f"{source}: [columns]")
-        if user_columns else ColumnMap(),
+        columns=columns,
         bins=bins,
         window_days=window,
         max_abs_amount=bound,
@@ -394,8 +403,7 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
             _rule_table(lifecycle["rules"], "lifecycle", LIFECYCLE_FIELDS, LIFECYCLE_DOMAIN,
                         f"{source}: lifecycle.rules", ordered=(("recency_days", "tenure_days"),)),
             f"{source}: lifecycle.rules"),
-        clustering=_clustering(raw["clustering"], set(user.get("clustering", {})),
-                               f"{source}: clustering", flags.get("clustering.k")),
+        clustering=clustering,
     )
 
 
