@@ -471,9 +471,6 @@ CONFIGS = {
                              "customer_id and order_id both name the column 'customer_id'"),
     "amount_on_the_id": ('[columns]\namount = "customer_id"\n',
                          "customer_id and amount both name the column 'customer_id'"),
-    "share_feature_without_channel": (
-        '[columns]\nchannel = ""\n[clustering]\nfeatures = ["monetary", "share_web"]\n',
-        "clustering.features 'share_web' needs the channel column"),
     "id_on_a_default_name": ('[columns]\ncustomer_id = "order_id"\n',
                              'set order_id = "" to read no order_id'),
     "unknown_section": ('[scorin]\nbins = 5\n', "scorin"),

@@ -352,3 +352,14 @@ def test_a_lifecycle_day_bound_beyond_the_calendar_is_refused():
             {"key": "rest", "name": "Rest"}]
     build_config({"lifecycle": {"rules": wide}})
     assert load_config(None).config_hash().startswith("4ee10bc036ba")
+
+
+@pytest.mark.parametrize("role, feature", [("channel", "share_web"),
+                                           ("category", "distinct_categories")])
+def test_a_feature_from_a_column_set_not_to_be_read_is_refused(role, feature):
+    """[columns] channel = "" with a share_ clustering feature: refused with the config (it
+    was refused only after the row pass, as a column the input lacks); clustering off: fine."""
+    user = {"columns": {role: ""}, "clustering": {"features": ["monetary", feature]}}
+    with pytest.raises(ConfigError, match=f"{feature}' needs the {role} column"):
+        build_config(user)
+    build_config({**user, "clustering": {**user["clustering"], "enabled": False}})
