@@ -363,3 +363,17 @@ def test_a_feature_from_a_column_set_not_to_be_read_is_refused(role, feature):
     with pytest.raises(ConfigError, match=f"{feature}' needs the {role} column"):
         build_config(user)
     build_config({**user, "clustering": {**user["clustering"], "enabled": False}})
+
+
+@pytest.mark.parametrize("text", ["Champ\x00ions", "Reward\x1b[31m", "a\x7fb"])
+def test_names_and_actions_are_display_text(text):
+    """A control character in a segment name or action (TOML escapes allow "\\u0000") is
+    refused naming the key: the HTML page cannot show a NUL and a terminal may act on an
+    escape sequence; tab, line feed and carriage return stay allowed."""
+    rules = [{"key": "all", "name": "All", "action": text}]
+    with pytest.raises(ConfigError, match=r"segments.rules\[0\]\.action: control character"):
+        build_config({"segments": {"rules": rules}})
+    rules = [{"key": "all", "name": text}]
+    with pytest.raises(ConfigError, match=r"segments.rules\[0\]\.name: control character"):
+        build_config({"segments": {"rules": rules}})
+    build_config({"segments": {"rules": [{"key": "all", "action": "line one\nline\ttwo\r"}]}})

@@ -126,6 +126,21 @@ def _only(table: dict, allowed: set[str], where: str) -> None:
                           f"allowed: {', '.join(sorted(allowed))}")
 
 
+#: control characters a display text may not hold (tab, line feed and carriage return may):
+#: an HTML page cannot show them (a NUL becomes U+FFFD) and a terminal may act on them
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: Any, where: str) -> str:
+    """A name or action: a string without control characters (ConfigError otherwise)."""
+    text = _typed(value, (str,), where)
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ConfigError(f"{where}: control character U+{ord(bad.group()):04X} in {text!r}; "
+                          "names and actions are display text")
+    return text
+
+
 def _typed(value: Any, kinds: tuple[type, ...], where: str) -> Any:
     if isinstance(value, bool) and bool not in kinds:
         raise ConfigError(f"{where}: expected {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
@@ -173,8 +188,8 @@ def _rule_table(raw: list, name: str, fields: tuple[str, ...],
             raise ConfigError(f"{at}: missing 'key'")
         key = _key(item["key"], f"{at}.key")
         ranges = tuple((f, *_range(item[f], f"{at}.{f}")) for f in fields if f in item)
-        rules.append(Rule(key=key, name=_typed(item.get("name", key), (str,), f"{at}.name"),
-                          action=_typed(item.get("action", ""), (str,), f"{at}.action"),
+        rules.append(Rule(key=key, name=_text(item.get("name", key), f"{at}.name"),
+                          action=_text(item.get("action", ""), f"{at}.action"),
                           ranges=ranges))
     table = RuleTable(name=name, fields=fields, domain=domain, rules=tuple(rules),
                       ordered=ordered)
@@ -239,7 +254,7 @@ def _value_tier(raw: dict, where: str) -> ValueTierConfig:
         value = None if last else float(_typed(item[bound], (int, float), f"{at}.{bound}"))
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{at}.{bound}: expected a finite number, got {value}")
-        tiers.append(Tier(key=key, name=_typed(item.get("name", key), (str,), f"{at}.name"),
+        tiers.append(Tier(key=key, name=_text(item.get("name", key), f"{at}.name"),
                           **{bound: value}))
     values = [getattr(t, bound) for t in tiers[:-1]]
     if len({t.key for t in tiers}) != len(tiers):
