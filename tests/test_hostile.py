@@ -122,6 +122,26 @@ def test_segment_names_with_markup_are_escaped(tmp_path):
     assert not Path("/tmp/pwned2").exists()
 
 
+def test_names_and_paths_that_look_like_console_markup_print_as_text(tmp_path):
+    """A segment name or an --out path holding rich console markup ("[/x]", "[bold]") prints
+    as typed in the CLI summary; an unmatched closing tag stopped the summary with "internal
+    error", exit 1, after the output was written."""
+    from click.testing import CliRunner
+
+    from segscore.cli import main
+
+    src = write_input(tmp_path / "in" / "t.parquet", [f"c{i}" for i in range(40)])
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[segments.rules]]\nkey = "top"\nname = "[bold]Top[/] [/x]"\nr = [4, 5]\n\n'
+                   '[[segments.rules]]\nkey = "rest"\nname = "Rest [/]"\n')
+    out = tmp_path / "o[bold]ut[/]"
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["run", str(src), "--out", str(out),
+                                                        "--config", str(cfg), "--k", "off"])
+    assert r.exit_code == 0, r.output
+    assert "[bold]Top[/] [/x]" in r.stdout and "Rest [/]" in r.stdout
+    assert f"output: {out}" in r.stdout
+
+
 @pytest.mark.parametrize("key", ["../x", "a/b", "segment=x", "X", "ü", "a" * 80, "", "1abc"])
 def test_partition_keys_must_be_slugs(key):
     with pytest.raises(ConfigError, match="slug"):

@@ -18,7 +18,9 @@ from rich.table import Table
 
 from segscore.errors import ConfigError, InputError, naming_flag
 
-out_console = Console(soft_wrap=True)  # paths and lines never broken mid-name (logs, pipes)
+#: stdout: paths and lines never broken mid-name (logs, pipes); no markup, since the lines
+#: carry the user's text (segment names, paths) and "[/x]" in a name stopped the summary
+out_console = Console(soft_wrap=True, markup=False)
 
 
 #: a generator seed (numpy takes any non-negative integer)
@@ -245,7 +247,7 @@ def demo(customers, seed, out, quiet):
                          "demo?); choose another --out or remove it")
     created = out is None or not root.exists()
     if not quiet:
-        Console(stderr=True, soft_wrap=True).print(
+        Console(stderr=True, soft_wrap=True, markup=False).print(
             f"generating {customers:,} synthetic customers in {root} …")
     try:
         data = _writing(root, lambda: generate_transactions(root / "data", customers, seed=seed))
