@@ -316,9 +316,9 @@ def _beyond_the_calendar(table: RuleTable, where: str) -> RuleTable:
     """``table``, or ConfigError for a rule that needs more days than years 1..9999 hold
     (a recency or tenure minimum above MAX_WINDOW_DAYS): no customer can match it (SPEC §4)."""
     for i, rule in enumerate(table.rules):
-        for field, lo, _ in rule.ranges:
-            if field.endswith("_days") and lo is not None and lo > MAX_WINDOW_DAYS:
-                raise ConfigError(f"{where}[{i}] ({rule.key}) can never match: {field} ≥ {lo}, "
+        for metric, lo, _ in rule.ranges:
+            if metric.endswith("_days") and lo is not None and lo > MAX_WINDOW_DAYS:
+                raise ConfigError(f"{where}[{i}] ({rule.key}) can never match: {metric} ≥ {lo}, "
                                   f"but no customer has more than {MAX_WINDOW_DAYS:,} days "
                                   "(the calendar's span)")
     return table

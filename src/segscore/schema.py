@@ -340,46 +340,44 @@ def _string_bytes(meta: pq.FileMetaData, names: set[str]) -> int:
     return total
 
 
-def _longest_value(meta: pq.FileMetaData, name: str) -> int:
-    """Bytes of the longest min / max value of a string column in the row groups'
-    statistics (0 without statistics): a cheap estimate of the values' length (ids of one
-    format share a length; a longer value between the extremes is not seen)."""
-    longest = 0
+def _statistics(meta: pq.FileMetaData, name: str):
+    """Each row group's statistics of column ``name``, in row group order: None where the
+    row group has none, or none a reader can decode."""
     for g in range(meta.num_row_groups):
         rg = meta.row_group(g)
         for c in range(rg.num_columns):
             col = rg.column(c)
             if col.path_in_schema != name:
                 continue
-            try:  # statistics a reader cannot decode count as missing
+            try:
                 stats = col.statistics
-                values = (stats.min, stats.max) if stats is not None and stats.has_min_max \
-                    else ()
+                yield stats if stats is not None and stats.has_min_max else None
             except (ValueError, pa.ArrowException):
-                values = ()
-            for v in values:
-                longest = max(longest, len(v.encode() if isinstance(v, str) else v))
+                yield None
+
+
+def _longest_value(meta: pq.FileMetaData, name: str) -> int:
+    """Bytes of the longest min / max value of a string column in the row groups'
+    statistics (0 without statistics): a cheap estimate of the values' length (ids of one
+    format share a length; a longer value between the extremes is not seen)."""
+    longest = 0
+    for stats in _statistics(meta, name):
+        try:
+            values = (stats.min, stats.max) if stats is not None else ()
+        except (ValueError, pa.ArrowException):  # a value a reader cannot decode
+            values = ()
+        for v in values:
+            longest = max(longest, len(v.encode() if isinstance(v, str) else v))
     return longest
 
 
 def _may_pass(meta: pq.FileMetaData, name: str, edge: int) -> bool:
     """Whether the integer-backed column ``name`` may hold a value beyond ±``edge`` (its
     physical unit): a row group's statistics say so, or some row group has none."""
-    for g in range(meta.num_row_groups):
-        rg = meta.row_group(g)
-        for c in range(rg.num_columns):
-            col = rg.column(c)
-            if col.path_in_schema != name:
-                continue
-            try:  # statistics a reader cannot decode count as missing
-                stats = col.statistics
-                low, high = ((stats.min_raw, stats.max_raw)
-                             if stats is not None and stats.has_min_max else (None, None))
-            except (ValueError, pa.ArrowException):
-                low = high = None
-            if not isinstance(low, int) or not isinstance(high, int) or \
-                    max(-low, high) > edge:
-                return True
+    for stats in _statistics(meta, name):
+        low, high = (stats.min_raw, stats.max_raw) if stats is not None else (None, None)
+        if not isinstance(low, int) or not isinstance(high, int) or max(-low, high) > edge:
+            return True
     return False
 
 
