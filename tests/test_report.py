@@ -573,3 +573,13 @@ def test_a_net_revenue_of_zero_has_no_revenue_shares(tmp_path):
             for p in conc[k]} == {None}
     page = (res.out_dir / "report" / "index.html").read_text()
     assert "Revenue concentration" in page and "Pareto curve" not in page
+
+
+def test_the_heatmaps_new_row_and_disappeared_column_are_set_apart(runs):
+    """The migration heatmap's synthetic row "(new)" and column "(disappeared)" (key null)
+    are in italics, so a segment a config names "(new)" is not taken for them."""
+    html = (runs["root"] / "cur" / "report" / "index.html").read_text("utf-8")
+    assert re.search(r'font-style="italic">\(new\)</text>', html)
+    assert re.search(r'font-style="italic">\(disappeared\)</text>', html)
+    assert not re.search(r'font-style="italic">(?!\(new\)|\(disappeared\))[^<]*</text>',
+                         html)

@@ -329,3 +329,4 @@ def test_older_reports_still_render(manychan):
     assert "<th>ch19</th>" in head and "<th>other</th>" in head
     share = r["segments"][0]["channel_mix"]["share_ch19"]
     assert f"{100 * share:.1f}%" in html
+

@@ -127,10 +127,14 @@ def matrix_heatmap(m: dict | None) -> dict | None:
                           "title": f"{rname} → {cname}: {n:,} ({100 * t:.1f}% of row)"})
     return {"width": x0 + len(cols) * cell_w + 20, "height": y0 + len(rows) * cell_h + 20,
             "cells": cells, "cw": cell_w, "ch": cell_h,
-            "rlabels": [{"y": y0 + i * cell_h + cell_h / 2 + 4, "t": str(n)}
-                        for i, n in enumerate(rows)],
-            "clabels": [{"x": x0 + j * cell_w + cell_w / 2, "y": y0 - 8, "t": str(n)}
-                        for j, n in enumerate(cols)],
+            # the synthetic "(new)" row and "(disappeared)" column (key null) in italics, so
+            # a segment a config names "(new)" is not taken for them
+            "rlabels": [{"y": y0 + i * cell_h + cell_h / 2 + 4, "t": str(n),
+                         "synthetic": key is None}
+                        for i, (n, key) in enumerate(zip(rows, m["rows"]))],
+            "clabels": [{"x": x0 + j * cell_w + cell_w / 2, "y": y0 - 8, "t": str(n),
+                         "synthetic": key is None}
+                        for j, (n, key) in enumerate(zip(cols, m["columns"]))],
             "x0": x0}
 
 
