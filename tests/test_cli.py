@@ -662,3 +662,26 @@ def test_a_threshold_tier_model_reapplies(data, tmp_path):
     tiers = [pl.read_parquet(d / "customers", hive_partitioning=True).sort("customer_id")
              ["value_tier"].cast(pl.String) for d in (first, tmp_path / "n2")]
     assert tiers[0].equals(tiers[1]) and set(tiers[0]) == {"vip", "gold", "regular"}
+
+
+def test_validate_checks_previous_and_model_as_run_does(first_run, data, tmp_path):
+    """validate --previous / --model: what run would refuse before its row pass, validate
+    reports (it had neither option); a good pair is valid."""
+    ok = CliRunner().invoke(main, ["validate", str(data), "--previous", str(first_run),
+                                   "--model", str(first_run / "model.json")])
+    assert ok.exit_code == 0 and ok.output.rstrip().endswith("valid"), ok.output
+    not_output = CliRunner().invoke(main, ["validate", str(data), "--previous", str(data)])
+    assert not_output.exit_code == 2 and "not a segscore output" in " ".join(
+        not_output.output.split()), not_output.output
+    run = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                    "--previous", str(data)])
+    assert run.exit_code == 2
+    broken = tmp_path / "model.json"
+    model = json.loads((first_run / "model.json").read_text())
+    model["cut_points"]["m"][0] = float("nan")
+    broken.write_text(json.dumps(model))
+    bad = CliRunner().invoke(main, ["validate", str(data), "--model", str(broken)])
+    assert bad.exit_code == 2 and "cut_points.m must be finite" in bad.output, bad.output
+    flags = CliRunner().invoke(main, ["validate", str(data), "--bins", "4",
+                                      "--model", str(first_run / "model.json")])
+    assert flags.exit_code == 2 and "--bins 4: --model" in flags.output

@@ -328,15 +328,28 @@ def generate(customers, out, seed, files, quiet):
               help="Customer attributes Parquet the run would get: its ids (type, "
                    "duplicates), columns and the attr:<column> clustering features the "
                    "config names are checked.")
+@click.option("--previous", type=PathText(file_okay=False),
+              help="Last night's output directory the run would get: checked as run checks it.")
+@click.option("--model", "model_path", type=PathText(dir_okay=False),
+              help="model.json the run would re-apply: checked as run checks it (and "
+                   "--bins/--segments/--k against it).")
 @_guard
-def validate(source, config_path, as_of, window_days, bins, preset, k, attributes):
+def validate(source, config_path, as_of, window_days, bins, preset, k, attributes, previous,
+             model_path):
     """Report every config, file and schema problem and the would-be row reconciliation,
     without scoring. Exit 2 when there is a problem."""
     from segscore.config import parse_as_of
     from segscore.validation import format_report, validation_report
 
+    if model_path is not None:  # as run: flags that differ from the model are refused
+        from segscore.model import check_flags
+
+        check_flags(model_path, {"--bins": bins, "--segments": preset,
+                                 "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k})
+        bins = preset = k = None
     report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
-                               attributes=attributes,
+                               attributes=attributes, previous=previous,
+                               model_path=model_path,
                                overrides=_overrides(window_days, bins, preset, k))
     click.echo(format_report(report))
     if not report["ok"]:

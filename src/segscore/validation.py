@@ -29,6 +29,7 @@ from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_s
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
+from segscore.model import load_model
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
                              no_rows_problem, read_footer)
@@ -60,7 +61,8 @@ def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.Lazy
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
                       memory_limit_bytes: int | None = None, attributes=None,
-                      overrides: tuple[dict, dict] | None = None) -> dict:
+                      overrides: tuple[dict, dict] | None = None, previous=None,
+                      model_path=None) -> dict:
     """Every file/schema problem of ``source`` plus the would-be row reconciliation.
 
     ``config`` is a RunConfig, a TOML path or None (defaults); a bad config file is itself a
@@ -74,7 +76,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     checks it before its row pass (an id column that casts to the transactions' ids, and the
     columns the ``attr:<column>`` clustering features name) and, with ``deep``, as it reads
     it (every id casts, none twice, the columns decode); a clustering feature
-    ``attr:<column>`` needs one.
+    ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) and
+    ``model_path`` (``--model``) are checked as a run checks them before its row pass; the
+    model's tables then replace the config's, as in a run.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
@@ -93,6 +97,11 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(config, str(exc))
             config = load_config(None)  # keep checking the files with the default columns
+    if model_path is not None:
+        try:
+            config = load_model(model_path, config)[0]
+        except InputError as exc:
+            problem(model_path, str(exc))
     if config.clustering.enabled:
         try:
             check_attribute_features(config.clustering.features, attributes,
@@ -171,6 +180,12 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             problem(attributes, str(exc))
             return report
         report["attributes"] = {"path": str(attributes), "rows_checked": bool(deep)}
+    if previous is not None:
+        try:
+            check_report_inputs(config, previous_dir=previous, id_dtype=roles.id_dtype)
+        except InputError as exc:
+            problem(previous, str(exc))
+            return report
     try:
         rows = scan_inputs(infos, config.columns, roles)
         if as_of is None:
