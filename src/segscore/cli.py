@@ -170,6 +170,12 @@ def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
     return over, flags
 
 
+def _model_flags(bins, preset, k) -> dict:
+    """The flags a --model fixes, as model.check_flags compares them (None: not given)."""
+    return {"--bins": bins, "--segments": preset,
+            "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k}
+
+
 def _run(source, out, config_path, as_of, window_days, bins, model_path, preset, k,
          overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
@@ -181,8 +187,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
     if model_path is not None:
         # a previous output a killed run left moved aside is back before the model is read
         RunDirectory(Path(out), overwrite).restore_previous()
-        check_flags(model_path, {"--bins": bins, "--segments": preset,
-                                 "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k})
+        check_flags(model_path, _model_flags(bins, preset, k))
         bins = preset = k = None  # they agree with the model, which wins
     overrides = _overrides(window_days, bins, preset, k)
     if config_path is not None:
@@ -344,8 +349,7 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
     if model_path is not None:  # as run: flags that differ from the model are refused
         from segscore.model import check_flags
 
-        check_flags(model_path, {"--bins": bins, "--segments": preset,
-                                 "--k": str(int(k)) if k and k.isascii() and k.isdigit() else k})
+        check_flags(model_path, _model_flags(bins, preset, k))
         bins = preset = k = None
     report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
                                attributes=attributes, previous=previous,
