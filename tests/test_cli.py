@@ -685,3 +685,23 @@ def test_validate_checks_previous_and_model_as_run_does(first_run, data, tmp_pat
     flags = CliRunner().invoke(main, ["validate", str(data), "--bins", "4",
                                       "--model", str(first_run / "model.json")])
     assert flags.exit_code == 2 and "--bins 4: --model" in flags.output
+
+
+def test_a_terminal_without_utf8_gets_escapes_not_a_failed_run(data, tmp_path):
+    """stdout in ASCII (PYTHONIOENCODING, a C locale without UTF-8 mode): the summary's "·"
+    and a segment name "Champions ★" print as escapes, exit 0 (the finished run exited 1,
+    "internal error (UnicodeEncodeError)", after its output was in place)."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[segments.rules]]\nkey = "top"\nname = "Champions ★"\nr = [4, 5]\n\n'
+                   '[[segments.rules]]\nkey = "rest"\nname = "Müller"\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0"}
+    proc = subprocess.run([sys.executable, "-c", "from segscore.cli import main; main()", "run",
+                           str(data), "--out", str(tmp_path / "o"), "--config", str(cfg),
+                           "--k", "off"], env=env, capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode("ascii", "replace")
+    out = proc.stdout.decode("ascii")
+    assert "Champions \\u2605" in out and "M\\xfcller" in out and "\\xb7" in out

@@ -211,6 +211,11 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """segscore: nightly customer segmentation from Parquet transactions."""
+    for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 terminal (PYTHONIOENCODING,
+        try:  # a C locale without UTF-8 mode): "·" or a segment name "★" printed as an escape
+            stream.reconfigure(errors="backslashreplace")  # instead of failing a finished run
+        except (AttributeError, ValueError):
+            pass
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
