@@ -40,7 +40,7 @@ def segscore(src: Path, out: Path, *extra: str, env: dict | None = None,
     if wait:
         return subprocess.run(cmd, capture_output=True, text=True, env={**ENV, **(env or {})},
                               timeout=300)
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**ENV, **(env or {})})
 
 
@@ -286,10 +286,13 @@ def test_an_old_output_that_cannot_be_removed_after_the_swap_is_a_warning(data, 
     assert leftovers(out) == []
 
 
-def test_sigterm_removes_the_temporary_directory_and_keeps_the_previous_output(data, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_removes_the_temporary_directory_and_keeps_the_previous_output(data, tmp_path,
+                                                                              sig):
     """SIGTERM (a scheduler's timeout, ``systemd stop``) unwinds like Ctrl-C: exit 1 (SPEC §6:
     0, 1 or 2 only) with a message, the previous output byte-identical, no temp dir or lock
-    left (the default action left both, and the parents the run created, for the next run)."""
+    left (the default action left both, and the parents the run created, for the next run).
+    Ctrl-C (SIGINT) the same, with the same one-line message."""
     out = tmp_path / "out"
     shutil.copytree(data["baseline"], out)
     proc = segscore(data["big"], out, "--overwrite", wait=False)
@@ -297,7 +300,86 @@ def test_sigterm_removes_the_temporary_directory_and_keeps_the_previous_output(d
     while not list(tmp_path.glob(".out.segscore-tmp-*")):  # the run directory is open
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     assert proc.wait(timeout=120) == 1
+    assert f"terminated ({sig.name})" in proc.stderr.read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert snapshot(out) == data["snapshot"]
+
+
+def test_a_section_thread_that_never_finishes_does_not_hang_a_failing_run(tmp_path, monkeypatch):
+    """An interrupt can leave a report section thread waiting forever on a lock the main
+    thread held (llvmlite's). A failing run waits for the sections only SECTIONS_WAIT_S, then
+    removes its temporary directory and lock (it joined the thread forever, holding the
+    lock, so every later run was refused as concurrent)."""
+    import threading
+    import time
+
+    import segscore
+    import segscore.pipeline as pipeline
+    import segscore.report.sections as sections
+    from segscore_datasets import generate_transactions
+
+    gen = generate_transactions(tmp_path / "data", 400, seed=2)
+    release = threading.Event()
+
+    def stuck(*args):
+        release.wait(60)
+        raise RuntimeError("released")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sections, "attribute_breakdowns", stuck)
+    monkeypatch.setattr(pipeline, "_write", interrupted)
+    monkeypatch.setattr(pipeline, "SECTIONS_WAIT_S", 0.5)
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            segscore.run(gen.out_dir / "transactions", out, attributes=gen.attributes_path)
+        assert time.perf_counter() - t0 < 30
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no tmp dir, no lock
+    finally:
+        release.set()
+
+
+def test_a_stop_a_library_swallowed_still_keeps_the_old_output(tmp_path):
+    """A signal's exception raised inside a C callback can be swallowed and the run goes on;
+    the stop request is remembered and the commit refuses to replace the output (the run
+    replaced it and exited 0)."""
+    import segscore
+    from segscore import stopping
+    from segscore_datasets import generate_transactions
+
+    gen = generate_transactions(tmp_path / "data", 300, seed=4)
+    src, out = gen.out_dir / "transactions", tmp_path / "out"
+    first = segscore.run(src, out, as_of="2026-06-29", report=False)
+    before = (out / "manifest.json").read_text()
+    stopping.request("SIGINT")
+    try:
+        with pytest.raises(stopping.Terminated, match="SIGINT"):
+            segscore.run(src, out, overwrite=True, report=False)
+    finally:
+        stopping.reset()
+    assert (out / "manifest.json").read_text() == before
+    assert first.manifest["run_id"] in before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
+def test_an_interrupted_command_exits_although_a_worker_thread_is_stuck():
+    """After an interrupt the CLI exits 1 at once even when a (non-daemon) worker thread
+    still waits on a lock the interrupted main thread held: a normal exit joined it forever."""
+    code = (
+        "import threading, click\n"
+        "from segscore.cli import _guard\n"
+        "threading.Thread(target=threading.Event().wait, name='report-section').start()\n"
+        "@click.command()\n"
+        "@_guard\n"
+        "def cmd():\n"
+        "    raise KeyboardInterrupt\n"
+        "cmd()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=ENV, timeout=60)
+    assert proc.returncode == 1
+    assert "terminated (SIGINT)" in proc.stderr

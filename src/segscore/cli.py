@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import shutil
 import signal
 import sys
@@ -16,7 +17,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from segscore import stopping
 from segscore.errors import ConfigError, InputError, naming_flag
+from segscore.stopping import Terminated
 
 #: stdout: paths and lines never broken mid-name (logs, pipes); no markup, since the lines
 #: carry the user's text (segment names, paths) and "[/x]" in a name stopped the summary
@@ -44,14 +47,29 @@ def _finite(ctx, param, value):
     return value
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived (a scheduler's timeout, ``systemd stop``, ``docker stop``)."""
-
-
 def _on_sigterm(signum, frame) -> None:
     """Unwind like Ctrl-C, so that a run removes its temporary directory and lock (the
-    default action killed the process and left both for the next run)."""
-    raise Terminated()
+    default action killed the process and left both for the next run); the request is also
+    remembered, so a run whose exception a library swallowed does not commit."""
+    stopping.request("SIGTERM")
+    raise Terminated("SIGTERM")
+
+
+def _on_sigint(signum, frame) -> None:
+    """Ctrl-C: Python's KeyboardInterrupt, with the request remembered as for SIGTERM."""
+    stopping.request("SIGINT")
+    raise KeyboardInterrupt
+
+
+def _exit_leaving_stuck_threads(code: int) -> None:
+    """Exit now when a worker thread is still running after an interrupt (one may wait
+    forever on a lock the interrupted main thread held): the run has already removed its
+    temporary directory and lock, and a normal exit would join the thread."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.current_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _fail(exc: Exception, code: int) -> None:
@@ -70,11 +88,14 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except InputError as exc:
             _fail(exc, 2)
-        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException):
             raise
-        except Terminated:  # exit 1 as for Ctrl-C: SPEC §6 has 0, 1 and 2 only
-            _fail(RuntimeError("terminated (SIGTERM); the run's temporary files were removed "
-                               "and nothing was replaced unless it had finished"), 1)
+        except (Terminated, KeyboardInterrupt) as exc:  # exit 1: SPEC §6 has 0, 1 and 2 only
+            name = str(exc) or "SIGINT"
+            click.echo(f"error: terminated ({name}); the run's temporary files were removed "
+                       "and nothing was replaced unless it had finished", err=True)
+            _exit_leaving_stuck_threads(1)
+            sys.exit(1)
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # the machine, not segscore nor the input (the run directory is atomic)
@@ -217,8 +238,9 @@ def main(ctx: click.Context) -> None:
         except (AttributeError, ValueError):
             pass
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
+        previous = {sig: signal.signal(sig, handler) for sig, handler in
+                    ((signal.SIGTERM, _on_sigterm), (signal.SIGINT, _on_sigint))}
+        ctx.call_on_close(lambda: [signal.signal(sig, h) for sig, h in previous.items()])
 
 
 @main.command("run")

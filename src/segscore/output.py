@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from segscore import stopping
 from segscore.errors import InputError
 
 TMP_TAG = ".segscore-tmp-"
@@ -242,6 +243,7 @@ class RunDirectory:
     def _commit(self) -> None:
         _fsync_tree(self.tmp)
         _crash_point("fsynced")
+        stopping.check()  # a stop a library swallowed: the old output stays
         if self.out.exists():
             check_target(self.out, self.overwrite)
             if _exchange(self.tmp, self.out):

@@ -38,6 +38,10 @@ from segscore.segments import label_all, tier_probabilities
 from segscore.timing import StageClock
 
 MANIFEST_SCHEMA_VERSION = 1
+#: how long a failing run waits for the report's section threads before it removes its
+#: temporary directory anyway (seconds): a thread still writing there then fails to, which is
+#: harmless, and one an interrupt left waiting on a lock would never finish
+SECTIONS_WAIT_S = 5.0
 
 
 @dataclass
@@ -224,8 +228,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             run_dir.commit()
             result.manifest["warnings"] += run_dir.warnings  # stderr only: the file is in place
     except BaseException:
-        if early is not None:  # their threads may still write into tmp
-            early.close()
+        if early is not None:  # their threads may still write into tmp: wait, but not for
+            early.close(timeout=SECTIONS_WAIT_S)  # ever (an interrupt can leave one stuck)
         if run_dir is not None:
             run_dir.abort()
         raise

@@ -7,7 +7,7 @@ clusters are fitted and the output is written; the profiles join them at the end
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import polars as pl
@@ -80,9 +80,17 @@ class OptionalSections:
                 return job.exception()
         return None
 
-    def close(self) -> None:
-        """Wait for the threads to finish (nothing more is started); idempotent. A run that
-        fails elsewhere calls it before removing its temporary directory."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float | None = None) -> bool:
+        """Wait for the threads to finish (nothing more is started), at most ``timeout``
+        seconds (None: as long as they take); whether they did. Idempotent. A run that fails
+        elsewhere calls it, with a timeout, before removing its temporary directory: after an
+        interrupt a thread may wait forever on a lock the main thread held."""
+        if self._pool is None:
+            return True
+        jobs = [j for j in (self._attributes, self._migration) if j is not None]
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, running = wait(jobs, timeout=timeout)
+        if not running:
+            self._pool.shutdown(wait=True)
             self._pool = None
+        return not running
