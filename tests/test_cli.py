@@ -705,3 +705,23 @@ def test_a_terminal_without_utf8_gets_escapes_not_a_failed_run(data, tmp_path):
     assert proc.returncode == 0, proc.stderr.decode("ascii", "replace")
     out = proc.stdout.decode("ascii")
     assert "Champions \\u2605" in out and "M\\xfcller" in out and "\\xb7" in out
+
+
+def test_a_full_stdout_after_the_run_says_the_output_is_in_place(data, tmp_path):
+    """stdout on a full disk (/dev/full): the run's output is committed, then printing the
+    summary fails; the message says so, exit 1 (it said "nothing was replaced", which was
+    false)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", "from segscore.cli import main; main()",
+                               "run", str(data), "--out", str(out), "--k", "off"],
+                              stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ), timeout=600)
+    assert proc.returncode == 1
+    assert f"{out} is written and in place, but printing to the terminal failed" in proc.stderr
+    assert "nothing was replaced" not in proc.stderr
+    assert (out / "manifest.json").is_file()

@@ -72,6 +72,16 @@ def _exit_leaving_stuck_threads(code: int) -> None:
         os._exit(code)
 
 
+#: what the running command has finished writing (its output is in place), so that a failure
+#: after it (stdout on a full disk) does not say that nothing was written
+_finished: list[Path] = []
+
+
+def _done(path) -> None:
+    """Mark the command's output at ``path`` as written and in place."""
+    _finished[:] = [Path(path)]
+
+
 def _fail(exc: Exception, code: int) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(code)
@@ -84,6 +94,7 @@ def _guard(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _finished.clear()
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
@@ -97,6 +108,9 @@ def _guard(fn):
             _exit_leaving_stuck_threads(1)
             sys.exit(1)
         except Exception as exc:
+            if isinstance(exc, OSError) and _finished:  # e.g. stdout on a full disk
+                _fail(RuntimeError(f"{_finished[0]} is written and in place, but printing to "
+                                   f"the terminal failed: {exc.strerror or exc}"), 1)
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # the machine, not segscore nor the input (the run directory is atomic)
                 _fail(RuntimeError(f"{exc.strerror} while writing {exc.filename or 'the output'}"
@@ -252,6 +266,7 @@ def main(ctx: click.Context) -> None:
 def run_cmd(source, out, quiet, **opts):
     """Score the transactions in SOURCE (Parquet file, directory, glob or hive dataset)."""
     result = _run(list(source), out, quiet=quiet, **opts)
+    _done(result.out_dir)
     if not quiet:
         _summary(result)
 
@@ -290,6 +305,7 @@ def demo(customers, seed, out, quiet):
     except BaseException:
         shutil.rmtree(root if created else root / "data", ignore_errors=True)
         raise
+    _done(root)
     _summary(result)
     _demo_notes(customers, result, root, temporary=out is None)
 
@@ -341,6 +357,7 @@ def generate(customers, out, seed, files, quiet):
         text = str(exc)
         option = next((o for o in ("customers", "files") if text.startswith(o)), None)
         raise InputError(f"--{text}" if option else f"--out {out}: {text}") from None
+    _done(s.out_dir)
     out_console.print(f"{s.customers:,} customers, {s.rows:,} rows in {len(s.files)} files "
                       f"({s.bytes_written / 1e6:.1f} MB) → {s.out_dir}")
 
@@ -394,7 +411,9 @@ def report(out_dir):
     """Re-render OUT_DIR/report/index.html from its report.json."""
     from segscore.report.rerender import rerender
 
-    out_console.print(f"wrote {rerender(Path(out_dir))}")
+    page = rerender(Path(out_dir))
+    _done(page)
+    out_console.print(f"wrote {page}")
 
 
 if __name__ == "__main__":  # python -m segscore.cli
