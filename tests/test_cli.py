@@ -725,3 +725,25 @@ def test_a_full_stdout_after_the_run_says_the_output_is_in_place(data, tmp_path)
     assert f"{out} is written and in place, but printing to the terminal failed" in proc.stderr
     assert "nothing was replaced" not in proc.stderr
     assert (out / "manifest.json").is_file()
+
+
+def test_validate_into_a_closed_pipe_still_exits_with_its_verdict(data, tmp_path):
+    """`segscore validate … | head -1`: the reader goes away, and the exit code still says
+    whether the input is valid (0) or not (2); it was 1, "internal error (BrokenPipeError)",
+    which hid an invalid input."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad" / "x.parquet"
+    bad.parent.mkdir()
+    bad.write_text("not parquet")
+    for sources, verdict in (([str(data)], 0), ([str(data), str(bad.parent)], 2)):
+        read, write = os.pipe()
+        os.close(read)  # nobody reads: the first write fails with EPIPE
+        proc = subprocess.run([sys.executable, "-c", "from segscore.cli import main; main()",
+                               "validate", *sources], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=300)
+        os.close(write)
+        assert proc.returncode == verdict, proc.stderr
+        assert "internal error" not in proc.stderr

@@ -399,8 +399,11 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
                                attributes=attributes, previous=previous,
                                model_path=model_path,
                                overrides=_overrides(window_days, bins, preset, k))
-    click.echo(format_report(report))
-    if not report["ok"]:
+    try:
+        click.echo(format_report(report))
+    except BrokenPipeError:  # `validate … | head -1`: the verdict is the exit code all the
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # same (it was exit 1,
+    if not report["ok"]:  # "internal error", which hid an invalid input)
         sys.exit(2)
 
 
