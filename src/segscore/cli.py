@@ -215,7 +215,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
          overwrite, quiet, previous=None, attributes=None, memory_limit_gb=None):
     from segscore.config import load_config
     from segscore.model import check_flags
-    from segscore.output import RunDirectory, check_inputs_outside
+    from segscore.output import RunDirectory
     from segscore.pipeline import run
     from segscore.progress import StageProgress
 
@@ -225,11 +225,11 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
         check_flags(model_path, _model_flags(bins, preset, k))
         bins = preset = k = None  # they agree with the model, which wins
     overrides = _overrides(window_days, bins, preset, k)
-    if config_path is not None:
-        check_inputs_outside(Path(out), [Path(config_path)])
     config = load_config(config_path, *overrides)
     try:
-        result = run(source, out, config=config, as_of=as_of, model_path=model_path,
+        # config_path too: the run refuses a config file inside the output it replaces
+        result = run(source, out, config=config, config_path=config_path, as_of=as_of,
+                     model_path=model_path,
                      overwrite=overwrite, previous=previous, attributes=attributes,
                      memory_limit_bytes=(int(memory_limit_gb * 2**30) if memory_limit_gb
                                          else None),

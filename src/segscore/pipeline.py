@@ -117,6 +117,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
     ``previous`` (last night's output directory) adds migration to the report;
     ``attributes`` (Parquet, one row per customer id) adds attribute breakdowns.
+    ``config_path`` with ``config``: the file ``config`` was loaded from (only checked to be
+    outside ``out``, which the run replaces).
     ``memory_limit_bytes`` (default: 80% of the memory available) sets how many customer-hash
     partition passes the rows are read in (see segscore.memory); InputError when no number of
     passes fits. ``partitions`` forces a number of passes.

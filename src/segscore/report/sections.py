@@ -80,17 +80,15 @@ class OptionalSections:
                 return job.exception()
         return None
 
-    def close(self, timeout: float | None = None) -> bool:
+    def close(self, timeout: float | None = None) -> None:
         """Wait for the threads to finish (nothing more is started), at most ``timeout``
-        seconds (None: as long as they take); whether they did. Idempotent. A run that fails
+        seconds (None: as long as they take). Idempotent. A run that fails
         elsewhere calls it, with a timeout, before removing its temporary directory: after an
         interrupt a thread may wait forever on a lock the main thread held."""
         if self._pool is None:
-            return True
+            return
         jobs = [j for j in (self._attributes, self._migration) if j is not None]
         self._pool.shutdown(wait=False, cancel_futures=True)
-        _, running = wait(jobs, timeout=timeout)
-        if not running:
+        if not wait(jobs, timeout=timeout).not_done:
             self._pool.shutdown(wait=True)
             self._pool = None
-        return not running
