@@ -147,9 +147,10 @@ def test_lloyd_pass_matches_naive_step(n):
     assert changed.sum() == 0
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch", [64, 2 * BLOCK + 3])  # one partial block; several blocks
-def test_minibatch_step_matches_naive(dtype, batch):
+def test_minibatch_step_matches_naive(dtype, batch, threads):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(300, 2)).astype(dtype)
     idx = rng.integers(0, 300, batch)
@@ -157,8 +158,8 @@ def test_minibatch_step_matches_naive(dtype, batch):
     weights = np.array([0.0, 3.0, 10.0, 1.0])
     ref_labels, ref_centers, ref_w, ref_inertia = naive.minibatch_update(X, idx, centers, weights)
     labels = np.empty(batch, np.int32)
-    inertia = _minibatch_step(X, idx, centers, weights, labels, np.empty((4, 2)),
-                              np.empty(4, np.int64))
+    inertia = with_threads(threads, _minibatch_step, X, idx, centers, weights, labels,
+                           np.empty((4, 2)), np.empty(4, np.int64))
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(centers, ref_centers, rtol=1e-12)
     np.testing.assert_array_equal(weights, ref_w)
@@ -393,10 +394,10 @@ def test_sample_is_uniform():
 # ---------------------------------------------------------------- k-means++ vs naive
 
 
-def _kernel_kmeanspp(X, first, rand):
+def _kernel_kmeanspp(X, first, rand, threads=1):
     k = rand.shape[0] + 1
     centers, ids = np.full((k, X.shape[1]), np.nan), np.full(k, -1, np.int64)
-    _kmeanspp(X, first, rand, centers, ids)
+    with_threads(threads, _kmeanspp, X, first, rand, centers, ids)
     return centers, ids
 
 
@@ -442,9 +443,10 @@ def test_kmeanspp_property_equals_naive_and_sklearn_on_ties(X, k, trials, data):
     assert ids.tolist() == sk_ids.tolist()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", range(3))
-def test_kmeanspp_equals_naive_on_float_data(dtype, seed):
+def test_kmeanspp_equals_naive_on_float_data(dtype, seed, threads):
     """Continuous data, as the estimator seeds (k - 1 rows of 2 + log k uniforms): the same rows
     as the naive reference (whose pairwise sums may differ from the kernel's running sums in
     the last bit; no draw here lands within an ulp of a boundary, so the picks are exact)."""
@@ -453,7 +455,7 @@ def test_kmeanspp_equals_naive_on_float_data(dtype, seed):
     k = 8
     rand = rng.random((k - 1, 2 + int(np.log(k))))
     first = int(rng.integers(len(X)))
-    centers, ids = _kernel_kmeanspp(X, first, rand)
+    centers, ids = _kernel_kmeanspp(X, first, rand, threads)
     assert ids.tolist() == naive.kmeanspp(X, first, rand)
     np.testing.assert_array_equal(centers, X[ids].astype(np.float64))
 
