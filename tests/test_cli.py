@@ -747,3 +747,43 @@ def test_validate_into_a_closed_pipe_still_exits_with_its_verdict(data, tmp_path
         os.close(write)
         assert proc.returncode == verdict, proc.stderr
         assert "internal error" not in proc.stderr
+
+
+def _tbb_missing() -> bool:
+    """Whether numba finds no usable TBB (then NUMBA_THREADING_LAYER=tbb cannot start)."""
+    from numba.np.ufunc.parallel import _check_tbb_version_compatible
+
+    try:
+        _check_tbb_version_compatible()
+    except ImportError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name, value", [
+    ("NUMBA_NUM_THREADS", "0"), ("POLARS_MAX_THREADS", "0"), ("POLARS_MAX_THREADS", ""),
+    ("NUMBA_THREADING_LAYER", "tbb"), ("NUMBA_THREADING_LAYER", "nope")])
+def test_thread_variables_numba_or_polars_cannot_use_are_bad_usage(data, tmp_path, name, value):
+    """A thread count of 0 (or one that is no number) or a threading layer numba cannot start:
+    exit 2, one line naming the variable and its value, nothing written; --help still works.
+    It was exit 1 with a traceback (NUMBA_NUM_THREADS=0, at import), a polars panic in the
+    row pass, or numba's error at the first parallel kernel."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    if value == "tbb" and not _tbb_missing():
+        pytest.skip("TBB is installed: numba can start that layer")
+    env = {**os.environ, name: value}
+    cli = [sys.executable, "-c", "from segscore.cli import main; main()"]
+    out = tmp_path / "o"
+    proc = subprocess.run([*cli, "run", str(data), "--out", str(out), "--k", "off", "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: {name}={shlex.quote(value)}: ")
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert not out.exists()
+    usage = subprocess.run([*cli, "--help"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert usage.returncode == 0 and "Usage:" in usage.stdout, usage.stderr

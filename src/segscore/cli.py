@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from segscore import stopping
+from segscore import environment, stopping
 from segscore.errors import ConfigError, InputError, naming_flag
 from segscore.stopping import Terminated
 
@@ -96,6 +96,7 @@ def _guard(fn):
     def wrapper(*args, **kwargs):
         _finished.clear()
         try:
+            environment.check()  # before anything imports numba or polars
             return fn(*args, **kwargs)
         except InputError as exc:
             _fail(exc, 2)
