@@ -727,23 +727,96 @@ def test_a_full_stdout_after_the_run_says_the_output_is_in_place(data, tmp_path)
     assert (out / "manifest.json").is_file()
 
 
-def test_validate_into_a_closed_pipe_still_exits_with_its_verdict(data, tmp_path):
-    """`segscore validate … | head -1`: the reader goes away, and the exit code still says
-    whether the input is valid (0) or not (2); it was 1, "internal error (BrokenPipeError)",
-    which hid an invalid input."""
+def _into_a_closed_pipe(*args: str):
+    """The CLI with ``args`` and a stdout whose reader has gone (``| head -1`` once head has
+    exited): the first write fails with EPIPE."""
     import os
     import subprocess
     import sys
 
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-c", "from segscore.cli import main; main()",
+                               *args], stdout=write, stderr=subprocess.PIPE, text=True,
+                              timeout=600)
+    finally:
+        os.close(write)
+
+
+def test_validate_into_a_closed_pipe_still_exits_with_its_verdict(data, tmp_path):
+    """`segscore validate … | head -1`: the reader goes away, and the exit code still says
+    whether the input is valid (0) or not (2); it was 1, "internal error (BrokenPipeError)",
+    which hid an invalid input."""
     bad = tmp_path / "bad" / "x.parquet"
     bad.parent.mkdir()
     bad.write_text("not parquet")
     for sources, verdict in (([str(data)], 0), ([str(data), str(bad.parent)], 2)):
-        read, write = os.pipe()
-        os.close(read)  # nobody reads: the first write fails with EPIPE
-        proc = subprocess.run([sys.executable, "-c", "from segscore.cli import main; main()",
-                               "validate", *sources], stdout=write, stderr=subprocess.PIPE,
-                              text=True, timeout=300)
-        os.close(write)
+        proc = _into_a_closed_pipe("validate", *sources)
         assert proc.returncode == verdict, proc.stderr
         assert "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "generate", "report", "demo"])
+def test_commands_into_a_closed_pipe_exit_0_with_their_work_in_place(data, first_run, tmp_path,
+                                                                     command):
+    """`segscore run … | head -1` (and generate, report, demo): the summary cannot be printed,
+    the command's work is done and in place, exit 0 (rich's handling of the closed pipe
+    exited 1 with no message)."""
+    import shutil
+
+    if command == "report":
+        shutil.copytree(first_run, tmp_path / "o")
+        (tmp_path / "o" / "report" / "index.html").unlink()
+    args, written = {
+        "run": (["run", str(data), "--out", str(tmp_path / "o"), "--k", "off"],
+                "manifest.json"),
+        "generate": (["generate", "--customers", "200", "--out", str(tmp_path / "o")],
+                     "transactions"),
+        "report": (["report", str(tmp_path / "o")], "report/index.html"),
+        "demo": (["demo", "--customers", "300", "--out", str(tmp_path / "o"), "--quiet"],
+                 "output/manifest.json")}[command]
+    proc = _into_a_closed_pipe(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "error" not in proc.stderr, proc.stderr
+    assert (tmp_path / "o" / written).exists()
+
+
+def _tbb_missing() -> bool:
+    """Whether numba finds no usable TBB (then NUMBA_THREADING_LAYER=tbb cannot start)."""
+    from numba.np.ufunc.parallel import _check_tbb_version_compatible
+
+    try:
+        _check_tbb_version_compatible()
+    except ImportError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name, value", [
+    ("NUMBA_NUM_THREADS", "0"), ("POLARS_MAX_THREADS", "0"), ("POLARS_MAX_THREADS", ""),
+    ("NUMBA_THREADING_LAYER", "tbb"), ("NUMBA_THREADING_LAYER", "nope")])
+def test_thread_variables_numba_or_polars_cannot_use_are_bad_usage(data, tmp_path, name, value):
+    """A thread count of 0 (or one that is no number) or a threading layer numba cannot start:
+    exit 2, one line naming the variable and its value, nothing written; --help still works.
+    It was exit 1 with a traceback (NUMBA_NUM_THREADS=0, at import), a polars panic in the
+    row pass, or numba's error at the first parallel kernel."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    if value == "tbb" and not _tbb_missing():
+        pytest.skip("TBB is installed: numba can start that layer")
+    env = {**os.environ, name: value}
+    cli = [sys.executable, "-c", "from segscore.cli import main; main()"]
+    out = tmp_path / "o"
+    proc = subprocess.run([*cli, "run", str(data), "--out", str(out), "--k", "off", "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: {name}={shlex.quote(value)}: ")
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert not out.exists()
+    usage = subprocess.run([*cli, "--help"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert usage.returncode == 0 and "Usage:" in usage.stdout, usage.stderr

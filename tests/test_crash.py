@@ -383,3 +383,25 @@ def test_an_interrupted_command_exits_although_a_worker_thread_is_stuck():
                           env=ENV, timeout=60)
     assert proc.returncode == 1
     assert "terminated (SIGINT)" in proc.stderr
+
+
+def test_ctrl_c_while_polars_and_numba_load_is_the_one_line_message(tmp_path):
+    """Ctrl-C in the first half second, while polars and numba load: the one-line message and
+    exit 1 of a later Ctrl-C (it was a traceback: the package imported them before the CLI
+    set its handlers). The signal is sent as polars' import starts."""
+    code = (
+        "import os, signal, sys\n"
+        "class CtrlC:  # an import hook: SIGINT to this process as polars starts loading\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'polars':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, CtrlC())\n"
+        "from segscore.cli import main\n"
+        "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code, "generate", "--customers", "100",
+                           "--out", str(tmp_path / "g")], capture_output=True, text=True,
+                          env=ENV, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "terminated (SIGINT)" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

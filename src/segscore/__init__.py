@@ -12,9 +12,24 @@ import os
 # Without effect if polars was imported first; a user's own setting wins.
 os.environ.setdefault("POLARS_THP", "1")
 
-from segscore.config import RunConfig, load_config  # noqa: E402
 from segscore.errors import ConfigError, InputError, SegscoreError  # noqa: E402
-from segscore.pipeline import RunResult, run  # noqa: E402
+
+#: the API's names that need polars and numba, imported on first use: the CLI (which
+#: imports this package first) starts without them, so it can check the environment
+#: variables they read and catch a Ctrl-C while they load (docs/bad-input.md)
+_LAZY = {"RunConfig": "segscore.config", "load_config": "segscore.config",
+         "RunResult": "segscore.pipeline", "run": "segscore.pipeline"}
+
+
+def __getattr__(name: str):
+    """``segscore.run`` and the other names of ``_LAZY``, imported when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'segscore' has no attribute {name!r}")
+    import importlib
+
+    value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+    return value
+
 
 __all__ = ["ConfigError", "InputError", "RunConfig", "RunResult", "SegscoreError", "__version__",
            "load_config", "run"]

@@ -17,13 +17,30 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from segscore import stopping
+from segscore import environment, stopping
 from segscore.errors import ConfigError, InputError, naming_flag
 from segscore.stopping import Terminated
 
+
+def _reader_gone() -> None:
+    """stdout's reader has gone (``segscore … | head -1``): the rest of the output goes to
+    /dev/null, so the command ends with its own verdict, 0 or 2 (it was exit 1, which hid an
+    invalid input, or a finished run's success)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class _Stdout(Console):
+    """A Console for stdout whose closed pipe drops the rest of the output (rich's own
+    handling raises SystemExit(1))."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _reader_gone()
+
+
 #: stdout: paths and lines never broken mid-name (logs, pipes); no markup, since the lines
 #: carry the user's text (segment names, paths) and "[/x]" in a name stopped the summary
-out_console = Console(soft_wrap=True, markup=False)
+out_console = _Stdout(soft_wrap=True, markup=False)
 
 
 #: a generator seed (numpy takes any non-negative integer)
@@ -96,6 +113,7 @@ def _guard(fn):
     def wrapper(*args, **kwargs):
         _finished.clear()
         try:
+            environment.check()  # before anything imports numba or polars
             return fn(*args, **kwargs)
         except InputError as exc:
             _fail(exc, 2)
@@ -401,9 +419,9 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
                                overrides=_overrides(window_days, bins, preset, k))
     try:
         click.echo(format_report(report))
-    except BrokenPipeError:  # `validate … | head -1`: the verdict is the exit code all the
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # same (it was exit 1,
-    if not report["ok"]:  # "internal error", which hid an invalid input)
+    except BrokenPipeError:  # `validate … | head -1`: the verdict is the exit code all the same
+        _reader_gone()
+    if not report["ok"]:
         sys.exit(2)
 
 
