@@ -794,7 +794,7 @@ def _tbb_missing() -> bool:
 
 
 @pytest.mark.parametrize("name, value", [
-    ("NUMBA_NUM_THREADS", "0"), ("POLARS_MAX_THREADS", "0"), ("POLARS_MAX_THREADS", ""),
+    ("NUMBA_NUM_THREADS", "0"), ("POLARS_MAX_THREADS", "0"), ("POLARS_MAX_THREADS", "-1"),
     ("NUMBA_THREADING_LAYER", "tbb"), ("NUMBA_THREADING_LAYER", "nope")])
 def test_thread_variables_numba_or_polars_cannot_use_are_bad_usage(data, tmp_path, name, value):
     """A thread count of 0 (or one that is no number) or a threading layer numba cannot start:
@@ -820,3 +820,15 @@ def test_thread_variables_numba_or_polars_cannot_use_are_bad_usage(data, tmp_pat
     usage = subprocess.run([*cli, "--help"], env=env, capture_output=True, text=True,
                            timeout=60)
     assert usage.returncode == 0 and "Usage:" in usage.stdout, usage.stderr
+
+
+def test_empty_thread_variables_are_unset():
+    """``POLARS_MAX_THREADS=`` (a script's ``${X:-}``) is no value, as both libraries read it:
+    accepted, one thread per CPU."""
+    from segscore import environment
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("NUMBA_NUM_THREADS", "POLARS_MAX_THREADS"):
+            mp.setenv(name, " ")
+        mp.delenv("NUMBA_THREADING_LAYER", raising=False)
+        environment.check()

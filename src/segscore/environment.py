@@ -24,7 +24,9 @@ def check() -> None:
     NUMBA_THREADING_LAYER starts numba's thread pool to see that the layer loads."""
     for name, sizes in _COUNTS.items():
         value = os.environ.get(name)
-        if value is not None and not (_COUNT.fullmatch(value) and int(value) > 0):
+        # empty (``NAME=${X:-}`` in a script) is unset to both libraries: the default
+        if value is not None and value.strip() and not (_COUNT.fullmatch(value)
+                                                        and int(value) > 0):
             raise InputError(f"{name}={shlex.quote(value)}: must be a positive integer "
                              f"({sizes}); unset it for one per CPU")
     layer = os.environ.get("NUMBA_THREADING_LAYER")
