@@ -382,22 +382,40 @@ def _tiny_channel_input(path):
     return path
 
 
-@pytest.mark.parametrize("features, message", [
+@pytest.mark.parametrize("features, message, stage", [
     ('["monetary", "share_app"]', "'share_app' is not a channel share column of this input; "
-                                  "its share columns: share_store, share_web"),
-    ('["distinct_categories"]', "'distinct_categories' needs a category column"),
+                                  "its share columns: share_store, share_web",
+     "ingest_and_aggregate"),
+    # no category column in any file: known from the footers, before the row pass
+    ('["distinct_categories"]', "'distinct_categories' needs a category column", "discover"),
 ])
-def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, features, message):
+def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, features, message,
+                                                                  stage):
+    """Exit 2 naming the config file and key (the message named only the key), as soon as the
+    input shows the feature is not there; validate lists the same."""
     tx = _tiny_channel_input(tmp_path / "t.parquet")
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[clustering]\nfeatures = {features}\n")
     r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
                                   str(cfg), "--quiet"])
     assert r.exit_code == 2, r.output
-    assert f"error: clustering.features: {message}" in r.output
-    assert "stage 'ingest_and_aggregate' failed" in r.output and not (tmp_path / "o").exists()
+    assert f"error: {cfg}: clustering.features: {message}" in r.output
+    assert f"stage '{stage}' failed" in r.output and not (tmp_path / "o").exists()
     r = CliRunner().invoke(main, ["validate", str(tx), "--config", str(cfg)])
-    assert r.exit_code == 2 and f"problem: clustering.features: {message}" in r.output
+    assert r.exit_code == 2 and f"problem: {cfg}: clustering.features: {message}" in r.output
+
+
+def test_a_share_feature_without_a_channel_column_stops_before_the_row_pass(tmp_path):
+    tx = tmp_path / "t.parquet"
+    pl.read_parquet(_tiny_channel_input(tx)).drop("channel").write_parquet(tx)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nfeatures = ["monetary", "share_web"]\n')
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert (f"error: {cfg}: clustering.features: 'share_web' is not a channel share column of "
+            "this input; its share columns: none (no channel column)") in r.output
+    assert "stage 'discover' failed" in r.output and not (tmp_path / "o").exists()
 
 
 def _first_night(tmp_path, toml: str, *flags: str):
@@ -419,8 +437,8 @@ def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_pa
     r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
                              "--model", str(tmp_path / "n1" / "model.json")])
     assert r.exit_code == 2, r.output
-    assert ("error: model.json clusters.features: 'share_web' is not a channel share column of "
-            "this input; its share columns: share_store") in r.output
+    assert (f"error: {tmp_path / 'n1' / 'model.json'}: clusters.features: 'share_web' is not a "
+            "channel share column of this input; its share columns: share_store") in r.output
     assert not (tmp_path / "n2").exists()
 
 

@@ -105,6 +105,19 @@ def check_flags(path: Path | str, given: dict[str, object]) -> None:
                              f"{flag}, or leave out --model to refit")
 
 
+def cluster_features(config: RunConfig, frozen: FrozenModel | None, config_path=None,
+                     model_path=None) -> tuple[tuple[str, ...], str]:
+    """(the features tonight's clustering uses, how messages name that list: the file and
+    key): the frozen model's (read from ``model_path``) when it has clusters, else the
+    config's (loaded from ``config_path``, when from a file); () when clustering is off."""
+    if frozen is not None and frozen.clusters is not None:
+        return frozen.clusters.features, f"{model_path or 'model.json'}: clusters.features"
+    if frozen is None and config.clustering.enabled:
+        return config.clustering.features, ("clustering.features" if config_path is None
+                                            else f"{config_path}: clustering.features")
+    return (), ""
+
+
 def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenModel]:
     """Read a model.json: the rule tables (and the segment table's name), bins and clustering
     options come from the model; columns, window and quality bounds stay those of ``current``

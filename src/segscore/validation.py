@@ -29,7 +29,7 @@ from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_s
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
-from segscore.model import load_model
+from segscore.model import cluster_features, load_model
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
                              no_rows_problem, read_footer)
@@ -48,14 +48,15 @@ def _deep_check(info: InputFile, names: list[str]) -> str | None:
     return None
 
 
-def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.LazyFrame) -> None:
-    """InputError, as the run would raise after its row pass, when a cluster feature is a
-    share or category column this input lacks (ranks the channels only if one is asked for)."""
-    names = config.clustering.features if config.clustering.enabled else ()
+def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
+                            classified: pl.LazyFrame) -> None:
+    """InputError, as the run would raise, when a cluster feature in ``names`` (named by
+    ``where``) is a share or category column this input lacks (ranks the channels only if one
+    is asked for)."""
     channels = ChannelColumns()
     if roles.channel and any(n.startswith("share_") for n in names):
         channels = channel_columns(classified.filter(pl.col("status") == USED))
-    check_input_features(names, channels.columns, bool(roles.category), "clustering.features")
+    check_input_features(names, channels.columns, bool(roles.category), where)
 
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
@@ -97,17 +98,17 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(config, str(exc))
             config = load_config(None)  # keep checking the files with the default columns
+    frozen = None
     if model_path is not None:
         try:
-            config = load_model(model_path, config)[0]
+            config, frozen = load_model(model_path, config)
         except InputError as exc:
             problem(model_path, str(exc))
-    if config.clustering.enabled:
-        try:
-            check_attribute_features(config.clustering.features, attributes,
-                                     "clustering.features")
-        except InputError as exc:
-            problem(attributes, str(exc))
+    cluster_names, where = cluster_features(config, frozen, config_source, model_path)
+    try:
+        check_attribute_features(cluster_names, attributes, where)
+    except InputError as exc:
+        problem(attributes, str(exc))
     sources = source if isinstance(source, list) else [source]
     paths: list[Path] = []
     for item in sources:
@@ -197,7 +198,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             (pl.col("amount") * AMOUNT_SCALE).round(0, mode="half_to_even") > 0)
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
-        _check_cluster_features(config, roles, classified)
+        _check_cluster_features(cluster_names, where, roles, classified)
         used = int(counts.filter(pl.col("status") == USED)["len"].sum())
         if used > exact_rows_limit(config.max_abs_amount):  # else no customer can have that many
             per_customer = (classified.filter(pl.col("status") == USED)
