@@ -700,9 +700,25 @@ def test_validate_checks_previous_and_model_as_run_does(first_run, data, tmp_pat
     broken.write_text(json.dumps(model))
     bad = CliRunner().invoke(main, ["validate", str(data), "--model", str(broken)])
     assert bad.exit_code == 2 and "cut_points.m must be finite" in bad.output, bad.output
-    flags = CliRunner().invoke(main, ["validate", str(data), "--bins", "4",
-                                      "--model", str(first_run / "model.json")])
-    assert flags.exit_code == 2 and "--bins 4: --model" in flags.output
+
+
+def test_validate_lists_flags_that_differ_from_the_model_among_its_problems(first_run, data,
+                                                                             tmp_path):
+    """validate --model with --bins / --segments that differ: each is listed as a problem with
+    run's message, after the files, and the verdict is "invalid", exit 2 (it printed run's
+    single error line for the first flag and stopped)."""
+    model = first_run / "model.json"
+    flags = ["--bins", "4", "--segments", "value_behaviour"]
+    r = CliRunner().invoke(main, ["validate", str(data), "--model", str(model), *flags])
+    assert r.exit_code == 2, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("ok ") and lines[-1] == "2 problem(s): invalid"
+    run = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--model",
+                                    str(model), "--bins", "4"])
+    assert run.exit_code == 2 and not (tmp_path / "o").exists()
+    assert f"problem: {run.output.removeprefix('error: ').strip()}" in lines
+    assert "problem: --segments value_behaviour: --model " in r.output
+    assert not any(line.startswith("error:") for line in lines)
 
 
 def test_a_terminal_without_utf8_gets_escapes_not_a_failed_run(data, tmp_path):

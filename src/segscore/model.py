@@ -88,21 +88,26 @@ def _unusable(p: Path, exc: Exception) -> InputError:
     return InputError(f"{p}: cannot use as --model: {exc}")
 
 
-def check_flags(path: Path | str, given: dict[str, object]) -> None:
-    """InputError for a flag in ``given`` ("--bins": 6, "--segments": "rfm", "--k": "4"; None
-    when not given) whose value differs from what the model at ``path`` fixes; a flag that
-    agrees is harmless."""
+def flag_conflicts(path: Path | str, given: dict[str, object]) -> list[str]:
+    """One message per flag in ``given`` ("--bins": 6, "--segments": "rfm", "--k": "4"; None
+    when not given) whose value differs from what the model at ``path`` fixes (a flag that
+    agrees is harmless); InputError when the model cannot be read."""
     p = Path(path)
     try:
         fixed = _fixed(_read(p))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _unusable(p, exc) from None
-    for flag, value in given.items():
-        agrees, words = fixed[flag]
-        if value is not None and value not in agrees:
-            raise InputError(f"{flag} {value}: --model {p} has {words}, and a frozen model fixes "
-                             "the bins and cut points, the segment table and the clusters; drop "
-                             f"{flag}, or leave out --model to refit")
+    return [f"{flag} {value}: --model {p} has {fixed[flag][1]}, and a frozen model fixes the "
+            "bins and cut points, the segment table and the clusters; drop "
+            f"{flag}, or leave out --model to refit"
+            for flag, value in given.items() if value is not None and value not in fixed[flag][0]]
+
+
+def check_flags(path: Path | str, given: dict[str, object]) -> None:
+    """InputError for the first of :func:`flag_conflicts` (a run refuses it up front)."""
+    conflicts = flag_conflicts(path, given)
+    if conflicts:
+        raise InputError(conflicts[0])
 
 
 def cluster_features(config: RunConfig, frozen: FrozenModel | None, config_path=None,

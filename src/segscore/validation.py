@@ -29,7 +29,7 @@ from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_s
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
-from segscore.model import cluster_features, load_model
+from segscore.model import cluster_features, flag_conflicts, load_model
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
                              no_rows_problem, read_footer)
@@ -63,7 +63,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
                       memory_limit_bytes: int | None = None, attributes=None,
                       overrides: tuple[dict, dict] | None = None, previous=None,
-                      model_path=None) -> dict:
+                      model_path=None, model_flags: dict | None = None) -> dict:
     """Every file/schema problem of ``source`` plus the would-be row reconciliation.
 
     ``config`` is a RunConfig, a TOML path or None (defaults); a bad config file is itself a
@@ -79,7 +79,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     it (every id casts, none twice, the columns decode); a clustering feature
     ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) and
     ``model_path`` (``--model``) are checked as a run checks them before its row pass; the
-    model's tables then replace the config's, as in a run.
+    model's tables then replace the config's, as in a run. ``model_flags``: the flags a
+    model fixes as given ("--bins": 4, …; model.flag_conflicts), each that differs from the
+    model a problem, as a run refuses it.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
@@ -102,6 +104,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     if model_path is not None:
         try:
             config, frozen = load_model(model_path, config)
+            for message in flag_conflicts(model_path, model_flags or {}):
+                problem(model_path, message)
         except InputError as exc:
             problem(model_path, str(exc))
     cluster_names, where = cluster_features(config, frozen, config_source, model_path)
