@@ -1,6 +1,7 @@
 """CLI end to end: demo, run output layout (SPEC §5), --model re-apply, exit codes."""
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -266,7 +267,8 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     (None, "missing customers"),  # a real report without one key
     ("newer", "schema_version 4 is newer than this segscore renders (3)"),
     ("segments", "segments holds something other than objects"),
-    ("deep", "'dict object' has no attribute 'r'"),
+    ("deep", "a field the page needs is missing: 'dict object' has no attribute 'r'"),
+    ("point", "a field the page needs is missing: 'revenue_share'"),
     # a field deeper down of the wrong type (used to be an internal error, exit 1)
     ("stages", "a field does not have the type the page needs"),
     ("share", "a field does not have the type the page needs"),
@@ -279,6 +281,7 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
     edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=4),
              "segments": lambda r: r.update(segments=[1]),
              "deep": lambda r: r["score_ranges"].pop("r"),
+             "point": lambda r: r["concentration"]["pareto"][3].pop("revenue_share"),
              "stages": lambda r: r["performance"].update(stages="x"),
              "share": lambda r: r["segments"][0].update(customer_share="x"),
              "cuts": lambda r: r["cut_points"].update(r=None),
@@ -292,6 +295,37 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
     assert r.exit_code == 2, r.output
     assert f"report.json: not a segscore report ({problem}" in " ".join(r.output.split())
     assert not (tmp_path / "o" / "report" / "index.html").exists()
+
+
+def test_report_command_shows_a_dash_for_a_number_report_json_lacks(first_run, tmp_path):
+    """Numbers a report.json lacks (an older report, or an edited one) render as "–", exit 0:
+    they were blank, like a null, which stays blank (a statistic of no customers)."""
+    r = json.loads((first_run / "report" / "report.json").read_text())
+    first, second = r["segments"][0], r["segments"][1]
+    for d, key in ((r["customers"], "not_scored"), (r["totals"], "orders"),
+                   (r["data_quality"], "used"), (first, "revenue"), (first, "customer_share"),
+                   (r["performance"]["stages"][0], "cpu_s")):
+        del d[key]
+    second["median_monetary"] = None
+    (tmp_path / "o" / "report").mkdir(parents=True)
+    (tmp_path / "o" / "report" / "report.json").write_text(json.dumps(r))
+    out = CliRunner().invoke(main, ["report", str(tmp_path / "o")])
+    assert out.exit_code == 0, out.output
+    html = (tmp_path / "o" / "report" / "index.html").read_text()
+    assert "not scored<b>–</b>" in html and "orders<b>–</b>" in html
+    dq = r["data_quality"]
+    assert f"<td>{dq['read']:,}</td><td>–</td><td>{dq['rejected_total']:,}</td>" in html
+
+    def cells(p):  # the segment's row of the segments table: its cells' text
+        row = re.search(rf'<tr><td class="text">{p["key"]}</td>(.*?)</tr>', html, re.S).group(1)
+        return re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    # name, customers, share, revenue, revenue share, orders, median recency, mean recency,
+    # median orders, mean orders, median spend, ...
+    assert cells(first)[2:4] == ["–", "–"] and cells(first)[1] == f"{first['customers']:,}"
+    assert cells(second)[10] == ""
+    bars = re.search(r"<title>Segment size vs revenue share</title>(.*?)</svg>", html, re.S)
+    assert f'{first["name"]}: – of customers' in bars.group(1)
+    assert re.search(r"[0-9.]+ s wall · – s CPU", html)
 
 
 @pytest.mark.parametrize("command", [["generate", "--customers", "10"], ["demo", "--quiet"]])
