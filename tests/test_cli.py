@@ -269,6 +269,7 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     ("segments", "segments holds something other than objects"),
     ("deep", "a field the page needs is missing: 'dict object' has no attribute 'r'"),
     ("point", "a field the page needs is missing: 'revenue_share'"),
+    ("grid", "a list is shorter than the page needs"),  # was an internal error, exit 1
     # a field deeper down of the wrong type (used to be an internal error, exit 1)
     ("stages", "a field does not have the type the page needs"),
     ("share", "a field does not have the type the page needs"),
@@ -282,6 +283,7 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
              "segments": lambda r: r.update(segments=[1]),
              "deep": lambda r: r["score_ranges"].pop("r"),
              "point": lambda r: r["concentration"]["pareto"][3].pop("revenue_share"),
+             "grid": lambda r: r["rf_grid"]["counts"].pop(),
              "stages": lambda r: r["performance"].update(stages="x"),
              "share": lambda r: r["segments"][0].update(customer_share="x"),
              "cuts": lambda r: r["cut_points"].update(r=None),
