@@ -1,6 +1,7 @@
 """CLI end to end: demo, run output layout (SPEC §5), --model re-apply, exit codes."""
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -266,7 +267,9 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     (None, "missing customers"),  # a real report without one key
     ("newer", "schema_version 4 is newer than this segscore renders (3)"),
     ("segments", "segments holds something other than objects"),
-    ("deep", "'dict object' has no attribute 'r'"),
+    ("deep", "a field the page needs is missing: 'dict object' has no attribute 'r'"),
+    ("point", "a field the page needs is missing: 'revenue_share'"),
+    ("grid", "a list is shorter than the page needs"),  # was an internal error, exit 1
     # a field deeper down of the wrong type (used to be an internal error, exit 1)
     ("stages", "a field does not have the type the page needs"),
     ("share", "a field does not have the type the page needs"),
@@ -279,6 +282,8 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
     edits = {None: lambda r: r.pop("customers"), "newer": lambda r: r.update(schema_version=4),
              "segments": lambda r: r.update(segments=[1]),
              "deep": lambda r: r["score_ranges"].pop("r"),
+             "point": lambda r: r["concentration"]["pareto"][3].pop("revenue_share"),
+             "grid": lambda r: r["rf_grid"]["counts"].pop(),
              "stages": lambda r: r["performance"].update(stages="x"),
              "share": lambda r: r["segments"][0].update(customer_share="x"),
              "cuts": lambda r: r["cut_points"].update(r=None),
@@ -292,6 +297,37 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
     assert r.exit_code == 2, r.output
     assert f"report.json: not a segscore report ({problem}" in " ".join(r.output.split())
     assert not (tmp_path / "o" / "report" / "index.html").exists()
+
+
+def test_report_command_shows_a_dash_for_a_number_report_json_lacks(first_run, tmp_path):
+    """Numbers a report.json lacks (an older report, or an edited one) render as "–", exit 0:
+    they were blank, like a null, which stays blank (a statistic of no customers)."""
+    r = json.loads((first_run / "report" / "report.json").read_text())
+    first, second = r["segments"][0], r["segments"][1]
+    for d, key in ((r["customers"], "not_scored"), (r["totals"], "orders"),
+                   (r["data_quality"], "used"), (first, "revenue"), (first, "customer_share"),
+                   (r["performance"]["stages"][0], "cpu_s")):
+        del d[key]
+    second["median_monetary"] = None
+    (tmp_path / "o" / "report").mkdir(parents=True)
+    (tmp_path / "o" / "report" / "report.json").write_text(json.dumps(r))
+    out = CliRunner().invoke(main, ["report", str(tmp_path / "o")])
+    assert out.exit_code == 0, out.output
+    html = (tmp_path / "o" / "report" / "index.html").read_text()
+    assert "not scored<b>–</b>" in html and "orders<b>–</b>" in html
+    dq = r["data_quality"]
+    assert f"<td>{dq['read']:,}</td><td>–</td><td>{dq['rejected_total']:,}</td>" in html
+
+    def cells(p):  # the segment's row of the segments table: its cells' text
+        row = re.search(rf'<tr><td class="text">{p["key"]}</td>(.*?)</tr>', html, re.S).group(1)
+        return re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    # name, customers, share, revenue, revenue share, orders, median recency, mean recency,
+    # median orders, mean orders, median spend, ...
+    assert cells(first)[2:4] == ["–", "–"] and cells(first)[1] == f"{first['customers']:,}"
+    assert cells(second)[10] == ""
+    bars = re.search(r"<title>Segment size vs revenue share</title>(.*?)</svg>", html, re.S)
+    assert f'{first["name"]}: – of customers' in bars.group(1)
+    assert re.search(r"[0-9.]+ s wall · – s CPU", html)
 
 
 @pytest.mark.parametrize("command", [["generate", "--customers", "10"], ["demo", "--quiet"]])
@@ -382,22 +418,40 @@ def _tiny_channel_input(path):
     return path
 
 
-@pytest.mark.parametrize("features, message", [
+@pytest.mark.parametrize("features, message, stage", [
     ('["monetary", "share_app"]', "'share_app' is not a channel share column of this input; "
-                                  "its share columns: share_store, share_web"),
-    ('["distinct_categories"]', "'distinct_categories' needs a category column"),
+                                  "its share columns: share_store, share_web",
+     "ingest_and_aggregate"),
+    # no category column in any file: known from the footers, before the row pass
+    ('["distinct_categories"]', "'distinct_categories' needs a category column", "discover"),
 ])
-def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, features, message):
+def test_cluster_features_the_input_lacks_stop_after_the_row_pass(tmp_path, features, message,
+                                                                  stage):
+    """Exit 2 naming the config file and key (the message named only the key), as soon as the
+    input shows the feature is not there; validate lists the same."""
     tx = _tiny_channel_input(tmp_path / "t.parquet")
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[clustering]\nfeatures = {features}\n")
     r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
                                   str(cfg), "--quiet"])
     assert r.exit_code == 2, r.output
-    assert f"error: clustering.features: {message}" in r.output
-    assert "stage 'ingest_and_aggregate' failed" in r.output and not (tmp_path / "o").exists()
+    assert f"error: {cfg}: clustering.features: {message}" in r.output
+    assert f"stage '{stage}' failed" in r.output and not (tmp_path / "o").exists()
     r = CliRunner().invoke(main, ["validate", str(tx), "--config", str(cfg)])
-    assert r.exit_code == 2 and f"problem: clustering.features: {message}" in r.output
+    assert r.exit_code == 2 and f"problem: {cfg}: clustering.features: {message}" in r.output
+
+
+def test_a_share_feature_without_a_channel_column_stops_before_the_row_pass(tmp_path):
+    tx = tmp_path / "t.parquet"
+    pl.read_parquet(_tiny_channel_input(tx)).drop("channel").write_parquet(tx)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nfeatures = ["monetary", "share_web"]\n')
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "o"), "--config",
+                                  str(cfg), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert (f"error: {cfg}: clustering.features: 'share_web' is not a channel share column of "
+            "this input; its share columns: none (no channel column)") in r.output
+    assert "stage 'discover' failed" in r.output and not (tmp_path / "o").exists()
 
 
 def _first_night(tmp_path, toml: str, *flags: str):
@@ -419,8 +473,8 @@ def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_pa
     r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
                              "--model", str(tmp_path / "n1" / "model.json")])
     assert r.exit_code == 2, r.output
-    assert ("error: model.json clusters.features: 'share_web' is not a channel share column of "
-            "this input; its share columns: share_store") in r.output
+    assert (f"error: {tmp_path / 'n1' / 'model.json'}: clusters.features: 'share_web' is not a "
+            "channel share column of this input; its share columns: share_store") in r.output
     assert not (tmp_path / "n2").exists()
 
 
@@ -682,9 +736,25 @@ def test_validate_checks_previous_and_model_as_run_does(first_run, data, tmp_pat
     broken.write_text(json.dumps(model))
     bad = CliRunner().invoke(main, ["validate", str(data), "--model", str(broken)])
     assert bad.exit_code == 2 and "cut_points.m must be finite" in bad.output, bad.output
-    flags = CliRunner().invoke(main, ["validate", str(data), "--bins", "4",
-                                      "--model", str(first_run / "model.json")])
-    assert flags.exit_code == 2 and "--bins 4: --model" in flags.output
+
+
+def test_validate_lists_flags_that_differ_from_the_model_among_its_problems(first_run, data,
+                                                                             tmp_path):
+    """validate --model with --bins / --segments that differ: each is listed as a problem with
+    run's message, after the files, and the verdict is "invalid", exit 2 (it printed run's
+    single error line for the first flag and stopped)."""
+    model = first_run / "model.json"
+    flags = ["--bins", "4", "--segments", "value_behaviour"]
+    r = CliRunner().invoke(main, ["validate", str(data), "--model", str(model), *flags])
+    assert r.exit_code == 2, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("ok ") and lines[-1] == "2 problem(s): invalid"
+    run = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--model",
+                                    str(model), "--bins", "4"])
+    assert run.exit_code == 2 and not (tmp_path / "o").exists()
+    assert f"problem: {run.output.removeprefix('error: ').strip()}" in lines
+    assert "problem: --segments value_behaviour: --model " in r.output
+    assert not any(line.startswith("error:") for line in lines)
 
 
 def test_a_terminal_without_utf8_gets_escapes_not_a_failed_run(data, tmp_path):

@@ -92,8 +92,8 @@ def test_model_reapplies_attribute_features_and_needs_the_file(base, tmp_path):
 def test_bad_attribute_features_exit_2_before_any_row(base, tmp_path, features, attrs_kind,
                                                       message):
     """A missing attributes file, an attribute column the file lacks, or a string column:
-    exit 2 naming the file / feature, nothing written; ``validate --customers`` says the
-    same."""
+    exit 2 naming the config file, key and feature, before any stage, nothing written;
+    ``validate --customers`` says the same."""
     config = tmp_path / "c.toml"
     config.write_text(f"[clustering]\nfeatures = {features}\n")
     extra = ["--customers", str(base["path"])] if attrs_kind else []
@@ -101,11 +101,12 @@ def test_bad_attribute_features_exit_2_before_any_row(base, tmp_path, features, 
                                     str(tmp_path / "o"), "--config", str(config), "--quiet",
                                     *extra])
     assert out.exit_code == 2, out.output
-    assert message in out.output
-    assert not (tmp_path / "o").exists()
+    assert message in out.output and f"{config}: clustering.features: " in out.output
+    assert "stage" not in out.output and not (tmp_path / "o").exists()
     check = CliRunner().invoke(main, ["validate", *map(str, base["files"]), "--config",
                                       str(config), *extra])
     assert check.exit_code == 2 and message in check.output
+    assert f"problem: {config}: clustering.features: " in check.output
 
 
 def test_unknown_names_still_refused_and_attr_prefix_accepted(tmp_path):

@@ -387,6 +387,8 @@ def test_render_older_or_partial_reports(runs):
     html = render_html(v1)
     assert "Champions" in html and "<svg" in html
     assert "No previous output was given" in html
+    # v1 had no totals: shown as missing, not as blank values
+    assert "net revenue<b>–</b>" in html and "orders<b>–</b>" in html
 
 
 def test_string_ids_migration_and_attributes(runs, tmp_path, monkeypatch):

@@ -408,14 +408,12 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
     from segscore.config import parse_as_of
     from segscore.validation import format_report, validation_report
 
-    if model_path is not None:  # as run: flags that differ from the model are refused
-        from segscore.model import check_flags
-
-        check_flags(model_path, _model_flags(bins, preset, k))
+    model_flags = _model_flags(bins, preset, k)
+    if model_path is not None:  # as run: the model fixes them; one that differs is a problem
         bins = preset = k = None
     report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
                                attributes=attributes, previous=previous,
-                               model_path=model_path,
+                               model_path=model_path, model_flags=model_flags,
                                overrides=_overrides(window_days, bins, preset, k))
     try:
         click.echo(format_report(report))

@@ -38,7 +38,7 @@ def _usable(dtype: pl.DataType) -> bool:
 def check_attribute_features(features: tuple[str, ...], attributes_path, where: str) -> None:
     """InputError (before any row is read) unless every ``attr:<column>`` of ``features`` is a
     numeric / boolean / date / datetime / duration column of the attributes file; ``where``
-    names the feature list in the message (e.g. "clustering.features")."""
+    names the feature list in the message, file and key ("c.toml: clustering.features")."""
     columns = attribute_columns(features)
     if not columns:
         return
@@ -50,14 +50,14 @@ def check_attribute_features(features: tuple[str, ...], attributes_path, where: 
     schema = attributes_schema(path)
     for c in columns:
         if c not in schema:
-            raise InputError(f"{path}: {where} names attribute column {c!r}, which the "
-                             f"attributes file lacks (columns: "
+            raise InputError(f"{where}: {ATTRIBUTE_PREFIX + c!r} names attribute column "
+                             f"{c!r}, which the attributes file {path} lacks (columns: "
                              f"{', '.join(schema.names()[:20])})")
         if not _usable(schema[c]):
-            raise InputError(f"{path}: attribute column {c!r} ({schema[c]}) cannot be a "
-                             f"clustering feature ({where}): it must be numeric, boolean, a "
-                             f"date, a datetime or a duration (a decimal of at most "
-                             f"{MAX_DECIMAL_DIGITS} digits)")
+            raise InputError(f"{where}: {ATTRIBUTE_PREFIX + c!r}: attribute column {c!r} of "
+                             f"{path} is {schema[c]}; a clustering feature must be numeric, "
+                             f"boolean, a date, a datetime or a duration (a decimal of at "
+                             f"most {MAX_DECIMAL_DIGITS} digits)")
 
 
 def _as_float(name: str, dtype: pl.DataType) -> pl.Expr:

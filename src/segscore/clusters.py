@@ -245,17 +245,21 @@ def attribute_columns(names: tuple[str, ...]) -> list[str]:
     return [n[len(ATTRIBUTE_PREFIX):] for n in names if n.startswith(ATTRIBUTE_PREFIX)]
 
 
-def check_input_features(names: tuple[str, ...], shares: tuple[str, ...], has_categories: bool,
-                         where: str) -> None:
+def check_input_features(names: tuple[str, ...], shares: tuple[str, ...] | None,
+                         has_categories: bool, where: str) -> None:
     """InputError unless every input-dependent feature in ``names`` is this input's: a share
-    column in ``shares``, or distinct_categories with ``has_categories`` (a category column)."""
+    column in ``shares``, or distinct_categories with ``has_categories`` (a category column).
+    ``shares`` None: the input has a channel column whose values are not known yet (before
+    the row pass), so share features are not checked; ``where`` names the feature list (the
+    file and key)."""
     for name in names:
         if name == "distinct_categories":
             if has_categories:
                 continue
             raise InputError(f"{where}: 'distinct_categories' needs a category column, "
                              "and this input has none")
-        if name in shares or name in FEATURES or name.startswith(ATTRIBUTE_PREFIX):
+        if name in FEATURES or name.startswith(ATTRIBUTE_PREFIX) or shares is None \
+                or name in shares:
             continue
         raise InputError(f"{where}: {name!r} is not a channel share column of this input; "
                          f"its share columns: {', '.join(shares) or 'none (no channel column)'}")

@@ -88,21 +88,39 @@ def _unusable(p: Path, exc: Exception) -> InputError:
     return InputError(f"{p}: cannot use as --model: {exc}")
 
 
-def check_flags(path: Path | str, given: dict[str, object]) -> None:
-    """InputError for a flag in ``given`` ("--bins": 6, "--segments": "rfm", "--k": "4"; None
-    when not given) whose value differs from what the model at ``path`` fixes; a flag that
-    agrees is harmless."""
+def flag_conflicts(path: Path | str, given: dict[str, object]) -> list[str]:
+    """One message per flag in ``given`` ("--bins": 6, "--segments": "rfm", "--k": "4"; None
+    when not given) whose value differs from what the model at ``path`` fixes (a flag that
+    agrees is harmless); InputError when the model cannot be read."""
     p = Path(path)
     try:
         fixed = _fixed(_read(p))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _unusable(p, exc) from None
-    for flag, value in given.items():
-        agrees, words = fixed[flag]
-        if value is not None and value not in agrees:
-            raise InputError(f"{flag} {value}: --model {p} has {words}, and a frozen model fixes "
-                             "the bins and cut points, the segment table and the clusters; drop "
-                             f"{flag}, or leave out --model to refit")
+    return [f"{flag} {value}: --model {p} has {fixed[flag][1]}, and a frozen model fixes the "
+            "bins and cut points, the segment table and the clusters; drop "
+            f"{flag}, or leave out --model to refit"
+            for flag, value in given.items() if value is not None and value not in fixed[flag][0]]
+
+
+def check_flags(path: Path | str, given: dict[str, object]) -> None:
+    """InputError for the first of :func:`flag_conflicts` (a run refuses it up front)."""
+    conflicts = flag_conflicts(path, given)
+    if conflicts:
+        raise InputError(conflicts[0])
+
+
+def cluster_features(config: RunConfig, frozen: FrozenModel | None, config_path=None,
+                     model_path=None) -> tuple[tuple[str, ...], str]:
+    """(the features tonight's clustering uses, how messages name that list: the file and
+    key): the frozen model's (read from ``model_path``) when it has clusters, else the
+    config's (loaded from ``config_path``, when from a file); () when clustering is off."""
+    if frozen is not None and frozen.clusters is not None:
+        return frozen.clusters.features, f"{model_path or 'model.json'}: clusters.features"
+    if frozen is None and config.clustering.enabled:
+        return config.clustering.features, ("clustering.features" if config_path is None
+                                            else f"{config_path}: clustering.features")
+    return (), ""
 
 
 def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenModel]:

@@ -20,13 +20,13 @@ from segscore.cluster_attributes import check_attribute_features, join_attribute
 from segscore.clusters import attribute_columns, check_input_features, fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError
-from segscore.features import ChannelColumns, finish, unscored_customers
+from segscore.features import finish, unscored_customers
 from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_message,
                              reconcile, resolve_roles, window_start)
 from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
-from segscore.model import FrozenModel, load_model, model_dict
+from segscore.model import FrozenModel, cluster_features, load_model, model_dict
 from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write_json,
                              write_partitioned, write_table)
 from segscore.passes import count_customers, gather, sample_channel_columns
@@ -141,7 +141,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     frozen = None
     if model_path is not None:
         config, frozen = load_model(model_path, config)
-    clusters_read_attributes = bool(attribute_columns(_cluster_features(config, frozen)[0]))
+    cluster_names, where = cluster_features(config, frozen, config_path, model_path)
+    clusters_read_attributes = bool(attribute_columns(cluster_names))
     if not report and (previous is not None
                        or (attributes is not None and not clusters_read_attributes)):
         raise ValueError("previous and attributes are report inputs (attributes also feed "
@@ -149,6 +150,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     as_of_dt = parse_as_of(as_of)
     if as_of_dt is not None:
         window_start(as_of_dt, config.window_days)  # a window reaching before year 1: refused now
+    check_attribute_features(cluster_names, attributes, where)  # before any data is read
     clock = StageClock(on_stage)
 
     with clock.stage("discover") as box:
@@ -157,11 +159,13 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             _check_out_apart(source, run_dir.out)
             check_inputs_outside(run_dir.out, [i.path for i in infos] + [
                 Path(p) for p in (attributes, config_path) if p is not None])
-        features, where = _cluster_features(config, frozen)
-        check_attribute_features(features, attributes, where)  # attr:<column> features
+        roles = resolve_roles(infos)
+        # a share_ / distinct_categories feature of an input without that column (footers)
+        check_input_features(cluster_names, None if roles.channel else (), roles.category,
+                             where)
         report_inputs = check_report_inputs(config, previous_dir=previous,
                                             attributes_path=attributes,
-                                            id_dtype=resolve_roles(infos).id_dtype)
+                                            id_dtype=roles.id_dtype)
         report_files = report_input_files(previous, attributes)
         plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
         box["rows"] = sum(i.rows for i in infos)
@@ -186,7 +190,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
 
     try:
         result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
-                                         clock, start_sections, attributes)
+                                         clock, start_sections, attributes,
+                                         (cluster_names, where))
         result.manifest["warnings"] = (
             ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
             + (k_reduced(result.model) if frozen is None else []))  # a model's K is its own
@@ -307,30 +312,14 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
         raise explain_read_error(exc, infos) from None
 
 
-def _check_cluster_features(config: RunConfig, frozen: FrozenModel | None,
-                            channels: ChannelColumns, raw_columns: list[str]) -> None:
-    """InputError, before any clustering or writing, when a cluster feature (configured or
-    the frozen model's) is a share or category column this input does not have."""
-    features, where = _cluster_features(config, frozen)
-    check_input_features(features, channels.columns, "distinct_categories" in raw_columns,
-                         where)
-
-
-def _cluster_features(config: RunConfig, frozen: FrozenModel | None) -> tuple[tuple, str]:
-    """(the features tonight's clustering uses, how messages name that list): the frozen
-    model's when it has clusters, else the config's; () when clustering is off."""
-    if frozen is not None and frozen.clusters is not None:
-        return frozen.clusters.features, "model.json clusters.features"
-    if frozen is None and config.clustering.enabled:
-        return config.clustering.features, "clustering.features"
-    return (), ""
-
-
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
                 as_of: datetime | None, plan: MemoryPlan, report_inputs: ReportInputs,
-                clock: StageClock, start_sections, attributes) -> tuple[RunResult, bool]:
+                clock: StageClock, start_sections, attributes,
+                cluster_names: tuple[tuple[str, ...], str]) -> tuple[RunResult, bool]:
     """The stages up to the output (the RunResult), and whether the report's optional
     sections must run one after another to stay within the memory budget.
+    ``cluster_names``: the clustering features and how messages name them
+    (model.cluster_features).
     ``start_sections(customers, early_fits)`` is called once the segments exist (with
     whether the budget holds the optional sections from then on) and returns whether it
     started them."""
@@ -344,7 +333,10 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
             raise RuntimeError(f"row reconciliation failed: {per_file}")
         box["rows"] = totals["read"]
         check_exact_sums(raw["rows"], config.max_abs_amount)
-        _check_cluster_features(config, frozen, channels, raw.columns)
+        # the share columns are known now: a feature this input lacks stops the run here,
+        # before any clustering or writing
+        check_input_features(cluster_names[0], channels.columns,
+                             "distinct_categories" in raw.columns, cluster_names[1])
         n_channels = len(channels.columns)
         per_id = measured_id_bytes(raw["customer_id"])
         sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs,
@@ -370,7 +362,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
                                                                        else None):
             # attr:<column> features join from the attributes file for the fit only
             features, cluster_attributes = join_attribute_features(
-                table, _cluster_features(config, frozen)[0], attributes, config)
+                table, cluster_names[0], attributes, config)
             if clusters is not None:
                 ids = clusters.assign(features)
             else:

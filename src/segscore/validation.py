@@ -29,7 +29,7 @@ from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_s
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
-from segscore.model import load_model
+from segscore.model import cluster_features, flag_conflicts, load_model
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
                              no_rows_problem, read_footer)
@@ -48,21 +48,22 @@ def _deep_check(info: InputFile, names: list[str]) -> str | None:
     return None
 
 
-def _check_cluster_features(config: RunConfig, roles: Roles, classified: pl.LazyFrame) -> None:
-    """InputError, as the run would raise after its row pass, when a cluster feature is a
-    share or category column this input lacks (ranks the channels only if one is asked for)."""
-    names = config.clustering.features if config.clustering.enabled else ()
+def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
+                            classified: pl.LazyFrame) -> None:
+    """InputError, as the run would raise, when a cluster feature in ``names`` (named by
+    ``where``) is a share or category column this input lacks (ranks the channels only if one
+    is asked for)."""
     channels = ChannelColumns()
     if roles.channel and any(n.startswith("share_") for n in names):
         channels = channel_columns(classified.filter(pl.col("status") == USED))
-    check_input_features(names, channels.columns, bool(roles.category), "clustering.features")
+    check_input_features(names, channels.columns, bool(roles.category), where)
 
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
                       memory_limit_bytes: int | None = None, attributes=None,
                       overrides: tuple[dict, dict] | None = None, previous=None,
-                      model_path=None) -> dict:
+                      model_path=None, model_flags: dict | None = None) -> dict:
     """Every file/schema problem of ``source`` plus the would-be row reconciliation.
 
     ``config`` is a RunConfig, a TOML path or None (defaults); a bad config file is itself a
@@ -78,7 +79,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     it (every id casts, none twice, the columns decode); a clustering feature
     ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) and
     ``model_path`` (``--model``) are checked as a run checks them before its row pass; the
-    model's tables then replace the config's, as in a run.
+    model's tables then replace the config's, as in a run. ``model_flags``: the flags a
+    model fixes as given ("--bins": 4, …; model.flag_conflicts), each that differs from the
+    model a problem, as a run refuses it.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
@@ -97,17 +100,19 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(config, str(exc))
             config = load_config(None)  # keep checking the files with the default columns
+    frozen = None
     if model_path is not None:
         try:
-            config = load_model(model_path, config)[0]
+            config, frozen = load_model(model_path, config)
+            for message in flag_conflicts(model_path, model_flags or {}):
+                problem(model_path, message)
         except InputError as exc:
             problem(model_path, str(exc))
-    if config.clustering.enabled:
-        try:
-            check_attribute_features(config.clustering.features, attributes,
-                                     "clustering.features")
-        except InputError as exc:
-            problem(attributes, str(exc))
+    cluster_names, where = cluster_features(config, frozen, config_source, model_path)
+    try:
+        check_attribute_features(cluster_names, attributes, where)
+    except InputError as exc:
+        problem(attributes, str(exc))
     sources = source if isinstance(source, list) else [source]
     paths: list[Path] = []
     for item in sources:
@@ -197,7 +202,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             (pl.col("amount") * AMOUNT_SCALE).round(0, mode="half_to_even") > 0)
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
-        _check_cluster_features(config, roles, classified)
+        _check_cluster_features(cluster_names, where, roles, classified)
         used = int(counts.filter(pl.col("status") == USED)["len"].sum())
         if used > exact_rows_limit(config.max_abs_amount):  # else no customer can have that many
             per_customer = (classified.filter(pl.col("status") == USED)

@@ -11,6 +11,9 @@ import math
 
 BLUE = (74, 123, 209)
 ORANGE = (232, 138, 46)
+#: the text of a number report.json does not have (a report written before the field was
+#: added, or an edited one): not blank, which is a null (docs/report.md)
+MISSING = "–"
 
 
 def _rgb(c) -> str:
@@ -55,7 +58,9 @@ def share_bars(profiles: list[dict], label_w: int = 170, bar_w: int = 420) -> di
         rows.append({
             "label": str(p.get("name", p.get("key"))), "y": y, "ty": y + 15,
             "cw": round(bar_w * cs / top, 1), "rw": round(bar_w * max(rs, 0.0) / top, 1),
-            "cy": y + 2, "ry": y + 15, "ctext": _fmt_pct(cs), "rtext": _fmt_pct(rs),
+            "cy": y + 2, "ry": y + 15,
+            "ctext": _fmt_pct(cs) if "customer_share" in p else MISSING,
+            "rtext": _fmt_pct(rs) if "revenue_share" in p else MISSING,
             "ctx": label_w + round(bar_w * cs / top, 1) + 4,
             "rtx": label_w + round(bar_w * max(rs, 0.0) / top, 1) + 4,
         })
@@ -168,15 +173,21 @@ def cluster_bars(clusters: list[dict] | None) -> dict | None:
                          "tx": label_w + 2 * half + 8})
         name = str(c.get("name"))
         short = name if len(name) <= 48 else name[:47] + "…"
+        customers = f"{c['customers']:,}" if "customers" in c else MISSING
+        share = _fmt_pct(c["customer_share"]) if "customer_share" in c else MISSING
         panels.append({"x": (k % 3) * panel_w, "y": (k // 3) * panel_h,
-                       "title": f"cluster {c.get('key')} · {c.get('customers', 0):,} customers "
-                                f"· {_fmt_pct(c.get('customer_share'))}",
+                       "title": f"cluster {c.get('key')} · {customers} customers · {share}",
                        "subtitle": short, "full": name,
                        "bars": bars, "axis": cx, "axis_top": top - 4,
                        "axis_h": top + len(feats) * (bar_h + 4)})
     rows = (len(clusters) + 2) // 3
     return {"width": min(len(clusters), 3) * panel_w, "height": rows * panel_h + 10,
             "panels": panels}
+
+
+def _seconds(stage: dict, key: str) -> str:
+    """A stage's seconds as text: 3 decimals (0 for null), MISSING when it has no ``key``."""
+    return f"{stage[key] or 0.0:.3f}" if key in stage else MISSING
 
 
 def stage_bars(stages: list[dict] | None) -> dict | None:
@@ -191,7 +202,7 @@ def stage_bars(stages: list[dict] | None) -> dict | None:
         wall, cpu = s.get("wall_s") or 0.0, s.get("cpu_s") or 0.0
         rows.append({"label": str(s.get("stage")), "y": y, "ty": y + 14,
                      "ww": round(bar_w * wall / top, 1), "cw": round(bar_w * cpu / top, 1),
-                     "t": f"{wall:.3f} s wall · {cpu:.3f} s CPU",
+                     "t": f"{_seconds(s, 'wall_s')} s wall · {_seconds(s, 'cpu_s')} s CPU",
                      "tx": label_w + round(bar_w * max(wall, cpu) / top, 1) + 4})
     return {"width": label_w + bar_w + 200, "height": 30 + len(stages) * row_h, "x0": label_w,
             "rows": rows, "w_color": _rgb(BLUE), "c_color": _rgb(ORANGE)}

@@ -15,15 +15,24 @@ from pathlib import Path
 from jinja2 import (Environment, FileSystemBytecodeCache, PackageLoader, Undefined,
                     select_autoescape)
 
-from segscore.report.charts import all_charts
+from segscore.report.charts import MISSING, all_charts
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "img-src data:")
 
 
+class _Missing(Undefined):
+    """A field report.json does not have (an older report, or an edited one) prints as
+    MISSING, so it is not taken for a null (blank) value; reading a field of it still raises
+    UndefinedError."""
+
+    def __str__(self) -> str:
+        return MISSING
+
+
 def _text(x) -> str:
-    """A non-number as text ('' for None and missing (Undefined) values)."""
-    return "" if x is None or isinstance(x, Undefined) else str(x)
+    """A non-number as text ('' for None, MISSING for a field report.json lacks)."""
+    return "" if x is None else str(x)
 
 
 def _pct(x, digits: int = 1) -> str:
@@ -84,7 +93,7 @@ def _bytecode_cache():
 
 _ENV = Environment(loader=PackageLoader("segscore.report", "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),
-                   bytecode_cache=_bytecode_cache())
+                   bytecode_cache=_bytecode_cache(), undefined=_Missing)
 _ENV.filters.update(pct=_pct, num=_num, sortkey=_sortkey)
 
 

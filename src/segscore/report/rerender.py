@@ -60,9 +60,11 @@ def rerender(out_dir: Path) -> Path:
     if problem is None:
         try:
             html = render_html(data)
-        except UndefinedError as exc:  # a field deeper down is missing
-            problem = str(exc)
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        except (UndefinedError, KeyError) as exc:  # a field the page reads into is missing
+            problem = f"a field the page needs is missing: {exc}"
+        except IndexError as exc:  # e.g. an R×F grid with fewer rows than its q
+            problem = f"a list is shorter than the page needs: {exc}"
+        except (TypeError, ValueError, AttributeError) as exc:
             # a field deeper down has the wrong type (hand-edited, or not segscore's)
             problem = f"a field does not have the type the page needs: {exc}"
     if problem is not None:
