@@ -902,3 +902,17 @@ def test_empty_thread_variables_are_unset():
             mp.setenv(name, " ")
         mp.delenv("NUMBA_THREADING_LAYER", raising=False)
         environment.check()
+
+
+def test_python_dash_m_segscore_is_the_cli(data, tmp_path):
+    """``python -m segscore`` runs the same CLI under the same name (usage, exit codes)."""
+    import subprocess
+    import sys
+
+    usage = subprocess.run([sys.executable, "-m", "segscore", "--help"], capture_output=True,
+                           text=True, timeout=120)
+    assert usage.returncode == 0 and usage.stdout.startswith("Usage: segscore "), usage.stderr
+    bad = subprocess.run([sys.executable, "-m", "segscore", "run", str(tmp_path / "none"),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "none" in bad.stderr
