@@ -6,6 +6,7 @@ before anything is written.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import functools
 import glob
@@ -220,6 +221,36 @@ def read_footer(path: Path) -> pq.FileMetaData:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
+def _stored_types(meta: pq.FileMetaData) -> dict[str, pa.DataType]:
+    """name → type of the top-level fields of the Arrow schema the writer stored in the
+    footer (key ARROW:schema); empty without one, or when it does not decode."""
+    raw = (meta.metadata or {}).get(b"ARROW:schema")
+    if raw is None:
+        return {}
+    try:
+        stored = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw)))
+    except (ValueError, pa.ArrowException):
+        return {}
+    return {f.name: f.type for f in stored}
+
+
+def reader_schema(meta: pq.FileMetaData) -> pa.Schema:
+    """The file's Arrow schema as polars reads it: pyarrow's, except for INT96 timestamp
+    columns (Spark's, pyarrow's flavor="spark"). pyarrow reads those as naive ns; polars
+    takes the unit (seconds as ms) and the zone of the stored Arrow schema, which holds the
+    only record of a zone. pa.ArrowException when the schema cannot be read."""
+    schema = meta.schema.to_arrow_schema()
+    columns = [meta.schema.column(i) for i in range(len(meta.schema))]
+    int96 = {c.path for c in columns if c.physical_type == "INT96"}
+    stored = _stored_types(meta) if int96 else {}
+    for i, f in enumerate(schema):
+        t = stored.get(f.name)
+        if f.name in int96 and t is not None and pa.types.is_timestamp(t):
+            schema = schema.set(i, f.with_type(pa.timestamp("ms" if t.unit == "s" else t.unit,
+                                                             t.tz)))
+    return schema
+
+
 def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: ColumnMap,
                     duplicated: set[str] = frozenset()) -> tuple[dict[str, str], list[str]]:
     """(kinds of the mapped columns found, every problem with them: missing or wrong type).
@@ -282,7 +313,7 @@ def file_problems(path: Path, meta: pq.FileMetaData,
     """(kinds of the mapped columns, every problem of the file's schema: duplicate names,
     missing or mistyped mapped columns). InputError when the schema cannot be read."""
     try:
-        arrow_schema = meta.schema.to_arrow_schema()
+        arrow_schema = reader_schema(meta)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
     twice = _duplicated(arrow_schema.names)
@@ -388,7 +419,7 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     if problems:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))
-    arrow_schema = meta.schema.to_arrow_schema()
+    arrow_schema = reader_schema(meta)
     from_path = path_columns(path, arrow_schema.names, columns)
     strings = {getattr(columns, role) for role, kind in kinds.items()
                if kind == "string" and role not in from_path}
