@@ -180,6 +180,65 @@ def test_zero_row_file_among_good_ones_is_fine(tmp_path):
     assert run_cli(tmp_path, tmp_path / "in").exit_code == 0
 
 
+def test_zero_row_file_of_null_typed_columns_among_good_ones_is_fine(tmp_path):
+    """A 0-row file whose columns are all of Arrow type null (pandas writes an empty frame
+    so) next to a good file contributes 0 rows, in run and validate (it stopped the run as
+    three mistyped columns)."""
+    write(tmp_path / "in" / "a.parquet", pa.table(
+        {c: pa.array([], pa.null()) for c in ("customer_id", "order_ts", "amount")}))
+    write(tmp_path / "in" / "b.parquet", good_table())
+    r = run_cli(tmp_path, tmp_path / "in")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"]["read"] == manifest["rows"]["used"] == N
+    assert [f["rows_read"] for f in manifest["inputs"]] == [0, N]
+    assert cli("validate", tmp_path / "in").exit_code == 0
+
+
+@pytest.mark.parametrize("role, reason, ids", [
+    ("customer_id", "null_customer_id", None),
+    ("customer_id", "null_customer_id", pa.array([f"c{i % 37}" for i in range(N)])),
+    ("order_ts", "null_timestamp", None),
+    ("amount", "null_amount", None),
+])
+def test_a_null_typed_required_column_rejects_every_row_of_its_file(tmp_path, role, reason,
+                                                                     ids):
+    """A required column of Arrow type null in a file with rows (pandas writes an all-None
+    column so: guest checkouts without a customer id) is read as nulls of the type the other
+    files agree on: each of its rows is rejected for that reason and reconciled, the other
+    file's rows are used; validate counts the same (it stopped the run as a mistyped
+    column)."""
+    other = {} if ids is None else {"customer_id": ids}
+    write(tmp_path / "in" / "a.parquet", good_table(**other))
+    write(tmp_path / "in" / "b.parquet", good_table(**{**other, role: pa.nulls(N)}))
+    r = run_cli(tmp_path, tmp_path / "in")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    rows = manifest["rows"]
+    assert (rows["read"], rows["used"], rows["rejected"]) == (2 * N, N, {reason: N})
+    assert rows["balanced"] and manifest["inputs"][1]["rejected"] == {reason: N}
+    rejected = pq.read_table(tmp_path / "out" / "rejected")
+    assert set(rejected.column("reason").to_pylist()) == {reason}
+    assert set(rejected.column("source_file").to_pylist()) == {
+        str((tmp_path / "in" / "b.parquet").resolve())}
+    assert sorted(rejected.column("source_row").to_pylist()) == list(range(N))
+    rep = validation_report(str(tmp_path / "in"))
+    assert rep["ok"] and rep["rows"] == rows, rep
+
+
+def test_ids_all_null_in_every_file_reject_every_row(tmp_path):
+    """When every file's customer id column is of type null there is no id type to agree
+    on, and none is needed: every row is rejected as null_customer_id, and the run stops as
+    for any input without a valid row, exit 2, in run and validate."""
+    write(tmp_path / "in" / "a.parquet", good_table(customer_id=pa.nulls(N)))
+    write(tmp_path / "in" / "b.parquet", good_table(0, customer_id=pa.array([], pa.null())))
+    assert_refused(tmp_path, run_cli(tmp_path, tmp_path / "in"), "no valid transaction")
+    v = cli("validate", tmp_path / "in")
+    assert v.exit_code == 2 and "no valid transaction" in v.output, v.output
+    with_as_of = run_cli(tmp_path, tmp_path / "in", extra=("--as-of", "2025-02-01"))
+    assert_refused(tmp_path, with_as_of, "nothing to score")
+
+
 def _corrupt_data_page(path: Path) -> None:
     meta = pq.read_metadata(path)
     col = meta.row_group(0).column(2)

@@ -43,7 +43,8 @@ class Roles:
 
 
 def resolve_roles(infos: list[InputFile]) -> Roles:
-    """Common dtypes across files: string if any file holds strings, else Int64."""
+    """Common dtypes across files: string if any file holds strings, else Int64 (also when
+    every id column is all null)."""
     def kinds(role: str) -> set[str]:
         return {i.kinds[role] for i in infos if role in i.kinds}
 

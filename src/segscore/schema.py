@@ -35,8 +35,9 @@ class InputFile:
     """One Parquet input file: its path, size, row count and the kinds of its mapped columns.
 
     kinds maps role (customer_id, order_ts, amount, order_id, channel, category) to
-    "int", "string", "timestamp", "timestamp_tz", "date", "float", "decimal"; roles absent
-    from the file are absent from kinds.
+    "int", "string", "timestamp", "timestamp_tz", "date", "float", "decimal", or "null" for
+    a required column of Arrow type null (all null: every row is rejected for it); roles
+    absent from the file, and optional columns of type null, are absent from kinds.
     """
 
     path: Path
@@ -267,8 +268,10 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
             problems.append(f"{path}: column '{name}' ({role}) is missing; "
                             f"the file has: {', '.join(by_name) or 'no columns'}")
             continue
-        if role in OPTIONAL_COLUMNS and pa.types.is_null(by_name[name]):
-            continue  # all null (pandas writes an all-None column so): as if it were absent
+        if pa.types.is_null(by_name[name]):  # all null (pandas writes an all-None column so)
+            if role not in OPTIONAL_COLUMNS:  # read as null values of the input's type
+                kinds[role] = "null"
+            continue  # an optional one: as if it were absent
         kind = _kind(by_name[name])
         if kind not in accepted:
             shown = [f"decimal (at most {MAX_DECIMAL_DIGITS} digits)" if k == "decimal" else k
@@ -438,18 +441,25 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
                      path_values=from_path)
 
 
+def id_typed(infos: list[InputFile]) -> list[InputFile]:
+    """The files whose customer id type counts (all of them must agree on it): those with
+    an id column of a type. A file whose ids are all null (Arrow type null) holds no id to
+    disagree with; its ids are read as the others' type."""
+    return [i for i in infos if i.kinds["customer_id"] != "null"]
+
+
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
-    """Inspect every file and check that they agree on the kind of id and that they hold
-    rows."""
+    """Inspect every file and check that they agree on the kind of id (``id_typed``) and
+    that they hold rows."""
     if not files:
         raise InputError("no input files")
     infos = [inspect_file(f, columns) for f in files]
-    first = infos[0]
-    for info in infos[1:]:
-        a, b = first.kinds.get("customer_id"), info.kinds.get("customer_id")
+    typed = id_typed(infos)
+    for info in typed[1:]:
+        a, b = typed[0].kinds["customer_id"], info.kinds["customer_id"]
         if a != b:
             raise InputError(f"{info.path}: column '{columns.customer_id}' holds {b} ids but "
-                             f"{first.path} holds {a} ids; all files must agree")
+                             f"{typed[0].path} holds {a} ids; all files must agree")
     problem = no_rows_problem(infos)
     if problem:
         raise InputError(problem)
