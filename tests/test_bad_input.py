@@ -195,6 +195,24 @@ def test_zero_row_file_of_null_typed_columns_among_good_ones_is_fine(tmp_path):
     assert cli("validate", tmp_path / "in").exit_code == 0
 
 
+@pytest.mark.parametrize("rows_ids, empty_ids", [
+    (pa.array(range(N), pa.int64()), pa.array([], pa.string())),
+    (pa.array([f"c{i % 37}" for i in range(N)]), pa.array([], pa.int32())),
+])
+def test_a_zero_row_file_takes_no_part_in_the_id_type_check(tmp_path, rows_ids, empty_ids):
+    """Files must agree on the id type, but a 0-row file holds no id to disagree with: it is
+    read with the others' type, in run and validate (it was refused: "all files must
+    agree"). The ids written are those of the file with rows."""
+    write(tmp_path / "in" / "a.parquet", good_table(0, customer_id=empty_ids))
+    write(tmp_path / "in" / "b.parquet", good_table(customer_id=rows_ids))
+    r = run_cli(tmp_path, tmp_path / "in")
+    assert r.exit_code == 0, r.output
+    ids = pq.read_table(tmp_path / "out" / "customers").column("customer_id")
+    assert pa.types.is_integer(ids.type) == pa.types.is_integer(rows_ids.type)
+    assert sorted(ids.to_pylist()) == sorted(set(rows_ids.to_pylist()))
+    assert cli("validate", tmp_path / "in").exit_code == 0
+
+
 @pytest.mark.parametrize("role, reason, ids", [
     ("customer_id", "null_customer_id", None),
     ("customer_id", "null_customer_id", pa.array([f"c{i % 37}" for i in range(N)])),

@@ -443,9 +443,9 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
 
 def id_typed(infos: list[InputFile]) -> list[InputFile]:
     """The files whose customer id type counts (all of them must agree on it): those with
-    an id column of a type. A file whose ids are all null (Arrow type null) holds no id to
-    disagree with; its ids are read as the others' type."""
-    return [i for i in infos if i.kinds["customer_id"] != "null"]
+    rows and an id column of a type. A file of 0 rows, or whose ids are all null (Arrow type
+    null), holds no id to disagree with; its ids are read as the others' type."""
+    return [i for i in infos if i.rows and i.kinds["customer_id"] != "null"]
 
 
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
