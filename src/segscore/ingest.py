@@ -43,9 +43,10 @@ class Roles:
 
 
 def resolve_roles(infos: list[InputFile]) -> Roles:
-    """Common dtypes across files: string if any file holds strings, else Int64."""
+    """Common dtypes across the files with rows (a 0-row file decides no type): string if
+    any file holds strings, else Int64 (also when every id column is all null)."""
     def kinds(role: str) -> set[str]:
-        return {i.kinds[role] for i in infos if role in i.kinds}
+        return {i.kinds[role] for i in infos if role in i.kinds and i.rows}
 
     order_kinds = kinds("order_id")
     return Roles(

@@ -6,6 +6,7 @@ before anything is written.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import functools
 import glob
@@ -34,8 +35,9 @@ class InputFile:
     """One Parquet input file: its path, size, row count and the kinds of its mapped columns.
 
     kinds maps role (customer_id, order_ts, amount, order_id, channel, category) to
-    "int", "string", "timestamp", "timestamp_tz", "date", "float", "decimal"; roles absent
-    from the file are absent from kinds.
+    "int", "string", "timestamp", "timestamp_tz", "date", "float", "decimal", or "null" for
+    a required column of Arrow type null (all null: every row is rejected for it); roles
+    absent from the file, and optional columns of type null, are absent from kinds.
     """
 
     path: Path
@@ -220,6 +222,36 @@ def read_footer(path: Path) -> pq.FileMetaData:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
+def _stored_types(meta: pq.FileMetaData) -> dict[str, pa.DataType]:
+    """name → type of the top-level fields of the Arrow schema the writer stored in the
+    footer (key ARROW:schema); empty without one, or when it does not decode."""
+    raw = (meta.metadata or {}).get(b"ARROW:schema")
+    if raw is None:
+        return {}
+    try:
+        stored = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw)))
+    except (ValueError, pa.ArrowException):
+        return {}
+    return {f.name: f.type for f in stored}
+
+
+def reader_schema(meta: pq.FileMetaData) -> pa.Schema:
+    """The file's Arrow schema as polars reads it: pyarrow's, except for INT96 timestamp
+    columns (Spark's, pyarrow's flavor="spark"). pyarrow reads those as naive ns; polars
+    takes the unit (seconds as ms) and the zone of the stored Arrow schema, which holds the
+    only record of a zone. pa.ArrowException when the schema cannot be read."""
+    schema = meta.schema.to_arrow_schema()
+    columns = [meta.schema.column(i) for i in range(len(meta.schema))]
+    int96 = {c.path for c in columns if c.physical_type == "INT96"}
+    stored = _stored_types(meta) if int96 else {}
+    for i, f in enumerate(schema):
+        t = stored.get(f.name)
+        if f.name in int96 and t is not None and pa.types.is_timestamp(t):
+            schema = schema.set(i, f.with_type(pa.timestamp("ms" if t.unit == "s" else t.unit,
+                                                             t.tz)))
+    return schema
+
+
 def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: ColumnMap,
                     duplicated: set[str] = frozenset()) -> tuple[dict[str, str], list[str]]:
     """(kinds of the mapped columns found, every problem with them: missing or wrong type).
@@ -236,8 +268,10 @@ def column_problems(path: Path, by_name: dict[str, pa.DataType], columns: Column
             problems.append(f"{path}: column '{name}' ({role}) is missing; "
                             f"the file has: {', '.join(by_name) or 'no columns'}")
             continue
-        if role in OPTIONAL_COLUMNS and pa.types.is_null(by_name[name]):
-            continue  # all null (pandas writes an all-None column so): as if it were absent
+        if pa.types.is_null(by_name[name]):  # all null (pandas writes an all-None column so)
+            if role not in OPTIONAL_COLUMNS:  # read as null values of the input's type
+                kinds[role] = "null"
+            continue  # an optional one: as if it were absent
         kind = _kind(by_name[name])
         if kind not in accepted:
             shown = [f"decimal (at most {MAX_DECIMAL_DIGITS} digits)" if k == "decimal" else k
@@ -282,7 +316,7 @@ def file_problems(path: Path, meta: pq.FileMetaData,
     """(kinds of the mapped columns, every problem of the file's schema: duplicate names,
     missing or mistyped mapped columns). InputError when the schema cannot be read."""
     try:
-        arrow_schema = meta.schema.to_arrow_schema()
+        arrow_schema = reader_schema(meta)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"{path}: unsupported Parquet schema ({exc})") from None
     twice = _duplicated(arrow_schema.names)
@@ -388,7 +422,7 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
     if problems:
         raise InputError(problems[0] if len(problems) == 1 else
                          f"{len(problems)} problems:\n  " + "\n  ".join(problems))
-    arrow_schema = meta.schema.to_arrow_schema()
+    arrow_schema = reader_schema(meta)
     from_path = path_columns(path, arrow_schema.names, columns)
     strings = {getattr(columns, role) for role, kind in kinds.items()
                if kind == "string" and role not in from_path}
@@ -407,18 +441,25 @@ def inspect_file(path: Path, columns: ColumnMap) -> InputFile:
                      path_values=from_path)
 
 
+def id_typed(infos: list[InputFile]) -> list[InputFile]:
+    """The files whose customer id type counts (all of them must agree on it): those with
+    rows and an id column of a type. A file of 0 rows, or whose ids are all null (Arrow type
+    null), holds no id to disagree with; its ids are read as the others' type."""
+    return [i for i in infos if i.rows and i.kinds["customer_id"] != "null"]
+
+
 def inspect_inputs(files: list[Path], columns: ColumnMap) -> list[InputFile]:
-    """Inspect every file and check that they agree on the kind of id and that they hold
-    rows."""
+    """Inspect every file and check that they agree on the kind of id (``id_typed``) and
+    that they hold rows."""
     if not files:
         raise InputError("no input files")
     infos = [inspect_file(f, columns) for f in files]
-    first = infos[0]
-    for info in infos[1:]:
-        a, b = first.kinds.get("customer_id"), info.kinds.get("customer_id")
+    typed = id_typed(infos)
+    for info in typed[1:]:
+        a, b = typed[0].kinds["customer_id"], info.kinds["customer_id"]
         if a != b:
             raise InputError(f"{info.path}: column '{columns.customer_id}' holds {b} ids but "
-                             f"{first.path} holds {a} ids; all files must agree")
+                             f"{typed[0].path} holds {a} ids; all files must agree")
     problem = no_rows_problem(infos)
     if problem:
         raise InputError(problem)

@@ -31,8 +31,8 @@ from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_s
 from segscore.memory import plan_memory
 from segscore.model import cluster_features, flag_conflicts, load_model
 from segscore.passes import count_customers
-from segscore.schema import (InputFile, discover, distinct_files, file_problems, inspect_file,
-                             no_rows_problem, read_footer)
+from segscore.schema import (InputFile, discover, distinct_files, file_problems, id_typed,
+                             inspect_file, no_rows_problem, read_footer)
 
 # ---------------------------------------------------------------------------------------------
 # validation report
@@ -144,9 +144,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                 problem(path, msg)
                 continue
         infos.append(info)
-    by_kind: dict[str | None, list[InputFile]] = {}
-    for info in infos:
-        by_kind.setdefault(info.kinds.get("customer_id"), []).append(info)
+    by_kind: dict[str, list[InputFile]] = {}
+    for info in id_typed(infos):
+        by_kind.setdefault(info.kinds["customer_id"], []).append(info)
     if len(by_kind) > 1:
         summary = "; ".join(f"{kind} ids in {len(v)} file(s), e.g. {v[0].path}"
                             for kind, v in sorted(by_kind.items(), key=lambda kv: str(kv[0])))

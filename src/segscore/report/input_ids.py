@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segscore.errors import InputError
-from segscore.schema import MAX_DECIMAL_DIGITS, read_footer, uint64_max, zone_problems
+from segscore.schema import (MAX_DECIMAL_DIGITS, read_footer, reader_schema, uint64_max,
+                             zone_problems)
 
 
 def id_column(schema: pl.Schema, path: Path, config) -> str:
@@ -34,7 +35,7 @@ def attributes_schema(path: Path) -> pl.Schema:
     """The attributes file's schema (footer only); InputError naming the file when it cannot
     be read, or has a timestamp column in a zone polars cannot read (its reader panics)."""
     try:
-        zones = zone_problems(path, pq.read_schema(path))
+        zones = zone_problems(path, reader_schema(pq.read_metadata(path)))
         if zones:
             raise InputError(zones[0])
         return pl.scan_parquet(path, glob=False).collect_schema()
