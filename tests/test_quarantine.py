@@ -27,6 +27,7 @@ import segscore
 import segscore.passes as passes
 from segscore.config import build_config
 from segscore.errors import InputError
+from segscore.features import money
 from tests.naive import customer_features
 
 BASE = datetime(2025, 3, 1)
@@ -325,3 +326,13 @@ def test_sub_unit_amount_is_used_but_not_a_purchase(tmp_path):
     assert res.manifest["rows"]["used"] == 2
     assert res.customers["customer_id"].to_list() == [2]
     assert res.unscored["customer_id"].to_list() == [1]
+
+
+@given(st.lists(st.integers(-2**63 + 1, 2**63 - 1), max_size=50))
+def test_money_is_correctly_rounded_beyond_2_to_the_53(units):
+    """features.money: the double nearest to units / 10,000 (Python's int division is
+    correctly rounded), also where the units are no exact double (numpy's int → float
+    conversion first rounded 9,999,999,999,999,999 to 1e16)."""
+    units += [2**53 + 1, 9_999_999_999_999_999, -9_999_999_999_999_999]
+    got = pl.DataFrame({"u": units}, schema={"u": pl.Int64}).select(money("u"))["u"]
+    assert got.to_list() == [u / 10_000 for u in units]

@@ -67,13 +67,24 @@ def channel_columns(used: pl.LazyFrame) -> ChannelColumns:
                                 other=len(values) > MAX_CHANNEL_COLUMNS)
 
 
+def currency(units: np.ndarray) -> np.ndarray:
+    """Float64 currency of int64 1/AMOUNT_SCALE units, correctly rounded: the nearest double
+    to the exact amount. numpy's division is, while the units are exact doubles (|units| ≤
+    2**53, ≈ 9.0e11 currency); beyond, Python's int division (numpy's would round twice:
+    9,999,999,999,999,999 units gave 1e12, not 999999999999.9999)."""
+    out = units / float(AMOUNT_SCALE)
+    if len(units) and (units.max() > 2**53 or units.min() < -2**53):
+        big = np.flatnonzero((units > 2**53) | (units < -2**53))
+        out[big] = [int(u) / AMOUNT_SCALE for u in units[big]]
+    return out
+
+
 def money(units: str) -> pl.Expr:
-    """Currency (float64) of an integer column of 1/AMOUNT_SCALE units, correctly rounded:
-    the nearest double to the exact amount (209.98, not polars' 209.98000000000002, which
-    multiplies by the reciprocal of a literal divisor)."""
+    """Currency (float64) of an integer column of 1/AMOUNT_SCALE units, correctly rounded
+    (:func:`currency`; 209.98, not polars' 209.98000000000002, which multiplies by the
+    reciprocal of a literal divisor)."""
     return pl.col(units).map_batches(
-        lambda s: pl.Series(s.name, s.to_numpy() / float(AMOUNT_SCALE)),
-        return_dtype=pl.Float64)
+        lambda s: pl.Series(s.name, currency(s.to_numpy())), return_dtype=pl.Float64)
 
 
 def finish(raw: pl.DataFrame, as_of: datetime, channels: ChannelColumns) -> pl.DataFrame:
