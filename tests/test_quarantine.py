@@ -13,6 +13,7 @@ import json
 import math
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
 from unittest.mock import patch
 
@@ -28,6 +29,8 @@ import segscore.passes as passes
 from segscore.config import build_config
 from segscore.errors import InputError
 from segscore.features import money
+from segscore.ingest import amount_units
+from segscore.validation import validation_report
 from tests.naive import customer_features
 
 BASE = datetime(2025, 3, 1)
@@ -326,6 +329,98 @@ def test_sub_unit_amount_is_used_but_not_a_purchase(tmp_path):
     assert res.manifest["rows"]["used"] == 2
     assert res.customers["customer_id"].to_list() == [2]
     assert res.unscored["customer_id"].to_list() == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# exact money from decimal amounts (docs/decisions.md, Exact money)
+
+EXACT = Context(prec=80)  # the default 28 digits would round 38-digit amounts
+
+
+def _exact_units(v: Decimal) -> int:
+    return int(EXACT.multiply(v, 10_000).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def test_decimal_amounts_are_exact_units_rounded_half_to_even(tmp_path):
+    """A decimal amount becomes 1/10,000 units without a float64 in between, rounded half to
+    even: 0.00015 is 2 units (through float64 it was 1), 0.00005 is 0 (through float64 it
+    was 1: a purchase, so customer 9 was scored). Scales below, at and above 4, in one run
+    with a float file, whose rows keep np.rint(amount × 10,000); validate agrees."""
+    dec = {1: ["0.00015", "1.00015", "-0.00025"], 2: ["2.00035", "0.00025"],
+           3: ["1234.56785", "-0.00015", "7.00005"], 9: ["0.00005", "0.00005"]}
+    ids = [c for c, vs in dec.items() for _ in vs]
+    values = [Decimal(v) for vs in dec.values() for v in vs]
+    n = len(values)
+    ts = pa.array([BASE] * n)
+    _write(tmp_path / "a.parquet", customer_id=pa.array(ids), order_ts=ts,
+           amount=pa.array(values, pa.decimal128(12, 5)))
+    _write(tmp_path / "b.parquet", customer_id=pa.array([4, 4, 5]), order_ts=pa.array([BASE] * 3),
+           amount=pa.array([Decimal("12.5"), Decimal("-3"), Decimal("1E+3")], pa.decimal128(6, 1)))
+    _write(tmp_path / "c.parquet", customer_id=pa.array([6, 6, 1]), order_ts=pa.array([BASE] * 3),
+           amount=pa.array([0.00015, 0.1 + 0.2, 2.675]))
+    res = segscore.run(str(tmp_path), None, config=build_config(FAST), as_of="2025-03-05")
+    want = Counter()
+    for c, v in zip(ids, values):
+        want[c] += _exact_units(v)
+    want[4] += 95_000
+    want[5] += 10_000_000
+    for c, v in ((6, 0.00015), (6, 0.1 + 0.2), (1, 2.675)):
+        want[c] += round(v * 10_000)  # Python's round of the float64 product: np.rint's
+    got = dict(zip(*res.customers.select("customer_id", "monetary")))
+    assert got == {c: u / 10_000 for c, u in want.items() if c != 9}
+    assert res.unscored["customer_id"].to_list() == [9]
+    only_halves = _write(tmp_path / "half.parquet", customer_id=pa.array([9]),
+                         order_ts=pa.array([BASE]),
+                         amount=pa.array([Decimal("0.00005")], pa.decimal128(6, 5)))
+    report = validation_report(str(only_halves), build_config(FAST))
+    assert [p["message"] for p in report["problems"]] == [
+        "no customer has a purchase (amount > 0) in the scoring window ending "
+        "2025-03-01T23:59:59.999999: nothing to score"]
+
+
+def test_decimal_amounts_at_the_bound_are_exact(tmp_path):
+    """Under max_abs_amount = 1e12: 999999999999.9999 is summed as 9,999,999,999,999,999
+    units and written as the double nearest to it (through float64 it was …9998); an amount
+    that rounds to a unit above the bound, whose float64 is the bound, is rejected by its
+    units, so a used row never has more units than the overflow check assumes (1e12 + 0.00004,
+    whose units are the bound's, is used). rejected/ has no units column."""
+    amounts = ["999999999999.99990", "123456789012.34570", "1000000000000.00004",
+               "1000000000000.00006", "-1000000000000.00006", "5.00000"]
+    _write(tmp_path / "t.parquet", customer_id=pa.array([1, 2, 3, 4, 5, 6]),
+           order_ts=pa.array([BASE] * 6),
+           amount=pa.array([Decimal(a) for a in amounts], pa.decimal128(18, 5)))
+    cfg = build_config({**FAST, "quality": {"max_abs_amount": 1e12}})
+    res = segscore.run(str(tmp_path / "t.parquet"), tmp_path / "out", config=cfg,
+                       as_of="2025-03-05")
+    got = dict(zip(*res.customers.select("customer_id", "monetary")))
+    assert got == {1: 999999999999.9999, 2: 123456789012.3457, 3: 1e12, 6: 5.0}
+    assert res.manifest["rows"]["rejected"] == {"amount_out_of_bounds": 2}
+    rejected = pq.read_table(tmp_path / "out" / "rejected")
+    assert "units" not in rejected.column_names
+    assert sorted(rejected["customer_id"].to_pylist()) == ["4", "5"]
+
+
+@st.composite
+def decimal_columns(draw):
+    precision = draw(st.integers(1, 38))
+    scale = draw(st.integers(0, precision))
+    top = 10**precision - 1
+    halves = [(v // 10**(scale - 4)) * 10**(scale - 4) + 5 * 10**(scale - 5)
+              for v in draw(st.lists(st.integers(-top // 2, top // 2), max_size=5))] \
+        if scale > 4 else []  # exact halves of a unit
+    stored = draw(st.lists(st.integers(-top, top), max_size=20)) + halves
+    return precision, scale, [Decimal(v).scaleb(-scale, EXACT) for v in stored]
+
+
+@given(decimal_columns())
+def test_decimal_units_are_the_exact_half_to_even_units(column):
+    """ingest.amount_units of any decimal: the amount × 10,000 rounded half to even, exactly
+    (pins polars' decimal cast, whose rounding its docs do not state), null beyond Int64."""
+    precision, scale, values = column
+    series = pl.from_arrow(pa.array(values, pa.decimal128(precision, scale)))
+    got = pl.DataFrame({"a": series}).select(amount_units(pl.col("a"), "decimal"))["a"]
+    want = [_exact_units(v) for v in values]
+    assert got.to_list() == [u if -2**63 <= u < 2**63 else None for u in want]
 
 
 @given(st.lists(st.integers(-2**63 + 1, 2**63 - 1), max_size=50))

@@ -206,10 +206,14 @@ class CustomerAccumulator:
 
     def prepare(self, used: pl.DataFrame) -> Batch:
         """Kernel inputs of a batch of used rows (customer_id, order_ts, amount, and order_id /
-        channel / category when the roles have them; no nulls in the first three). Updates
-        the shared codebooks, so batches must be prepared in the order they are added."""
-        amount = np.ascontiguousarray(used["amount"].to_numpy(), dtype=np.float64)
-        units = np.rint(amount * AMOUNT_SCALE).astype(np.int64)  # = polars round (half even)
+        channel / category / units when the roles have them; no nulls in the first three, nor
+        in units). Updates the shared codebooks, so batches must be prepared in the order they
+        are added."""
+        if self.roles.units:  # exact (ingest.amount_units)
+            units = np.ascontiguousarray(used["units"].to_numpy(), dtype=np.int64)
+        else:
+            amount = np.ascontiguousarray(used["amount"].to_numpy(), dtype=np.float64)
+            units = np.rint(amount * AMOUNT_SCALE).astype(np.int64)  # = polars round (half even)
         ids = used["customer_id"]
         keys = (ids.hash(seed=self.id_seed).to_numpy().view(np.int64)
                 if self.roles.id_dtype == pl.String

@@ -29,7 +29,8 @@ STATUSES = ("used", "after_as_of", "outside_window", "null_timestamp", "unparsea
 FIRST_INSTANT, LAST_INSTANT = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)
 USED, AFTER_AS_OF, OUTSIDE_WINDOW = 0, 1, 2
 FIRST_REJECT = 3
-AMOUNT_SCALE = 10_000  # amounts are summed exactly as integer 1/10_000 currency units
+AMOUNT_DIGITS = 4  # amounts are summed exactly as integer 1/10_000 currency units
+AMOUNT_SCALE = 10**AMOUNT_DIGITS
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Roles:
     order_id_dtype: pl.DataType | None
     channel: bool
     category: bool
+    #: some file's amount is a decimal: every row carries ``units`` (see amount_units)
+    units: bool = False
 
 
 def resolve_roles(infos: list[InputFile]) -> Roles:
@@ -54,7 +57,21 @@ def resolve_roles(infos: list[InputFile]) -> Roles:
         order_id_dtype=None if not order_kinds else (pl.String if "string" in order_kinds else pl.Int64),
         channel=bool(kinds("channel")),
         category=bool(kinds("category")),
+        units="decimal" in kinds("amount"),
     )
+
+
+def amount_units(col: pl.Expr, kind: str) -> pl.Expr:
+    """Int64 1/AMOUNT_SCALE units of the amount column ``col`` (of InputFile kind ``kind``),
+    rounded half to even: a decimal's exactly (rescaled as a decimal, never through a float:
+    0.00015 is 2 units, 999999999999.9999 is 9999999999999999), a float's or integer's as
+    accumulate.prepare does (np.rint of the float64 product). Null for NaN / ±inf and where
+    the units leave Int64 (such an amount is far beyond any max_abs_amount)."""
+    if kind == "decimal":  # polars rounds a decimal cast to a smaller scale half to even
+        return (col.cast(pl.Decimal(38, AMOUNT_DIGITS), strict=False).to_physical()
+                .cast(pl.Int64, strict=False))
+    return ((col.cast(pl.Float64) * AMOUNT_SCALE).round(0, mode="half_to_even")
+            .cast(pl.Int64, strict=False))
 
 
 # ISO 8601 forms accepted in string timestamp columns, tried in this order for every value on
@@ -120,7 +137,8 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
     """One file as a LazyFrame of the normalized columns (projection pushed into the scan).
 
     Columns: file (UInt32), customer_id (Int64|String), order_ts (Datetime us), order_ts_raw
-    (String), amount (Float64), and order_id / channel / category when any file has them.
+    (String), amount (Float64), order_id / channel / category when any file has them, and
+    units (Int64, :func:`amount_units`) when any file's amount is a decimal.
     A role the file's hive path gives (InputFile.path_values) is that value on every row.
     """
     def source(role: str) -> pl.Expr:
@@ -145,6 +163,9 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
             continue
         expr = source(role).cast(dtype) if role in info.kinds else pl.lit(None, dtype)
         exprs.append(expr.alias(role))
+    if roles.units:
+        kind = info.kinds.get("amount", "")
+        exprs.append(amount_units(pl.col(columns.amount), kind).alias("units"))
     return pl.scan_parquet(info.path, hive_partitioning=False, glob=False).select(exprs)
 
 
@@ -154,23 +175,28 @@ def scan_inputs(infos: list[InputFile], columns: ColumnMap, roles: Roles) -> pl.
                      how="vertical")
 
 
-def _valid_row(max_abs_amount: float, id_is_string: bool) -> tuple[pl.Expr, ...]:
-    """Conditions (in reason order) that make an in-window row unusable."""
+def _valid_row(max_abs_amount: float, id_is_string: bool, units: bool) -> tuple[pl.Expr, ...]:
+    """Conditions (in reason order) that make an in-window row unusable. ``units``: the rows
+    have a ``units`` column (Roles.units)."""
     cid = pl.col("customer_id")
     null_id = cid.is_null()
     if id_is_string:
         null_id = null_id | (cid.str.strip_chars() == "")
     amount = pl.col("amount")
-    return (null_id, amount.is_null(), ~amount.is_finite(), amount.abs() > max_abs_amount)
+    too_big = amount.abs() > max_abs_amount
+    if units:  # a decimal a little above the bound can be a float64 at it: units decide too,
+        # so no used row has more units than exact_rows_limit assumes
+        too_big = too_big | (pl.col("units").abs() > bound_units(max_abs_amount))
+    return (null_id, amount.is_null(), ~amount.is_finite(), too_big)
 
 
 def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
-                  infos: list[InputFile] | None = None) -> datetime:
-    """End of the day of the latest valid transaction (SPEC §1).
+                  infos: list[InputFile] | None = None, units: bool = False) -> datetime:
+    """End of the day of the latest valid transaction (SPEC §1). ``units``: Roles.units.
 
     This is the first pass over the rows: with ``infos``, a file whose data pages cannot be
     decoded becomes an InputError naming it (see :func:`explain_read_error`)."""
-    bad = _valid_row(config.max_abs_amount, id_is_string)
+    bad = _valid_row(config.max_abs_amount, id_is_string, units)
     ok = pl.col("order_ts").is_not_null() & ~_out_of_range(pl.col("order_ts"))
     for cond in bad:
         ok = ok & ~cond
@@ -226,10 +252,16 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
     return find_corrupt_file([i.path for i in infos]) or exc
 
 
+def bound_units(max_abs_amount: float) -> int:
+    """The most 1/10,000 units a used row's amount can have (as np.rint rounds a float
+    amount at the bound; a decimal amount with more is rejected by its units)."""
+    return round(max_abs_amount * AMOUNT_SCALE)
+
+
 def exact_rows_limit(max_abs_amount: float) -> int:
     """The most used rows one customer may have with amounts up to ``max_abs_amount`` while
     its sums stay exact int64 1/10,000 units (``check_exact_sums``)."""
-    return (2**63 - 1) // max(1, round(max_abs_amount * AMOUNT_SCALE))
+    return (2**63 - 1) // max(1, bound_units(max_abs_amount))
 
 
 def check_exact_sums(rows: pl.Series, max_abs_amount: float) -> None:
@@ -266,12 +298,14 @@ def window_start(as_of: datetime, window_days: int | None) -> datetime | None:
 
 
 def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,
-             id_is_string: bool) -> pl.LazyFrame:
+             id_is_string: bool, units: bool = False) -> pl.LazyFrame:
     """Add ``status`` (UInt8 index into STATUSES) to every row. ``as_of`` None: no upper
-    bound yet (no row is after_as_of; the caller re-counts once as_of is known)."""
+    bound yet (no row is after_as_of; the caller re-counts once as_of is known). ``units``:
+    Roles.units."""
     ts = pl.col("order_ts")
     start = None if as_of is None else window_start(as_of, config.window_days)
-    null_id, null_amount, non_finite, too_big = _valid_row(config.max_abs_amount, id_is_string)
+    null_id, null_amount, non_finite, too_big = _valid_row(config.max_abs_amount, id_is_string,
+                                                           units)
     status = (
         pl.when(ts.is_null() & (pl.col("order_ts_raw").is_null() |
                                 (pl.col("order_ts_raw").str.strip_chars() == "")))
@@ -295,7 +329,7 @@ def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,
 
 def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFrame:
     """Unusable rows with ``reason``, ``source_file`` and ``source_row`` (0-based row of that
-    file) last (ids as strings, raw timestamp kept)."""
+    file) last (ids as strings, raw timestamp kept, no units)."""
     return (
         classified.filter(pl.col("status") >= FIRST_REJECT)
         .with_columns(
@@ -306,7 +340,7 @@ def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFr
                                           return_dtype=pl.String).alias("source_file"),
             pl.col("customer_id").cast(pl.String),
         )
-        .drop("status", "file")
+        .drop("status", "file", "units", strict=False)
         .select(pl.exclude("source_row"), pl.col("source_row"))
     )
 

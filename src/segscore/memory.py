@@ -108,9 +108,9 @@ class MemoryPlan:
     limit: int | None
 
 
-def _row_bytes(info: InputFile) -> float:
-    """Decoded bytes per row of one file's normalized columns."""
-    per_row = _PER_ROW_OVERHEAD + 2 * _FIXED_WIDTH  # order_ts + amount
+def _row_bytes(info: InputFile, units: bool) -> float:
+    """Decoded bytes per row of one file's normalized columns (``units``: Roles.units)."""
+    per_row = _PER_ROW_OVERHEAD + (2 + units) * _FIXED_WIDTH  # order_ts + amount (+ units)
     for role in ("customer_id", "order_id", "channel", "category"):
         kind = info.kinds.get(role)
         if kind is None:
@@ -124,7 +124,9 @@ def _row_bytes(info: InputFile) -> float:
 
 def batch_bytes(infos: list[InputFile]) -> int:
     """Working set of the batches alive at once (independent of the input size)."""
-    largest = max((min(i.rows, BATCH_ROWS) * _row_bytes(i) for i in infos), default=0.0)
+    units = any(i.kinds.get("amount") == "decimal" for i in infos)
+    largest = max((min(i.rows, BATCH_ROWS) * _row_bytes(i, units) for i in infos),
+                  default=0.0)
     return int(BATCHES_ALIVE * ROW_COPIES * largest)
 
 

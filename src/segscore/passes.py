@@ -116,7 +116,8 @@ def batches(info: InputFile) -> list[tuple[int, int]]:
 def _used_columns(roles: Roles) -> list[str]:
     return ["customer_id", "order_ts", "amount"] + [
         name for name, present in (("order_id", roles.order_id_dtype is not None),
-                                   ("channel", roles.channel), ("category", roles.category))
+                                   ("channel", roles.channel), ("category", roles.category),
+                                   ("units", roles.units))
         if present]
 
 
@@ -153,7 +154,8 @@ class _Stream:
     def _read(self, i: int, offset: int, rows: int, p: int) -> pl.DataFrame:
         lf = (scan_file(i, self.infos[i], self.config.columns, self.roles).slice(offset, rows)
               .with_row_index("source_row", offset=offset))
-        lf = classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String)
+        lf = classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String,
+                      self.roles.units)
         if self.partitions > 1:
             key = pl.col("customer_id").hash(seed=PARTITION_SEED) % self.partitions
             lf = lf.filter(key == p)
@@ -221,7 +223,8 @@ class _Stream:
     def _empty_classified(self) -> pl.DataFrame:
         lf = (scan_file(0, self.infos[0], self.config.columns, self.roles).head(0)
               .with_row_index("source_row"))
-        return classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String).collect()
+        return classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String,
+                        self.roles.units).collect()
 
     def _channel_columns(self, raw: pl.DataFrame) -> tuple[ChannelColumns, pl.DataFrame]:
         """The share columns (the given ones, or the MAX_CHANNEL_COLUMNS channels with the
@@ -250,7 +253,7 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
     try:
         if as_of is None and config.window_days is not None:
             as_of = default_as_of(scan_inputs(infos, config.columns, roles), config,
-                                  roles.id_dtype == pl.String, infos)
+                                  roles.id_dtype == pl.String, infos, roles.units)
         channels, seeds = None, list(ID_SEEDS)
         # integer order ids usually rise per customer: count orders on the fly, without pairs
         order_pairs = roles.order_id_dtype == pl.String
@@ -262,8 +265,9 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
                 order_pairs = True
             except TooManyValues:  # too many channel values to track: rank them first
                 scan = scan_inputs(infos, config.columns, roles)
-                as_of = as_of or default_as_of(scan, config, roles.id_dtype == pl.String, infos)
-                used = classify(scan, as_of, config, roles.id_dtype == pl.String)
+                as_of = as_of or default_as_of(scan, config, roles.id_dtype == pl.String, infos,
+                                               roles.units)
+                used = classify(scan, as_of, config, roles.id_dtype == pl.String, roles.units)
                 channels = channel_columns(used.filter(pl.col("status") == USED))
             except IdHashCollision:
                 seeds.pop(0)

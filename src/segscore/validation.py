@@ -194,12 +194,13 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     try:
         rows = scan_inputs(infos, config.columns, roles)
         if as_of is None:
-            as_of = default_as_of(rows, config, id_is_string, infos)
-        classified = classify(rows, as_of, config, id_is_string)
+            as_of = default_as_of(rows, config, id_is_string, infos, roles.units)
+        classified = classify(rows, as_of, config, id_is_string, roles.units)
         # a purchase: amount > 0 in exact units, rounded half to even as the row pass does
-        # (accumulate.prepare: np.rint(amount × AMOUNT_SCALE))
-        purchase = (pl.col("status") == USED) & (
-            (pl.col("amount") * AMOUNT_SCALE).round(0, mode="half_to_even") > 0)
+        # (accumulate.prepare: the units column, else np.rint(amount × AMOUNT_SCALE))
+        units = (pl.col("units") if roles.units else
+                 (pl.col("amount") * AMOUNT_SCALE).round(0, mode="half_to_even"))
+        purchase = (pl.col("status") == USED) & (units > 0)
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
         _check_cluster_features(cluster_names, where, roles, classified)
