@@ -33,15 +33,18 @@ class ChannelColumns:
 
     @classmethod
     def named(cls, values: list[str], other: bool) -> "ChannelColumns":
-        """Columns ``share_<slug>`` for ``values`` (deduplicated with _2, _3, ...)."""
-        names: list[str] = []
-        for value in values:
+        """Columns ``share_<slug>`` for ``values``, in that order; values whose slugs clash
+        get _2, _3, ... in sorted order of the values ("In Store" share_in_store, "in-store"
+        share_in_store_2), so a name's channel depends on which channels get columns, never
+        on their ranking."""
+        taken: dict[str, str] = {}  # value -> name
+        for value in sorted(values):
             base = f"share_{slug(value)}"
             name, n = base, 2
-            while name in names or name == "share_other":
+            while name in taken.values() or name == "share_other":
                 name, n = f"{base}_{n}", n + 1
-            names.append(name)
-        return cls(tuple(names), tuple(values), other)
+            taken[value] = name
+        return cls(tuple(taken[v] for v in values), tuple(values), other)
 
     @property
     def columns(self) -> tuple[str, ...]:
