@@ -5,6 +5,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -93,6 +94,10 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("clusters_list", "clusters must be an object or null"),
     ("clusters_empty", "no field 'k'"),
     ("features_differ", "differ from config.clustering.features"),
+    ("channels_value_twice", "channel_columns.columns must map at most 16 share_<slug> names"),
+    ("channels_other", "channel_columns.columns must map at most 16 share_<slug> names"),
+    ("channels_list", "channel_columns must be {\"columns\""),
+    ("channels_missing", "no field 'channel_columns'"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
@@ -121,6 +126,11 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
         "clusters_empty": lambda: model.update(clusters={}),
         "features_differ": lambda: model["config"]["clustering"].update(
             features=model["config"]["clustering"]["features"][::-1]),
+        "channels_value_twice": lambda: model["channel_columns"]["columns"].update(
+            share_extra=next(iter(model["channel_columns"]["columns"].values()))),
+        "channels_other": lambda: model["channel_columns"]["columns"].update(share_other="x"),
+        "channels_list": lambda: model.update(channel_columns=[]),
+        "channels_missing": lambda: model.pop("channel_columns"),
     }
     if edit in cluster_edits:
         cluster_edits[edit]()
@@ -152,6 +162,56 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
     assert message in " ".join(r.output.split())
     assert "stage" not in r.output  # refused before any stage ran
     assert not (tmp_path / "o").exists()
+
+
+def _channel_night(path, channels: dict[str, int], seed: int):
+    """Rows of 40 customers, ``channels[v]`` rows of channel v, amounts 5..100."""
+    rng = np.random.default_rng(seed)
+    values = [v for v, n in channels.items() for _ in range(n)]
+    n = len(values)
+    pl.DataFrame({"customer_id": rng.integers(1, 41, n),
+                  "order_ts": [datetime(2026, 6, 1) + timedelta(hours=int(h))
+                               for h in rng.integers(0, 600, n)],
+                  "amount": rng.integers(500, 10_000, n) / 100,
+                  "channel": values}).write_parquet(path)
+    return path
+
+
+def test_model_keeps_each_share_column_on_its_channel(tmp_path):
+    """SPEC §5: with --model, tonight's share columns are the model's (channel_columns), each
+    on the channel the model recorded, whatever tonight's ranking. "In Store" and "in-store"
+    share a slug and swap ranks on night 2, where ranking named "in-store" share_in_store, the
+    column the frozen clusters read as "In Store" (exit 0, no warning). A channel the model
+    lacks ("kiosk") goes to share_other; one absent tonight ("web", no cluster feature) has
+    shares of 0. validate checks the model's features against the model's columns too."""
+    night1 = _channel_night(tmp_path / "n1.parquet", {"In Store": 700, "in-store": 300,
+                                                        "web": 100}, 1)
+    night2 = _channel_night(tmp_path / "n2.parquet", {"in-store": 600, "In Store": 200,
+                                                        "kiosk": 50}, 2)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[clustering]\nk = 2\nfeatures = ["monetary", "share_in_store", '
+                   '"share_in_store_2"]\n')
+    model = ("--model", str(tmp_path / "o1" / "model.json"))
+    for night, out, extra in ((night1, "o1", ()), (night2, "o2", model)):
+        r = CliRunner().invoke(main, ["run", str(night), "--out", str(tmp_path / out), "--quiet",
+                                      "--config", str(cfg), "--as-of", "2026-06-30", *extra])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["validate", str(night2), "--config", str(cfg), *model])
+    assert r.exit_code == 0, r.output
+    mapping = json.loads((tmp_path / "o1" / "model.json").read_text())["channel_columns"]
+    assert mapping == {"columns": {"share_in_store": "In Store", "share_in_store_2": "in-store",
+                                   "share_web": "web"}, "other": False}
+    m2 = json.loads((tmp_path / "o2" / "model.json").read_text())
+    assert m2["channel_columns"] == {**mapping, "other": True}
+    got = pl.read_parquet(tmp_path / "o2" / "customers" / "*" / "*.parquet").sort("customer_id")
+    rows = pl.read_parquet(night2)
+    spend = rows.group_by("customer_id").agg(
+        [pl.col("amount").filter(pl.col("channel") == v).sum().alias(v)
+         for v in ("In Store", "in-store", "web", "kiosk")]
+        + [pl.col("amount").sum().alias("gross")]).sort("customer_id")
+    for column, value in [*mapping["columns"].items(), ("share_other", "kiosk")]:
+        want = (spend[value] / spend["gross"]).to_list()
+        assert got[column].to_list() == pytest.approx(want, abs=1e-12), column
 
 
 @pytest.mark.parametrize("flags, has", [
@@ -466,16 +526,24 @@ def _first_night(tmp_path, toml: str, *flags: str):
     return tx
 
 
-def test_frozen_clusters_on_a_share_tonight_lacks_stop_after_the_row_pass(tmp_path):
+def test_frozen_clusters_on_a_channel_tonight_lacks_stop_after_the_row_pass(tmp_path):
+    """The model's share_web column exists tonight (the model's columns), but no purchase has
+    channel "web": the frozen clusters would read 0 for everyone; refused, as validate does."""
     tx = _first_night(tmp_path, '[clustering]\nk = 2\nfeatures = ["monetary", "share_web"]\n')
     runner = CliRunner()
     pl.read_parquet(tx).with_columns(channel=pl.lit("store")).write_parquet(tx)
+    model = tmp_path / "n1" / "model.json"
+    message = (f"error: {model}: clusters.features: 'share_web' is the share of channel 'web' "
+               "(channel_columns), and no purchase tonight has that channel: the frozen "
+               "clusters would read 0 for every customer; check the input's channel values, "
+               "or leave out --model to refit")
     r = runner.invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
-                             "--model", str(tmp_path / "n1" / "model.json")])
+                             "--model", str(model)])
     assert r.exit_code == 2, r.output
-    assert (f"error: {tmp_path / 'n1' / 'model.json'}: clusters.features: 'share_web' is not a "
-            "channel share column of this input; its share columns: share_store") in r.output
+    assert message in " ".join(r.output.split())
     assert not (tmp_path / "n2").exists()
+    r = runner.invoke(main, ["validate", str(tx), "--model", str(model)])
+    assert r.exit_code == 2 and message[len("error: "):] in " ".join(r.output.split()), r.output
 
 
 def test_unknown_cluster_feature_is_refused_before_any_stage(tmp_path, data):

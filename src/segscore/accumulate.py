@@ -87,6 +87,11 @@ class Codebook:
                 return
             self._seed += 1
 
+    @property
+    def uncoded(self) -> bool:
+        """Whether a fixed book has met values it has no code for."""
+        return bool(self._uncoded)
+
     def _learn(self, col: pl.Series) -> None:
         """Add the batch's unknown values (sorted; growing book) or note them as uncoded."""
         uncoded = set(self._uncoded)

@@ -46,6 +46,26 @@ class ChannelColumns:
             taken[value] = name
         return cls(tuple(taken[v] for v in values), tuple(values), other)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChannelColumns":
+        """The inverse of :meth:`to_dict` (model.json ``channel_columns``); ValueError when
+        it is not one: a column name that is no ``share_<slug>`` or is share_other, a value
+        twice, more than MAX_CHANNEL_COLUMNS columns."""
+        if not isinstance(d, dict) or not isinstance(d.get("columns"), dict) or \
+                not isinstance(d.get("other"), bool) or not all(
+                    isinstance(v, str) for v in d["columns"].values()):
+            raise ValueError("channel_columns must be {\"columns\": {share column: channel "
+                             f"value}}, \"other\": true | false}}, got {d!r}"[:300])
+        columns, other = d["columns"], d["other"]
+        bad = [n for n in columns if not re.fullmatch(r"share_[a-z0-9_]+", n)
+               or n == "share_other"]
+        if bad or len(set(columns.values())) < len(columns) or \
+                len(columns) > MAX_CHANNEL_COLUMNS:
+            raise ValueError(f"channel_columns.columns must map at most {MAX_CHANNEL_COLUMNS} "
+                             "share_<slug> names (not share_other) to distinct channel values, "
+                             f"got {columns!r}"[:300])
+        return cls(tuple(columns), tuple(columns.values()), other)
+
     @property
     def columns(self) -> tuple[str, ...]:
         """Every share column of the feature table, share_other included when present."""

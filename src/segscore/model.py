@@ -11,17 +11,20 @@ import numpy as np
 from segscore.clusters import ClusterModel
 from segscore.config import RunConfig, build_config
 from segscore.errors import InputError
+from segscore.features import ChannelColumns
 
 MODEL_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
 class FrozenModel:
-    """Fitted state of a run: R/F/M cut points, tier bounds and the cluster model."""
+    """Fitted state of a run: R/F/M cut points, tier bounds, the cluster model and, read
+    from a model.json, its share columns (channel_columns: which channel each names)."""
 
     cuts: dict[str, np.ndarray]
     tier_bounds: np.ndarray
     clusters: ClusterModel | None
+    channels: ChannelColumns | None = None
 
 
 def model_dict(config: RunConfig, frozen: FrozenModel, extra: dict) -> dict:
@@ -123,10 +126,25 @@ def cluster_features(config: RunConfig, frozen: FrozenModel | None, config_path=
     return (), ""
 
 
+def check_model_channels(names: tuple[str, ...], channels: ChannelColumns,
+                         purchased: set[str], where: str) -> None:
+    """InputError when a cluster feature in ``names`` (named by ``where``) is the share column
+    of a model channel that no purchase tonight has (``purchased``: the channel values with
+    purchase spend): the frozen clusters would read 0 for every customer, as when the
+    channel's values were renamed upstream."""
+    for name, value in zip(channels.names, channels.values):
+        if name in names and value not in purchased:
+            raise InputError(f"{where}: {name!r} is the share of channel {value!r} "
+                             "(channel_columns), and no purchase tonight has that channel: the "
+                             "frozen clusters would read 0 for every customer; check the "
+                             "input's channel values, or leave out --model to refit")
+
+
 def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenModel]:
-    """Read a model.json: the rule tables (and the segment table's name), bins and clustering
-    options come from the model; columns, window and quality bounds stay those of ``current``
-    (they describe tonight's input).
+    """Read a model.json: the rule tables (and the segment table's name), bins, clustering
+    options and share columns (each channel keeps its column name) come from the model;
+    columns, window and quality bounds stay those of ``current`` (they describe tonight's
+    input).
     """
     p = Path(path)
     try:
@@ -152,6 +170,7 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
             tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
             clusters=(ClusterModel.from_dict(d["clusters"]) if d["clusters"] is not None
                       else None),
+            channels=ChannelColumns.from_dict(d["channel_columns"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _unusable(p, exc) from None

@@ -22,7 +22,7 @@ again collecting (customer, order) pairs, as it always does for string order ids
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -227,15 +227,17 @@ class _Stream:
                         self.roles.units).collect()
 
     def _channel_columns(self, raw: pl.DataFrame) -> tuple[ChannelColumns, pl.DataFrame]:
-        """The share columns (the given ones, or the MAX_CHANNEL_COLUMNS channels with the
-        most used rows, ties by value) and ``raw`` with ``_c<code>`` renamed to ``_<name>``."""
+        """The share columns (the given ones, with share_other when a channel they lack had
+        used rows; or the MAX_CHANNEL_COLUMNS channels with the most used rows, ties by
+        value) and ``raw`` with ``_c<code>`` renamed to ``_<name>``."""
         coded = [c for c in raw.columns if c.startswith("_c")]
         raw = raw.with_columns(pl.col(coded).fill_null(0))
         if self.channel_book is None:
             return ChannelColumns(), raw
         book = self.channel_book
         if self.fixed_channels is not None:
-            channels = self.fixed_channels
+            channels = replace(self.fixed_channels,
+                               other=self.fixed_channels.other or book.uncoded)
         else:
             order = sorted((-int(book.rows[c]), book.values[c]) for c in range(len(book.values)))
             channels = ChannelColumns.named([v for _, v in order[:MAX_CHANNEL_COLUMNS]],
@@ -248,13 +250,14 @@ class _Stream:
 
 
 def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datetime | None,
-           partitions: int) -> Gathered:
-    """Run the row passes (see the module docstring)."""
+           partitions: int, channels: ChannelColumns | None = None) -> Gathered:
+    """Run the row passes (see the module docstring). ``channels``: the share columns to
+    use (a frozen model's), instead of ranking tonight's channels."""
     try:
         if as_of is None and config.window_days is not None:
             as_of = default_as_of(scan_inputs(infos, config.columns, roles), config,
                                   roles.id_dtype == pl.String, infos, roles.units)
-        channels, seeds = None, list(ID_SEEDS)
+        seeds = list(ID_SEEDS)
         # integer order ids usually rise per customer: count orders on the fly, without pairs
         order_pairs = roles.order_id_dtype == pl.String
         while seeds:

@@ -26,7 +26,8 @@ from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_m
 from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
                              estimate_peak_bytes, measured_id_bytes, plan_memory)
-from segscore.model import FrozenModel, cluster_features, load_model, model_dict
+from segscore.model import (FrozenModel, check_model_channels, cluster_features, load_model,
+                            model_dict)
 from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write_json,
                              write_partitioned, write_table)
 from segscore.passes import count_customers, gather, sample_channel_columns
@@ -325,7 +326,8 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
     started them."""
     roles = resolve_roles(infos)
     with clock.stage("ingest_and_aggregate") as box:
-        g = gather(infos, config, roles, as_of, plan.partitions)
+        g = gather(infos, config, roles, as_of, plan.partitions,
+                   frozen.channels if frozen is not None else None)
         as_of, channels, rejected, raw = g.as_of, g.channels, g.rejected, g.raw
         totals, per_file = reconcile(g.counts, infos)
         del g  # raw is the largest table alive; keep a single reference to it
@@ -337,6 +339,10 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         # before any clustering or writing
         check_input_features(cluster_names[0], channels.columns,
                              "distinct_categories" in raw.columns, cluster_names[1])
+        if frozen is not None and frozen.channels is not None:
+            purchased = {v for n, v in zip(channels.names, channels.values)
+                         if raw[f"_{n}"].sum() > 0}
+            check_model_channels(cluster_names[0], channels, purchased, cluster_names[1])
         n_channels = len(channels.columns)
         per_id = measured_id_bytes(raw["customer_id"])
         sequential = check_downstream(raw.height, n_channels, plan.limit, report_inputs,

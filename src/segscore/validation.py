@@ -29,7 +29,8 @@ from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_s
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
-from segscore.model import cluster_features, flag_conflicts, load_model
+from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
+                            load_model)
 from segscore.passes import count_customers
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, id_typed,
                              inspect_file, no_rows_problem, read_footer)
@@ -49,14 +50,22 @@ def _deep_check(info: InputFile, names: list[str]) -> str | None:
 
 
 def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
-                            classified: pl.LazyFrame) -> None:
+                            classified: pl.LazyFrame, purchase: pl.Expr,
+                            frozen: ChannelColumns | None) -> None:
     """InputError, as the run would raise, when a cluster feature in ``names`` (named by
     ``where``) is a share or category column this input lacks (ranks the channels only if one
-    is asked for)."""
+    is asked for and no model fixes them: ``frozen``), or the share of a model channel that
+    no row with ``purchase`` has."""
     channels = ChannelColumns()
-    if roles.channel and any(n.startswith("share_") for n in names):
+    if roles.channel and frozen is not None:
+        channels = frozen
+    elif roles.channel and any(n.startswith("share_") for n in names):
         channels = channel_columns(classified.filter(pl.col("status") == USED))
     check_input_features(names, channels.columns, bool(roles.category), where)
+    if roles.channel and frozen is not None and set(names) & set(frozen.names):
+        purchased = (classified.filter(purchase & pl.col("channel").is_in(frozen.values))
+                     .select(pl.col("channel").unique()).collect()["channel"])
+        check_model_channels(names, frozen, set(purchased), where)
 
 
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
@@ -203,7 +212,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         purchase = (pl.col("status") == USED) & (units > 0)
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
-        _check_cluster_features(cluster_names, where, roles, classified)
+        _check_cluster_features(cluster_names, where, roles, classified, purchase,
+                                frozen.channels if frozen is not None else None)
         used = int(counts.filter(pl.col("status") == USED)["len"].sum())
         if used > exact_rows_limit(config.max_abs_amount):  # else no customer can have that many
             per_customer = (classified.filter(pl.col("status") == USED)
