@@ -624,6 +624,30 @@ def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("as_of, says", [
+    ("2026-05-01", "--previous {prev} is the run as of 2026-05-31T23:59:59.999999, after "
+                   "tonight's as_of 2026-05-01T23:59:59.999999: the migration runs backwards "
+                   "(nights swapped?); give the run before tonight as --previous"),
+    ("2026-05-31", "--previous {prev} has tonight's as_of 2026-05-31T23:59:59.999999: the "
+                   "migration compares tonight with another run of the same night, not with "
+                   "the night before"),
+    ("2026-06-30", None),
+])
+def test_previous_not_before_tonight_is_warned(first_run, data, tmp_path, as_of, says):
+    """A --previous as of a later night (nights swapped) was taken silently, the migration
+    run backwards; one of the same as_of compares the night with itself. Both warn, on
+    stderr (even with --quiet) and in the manifest; an earlier night does not."""
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--k", "off", "--as-of", as_of, "--previous", str(first_run)])
+    assert r.exit_code == 0, r.output
+    warnings = json.loads((tmp_path / "o" / "manifest.json").read_text())["warnings"]
+    if says is None:
+        assert warnings == [] and "warning" not in r.stderr
+    else:
+        assert warnings == [says.format(prev=first_run)]
+        assert f"warning: {warnings[0]}" in r.stderr
+
+
 def test_as_of_after_today_is_warned(tmp_path):
     """A mis-dated row (next year) becomes the default as_of (SPEC §1) and would make every
     customer look lapsed: the run warns on stderr, even with --quiet, and in the manifest;

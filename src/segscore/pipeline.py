@@ -4,6 +4,7 @@ write, each stage timed. ``run`` is the Python API; the CLI is a thin layer over
 
 from __future__ import annotations
 
+import json
 import platform
 import uuid
 from contextlib import contextmanager
@@ -195,7 +196,9 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                          (cluster_names, where))
         result.manifest["warnings"] = (
             ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
-            + (k_reduced(result.model) if frozen is None else []))  # a model's K is its own
+            + (k_reduced(result.model) if frozen is None else [])  # a model's K is its own
+            + (previous_not_before(previous, result.manifest["as_of"]) if previous is not None
+               else []))
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
@@ -254,6 +257,26 @@ def future_as_of(as_of: str, now: datetime) -> list[str]:
         return []
     return [f"as_of {day} comes from the latest transaction, which is dated after today "
             f"({today}, UTC): check the input for mis-dated rows, or pass --as-of"]
+
+
+def previous_not_before(previous, as_of: str) -> list[str]:
+    """A warning when the ``--previous`` run's as_of (its manifest.json; ISO text, as
+    ``as_of``, tonight's) is not before tonight's: later, the nights are swapped and the
+    migration runs backwards; equal, it compares tonight with a run of the same night (a
+    re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
+    try:
+        text = json.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
+        before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
+        if before < tonight:  # (a time zone in an edited manifest: TypeError)
+            return []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if before == tonight:
+        return [f"--previous {previous} has tonight's as_of {as_of}: the migration compares "
+                "tonight with another run of the same night, not with the night before"]
+    return [f"--previous {previous} is the run as of {text}, after tonight's as_of {as_of}: "
+            "the migration runs backwards (nights swapped?); give the run before tonight as "
+            "--previous"]
 
 
 def k_reduced(model: dict) -> list[str]:
