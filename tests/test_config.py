@@ -42,6 +42,8 @@ def test_spec_example_code_545_is_champion_and_111_lost():
     ([{"key": "a", "r": [1, 5]}, {"key": "b", "r": [2, 3]}, {"key": "o"}],
      r"\(b\) can never match: .* taken first by a"),
     ([{"key": "a", "r": [1, 6]}, {"key": "o"}], r"outside 1\.\.5"),
+    ([{"key": "a", "r": [0, 5]}, {"key": "o"}], r"r range 0\.\.5 is outside 1\.\.5"),
+    ([{"key": "a", "m": [-2, 3]}, {"key": "o"}], r"m range -2\.\.3 is outside 1\.\.5"),
     ([{"key": "a", "r": [3, 2]}, {"key": "o"}], r"is empty"),
     ([{"key": "a", "r": [1, 2]}], r"must end in a catch-all"),
     ([{"key": "a", "x": [1, 2]}, {"key": "o"}], r"unknown field\(s\) x"),
@@ -73,6 +75,9 @@ def test_lifecycle_hidden_rule_and_gap_rejected():
 @pytest.mark.parametrize("rule, message", [
     # a scored customer has at least one purchase (SPEC §2)
     ({"key": "never_bought", "frequency": [0, 0]}, r"frequency range 0..0 is outside 1..∞"),
+    # a range that starts below the domain is refused even when it also covers valid values
+    ({"key": "few", "frequency": [0, 3]}, r"frequency range 0..3 is outside 1..∞"),
+    ({"key": "fresh", "recency_days": [-1, 30]}, r"recency_days range -1..30 is outside 0..∞"),
     # the first purchase is never after the last: tenure ≥ recency
     ({"key": "impossible", "tenure_days": {"max": 5}, "recency_days": {"min": 10}},
      r"\(impossible\) can never match: it covers only cases no customer has "
