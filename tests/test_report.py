@@ -223,6 +223,26 @@ def test_migration_matrices_and_table(runs):
     assert table.filter(pl.col("current_segment").is_null()).height == n_gone
 
 
+def test_migration_sizes_are_each_nights_group_sizes(runs):
+    """previous_sizes = last night's group sizes (the customers who disappeared included),
+    current_sizes = tonight's (the new ones included), every row / column key listed
+    (docs/report.md, migration)."""
+    r, root = runs["report"], runs["root"]
+    prev = _out_customers(root / "prev")
+    cur = _out_customers(root / "cur")
+    for section, col in (("segments", "segment"), ("value_tiers", "value_tier"),
+                         ("lifecycle_stages", "lifecycle_stage")):
+        m = r["migration"][section]
+        prev_sizes = prev[col].astype(str).value_counts().to_dict()
+        cur_sizes = cur[col].astype(str).value_counts().to_dict()
+        assert m["previous_sizes"] == {k: prev_sizes.get(k, 0) for k in m["rows"][:-1]}
+        assert m["current_sizes"] == {k: cur_sizes.get(k, 0) for k in m["columns"][:-1]}
+        assert sum(m["previous_sizes"].values()) == len(prev) == r["migration"][
+            "previous_customers"]
+        assert sum(m["current_sizes"].values()) == len(cur) == r["migration"][
+            "current_customers"]
+
+
 def test_attribute_breakdowns(runs):
     r, cur, attrs = runs["report"], _out_customers(runs["root"] / "cur"), runs["attrs"]
     a = r["attributes"]
