@@ -379,3 +379,22 @@ def test_classification_order_and_counters_on_rows_with_several_faults(tmp_path)
     assert reasons == {i: r[3] for i, r in enumerate(rows)
                        if r[3] not in ("used", "after_as_of", "outside_window")}
     assert sorted(res.customers["customer_id"].to_list()) == [2, 3]
+
+
+def test_string_timestamp_digits_beyond_the_microsecond_round_up(tmp_path):
+    """A string timestamp with a non-zero digit beyond the sixth fractional digit is rounded
+    up to the next microsecond, also after zeros (.1234560001), as typed nanosecond
+    timestamps and --as-of are; trailing zeros change nothing. With as_of at .123456, the
+    rounded-up rows are after it."""
+    values = ["2025-03-02T10:00:00.123456", "2025-03-02T10:00:00.1234560",
+              "2025-03-02T10:00:00.123456000", "2025-03-02T10:00:00.1234559001",
+              "2025-03-02T10:00:00.1234560001", "2025-03-02T10:00:00.1234567",
+              "2025-03-02 10:00:00.123456000000009Z"]
+    after = [False, False, False, False, True, True, True]
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array(range(len(values))),
+                 order_ts=pa.array(values), amount=pa.array([10.0] * len(values)))
+    res = segscore.run(str(src), None, config=build_config(FAST),
+                       as_of="2025-03-02T10:00:00.123456")
+    assert res.manifest["rows"]["after_as_of"] == sum(after)
+    assert sorted(res.customers["customer_id"].to_list()) == [
+        i for i, a in enumerate(after) if not a]
