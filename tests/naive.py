@@ -6,7 +6,6 @@ Python / NumPy so the engine can be compared against it.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -76,8 +75,10 @@ def customer_features(rows, as_of: datetime, window_days: int | None = None, has
             gross = gross_units / 10_000
             return_units = -sum(round(r["amount"] * 10_000) for r in rs if r["amount"] < 0)
             feats.update(
-                recency_days=math.floor((as_of - last) / timedelta(days=1)),
-                tenure_days=math.floor((as_of - first) / timedelta(days=1)),
+                # timedelta // timedelta: exact integer floor (a float quotient rounds
+                # k days - 1 µs up to k beyond ~285 years)
+                recency_days=(as_of - last) // timedelta(days=1),
+                tenure_days=(as_of - first) // timedelta(days=1),
                 frequency=freq,
                 avg_order_value=gross / freq,
                 return_amount=return_units / 10_000,

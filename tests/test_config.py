@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,63 @@ def test_default_rfm_table_is_spec_order_and_every_rule_owns_a_cell():
                                  "cant_lose_them", "at_risk", "lost", "others")
     lut = segment_lookup(cfg.segments, 5)
     assert set(lut.ravel()) == set(range(11))
+
+
+# SPEC §4's default RFM segment table, copied from the SPEC text: key, name, R, F, M ranges
+SPEC_RFM_TABLE = [
+    ("champions", "Champions", (4, 5), (4, 5), (4, 5)),
+    ("loyal_customers", "Loyal Customers", (2, 5), (3, 5), (3, 5)),
+    ("new_customers", "New Customers", (4, 5), (1, 1), (1, 1)),
+    ("promising", "Promising", (3, 4), (1, 1), (1, 1)),
+    ("potential_loyalist", "Potential Loyalist", (3, 5), (1, 3), (1, 3)),
+    ("need_attention", "Need Attention", (2, 3), (2, 3), (2, 3)),
+    ("about_to_sleep", "About To Sleep", (2, 3), (1, 2), (1, 2)),
+    ("cant_lose_them", "Can't Lose Them", (1, 1), (4, 5), (4, 5)),
+    ("at_risk", "At Risk", (1, 2), (2, 5), (2, 5)),
+    ("lost", "Lost", (1, 2), (1, 2), (1, 2)),
+]
+
+
+def test_default_rfm_table_is_the_spec_table_cell_by_cell():
+    """The default table's rules are SPEC §4's rows (names and inclusive ranges), and every
+    one of the 125 score cells gets the SPEC's first matching row, Others where none."""
+    cfg = load_config()
+    got = [(r.key, r.name, *(r.bounds(f) for f in ("r", "f", "m")))
+           for r in cfg.segments.rules[:-1]]
+    assert got == SPEC_RFM_TABLE
+    last = cfg.segments.rules[-1]
+    assert (last.key, last.name, last.is_catch_all) == ("others", "Others", True)
+    lut = segment_lookup(cfg.segments, 5)
+    for r, f, m in itertools.product(range(1, 6), repeat=3):
+        want = next((key for key, _, rr, fr, mr in SPEC_RFM_TABLE
+                     if rr[0] <= r <= rr[1] and fr[0] <= f <= fr[1] and mr[0] <= m <= mr[1]),
+                    "others")
+        assert cfg.segments.keys[lut[r - 1, f - 1, m - 1]] == want, (r, f, m)
+
+
+def test_default_lifecycle_is_the_spec_rule_at_every_boundary():
+    """SPEC §4: new tenure ≤ 90 d; else churned recency > 365 d; else dormant recency >
+    180 d; else mature tenure > 365 d and frequency ≥ 4; else growing — on every
+    combination of values around those bounds (recency ≤ tenure, as for any customer)."""
+    from segscore.segments import assign_lifecycle
+
+    def spec(recency, tenure, frequency):
+        if tenure <= 90:
+            return "new"
+        if recency > 365:
+            return "churned"
+        if recency > 180:
+            return "dormant"
+        if tenure > 365 and frequency >= 4:
+            return "mature"
+        return "growing"
+
+    days = [0, 89, 90, 91, 179, 180, 181, 364, 365, 366, 367, 5000]
+    rows = [(r, t, f) for r in days for t in days for f in (1, 3, 4, 5) if r <= t]
+    rec, ten, freq = (np.array(col, dtype=np.int64) for col in zip(*rows))
+    table = load_config().lifecycle
+    got = assign_lifecycle(rec, ten, freq, table)
+    assert [table.keys[i] for i in got] == [spec(*row) for row in rows]
 
 
 @pytest.mark.parametrize("preset", ["rfm", "value_behaviour"])
@@ -42,6 +100,8 @@ def test_spec_example_code_545_is_champion_and_111_lost():
     ([{"key": "a", "r": [1, 5]}, {"key": "b", "r": [2, 3]}, {"key": "o"}],
      r"\(b\) can never match: .* taken first by a"),
     ([{"key": "a", "r": [1, 6]}, {"key": "o"}], r"outside 1\.\.5"),
+    ([{"key": "a", "r": [0, 5]}, {"key": "o"}], r"r range 0\.\.5 is outside 1\.\.5"),
+    ([{"key": "a", "m": [-2, 3]}, {"key": "o"}], r"m range -2\.\.3 is outside 1\.\.5"),
     ([{"key": "a", "r": [3, 2]}, {"key": "o"}], r"is empty"),
     ([{"key": "a", "r": [1, 2]}], r"must end in a catch-all"),
     ([{"key": "a", "x": [1, 2]}, {"key": "o"}], r"unknown field\(s\) x"),
@@ -73,6 +133,9 @@ def test_lifecycle_hidden_rule_and_gap_rejected():
 @pytest.mark.parametrize("rule, message", [
     # a scored customer has at least one purchase (SPEC §2)
     ({"key": "never_bought", "frequency": [0, 0]}, r"frequency range 0..0 is outside 1..∞"),
+    # a range that starts below the domain is refused even when it also covers valid values
+    ({"key": "few", "frequency": [0, 3]}, r"frequency range 0..3 is outside 1..∞"),
+    ({"key": "fresh", "recency_days": [-1, 30]}, r"recency_days range -1..30 is outside 0..∞"),
     # the first purchase is never after the last: tenure ≥ recency
     ({"key": "impossible", "tenure_days": {"max": 5}, "recency_days": {"min": 10}},
      r"\(impossible\) can never match: it covers only cases no customer has "

@@ -93,3 +93,23 @@ def test_report_command_keeps_the_index_entry_true(runs, tmp_path, monkeypatch):
     changed = [e["path"] for e, b in zip(after["outputs"], before["outputs"]) if e != b]
     assert changed == ["report/index.html"]
     assert sorted(p.name for p in (out / "report").iterdir()) == ["index.html", "report.json"]
+
+
+def test_output_files_lists_all_but_the_manifest_data_files_first(tmp_path):
+    """``output_files`` (docs/decisions.md, Output): every file under the run directory but
+    manifest.json itself (as when a directory is listed again with its manifest in place),
+    the data files first in written order with their given rows, then the others by
+    path; Parquet files not in ``written`` get their footer's rows, other files None."""
+    from segscore.manifest import output_files
+
+    (tmp_path / "customers" / "segment=a").mkdir(parents=True)
+    (tmp_path / "report").mkdir()
+    pl.DataFrame({"x": [1, 2]}).write_parquet(tmp_path / "customers" / "segment=a" / "p.parquet")
+    pl.DataFrame({"x": [1, 2, 3]}).write_parquet(tmp_path / "migration.parquet")
+    for name in ("manifest.json", "model.json", "report/report.json"):
+        (tmp_path / name).write_text("{}")
+    listed = output_files(tmp_path, [{"path": "customers/segment=a/p.parquet", "rows": 2}])
+    assert [(e["path"], e["rows"]) for e in listed] == [
+        ("customers/segment=a/p.parquet", 2), ("migration.parquet", 3), ("model.json", None),
+        ("report/report.json", None)]
+    assert all(e["bytes"] == (tmp_path / e["path"]).stat().st_size for e in listed)

@@ -83,6 +83,31 @@ def test_share_column_names_do_not_depend_on_the_ranking(values, rnd):
     assert len(set(a.names)) == len(values) and "share_other" not in a.names
 
 
+@pytest.mark.parametrize("n_channels", [15, 16, 17])
+def test_share_other_only_beyond_sixteen_channels(tmp_path, n_channels):
+    """At most MAX_CHANNEL_COLUMNS (16) share columns, the channels with the most used rows,
+    ties by value; ``share_other`` exists only when there are more channels than that. The
+    row pass's ranking and ``features.channel_columns`` (the ranked restart, ``validate``)
+    agree at the boundary."""
+    from segscore.features import MAX_CHANNEL_COLUMNS
+
+    channels = [f"ch{i:02d}" for i in range(n_channels) for _ in range(1 + i % 3)]
+    n = len(channels)
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"customer_id": np.arange(n) % 7,
+                  "order_ts": [datetime(2025, 1, 1 + i % 28) for i in range(n)],
+                  "amount": [10.0] * n, "channel": channels}).write_parquet(path)
+    g = gather(path)
+    ranked = channel_columns(pl.scan_parquet(path))
+    assert g.channels == ranked
+    assert ranked.other == (n_channels > MAX_CHANNEL_COLUMNS)
+    assert len(ranked.names) == min(n_channels, MAX_CHANNEL_COLUMNS)
+    assert ("share_other" in ranked.columns) == (n_channels > 16)
+    # most rows first (3, 2, then 1 per channel by i % 3), ties by value
+    want = sorted((-(1 + i % 3), f"ch{i:02d}") for i in range(n_channels))
+    assert list(ranked.values) == [v for _, v in want][:MAX_CHANNEL_COLUMNS]
+
+
 def test_string_id_hash_collision_retries_with_the_next_seed(tmp_path):
     path = write_rows(tmp_path / "t.parquet", 2000, 3, string_ids=True)
     clean = gather(path, batch_rows=400)

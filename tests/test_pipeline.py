@@ -160,3 +160,44 @@ def test_aware_datetime_as_of_is_the_same_instant_as_its_iso_string(tmp_path):
     by_string = segscore.run(src, as_of="2026-07-01T01:30:00+02:00")
     assert by_datetime.manifest["as_of"] == "2026-06-30T23:30:00"
     assert by_datetime.customers.equals(by_string.customers)
+
+
+def test_day_counts_are_floored_exactly_over_centuries(tmp_path):
+    """recency_days / tenure_days = floor((as_of − t) / 1 day) in integer microseconds (SPEC
+    §2): a purchase 1 µs after the k-th day boundary before as_of is k − 1 days old, also
+    when k is so large (beyond ~285 years) that a float64 quotient would round it up to k."""
+    spans = {1: 1, 2: 365, 3: 150_000, 4: 700_000}  # customer -> k (days; up to ~1,900 years)
+    rows = []
+    for cid, k in spans.items():
+        rows.append({"customer_id": cid, "order_ts": AS_OF - timedelta(days=k, microseconds=-1),
+                     "amount": 10.0})
+        rows.append({"customer_id": cid, "order_ts": AS_OF - timedelta(days=k // 2 + 1,
+                                                                          microseconds=-1),
+                     "amount": 5.0})
+    pl.DataFrame(rows).write_parquet(tmp_path / "t.parquet")
+    got = segscore.run(tmp_path / "t.parquet", config=build_config(
+        {"clustering": {"enabled": False}}), as_of="2026-06-30").customers
+    day = timedelta(days=1)
+    for r in got.iter_rows(named=True):
+        k = spans[r["customer_id"]]
+        first = AS_OF - timedelta(days=k, microseconds=-1)
+        last = AS_OF - timedelta(days=k // 2 + 1, microseconds=-1)
+        assert r["tenure_days"] == (AS_OF - first) // day == k - 1, r
+        assert r["recency_days"] == (AS_OF - last) // day == k // 2, r
+
+
+def test_rows_on_both_calendar_edges_are_used(tmp_path):
+    """The first and the last instant Python's datetime holds (0001-01-01T00:00 and
+    9999-12-31T23:59:59.999999) lie inside years 1..9999: such rows are used, not
+    timestamp_out_of_range, and the default as_of is the last instant itself."""
+    first, last = datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)
+    pl.DataFrame({"customer_id": [1, 2, 2], "order_ts": [last, first, last - timedelta(days=3)],
+                  "amount": [5.0, 6.0, 7.0]}).write_parquet(tmp_path / "t.parquet")
+    result = segscore.run(tmp_path / "t.parquet",
+                          config=build_config({"clustering": {"enabled": False}}))
+    assert result.manifest["as_of"] == last.isoformat()
+    assert result.manifest["rows"]["used"] == 3 and result.manifest["rows"]["rejected"] == {}
+    got = {r["customer_id"]: r for r in result.customers.iter_rows(named=True)}
+    assert (got[1]["recency_days"], got[1]["tenure_days"]) == (0, 0)
+    assert got[2]["recency_days"] == 3
+    assert got[2]["tenure_days"] == (last - first) // timedelta(days=1) == 3_652_058

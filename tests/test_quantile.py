@@ -203,6 +203,17 @@ def test_rejects_bad_arguments():
         assign_scores(np.zeros(3), np.array([2.0, 1.0]))
 
 
+def test_cut_point_count_limit_is_exactly_where_int8_scores_end():
+    """Scores are int8: 126 cut points give scores up to 127 (every one exact); 127 cut
+    points would make a score of 128, so they are refused, not wrapped to -128."""
+    x = np.arange(128, dtype=np.float64)
+    scores = assign_scores(x, np.arange(126, dtype=np.float64) + 0.5)
+    assert scores.dtype == np.int8
+    assert scores.tolist() == [min(v, 126) + 1 for v in range(128)]
+    with pytest.raises(ValueError, match="fewer than 127"):
+        assign_scores(x, np.arange(127, dtype=np.float64) + 0.5)
+
+
 SCRIPT = """
 import numpy as np, numba, sys
 from segscore.scoring import quantile_scores

@@ -431,3 +431,76 @@ def test_money_is_correctly_rounded_beyond_2_to_the_53(units):
     units += [2**53 + 1, 9_999_999_999_999_999, -9_999_999_999_999_999]
     got = pl.DataFrame({"u": units}, schema={"u": pl.Int64}).select(money("u"))["u"]
     assert got.to_list() == [u / 10_000 for u in units]
+
+
+def test_blank_string_ids_of_any_whitespace_are_null_ids(tmp_path):
+    """docs/bad-input.md row 6: an all-blank string id (spaces, tabs, newlines) is a
+    null_customer_id, not a customer; an id with a non-blank character is one."""
+    ids = ["  ", "\t", " \n ", "", " 7 ", "7"]
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array(ids),
+                 order_ts=pa.array([datetime(2025, 1, 1)] * len(ids)),
+                 amount=pa.array([10.0] * len(ids)))
+    res = segscore.run(str(src), None, config=build_config(FAST), as_of="2025-01-05")
+    assert res.manifest["rows"]["rejected"] == {"null_customer_id": 4}
+    assert res.rejected["source_row"].to_list() == [0, 1, 2, 3]
+    assert sorted(res.customers["customer_id"].to_list()) == [" 7 ", "7"]
+
+
+def test_classification_order_and_counters_on_rows_with_several_faults(tmp_path):
+    """docs/bad-input.md: the first matching rule wins, in the order null timestamp, after
+    as_of, outside the window, null id, null amount, non-finite amount, out of bounds; each
+    counter gets its own rows (three after as_of, two outside the window, so the two
+    counters cannot be mixed up); the window's bounds are (as_of − window, as_of]."""
+    as_of = datetime(2025, 1, 10, 23, 59, 59, 999999)
+    inside, later, early = datetime(2025, 1, 9), datetime(2025, 1, 11), datetime(2025, 1, 1)
+    rows = [  # (customer_id, order_ts, amount, expected status)
+        (None, None, None, "null_timestamp"),
+        (None, later, 5.0, "after_as_of"),
+        (1, later, None, "after_as_of"),
+        (1, later, math.nan, "after_as_of"),
+        (None, early, None, "outside_window"),
+        (None, inside, None, "null_customer_id"),
+        (None, inside, math.inf, "null_customer_id"),
+        (2, inside, None, "null_amount"),
+        (2, inside, math.nan, "non_finite_amount"),
+        (2, inside, -math.inf, "non_finite_amount"),
+        (2, inside, 2e7, "amount_out_of_bounds"),
+        (2, inside, 1e7, "used"),  # |amount| = max_abs_amount is not above it
+        (3, inside, 4.0, "used"),
+        (3, as_of, 1.0, "used"),  # exactly on as_of: inside (as_of − window, as_of]
+        (3, as_of - timedelta(days=7), 1.0, "outside_window"),  # exactly on the start
+    ]
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array([r[0] for r in rows], pa.int64()),
+                 order_ts=pa.array([r[1] for r in rows], pa.timestamp("us")),
+                 amount=pa.array([r[2] for r in rows], pa.float64()))
+    res = segscore.run(str(src), None, as_of=as_of,
+                       config=build_config({**FAST, "scoring": {"window_days": 7}}))
+    want = Counter(r[3] for r in rows)
+    got = res.manifest["rows"]
+    assert (got["used"], got["after_as_of"], got["outside_window"]) == (3, 3, 2)
+    assert got["rejected"] == {k: n for k, n in want.items()
+                               if k not in ("used", "after_as_of", "outside_window")}
+    assert got["balanced"] is True
+    reasons = dict(zip(res.rejected["source_row"].to_list(), res.rejected["reason"].to_list()))
+    assert reasons == {i: r[3] for i, r in enumerate(rows)
+                       if r[3] not in ("used", "after_as_of", "outside_window")}
+    assert sorted(res.customers["customer_id"].to_list()) == [2, 3]
+
+
+def test_string_timestamp_digits_beyond_the_microsecond_round_up(tmp_path):
+    """A string timestamp with a non-zero digit beyond the sixth fractional digit is rounded
+    up to the next microsecond, also after zeros (.1234560001), as typed nanosecond
+    timestamps and --as-of are; trailing zeros change nothing. With as_of at .123456, the
+    rounded-up rows are after it."""
+    values = ["2025-03-02T10:00:00.123456", "2025-03-02T10:00:00.1234560",
+              "2025-03-02T10:00:00.123456000", "2025-03-02T10:00:00.1234559001",
+              "2025-03-02T10:00:00.1234560001", "2025-03-02T10:00:00.1234567",
+              "2025-03-02 10:00:00.123456000000009Z"]
+    after = [False, False, False, False, True, True, True]
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array(range(len(values))),
+                 order_ts=pa.array(values), amount=pa.array([10.0] * len(values)))
+    res = segscore.run(str(src), None, config=build_config(FAST),
+                       as_of="2025-03-02T10:00:00.123456")
+    assert res.manifest["rows"]["after_as_of"] == sum(after)
+    assert sorted(res.customers["customer_id"].to_list()) == [
+        i for i, a in enumerate(after) if not a]

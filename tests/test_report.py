@@ -223,6 +223,26 @@ def test_migration_matrices_and_table(runs):
     assert table.filter(pl.col("current_segment").is_null()).height == n_gone
 
 
+def test_migration_sizes_are_each_nights_group_sizes(runs):
+    """previous_sizes = last night's group sizes (the customers who disappeared included),
+    current_sizes = tonight's (the new ones included), every row / column key listed
+    (docs/report.md, migration)."""
+    r, root = runs["report"], runs["root"]
+    prev = _out_customers(root / "prev")
+    cur = _out_customers(root / "cur")
+    for section, col in (("segments", "segment"), ("value_tiers", "value_tier"),
+                         ("lifecycle_stages", "lifecycle_stage")):
+        m = r["migration"][section]
+        prev_sizes = prev[col].astype(str).value_counts().to_dict()
+        cur_sizes = cur[col].astype(str).value_counts().to_dict()
+        assert m["previous_sizes"] == {k: prev_sizes.get(k, 0) for k in m["rows"][:-1]}
+        assert m["current_sizes"] == {k: cur_sizes.get(k, 0) for k in m["columns"][:-1]}
+        assert sum(m["previous_sizes"].values()) == len(prev) == r["migration"][
+            "previous_customers"]
+        assert sum(m["current_sizes"].values()) == len(cur) == r["migration"][
+            "current_customers"]
+
+
 def test_attribute_breakdowns(runs):
     r, cur, attrs = runs["report"], _out_customers(runs["root"] / "cur"), runs["attrs"]
     a = r["attributes"]
@@ -585,3 +605,55 @@ def test_the_heatmaps_new_row_and_disappeared_column_are_set_apart(runs):
     assert re.search(r'font-style="italic">\(disappeared\)</text>', html)
     assert not re.search(r'font-style="italic">(?!\(new\)|\(disappeared\))[^<]*</text>',
                          html)
+
+
+def test_a_negative_net_revenue_keeps_signed_revenue_shares(tmp_path):
+    """docs/report.md: when the net revenue is negative every share is the ratio to that
+    total (its sign flips), not null; only a revenue of exactly 0 has no shares. Customer 1
+    nets −190, customer 2 +20: total −170."""
+    from datetime import datetime
+
+    src = tmp_path / "t.parquet"
+    pl.DataFrame({
+        "customer_id": [1, 1, 2],
+        "order_ts": [datetime(2025, 1, d) for d in (2, 3, 4)],
+        "amount": [10.0, -200.0, 20.0],
+    }).write_parquet(src)
+    res = segscore.run(str(src), None, config=build_config({"clustering": {"enabled": False}}))
+    r = res.report
+    assert r["totals"]["revenue"] == -170.0
+    for section in ("segments", "value_tiers", "lifecycle_stages"):
+        shares = [p["revenue_share"] for p in r[section]]
+        assert None not in shares, section
+        assert shares == pytest.approx([p["revenue"] / -170.0 for p in r[section]])
+        assert sum(shares) == pytest.approx(1.0)
+    conc = r["concentration"]
+    assert conc["gini"] is None and conc["customers_with_non_positive_revenue"] == 1
+    top = conc["top_shares"][0]  # the top 1 % of 2 customers: the one netting +20
+    assert top["customers"] == 1 and top["revenue_share"] == pytest.approx(20.0 / -170.0)
+
+
+def test_score_ranges_are_the_intervals_between_the_cut_points():
+    """score_ranges (docs/report.md): raw score s covers (c_{s−1}, c_s], the first score
+    no lower bound, the last no upper bound, and every inner score both; recency's scores
+    are inverted (q + 1 − s)."""
+    from segscore.report.profile import _score_ranges
+
+    cuts = [1.0, 2.0, 3.0, 4.0]
+    want = [(1, None, 1.0), (2, 1.0, 2.0), (3, 2.0, 3.0), (4, 3.0, 4.0), (5, 4.0, None)]
+    got = [(d["score"], d["above"], d["at_most"]) for d in _score_ranges(cuts, False)]
+    assert got == want
+    inverted = [(d["score"], d["above"], d["at_most"]) for d in _score_ranges(cuts, True)]
+    assert inverted == [(6 - s, lo, hi) for s, lo, hi in reversed(want)]
+    assert [(d["above"], d["at_most"]) for d in _score_ranges([], False)] == [(None, None)]
+
+
+def test_report_score_ranges_bound_every_inner_score_on_both_sides(runs):
+    r = runs["report"]
+    q = r["score_ranges"]["bins"]
+    for k in ("r", "f", "m"):
+        cuts = r["cut_points"][k]
+        for d in r["score_ranges"][k]["ranges"]:
+            raw = q + 1 - d["score"] if k == "r" else d["score"]
+            assert d["above"] == (cuts[raw - 2] if raw > 1 else None), (k, d)
+            assert d["at_most"] == (cuts[raw - 1] if raw < q else None), (k, d)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import segscore
 from segscore.config import build_config
@@ -124,6 +127,46 @@ def test_lorenz_and_pareto_points_are_exact(n):
         k = -(-round(t["customer_share"] * 100) * n // 100)
         assert t["customers"] == k
         assert t["revenue_share"] == pytest.approx((total - cum[n - k]) / total, rel=1e-12)
+
+
+def _naive_gini(cents: list[int]) -> Fraction | None:
+    """docs/report.md: gini = 1 − Σᵢ (Lᵢ + Lᵢ₊₁) / n over i < n, Lᵢ the share of the i
+    lowest spenders (exact fractions); None when the revenue is not positive."""
+    x, n = sorted(cents), len(cents)
+    total = sum(x)
+    if total <= 0:
+        return None
+    cum = [0]
+    for v in x:
+        cum.append(cum[-1] + v)
+    return 1 - sum(Fraction(cum[i] + cum[i + 1], total) for i in range(n)) / n
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-5_000, 100_000), min_size=1, max_size=60))
+def test_gini_and_non_positive_count_follow_their_definitions(cents):
+    """``gini`` equals the documented trapezoid formula (0 for equal spenders) and
+    ``customers_with_non_positive_revenue`` counts the customers with net spend ≤ 0, zero
+    spenders included (docs/report.md, concentration)."""
+    from segscore.report.profile import _concentration
+
+    conc = _concentration(pl.Series("monetary", [c / 100 for c in cents]))
+    assert conc["customers_with_non_positive_revenue"] == sum(c <= 0 for c in cents)
+    want = _naive_gini(cents)
+    if want is None:
+        assert conc["gini"] is None
+    else:
+        assert conc["gini"] == pytest.approx(float(want), rel=1e-9, abs=1e-9)
+
+
+def test_gini_of_equal_and_of_one_spender_and_zero_spenders_counted():
+    from segscore.report.profile import _concentration
+
+    equal = _concentration(pl.Series("monetary", [7.5] * 4))
+    assert equal["gini"] == pytest.approx(0.0, abs=1e-15)
+    one = _concentration(pl.Series("monetary", [0.0, 0.0, 0.0, 10.0]))
+    assert one["gini"] == pytest.approx(0.75)  # 1 − 1/n: one customer has it all
+    assert one["customers_with_non_positive_revenue"] == 3
 
 
 def _table_columns(html: str, table_index: int) -> list[list[str]]:

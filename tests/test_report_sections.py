@@ -287,6 +287,29 @@ def test_migration_keys_keep_each_runs_order_and_names(runs, tmp_path):
         assert set(section[dim]["row_previous_names"]) == {None}
 
 
+def test_a_key_only_last_nights_config_had_and_nobody_was_in_is_not_listed(tmp_path):
+    """A segment last night's table had (``ghost``) but no customer was in, in neither run,
+    is no row or column of the matrix and no category of migration.parquet's Enum: only
+    the keys seen in either run that tonight's config lacks are added (``rest``)."""
+    from datetime import datetime
+
+    pl.DataFrame({"customer_id": [1, 2, 3], "order_ts": [datetime(2026, 3, 30)] * 3,
+                  "amount": [10.0, 20.0, 30.0]}).write_parquet(tmp_path / "t.parquet")
+    # every customer bought on the same day: r_score 5 for all, so ``ghost`` (r = 1) is empty
+    prev_cfg = build_config({**CFG, "segments": {"rules": [
+        {"key": "ghost", "name": "Ghost", "r": [1, 1]}, {"key": "rest", "name": "Rest"}]}})
+    segscore.run(tmp_path / "t.parquet", tmp_path / "p", as_of="2026-03-31", config=prev_cfg)
+    cfg = build_config(CFG)
+    tonight = segscore.run(tmp_path / "t.parquet", None, as_of="2026-03-31", config=cfg)
+    section, table = migration_report(tonight.customers, tmp_path / "p", cfg)
+    keys = [r.key for r in cfg.segments.rules]
+    m = section["segments"]
+    assert m["rows"] == keys + ["rest", None] and m["columns"] == keys + [None]
+    assert m["previous_sizes"]["rest"] == 3 and "ghost" not in m["previous_sizes"]
+    assert table["previous_segment"].dtype == pl.Enum(keys + ["rest"])
+    assert table["previous_segment"].cast(pl.String).to_list() == ["rest"] * 3
+
+
 # --- defect 5: duration medians --------------------------------------------------------------
 
 _ISO_DURATION = (r"^(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
