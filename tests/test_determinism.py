@@ -219,3 +219,33 @@ def test_workqueue_threading_layer_never_runs_two_parallel_kernels_at_once(base)
     segscore.run(str(src), base["root"] / "out_wq_default")  # the default layer, this process
     assert customer_bytes(out) == customer_bytes(base["root"] / "out_wq_default")
     assert _under_workqueue("cuts") == ["workqueue", "1"]
+
+
+def test_rejected_reasons_keep_their_order_whichever_file_holds_them(tmp_path):
+    """report.json's data_quality.rejected (and the HTML table) lists the reasons in the
+    quarantine order (ingest.STATUSES) however the bad rows are spread over the files; the
+    total was built in the order the files showed them."""
+    import json
+    from datetime import datetime
+
+    from segscore.ingest import STATUSES
+
+    def rows(ids, amounts):
+        return pl.DataFrame({"customer_id": ids, "order_ts": [datetime(2026, 6, 1)] * len(ids),
+                             "amount": amounts},
+                            schema={"customer_id": pl.Int64, "order_ts": pl.Datetime("us"),
+                                    "amount": pl.Float64})
+
+    good = rows(list(range(1, 11)), [float(i) for i in range(1, 11)])
+    nan_row, null_row = rows([11], [float("nan")]), rows([None], [5.0])
+    seen = []
+    for name, first, second in (("a", nan_row, null_row), ("b", null_row, nan_row)):
+        d = tmp_path / name
+        d.mkdir()
+        pl.concat([good, first]).write_parquet(d / "f0.parquet")
+        second.write_parquet(d / "f1.parquet")
+        segscore.run(d, tmp_path / f"out_{name}", config=build_config({"clustering": {"k": "off"}}))
+        report = json.loads((tmp_path / f"out_{name}" / "report" / "report.json").read_text())
+        seen.append(list(report["data_quality"]["rejected"]))
+    want = [r for r in STATUSES if r in ("null_customer_id", "non_finite_amount")]
+    assert seen == [want, want]

@@ -361,10 +361,10 @@ def reconcile(counts: pl.DataFrame, infos: list[InputFile]) -> tuple[dict, list[
         per_file.append(entry)
     total = {k: sum(f[k] for f in per_file) for k in ("used", "after_as_of", "outside_window")}
     total["read"] = sum(f["rows_read"] for f in per_file)
-    total["rejected"] = {}
-    for f in per_file:
-        for reason, n in f["rejected"].items():
-            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
+    # reasons in STATUSES order, as in each file's entry: not in the order the files show
+    # them, which would make report.json depend on which file holds which bad row
+    counts = {r: sum(f["rejected"].get(r, 0) for f in per_file) for r in STATUSES}
+    total["rejected"] = {r: n for r, n in counts.items() if n}
     total["rejected_total"] = sum(total["rejected"].values())
     total["balanced"] = total["read"] == (total["used"] + total["after_as_of"] +
                                           total["outside_window"] + total["rejected_total"])
