@@ -594,3 +594,30 @@ def test_label_typed_attribute_ids_are_read_as_strings(tmp_path, dtype):
     with pytest.raises(InputError, match="incompatible") as err:
         cast_ids(ids.dtype, pl.Int64, tmp_path / "a.parquet", "customer_id")
     assert "C2999" not in str(err.value) and len(str(err.value)) < 300
+
+
+def test_a_zero_attribute_median_is_positive_whatever_the_row_order(tmp_path):
+    """A float attribute holding 0.0 and -0.0 (``-1 * 0.0`` upstream): its medians are 0.0 in
+    every row order of the attributes file (polars' median returned whichever zero landed in
+    the middle, so report.json and the page showed -0.00 for some orders)."""
+    import math
+
+    import numpy as np
+
+    from segscore.config import load_config
+    from segscore.report.attributes import attribute_breakdowns
+
+    n = 40
+    config = load_config(None)
+    customers = pl.DataFrame({"customer_id": np.arange(n, dtype=np.int64),
+                              "segment": [config.segments.keys[i % 2] for i in range(n)]})
+    attrs = pl.DataFrame({"customer_id": np.arange(n, dtype=np.int64),
+                          "balance": np.where(np.arange(n) % 2 == 0, 0.0, -0.0)})
+    for seed in range(6):
+        path = tmp_path / f"a{seed}.parquet"
+        attrs[np.random.default_rng(seed).permutation(n)].write_parquet(path)
+        section = attribute_breakdowns(customers, path, config)
+        medians = [section["overall"]["median"]["balance"]] + [
+            v["median"]["balance"] for v in section["by_segment"].values() if v["customers"]]
+        assert len(medians) == 3
+        assert all(m == 0.0 and math.copysign(1.0, m) == 1.0 for m in medians), (seed, medians)

@@ -172,8 +172,10 @@ def _hist_medians(values: pl.Series, seg: np.ndarray, n_seg: int, kind: str):
 def _fmt_median(v, kind: str, dtype: pl.DataType):
     if v is None:
         return None
-    if kind == "numeric":  # ±inf (a median of infinite values) is not JSON: null
-        return float(v) if math.isfinite(v) else None
+    if kind == "numeric":  # ±inf (a median of infinite values) is not JSON: null; a zero is
+        # 0.0, never -0.0 (polars' median returns whichever zero the row order puts in the
+        # middle, so the report would depend on the attributes file's order)
+        return float(v) + 0.0 if math.isfinite(v) else None
     s = pl.Series([int(v)]).cast(dtype)
     # durations as ISO 8601 ("P1DT2H", "-PT1M30S", "PT0.5S"; a day = 24 h), like the dates
     return s.dt.to_string("iso")[0] if kind == "duration" else s[0].isoformat()
