@@ -249,3 +249,17 @@ def test_rejected_reasons_keep_their_order_whichever_file_holds_them(tmp_path):
         seen.append(list(report["data_quality"]["rejected"]))
     want = [r for r in STATUSES if r in ("null_customer_id", "non_finite_amount")]
     assert seen == [want, want]
+
+
+def test_a_model_run_writes_the_columns_in_the_fitting_runs_order(base):
+    """Re-applying a night's own model.json gives customers/ files byte-identical to the
+    fitting run's: the share columns are in name order in both (the fitting run wrote them in
+    the night's channel ranking, the --model run in model.json's order, so the Parquet
+    schemas differed between a fitting and a frozen night)."""
+    out = base["root"] / "out0"
+    frozen = base["root"] / "out_frozen"
+    segscore.run(str(base["src"]), frozen, model_path=out / "model.json")
+    schema = pq.read_schema(next((out / "customers").glob("segment=*/part-*.parquet")))
+    shares = [n for n in schema.names if n.startswith("share_")]
+    assert len(shares) > 1 and shares == sorted(shares)
+    assert customer_bytes(frozen) == base["hashes"]

@@ -33,10 +33,11 @@ class ChannelColumns:
 
     @classmethod
     def named(cls, values: list[str], other: bool) -> "ChannelColumns":
-        """Columns ``share_<slug>`` for ``values``, in that order; values whose slugs clash
-        get _2, _3, ... in sorted order of the values ("In Store" share_in_store, "in-store"
-        share_in_store_2), so a name's channel depends on which channels get columns, never
-        on their ranking."""
+        """Columns ``share_<slug>`` for ``values``, in name order (as model.json lists them,
+        so a ``--model`` run writes its columns in the order the fitting run did); values
+        whose slugs clash get _2, _3, ... in sorted order of the values ("In Store"
+        share_in_store, "in-store" share_in_store_2), so a name's channel depends on which
+        channels get columns, never on their ranking."""
         taken: dict[str, str] = {}  # value -> name
         for value in sorted(values):
             base = f"share_{slug(value)}"
@@ -44,7 +45,8 @@ class ChannelColumns:
             while name in taken.values() or name == "share_other":
                 name, n = f"{base}_{n}", n + 1
             taken[value] = name
-        return cls(tuple(taken[v] for v in values), tuple(values), other)
+        ordered = sorted(values, key=taken.__getitem__)
+        return cls(tuple(taken[v] for v in ordered), tuple(ordered), other)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChannelColumns":
