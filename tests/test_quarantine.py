@@ -535,3 +535,23 @@ def test_float_amounts_beside_a_decimal_file_round_as_in_a_float_only_input(tmp_
         got = dict(zip(*res.customers.select("customer_id", "monetary")))
         assert got[7] == 0.0006, name
         assert res.unscored["customer_id"].to_list() == [8], name
+
+
+@pytest.mark.parametrize("partitions,batch_rows", [(1, 2_000_000), (3, 2)])
+def test_rejected_rows_are_in_input_order_file_then_row(tmp_path, partitions, batch_rows):
+    """docs/output.md: rejected/ lists the unusable rows in input order, file then row,
+    whatever the partition passes and batches: the second file's first rows come after the
+    first file's later ones."""
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "a.parquet", customer_id=pa.array([1, 2, 3, None, 5, 6]),
+           order_ts=pa.array([BASE] * 6), amount=pa.array([1.0, 2.0, 3.0, 4.0, 5.0, None]))
+    _write(tmp_path / "in" / "b.parquet", customer_id=pa.array([None, 8, None, 9]),
+           order_ts=pa.array([BASE, None, BASE, BASE]), amount=pa.array([1.0, 2.0, 3.0, 4.0]))
+    with patch.object(passes, "BATCH_ROWS", batch_rows):
+        res = segscore.run(str(tmp_path / "in"), None, config=build_config(FAST),
+                           partitions=partitions)
+    got = [(Path(f).name, r, reason) for f, r, reason in
+           res.rejected.select("source_file", "source_row", "reason").iter_rows()]
+    assert got == [("a.parquet", 3, "null_customer_id"), ("a.parquet", 5, "null_amount"),
+                   ("b.parquet", 0, "null_customer_id"), ("b.parquet", 1, "null_timestamp"),
+                   ("b.parquet", 2, "null_customer_id")]
