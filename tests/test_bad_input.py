@@ -999,6 +999,20 @@ def test_sums_that_could_overflow_the_exact_units_are_refused(tmp_path):
     check_exact_sums(pl.Series([10**6]), 1e-6)  # a bound below one unit: no division by 0
 
 
+def test_the_exact_sum_guard_allows_exactly_the_rows_whose_sums_fit():
+    """Under max_abs_amount = 1e12 (10^16 units a row) 922 rows sum to at most
+    9.22e18 < 2^63 units and pass; 923 could reach 9.23e18 > 2^63 - 1 and are refused."""
+    import polars as pl
+
+    from segscore.ingest import bound_units, check_exact_sums, exact_rows_limit
+
+    assert bound_units(1e12) == 10**16 and exact_rows_limit(1e12) == 922
+    assert 922 * 10**16 <= 2**63 - 1 < 923 * 10**16
+    check_exact_sums(pl.Series([3, 922, 17]), 1e12)
+    with pytest.raises(InputError, match="a customer has 923 used rows"):
+        check_exact_sums(pl.Series([3, 923, 17]), 1e12)
+
+
 @pytest.mark.parametrize("zone", [None, "UTC", "ISO text"])
 def test_nanosecond_timestamps_after_as_of_are_after_it(tmp_path, zone):
     """A row 900 ns after --as-of is after it (truncating to µs made it used); one 900 ns

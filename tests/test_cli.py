@@ -610,6 +610,40 @@ def test_model_with_k_set_by_flag_outside_the_files_bounds_reapplies(tmp_path):
     assert json.loads((tmp_path / "n2" / "model.json").read_text())["clusters"]["k"] == 3
 
 
+def test_model_with_k_at_its_k_min_reapplies_with_the_same_config(tmp_path):
+    """A model whose k equals its own k_min (k = 2 in 2..5) keeps those bounds when
+    re-applied: the second night's model.json has the first's config and config hash (the
+    bounds hold the k, so they are part of the model's clustering options)."""
+    tx = _first_night(tmp_path, "[clustering]\nk = 2\nk_min = 2\nk_max = 5\n")
+    r = CliRunner().invoke(main, ["run", str(tx), "--out", str(tmp_path / "n2"), "--quiet",
+                                  "--model", str(tmp_path / "n1" / "model.json")])
+    assert r.exit_code == 0, r.output
+    m1, m2 = (json.loads((tmp_path / n / "model.json").read_text()) for n in ("n1", "n2"))
+    assert m1["config"]["clustering"]["k_min"] == 2
+    assert m2["config"] == m1["config"] and m2["config_hash"] == m1["config_hash"]
+
+
+def test_model_keeps_tonights_window_and_quality_bounds(first_run, data, tmp_path):
+    """--model fixes the scoring (cut points, tables, clusters), not what describes tonight's
+    input: --window-days restricts the rows as in a refit run, and the config's quality
+    bound is tonight's."""
+    from segscore.config import build_config
+    from segscore.model import load_model
+
+    tonight = build_config({"scoring": {"window_days": 30},
+                            "quality": {"max_abs_amount": 5e5}})
+    merged, _ = load_model(first_run / "model.json", tonight)
+    assert (merged.window_days, merged.max_abs_amount) == (30, 5e5)
+    rows = []
+    for name, extra in (("model", ["--model", str(first_run / "model.json")]), ("refit", [])):
+        out = tmp_path / name
+        r = CliRunner().invoke(main, ["run", str(data), "--out", str(out), "--as-of",
+                                      "2026-06-30", "--window-days", "30", "--quiet", *extra])
+        assert r.exit_code == 0, r.output
+        rows.append(json.loads((out / "manifest.json").read_text())["rows"])
+    assert rows[0]["outside_window"] > 0 and rows[0] == rows[1]
+
+
 def test_validate_config_option_has_help():
     r = CliRunner().invoke(main, ["validate", "--help"])
     assert r.exit_code == 0

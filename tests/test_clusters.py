@@ -232,3 +232,86 @@ def test_silhouettes_of_several_labelings_at_once_equal_one_at_a_time(threads):
         want = naive.silhouette(X, labels) if len(np.unique(labels)) > 1 else 0.0
         assert score == pytest.approx(want, rel=1e-12, abs=1e-15)
     assert got[4] == 0.0
+
+
+def _groups(rows, repeat=30):
+    """A feature table of the given (recency, frequency, monetary, tenure) rows, each repeated."""
+    return pl.DataFrame([r for r in rows for _ in range(repeat)], orient="row",
+                        schema={"recency_days": pl.Int64, "frequency": pl.Int64,
+                                "monetary": pl.Float64, "tenure_days": pl.Int64})
+
+
+def test_auto_k_ties_go_to_the_smaller_k(monkeypatch):
+    """Equal silhouette scores: the smaller K wins (module docstring: "ties to the smaller
+    K"). The scores are fixed here; each candidate is still fitted and recorded."""
+    import segscore.clusters as clusters
+
+    scores = [0.2, 0.5, 0.5, 0.5]
+    monkeypatch.setattr(clusters, "silhouette_scores", lambda X, labelings: scores)
+    model = fit_clusters(feature_table(1000), ClusterSettings(k_max=6, sample_size=1000))
+    assert [(c["k"], c["silhouette"]) for c in model.selection["candidates"]] == [
+        (3, 0.2), (4, 0.5), (5, 0.5), (6, 0.5)]
+    assert model.k == 4
+
+
+@pytest.mark.parametrize("random_state", range(4))
+def test_canonical_ids_break_monetary_ties_by_the_other_features(random_state):
+    """Cluster ids by descending monetary z; equal monetary by the other features in order
+    (recency_days first), descending. Six distinct rows and K = 6: each cluster is one row,
+    three pairs of clusters share a monetary value and differ in recency."""
+    rows = [(r, 3, m, 400) for m in (5.0, 900.0, 50.0) for r in (10, 200)]
+    df = _groups(rows)
+    model, labels = fit_assign_clusters(df, ClusterSettings(k=6, random_state=random_state,
+                                                            sample_size=100))
+    cluster_of = {tuple(df.row(i)): int(labels[i]) for i in range(0, df.height, 30)}
+    assert [cluster_of[r] for r in [(200, 3, 900.0, 400), (10, 3, 900.0, 400),
+                                    (200, 3, 50.0, 400), (10, 3, 50.0, 400),
+                                    (200, 3, 5.0, 400), (10, 3, 5.0, 400)]] == list(range(6))
+
+
+def test_repeated_labels_are_numbered_in_id_order():
+    """A repeated label gets " (2)", " (3)"… in id order; the first keeps it bare."""
+    from segscore.clusters import _unique_labels
+
+    assert _unique_labels(["average", "high spend", "average", "average", "high spend"]) == [
+        "average", "high spend", "average (2)", "average (3)", "high spend (2)"]
+
+
+def test_candidates_are_k_min_to_k_max_capped_by_the_distinct_rows():
+    """Auto K fits every K from k_min to k_max, fewer when the customers have fewer distinct
+    feature rows, and records each candidate with its score. With exactly k_min distinct
+    rows that is one candidate (scored: identical rows per cluster give silhouette 1)."""
+    many = _groups([(r, f, 10.0 * r * f, 400) for r in (1, 9, 40, 300) for f in (1, 2, 5)])
+    sel = fit_clusters(many, ClusterSettings(k_max=5, sample_size=400)).selection
+    assert [c["k"] for c in sel["candidates"]] == [3, 4, 5] and "k_reduced" not in sel
+    three = fit_clusters(_groups([(1, 1, 5.0, 10), (50, 9, 900.0, 10), (200, 2, 40.0, 10)]),
+                         ClusterSettings(sample_size=100))
+    sel = three.selection
+    assert three.k == 3 and sel["method"] == "silhouette" and "k_reduced" not in sel
+    assert [(c["k"], c["silhouette"]) for c in sel["candidates"]] == [(3, 1.0)]
+
+
+def test_k_reduced_is_recorded_only_when_k_was_cut():
+    """docs/config.md: fewer distinct feature rows than the K asked for (or than k_min) make
+    K that number, recorded as selection.k_reduced; a K that was not cut records nothing."""
+    table = feature_table(1000)
+    fixed = fit_clusters(table, ClusterSettings(k=4, sample_size=1000))
+    assert fixed.k == 4 and "k_reduced" not in fixed.selection
+    two = _groups([(1, 1, 5.0, 10), (50, 9, 900.0, 10)])
+    for settings, asked in ((ClusterSettings(k=4, sample_size=100), 4),
+                            (ClusterSettings(sample_size=100), 3)):
+        model = fit_clusters(two, settings)
+        assert model.k == 2
+        assert model.selection["k_reduced"] == {"asked": asked, "distinct_feature_rows": 2,
+                                                "k": 2}
+
+
+def test_centroids_in_original_units_undo_the_scaling():
+    """profiles[].centroid is the centroid in the features' own units (log1p undone by
+    expm1): with one distinct row per cluster it is that row."""
+    rows = [(50, 9, 900.0, 10), (1, 1, 5.0, 300), (7, 3, 0.0, 40)]
+    model = fit_clusters(_groups(rows), ClusterSettings(k=3, sample_size=100))
+    names = ("recency_days", "frequency", "monetary", "tenure_days")
+    got = sorted(tuple(p["centroid"][f] for f in names) for p in model.profiles)
+    for g, want in zip(got, sorted(rows)):
+        assert g == pytest.approx(want, rel=1e-5, abs=1e-5)

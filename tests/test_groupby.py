@@ -551,3 +551,54 @@ def test_gather_columns_property(tables, columns, order_dtype, want_orders, want
         assert out.tolist() == want_out, threads
         assert orders.tolist() == (want_orders_l if want_orders else []), threads
         assert cats.tolist() == (want_cats if want_categories else []), threads
+
+
+@pytest.mark.parametrize("n_categories", [64, 65])
+def test_categories_at_the_mask_width_are_exact(n_categories):
+    """64 category codes fit the 64-bit mask; with 65 values (code 64) the counts must move
+    to (customer, category) pairs, as an int64 has no bit 64. Exact at that boundary,
+    whether the 65th value arrives in the first batch or in a later one."""
+    df = used_frame(np.random.default_rng(11), 3000, 300, n_categories=n_categories)
+    roles = Roles(pl.Int64, pl.Int64, True, True)
+    channels = channel_columns(df.lazy())
+    want = oracle_aggregate(df.lazy(), roles, channels).collect().sort("customer_id")
+    assert df["category"].n_unique() == n_categories + 1  # and null
+    for bounds in ([0, df.height], [0, 30, 1000, df.height]):
+        assert accumulate(df, roles, channels, bounds).equals(want)
+
+
+def test_string_id_hash_collision_is_detected_in_a_batch_of_only_recent_groups():
+    """A batch whose rows all fall in groups of the newest batches (none in the merged chunk
+    of ids) is checked against those groups' ids too: a new id whose hash equals such a
+    group's is a collision, not a repeat of that customer."""
+    def batch_of(acc, ids, keys):
+        df = pl.DataFrame({"customer_id": ids, "order_ts": list(range(len(ids))),
+                           "amount": [1.0] * len(ids)}
+                          ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
+        b = acc.prepare(df)
+        b.keys = np.array(keys, dtype=np.int64)
+        return b
+
+    acc = CustomerAccumulator(Roles(pl.String, None, False, False), None, None, 1)
+    acc.add(batch_of(acc, [f"a{i}" for i in range(100)], range(100)))  # merged
+    acc.add(batch_of(acc, [f"b{i}" for i in range(10)], range(100, 110)))  # newest
+    acc.add(batch_of(acc, ["b3", "b4"], [103, 104]))  # repeats of newest groups: fine
+    assert acc.k == 110 and acc.id_reps.len() == 100
+    with pytest.raises(IdHashCollision):
+        acc.add(batch_of(acc, ["zz"], [104]))
+
+
+def test_float_amounts_round_half_to_even_units():
+    """docs/decisions.md: a float amount is np.rint(amount × 10,000) units, half to even.
+    0.00005 × 10,000 is exactly 0.5: 0 units, a used row that is neither purchase nor return;
+    0.00025 and 0.00045 are 2.5 and 4.5: 2 and 4 units; 0.00035 is 3.5: 4 units."""
+    df = pl.DataFrame({"customer_id": [1, 2, 2, 3, 3, 3],
+                       "order_ts": [0, 1, 2, 3, 4, 5],
+                       "amount": [0.00005, 0.00025, 0.00045, 0.00035, -0.00025, -0.00005]}
+                      ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
+    roles = Roles(pl.Int64, None, False, False)
+    got = accumulate(df, roles, ChannelColumns(), [0, df.height])
+    assert got.select("customer_id", "net_units", "purchase_units", "return_units", "rows",
+                      "frequency").rows() == [(1, 0, 0, 0, 1, 0), (2, 6, 6, 0, 2, 2),
+                                              (3, 2, 4, 2, 3, 1)]
+    assert got["first_purchase_at"][0] is None

@@ -224,3 +224,79 @@ def test_channel_columns_sampled_from_each_files_first_row_group(tmp_path, n_cha
     cfg = build_config({})
     infos = inspect_inputs(discover(tmp_path), cfg.columns)
     assert sample_channel_columns(infos, cfg, resolve_roles(infos)) == columns
+
+
+def _fake_file(name, rows, kinds, string_bytes=0):
+    from pathlib import Path
+
+    from segscore.schema import InputFile
+
+    return InputFile(path=Path(name), bytes=rows * 20, rows=rows, kinds=kinds,
+                     string_bytes=string_bytes)
+
+
+_KINDS = {"customer_id": "int", "order_ts": "timestamp", "amount": "float"}
+
+
+def test_a_budget_equal_to_the_single_pass_estimate_fits_in_one_pass(data):
+    """plan_memory picks the fewest passes whose estimated peak fits the budget: a budget of
+    exactly the one-pass estimate fits (one byte less does not)."""
+    infos = inspect_inputs(discover(data), build_config({}).columns)
+    one = estimate_peak_bytes(infos, 1, 4000)
+    assert plan_memory(infos, one, 4000).partitions == 1
+    assert plan_memory(infos, one - 1, 4000).partitions >= 2
+
+
+def test_batches_cost_the_same_whatever_the_file_size():
+    """The row pass reads at most BATCH_ROWS rows of a file at a time: the batches' working
+    set does not grow with a file's rows beyond that (memory.py: batches are sized by the
+    largest *batch*)."""
+    from segscore.memory import batch_bytes
+    from segscore.passes import BATCH_ROWS
+
+    def sized(rows):
+        return [_fake_file("t.parquet", rows, dict(_KINDS, channel="string"), 6 * rows)]
+
+    assert batch_bytes(sized(3 * BATCH_ROWS)) == batch_bytes(sized(40 * BATCH_ROWS)) \
+        == batch_bytes(sized(BATCH_ROWS)) > batch_bytes(sized(BATCH_ROWS // 2))
+
+
+def test_order_id_pairs_are_counted_only_for_files_with_order_ids():
+    """Pair rows (the exact distinct-order count) are the rows of the files that have an
+    order id column: a file without one adds no pair bytes, only its customers' tables."""
+    from segscore.memory import partitioned_bytes
+
+    keyed = _fake_file("a.parquet", 10**6, dict(_KINDS, order_id="int"))
+    loose = _fake_file("b.parquet", 5 * 10**6, _KINDS)
+    assert partitioned_bytes([keyed, loose], 10**5) == partitioned_bytes([keyed], 10**5)
+    assert partitioned_bytes([keyed], 10**5) > partitioned_bytes([loose], 10**5)
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 8, 64])
+def test_the_peak_estimate_is_the_larger_of_ingest_and_downstream(partitions):
+    """memory.py: a run's peak is the larger of the ingest peak (which P passes shrink) and
+    the downstream peak (the per-customer tables after the row pass, which they do not):
+    never below the downstream estimate, and equal to it once enough passes make the
+    ingest side smaller."""
+    from segscore.memory import downstream_bytes
+
+    infos = [_fake_file("t.parquet", 3 * 10**7, _KINDS)]
+    n = 10**7
+    peak = estimate_peak_bytes(infos, partitions, n)
+    assert peak >= downstream_bytes(n)
+    if partitions == 64:
+        assert peak == downstream_bytes(n)
+
+
+def test_ids_of_twelve_bytes_sit_in_the_string_view_before_the_row_pass(tmp_path):
+    """polars keeps strings of at most STRING_INLINE (12) bytes inside the view: planned as
+    measured, such ids add STRING_ID bytes and no payload; 13 bytes add their payload."""
+    from segscore.memory import STRING_ID, STRING_INLINE, measured_id_bytes, planned_id_bytes
+
+    cols = build_config({}).columns
+    for length, payload in ((STRING_INLINE, 0), (STRING_INLINE + 1, STRING_INLINE + 1)):
+        ids = [f"{i:0{length}d}" for i in range(3)]
+        infos = inspect_inputs([_ids_file(tmp_path / f"{length}.parquet", ids)], cols)
+        assert infos[0].id_length == length
+        assert planned_id_bytes(infos) == STRING_ID + payload
+        assert measured_id_bytes(pl.Series(ids)) == STRING_ID + payload

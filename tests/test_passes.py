@@ -1,6 +1,6 @@
 """The streaming row pass (segscore.passes): batches, restarts and the default as_of."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest.mock import patch
 
 import numpy as np
@@ -13,7 +13,7 @@ import segscore.passes as passes
 from segscore.accumulate import MAX_TRACKED_CHANNELS, CustomerAccumulator, IdHashCollision
 from segscore.config import build_config
 from segscore.features import ChannelColumns, channel_columns
-from segscore.ingest import resolve_roles
+from segscore.ingest import AFTER_AS_OF, STATUSES, USED, resolve_roles
 from segscore.schema import discover, inspect_inputs
 
 
@@ -177,3 +177,50 @@ def test_integer_order_ids_counted_on_the_fly_or_from_pairs_after_a_restart(tmp_
             .agg(pl.col("order_id").n_unique().alias("want")))
     got = g.raw.select("customer_id", "frequency").join(want, on="customer_id", how="left")
     assert got["frequency"].to_list() == got["want"].fill_null(0).to_list()
+
+
+def _status_counts(g):
+    return dict(zip(g.counts["status"].to_list(), g.counts["len"].to_list()))
+
+
+def test_default_as_of_leaves_a_rejected_row_at_as_of_rejected(tmp_path):
+    """The derived as_of is the last microsecond of the latest valid day. A rejected row at
+    that very instant is not after as_of (only rows *after* it are set aside, SPEC §1): it
+    keeps its reason, as when that as_of is given; a row one microsecond later is after it."""
+    eod = datetime(2026, 2, 1, 23, 59, 59, 999999)
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"customer_id": [1, 2, 3], "amount": [5.0, None, None],
+                  "order_ts": [datetime(2026, 2, 1, 10), eod, eod + timedelta(microseconds=1)]}
+                 ).write_parquet(path, row_group_size=1)
+    derived = gather(path, batch_rows=1)
+    assert derived.as_of == eod
+    want = {USED: 1, AFTER_AS_OF: 1, STATUSES.index("null_amount"): 1}
+    assert _status_counts(derived) == want
+    assert derived.rejected.select("customer_id", "reason").rows() == [("2", "null_amount")]
+    config = build_config({})
+    infos = inspect_inputs(discover(path), config.columns)
+    given = passes.gather(infos, config, resolve_roles(infos), eod, 1)
+    assert _status_counts(given) == want and given.rejected.equals(derived.rejected)
+
+
+@pytest.mark.parametrize("bad", ["null_customer_id", "null_amount", "non_finite_amount",
+                                 "amount_out_of_bounds"])
+def test_a_window_derives_as_of_from_the_usable_rows_only(tmp_path, bad):
+    """With a lookback window and no as_of, as_of comes from a pre-pass (the window start
+    depends on it). Like the as_of the row pass learns without a window, it is the end of the
+    day of the latest *usable* row: a later row with a null id, a null / non-finite amount or
+    an amount beyond max_abs_amount does not move it, and is after as_of."""
+    cid, amount = {"null_customer_id": (None, 5.0), "null_amount": (1, None),
+                   "non_finite_amount": (1, float("nan")),
+                   "amount_out_of_bounds": (1, 1e12)}[bad]
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"customer_id": pl.Series([1, cid], dtype=pl.Int64),
+                  "amount": pl.Series([5.0, amount], dtype=pl.Float64),
+                  "order_ts": [datetime(2026, 1, 10, 8), datetime(2026, 3, 1, 12)]}
+                 ).write_parquet(path)
+    for window in (None, 30):
+        config = build_config({"scoring": {"window_days": window}} if window else {})
+        infos = inspect_inputs(discover(path), config.columns)
+        g = passes.gather(infos, config, resolve_roles(infos), None, 1)
+        assert g.as_of == datetime(2026, 1, 10, 23, 59, 59, 999999), window
+        assert _status_counts(g) == {USED: 1, AFTER_AS_OF: 1}, window

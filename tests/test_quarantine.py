@@ -29,7 +29,7 @@ import segscore.passes as passes
 from segscore.config import build_config
 from segscore.errors import InputError
 from segscore.features import money
-from segscore.ingest import amount_units
+from segscore.ingest import amount_units, parse_iso_timestamps
 from segscore.validation import validation_report
 from tests.naive import customer_features
 
@@ -504,3 +504,54 @@ def test_string_timestamp_digits_beyond_the_microsecond_round_up(tmp_path):
     assert res.manifest["rows"]["after_as_of"] == sum(after)
     assert sorted(res.customers["customer_id"].to_list()) == [
         i for i, a in enumerate(after) if not a]
+
+
+def test_iso_timestamps_in_lower_case_and_with_compact_offsets_are_utc():
+    """RFC 3339, the ISO 8601 profile, allows "t" and "z" in lower case; docs/bad-input.md
+    lists `Z` and ±hh:mm / ±hhmm offsets, converted to UTC. Every value here is 10:00 UTC."""
+    values = ["2025-03-02T10:00:00Z", "2025-03-02t10:00:00z", "2025-03-02T10:00:00z",
+              "2025-03-02 10:00:00.000000z", "2025-03-02T10:00z", "2025-03-02T12:00:00+0200",
+              "2025-03-02T05:30:00-04:30", "2025-03-02t12:00+02:00"]
+    got = pl.DataFrame({"s": values}).select(parse_iso_timestamps(pl.col("s")))["s"]
+    assert got.to_list() == [datetime(2025, 3, 2, 10)] * len(values)
+
+
+def test_float_amounts_beside_a_decimal_file_round_as_in_a_float_only_input(tmp_path):
+    """When some file's amount is a decimal, every row carries its units (ingest.amount_units)
+    and a float file's rows must get the units a float-only input gives them (np.rint of
+    amount × 10,000: half to even). 0.00025 and 0.00045 are 2.5 and 4.5 units: 2 and 4;
+    0.00005 is 0.5 units: 0, so a customer with only that row is not scored, in either."""
+    floats = dict(customer_id=pa.array([7, 7, 8]), order_ts=pa.array([BASE] * 3),
+                  amount=pa.array([0.00025, 0.00045, 0.00005]))
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "mixed").mkdir()
+    _write(tmp_path / "alone" / "f.parquet", **floats)
+    _write(tmp_path / "mixed" / "f.parquet", **floats)
+    _write(tmp_path / "mixed" / "d.parquet", customer_id=pa.array([1]), order_ts=pa.array([BASE]),
+           amount=pa.array([Decimal("1.5")], pa.decimal128(6, 1)))
+    for name in ("alone", "mixed"):
+        res = segscore.run(str(tmp_path / name), None, config=build_config(FAST),
+                           as_of="2025-03-05")
+        got = dict(zip(*res.customers.select("customer_id", "monetary")))
+        assert got[7] == 0.0006, name
+        assert res.unscored["customer_id"].to_list() == [8], name
+
+
+@pytest.mark.parametrize("partitions,batch_rows", [(1, 2_000_000), (3, 2)])
+def test_rejected_rows_are_in_input_order_file_then_row(tmp_path, partitions, batch_rows):
+    """docs/output.md: rejected/ lists the unusable rows in input order, file then row,
+    whatever the partition passes and batches: the second file's first rows come after the
+    first file's later ones."""
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "a.parquet", customer_id=pa.array([1, 2, 3, None, 5, 6]),
+           order_ts=pa.array([BASE] * 6), amount=pa.array([1.0, 2.0, 3.0, 4.0, 5.0, None]))
+    _write(tmp_path / "in" / "b.parquet", customer_id=pa.array([None, 8, None, 9]),
+           order_ts=pa.array([BASE, None, BASE, BASE]), amount=pa.array([1.0, 2.0, 3.0, 4.0]))
+    with patch.object(passes, "BATCH_ROWS", batch_rows):
+        res = segscore.run(str(tmp_path / "in"), None, config=build_config(FAST),
+                           partitions=partitions)
+    got = [(Path(f).name, r, reason) for f, r, reason in
+           res.rejected.select("source_file", "source_row", "reason").iter_rows()]
+    assert got == [("a.parquet", 3, "null_customer_id"), ("a.parquet", 5, "null_amount"),
+                   ("b.parquet", 0, "null_customer_id"), ("b.parquet", 1, "null_timestamp"),
+                   ("b.parquet", 2, "null_customer_id")]

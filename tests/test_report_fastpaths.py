@@ -48,6 +48,36 @@ def test_id_order_and_duplicates(dtype, lo, hi):
     assert id_order(srt)[1] is None  # already sorted: no permutation
 
 
+@pytest.mark.parametrize("n", [2, 3, 5, 9, 17, 1025])
+@pytest.mark.parametrize("span", ["narrow", "edge-1", "edge", "edge+1"])
+def test_id_order_at_the_packing_limits(n, span):
+    """Integer ids are sorted as one packed int64 per row ((id - min) beside the row number):
+    exact, equal ids in row order, for row counts just past a power of two (the row numbers
+    need one more bit) and for id ranges at the edge of what fits beside the row numbers'
+    bits (a wider range takes polars' argsort), against a plain stable sort."""
+    from naive_report import naive_id_order
+
+    fit = 2 ** (63 - max(1, (n - 1).bit_length()))  # ranges below this fit beside the rows
+    width = {"narrow": 5, "edge-1": fit - 1, "edge": fit, "edge+1": fit + 1}[span]
+    lo = -(width // 2) - 7
+    rng = np.random.default_rng(n)
+    ids = rng.integers(lo, lo + width, size=n, endpoint=True, dtype=np.int64)
+    ids[0], ids[-1] = lo + width, lo  # the extremes, unsorted
+    if n > 3:
+        ids[1] = ids[2]  # a tie
+    srt, perm = id_order(pl.Series("id", ids, dtype=pl.Int64))
+    want_perm, want = naive_id_order(ids.tolist())
+    assert srt.to_list() == want and list(perm) == want_perm
+
+
+def test_recode_maps_nulls_to_the_null_code_also_when_the_labels_are_the_target():
+    """recode's contract: nulls (code len(labels)) and labels missing from the target map
+    to ``null_code``, whatever it is, also when the labels already are the target."""
+    codes, labels, _ = label_codes(pl.Series(["b", None, "a"], dtype=pl.Enum(["a", "b"])))
+    assert recode(codes, labels, ["a", "b"], 9).tolist() == [1, 9, 0]
+    assert recode(codes, labels, ["a", "b"], 2).tolist() == [1, 2, 0]
+
+
 @given(st.lists(st.text(max_size=12), max_size=80))
 def test_id_order_strings_property(values):
     """String ids (polars' argsort, the fallback after a hash collision): sorted values and

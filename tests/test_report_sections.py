@@ -621,3 +621,61 @@ def test_a_zero_attribute_median_is_positive_whatever_the_row_order(tmp_path):
             v["median"]["balance"] for v in section["by_segment"].values() if v["customers"]]
         assert len(medians) == 3
         assert all(m == 0.0 and math.copysign(1.0, m) == 1.0 for m in medians), (seed, medians)
+
+
+def _naive_breakdowns(customers: pl.DataFrame, attrs: pl.DataFrame, col: str, top_n: int):
+    """docs/report.md, attributes: the ``top_n`` values most frequent among tonight's
+    customers (ties by value), then "(other)" for the rest when there is a rest, then the
+    missing (no value or no attribute row) when there are any, as [(value, kind, customers)]:
+    (overall, a function of a segment key giving that segment's, every top value listed
+    even with 0 customers)."""
+    joined = customers.select("customer_id", "segment").join(attrs, on="customer_id",
+                                                                 how="left")
+    counts = joined[col].drop_nulls().value_counts()
+    ranked = sorted(zip(counts[col].to_list(), counts["count"].to_list()),
+                    key=lambda vc: (-vc[1], vc[0]))
+    top = [v for v, _ in ranked[:top_n]]
+    folded = len(ranked) > top_n
+
+    def entries(rows: pl.DataFrame):
+        values = rows[col].to_list()
+        out = [(v, "value", values.count(v)) for v in top]
+        if folded:
+            out.append(("(other)", "other", sum(v is not None and v not in top for v in values)))
+        if values.count(None):
+            out.append((None, "missing", values.count(None)))
+        return out
+
+    return entries(joined), lambda seg: entries(joined.filter(pl.col("segment") == seg))
+
+
+@pytest.mark.parametrize("n_values", [20, 21, 25])
+def test_categorical_breakdowns_list_the_top_20_ties_by_value_and_fold_only_a_rest(
+        runs, tmp_path, n_values):
+    """The 20 values most frequent among tonight's customers are listed (ties by value, so
+    with 25 values the tie of v19 and v20 at the cut keeps v19), the rest folded into one
+    "(other)" entry, which exists only when something is folded (20 values: none). Rows of
+    customers not scored tonight count nowhere, though their value is the most frequent."""
+    from segscore.report.attributes import MAX_CATEGORIES, attribute_breakdowns
+
+    customers = runs["tonight"].customers
+    counts = [20 - (i + 1) // 2 for i in range(n_values)]  # 20, 19, 19, 18, 18, …: pairs tie
+    ids = customers["customer_id"].sort().to_list()
+    assert sum(counts) + 50 < len(ids)  # some scored customers have no attribute row
+    labels = [f"v{i:02d}" for i, c in enumerate(counts) for _ in range(c)]
+    unscored = [10**15 + i for i in range(300)]
+    attrs = pl.DataFrame({"customer_id": pl.Series(ids[:len(labels)] + unscored,
+                                                   dtype=customers["customer_id"].dtype),
+                          "wide": labels + ["zz"] * len(unscored)})
+    path = tmp_path / "attrs.parquet"
+    attrs.write_parquet(path)
+    section = attribute_breakdowns(customers, path, runs["cfg"])
+    overall, by_segment = _naive_breakdowns(customers, attrs, "wide", MAX_CATEGORIES)
+    got = [(e["value"], e["kind"], e["customers"]) for e in section["overall"]["categorical"]["wide"]]
+    assert got == overall
+    assert (("(other)", "other") in [(v, k) for v, k, _ in got]) == (n_values > 20)
+    if n_values == 25:
+        assert ("v19", "value", 10) in got and ("v20", "value", 10) not in got
+    for seg, entry in section["by_segment"].items():
+        got = [(e["value"], e["kind"], e["customers"]) for e in entry["categorical"]["wide"]]
+        assert got == by_segment(seg), seg
