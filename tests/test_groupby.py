@@ -481,17 +481,20 @@ def test_categories_outgrow_the_mask_mid_stream():
     assert got.equals(want)
 
 
+def batch_of(acc, ids, keys):
+    """A prepared batch of string ids ``ids`` whose group keys are forced to ``keys`` (so a
+    test can make an id's hash land on another customer's group)."""
+    df = pl.DataFrame({"customer_id": ids, "order_ts": list(range(len(ids))),
+                       "amount": [1.0] * len(ids)}
+                      ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
+    b = acc.prepare(df)
+    b.keys = np.array(keys, dtype=np.int64)
+    return b
+
+
 def test_string_id_hash_collision_is_detected_across_batches():
     """A later batch's id colliding with a group of an earlier batch is caught, whether that
     group's id sits in the merged chunk or among the newest batches' ids."""
-    def batch_of(acc, ids, keys):
-        df = pl.DataFrame({"customer_id": ids, "order_ts": list(range(len(ids))),
-                           "amount": [1.0] * len(ids)}
-                          ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
-        b = acc.prepare(df)
-        b.keys = np.array(keys, dtype=np.int64)
-        return b
-
     def fresh():
         acc = CustomerAccumulator(Roles(pl.String, None, False, False), None, None, 1)
         acc.add(batch_of(acc, [f"a{i}" for i in range(100)], range(100)))  # merged
@@ -571,14 +574,6 @@ def test_string_id_hash_collision_is_detected_in_a_batch_of_only_recent_groups()
     """A batch whose rows all fall in groups of the newest batches (none in the merged chunk
     of ids) is checked against those groups' ids too: a new id whose hash equals such a
     group's is a collision, not a repeat of that customer."""
-    def batch_of(acc, ids, keys):
-        df = pl.DataFrame({"customer_id": ids, "order_ts": list(range(len(ids))),
-                           "amount": [1.0] * len(ids)}
-                          ).with_columns(pl.col("order_ts").cast(pl.Datetime("us")))
-        b = acc.prepare(df)
-        b.keys = np.array(keys, dtype=np.int64)
-        return b
-
     acc = CustomerAccumulator(Roles(pl.String, None, False, False), None, None, 1)
     acc.add(batch_of(acc, [f"a{i}" for i in range(100)], range(100)))  # merged
     acc.add(batch_of(acc, [f"b{i}" for i in range(10)], range(100, 110)))  # newest
