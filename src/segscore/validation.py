@@ -25,7 +25,7 @@ from segscore.report.attributes import check_attribute_rows
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
-from segscore.ingest import (AMOUNT_SCALE, USED, Roles, _one_line, check_exact_sums, classify,
+from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, no_purchase_message, reconcile,
                              resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
@@ -206,9 +206,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             as_of = default_as_of(rows, config, id_is_string, infos, roles.units)
         classified = classify(rows, as_of, config, id_is_string, roles.units)
         # a purchase: amount > 0 in exact units, rounded half to even as the row pass does
-        # (accumulate.prepare: the units column, else np.rint(amount × AMOUNT_SCALE))
-        units = (pl.col("units") if roles.units else
-                 (pl.col("amount") * AMOUNT_SCALE).round(0, mode="half_to_even"))
+        # (as accumulate.prepare takes them: the units column, else amount_units of the float)
+        units = pl.col("units") if roles.units else amount_units(pl.col("amount"), "float")
         purchase = (pl.col("status") == USED) & (units > 0)
         counts = classified.group_by(["file", "status"]).agg(
             pl.len(), purchase.sum().alias("purchases")).collect()
