@@ -1043,3 +1043,20 @@ def test_python_dash_m_segscore_is_the_cli(data, tmp_path):
                           "--out", str(tmp_path / "o")], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "none" in bad.stderr
+
+
+def test_the_package_lists_its_api_before_loading_it():
+    """``import segscore`` loads neither polars nor numba (the CLI starts without them), yet
+    ``dir(segscore)`` and ``__all__`` name the whole API, and each name resolves."""
+    import subprocess
+    import sys
+
+    code = ("import sys, segscore; "
+            "heavy = [m for m in ('polars', 'numba') if m in sys.modules]; "
+            "listed = set(segscore.__all__) <= set(dir(segscore)); "
+            "names = [getattr(segscore, n).__name__ for n in ('run', 'load_config', "
+            "'RunConfig', 'RunResult')]; print(heavy, listed, names)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == ("[] True ['run', 'load_config', 'RunConfig', 'RunResult']"), \
+        out.stderr

@@ -31,5 +31,10 @@ def __getattr__(name: str):
     return value
 
 
+def __dir__() -> list[str]:
+    """The module's names with the API's not yet imported ones (help(), completion)."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = ["ConfigError", "InputError", "RunConfig", "RunResult", "SegscoreError", "__version__",
            "load_config", "run"]
