@@ -345,6 +345,34 @@ def test_glob_skips_bookkeeping_files_and_reads_matched_directories(tmp_path):
     assert manifest["rows"]["read"] == 2 * N
 
 
+def test_glob_skips_underscore_and_hidden_directories_as_a_directory_source_does(tmp_path):
+    """Spark leaves a failed attempt's copy under ``_temporary/``: a recursive glob must skip
+    it, as the directory source does, or the night counts those rows twice. A name the
+    pattern spells with ``_`` is read."""
+    from segscore.schema import discover
+
+    tx = tmp_path / "tx"
+    write(tx / "part-0.parquet", good_table())
+    write(tx / "_temporary" / "0" / "_temporary" / "attempt_1" / "part-0.parquet",
+          good_table())
+    write(tx / ".staging" / "part-0.parquet", good_table())
+    write(tx / "_staging" / "part-1.parquet", good_table())
+    only = [tx / "part-0.parquet"]
+    assert discover(tx) == only
+    assert discover(f"{tx}/**/*.parquet") == only
+    assert discover(f"{tx}/*") == only
+    assert discover(f"{tx}/_staging/*.parquet") == [tx / "_staging" / "part-1.parquet"]
+    assert discover(f"{tx}/_stag*/*") == [tx / "_staging" / "part-1.parquet"]
+    with pytest.raises(InputError, match=r"matches no Parquet file \(it matched only names "
+                                         r"starting with \. or _, which are skipped\)"):
+        discover(f"{tx}/*/*.parquet")  # only _staging/part-1.parquet
+    result = run_cli(tmp_path, f"{tx}/**/*.parquet")
+    assert result.exit_code == 0, result.output
+    import json
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["rows"]["read"] == N
+
+
 def test_a_file_reached_by_several_paths_is_read_once(tmp_path):
     """A symlink or hard link to a file, or the file named again (``in/../in/a.parquet``),
     is the same transactions: read once, under the first of its names, not counted twice."""

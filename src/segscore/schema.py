@@ -63,6 +63,19 @@ def _parquet_under(path: Path) -> list[Path]:
         part.startswith((".", "_")) for part in p.relative_to(path).parts)]
 
 
+def _bookkeeping_match(match: Path, pattern: str) -> bool:
+    """Whether a glob ``match`` lies in (or is) a name below the pattern's literal base that
+    starts with ``.`` or ``_`` (Spark's ``_temporary/`` attempts, ``_SUCCESS``, ``.crc``) and
+    that the pattern does not spell with that character: skipped, as a directory source
+    skips it. ``tx/_staging/*.parquet`` and ``tx/_stag*/*`` still read ``_staging``."""
+    parts = Path(pattern).parts
+    base = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    spelled = [part for part in parts[base:] if part.startswith((".", "_"))]
+    return any(name.startswith((".", "_"))
+               and not any(fnmatch.fnmatchcase(name, part) for part in spelled)
+               for name in match.parts[base:])
+
+
 def discover(source: str | Path | list[str | Path]) -> list[Path]:
     """Parquet files of a file, a directory (recursively, hive layouts included) or a glob.
 
@@ -79,15 +92,18 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
             matches = [Path(m) for m in glob.glob(text, recursive=True)]
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file")
-            # a matched directory is read like a directory; matched bookkeeping files
-            # (_SUCCESS, .crc, hidden) are skipped as they are inside directories
-            for m in matches:
+            # a matched directory is read like a directory; matched bookkeeping files and
+            # directories (_SUCCESS, .crc, _temporary/) are skipped as inside directories
+            kept = [m for m in matches if not _bookkeeping_match(m, text)]
+            for m in kept:
                 if m.is_dir():
                     files.update(_parquet_under(m))
-                elif m.is_file() and not m.name.startswith((".", "_")):
+                elif m.is_file():
                     files.add(m)
             if not files:
-                raise InputError(f"{text}: the pattern matches no Parquet file")
+                skipped = (" (it matched only names starting with . or _, which are skipped)"
+                           if not kept else "")
+                raise InputError(f"{text}: the pattern matches no Parquet file{skipped}")
         elif path.is_dir():
             found = _parquet_under(path)
             if not found:
