@@ -9,10 +9,11 @@ per customer. A run's peak is the larger of the ingest peak and the downstream p
                                          + id bytes)
 
 batches = BATCHES_ALIVE × ROW_COPIES × (rows of the largest batch) × row_bytes; row_bytes is 8 bytes per
-fixed-width column, 16 per string view plus the encoded size of the string columns (from the
-Parquet footer) and ~14 bytes of bookkeeping. Pair rows (order ids) are the input rows when an
-order id column exists. The number of customers is bounded by the row count; when that bound
-does not fit, the caller counts distinct ids (HyperLogLog, one column) and plans again.
+fixed-width column (1 for a decimal run's above_bound flag), 16 per string view plus the
+encoded size of the string columns (from the Parquet footer) and ~14 bytes of bookkeeping.
+Pair rows (order ids) are the input rows when an order id column exists. The number of
+customers is bounded by the row count; when that bound does not fit, the caller counts
+distinct ids (HyperLogLog, one column) and plans again.
 id bytes = 0 for integer customer ids, else STRING_ID plus the bytes of ids too long to sit
 in polars' 16-byte string view (``id_bytes``): before the row pass from the longest min / max
 id in the footers' statistics, after it from the ids themselves.
@@ -110,7 +111,8 @@ class MemoryPlan:
 
 def _row_bytes(info: InputFile, units: bool) -> float:
     """Decoded bytes per row of one file's normalized columns (``units``: Roles.units)."""
-    per_row = _PER_ROW_OVERHEAD + (2 + units) * _FIXED_WIDTH  # order_ts + amount (+ units)
+    # order_ts + amount (+ units and the above_bound flag, a byte at most)
+    per_row = _PER_ROW_OVERHEAD + 2 * _FIXED_WIDTH + units * (_FIXED_WIDTH + 1)
     for role in ("customer_id", "order_id", "channel", "category"):
         kind = info.kinds.get(role)
         if kind is None:

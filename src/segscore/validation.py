@@ -201,7 +201,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             problem(previous, str(exc))
             return report
     try:
-        rows = scan_inputs(infos, config.columns, roles)
+        rows = scan_inputs(infos, config, roles)
         if as_of is None:
             as_of = default_as_of(rows, config, id_is_string, infos, roles.units)
         classified = classify(rows, as_of, config, id_is_string, roles.units)
