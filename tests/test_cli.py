@@ -1060,3 +1060,35 @@ def test_the_package_lists_its_api_before_loading_it():
                          timeout=120)
     assert out.stdout.strip() == ("[] True ['run', 'load_config', 'RunConfig', 'RunResult']"), \
         out.stderr
+
+
+@pytest.mark.parametrize("name", ["NUMBA_NUM_THREADS", "POLARS_MAX_THREADS"])
+def test_the_api_checks_the_environment_before_loading_numba(data, tmp_path, name):
+    """``segscore.run`` (``from segscore import run`` alike) makes the CLI's environment check
+    before it imports numba and polars: a thread count of 0 is segscore's InputError naming
+    the variable, as the CLI's exit 2 is; it was numba's own error while it loaded (and a
+    polars panic in the row pass). The check runs once, whichever API names are asked for."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import segscore\n"
+            "try:\n"
+            f"    segscore.run({str(data)!r}, None)\n"
+            "except segscore.InputError as exc:\n"
+            "    print('InputError:', exc)\n")
+    bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, name: "0"},
+                         capture_output=True, text=True, timeout=300)
+    assert bad.stdout.startswith(f"InputError: {name}=0: must be a positive integer"), \
+        bad.stdout + bad.stderr
+    assert bad.returncode == 0, bad.stderr
+    once = ("import segscore, segscore.environment as env\n"
+            "calls = []\n"
+            "check = env.check\n"
+            "env.check = lambda: calls.append(check())\n"
+            "from segscore import run, load_config\n"
+            "segscore.RunConfig, segscore.RunResult\n"
+            "print(len(calls))\n")
+    out = subprocess.run([sys.executable, "-c", once], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip() == "1", out.stderr
