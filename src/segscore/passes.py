@@ -91,6 +91,16 @@ def sample_channel_columns(infos: list[InputFile], config: RunConfig, roles: Rol
     return min(len(seen), MAX_CHANNEL_COLUMNS) + (len(seen) > MAX_CHANNEL_COLUMNS)
 
 
+def model_channel_columns(channels: ChannelColumns | None, roles: Roles) -> int | None:
+    """The channel columns a run applying a model's share columns ``channels`` will have,
+    known before the row pass: the model's (share_other when it has one; a channel it lacks
+    adds share_other, which the run sees after the row pass), none when no file has a
+    channel column. None without a model's columns (the run ranks tonight's channels)."""
+    if channels is None:
+        return None
+    return len(channels.columns) if roles.channel else 0
+
+
 def batches(info: InputFile) -> list[tuple[int, int]]:
     """(offset, rows) slices of one file: runs of whole row groups of about BATCH_ROWS rows;
     a row group larger than that is cut into equal slices."""

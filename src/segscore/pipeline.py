@@ -25,13 +25,15 @@ from segscore.features import finish, unscored_customers
 from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_message,
                              reconcile, resolve_roles, window_start)
 from segscore.manifest import output_files, report_inputs as report_input_files
-from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
-                             estimate_peak_bytes, measured_id_bytes, plan_memory)
+from segscore.memory import (BASE_CHANNELS, MemoryPlan, ReportInputs, check_downstream,
+                             early_sections_fit, estimate_peak_bytes, measured_id_bytes,
+                             plan_memory)
 from segscore.model import (FrozenModel, check_model_channels, cluster_features, load_model,
                             model_dict)
 from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write_json,
                              write_partitioned, write_table)
-from segscore.passes import count_customers, gather, sample_channel_columns
+from segscore.passes import (count_customers, gather, model_channel_columns,
+                             sample_channel_columns)
 from segscore.report import build_report, check_report_inputs, write_report
 from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
@@ -169,7 +171,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                             attributes_path=attributes,
                                             id_dtype=roles.id_dtype)
         report_files = report_input_files(previous, attributes)
-        plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
+        plan = _memory_plan(infos, config, memory_limit_bytes, partitions, frozen)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
@@ -320,18 +322,24 @@ def _numba_threads(n: int | None):
 
 
 def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
-                 partitions: int | None) -> MemoryPlan:
+                 partitions: int | None, frozen: FrozenModel | None) -> MemoryPlan:
     """Partitions for the row passes: forced, or the fewest that fit the budget (counting the
-    customers when the row-count bound needs more than one pass)."""
+    customers when the row-count bound needs more than one pass), with a model's (``frozen``)
+    channel columns when it fixes them."""
+    roles = resolve_roles(infos)
+    model_channels = model_channel_columns(frozen.channels if frozen is not None else None,
+                                           roles)
     if partitions is not None:
         if partitions < 1:
             raise InputError(f"partitions must be >= 1, got {partitions}")
-        return MemoryPlan(partitions, estimate_peak_bytes(infos, partitions), limit)
-    roles = resolve_roles(infos)
+        return MemoryPlan(partitions, estimate_peak_bytes(
+            infos, partitions, channel_columns=(BASE_CHANNELS if model_channels is None
+                                                else model_channels)), limit)
     try:  # the count and the channel sample are the first reads of the rows
         return plan_memory(infos, limit,
                            count_customers=lambda: count_customers(infos, config, roles),
-                           channel_columns=lambda: sample_channel_columns(infos, config, roles))
+                           channel_columns=lambda: sample_channel_columns(infos, config, roles),
+                           model_channels=model_channels)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise explain_read_error(exc, infos) from None
 

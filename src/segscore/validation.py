@@ -31,7 +31,7 @@ from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_s
 from segscore.memory import plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
-from segscore.passes import count_customers
+from segscore.passes import count_customers, model_channel_columns
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, id_typed,
                              inspect_file, no_rows_problem, read_footer)
 
@@ -176,7 +176,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         try:
             count = None if problems else (  # counting reads the id column: good files only
                 lambda: count_customers(infos, config, resolve_roles(infos)))
-            plan = plan_memory(infos, memory_limit_bytes, count_customers=count)
+            plan = plan_memory(infos, memory_limit_bytes, count_customers=count,
+                               model_channels=model_channel_columns(
+                                   frozen.channels if frozen is not None else None,
+                                   resolve_roles(infos)))
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions)
         except InputError as exc:
             problem(None, str(exc))
