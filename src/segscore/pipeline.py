@@ -4,7 +4,6 @@ write, each stage timed. ``run`` is the Python API; the CLI is a thin layer over
 
 from __future__ import annotations
 
-import json
 import platform
 import uuid
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write
 from segscore.passes import (count_customers, gather, model_channel_columns,
                              sample_channel_columns)
 from segscore.report import build_report, check_report_inputs, write_report
+from segscore.report.migration import previous_not_before
 from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
@@ -259,26 +259,6 @@ def future_as_of(as_of: str, now: datetime) -> list[str]:
         return []
     return [f"as_of {day} comes from the latest transaction, which is dated after today "
             f"({today}, UTC): check the input for mis-dated rows, or pass --as-of"]
-
-
-def previous_not_before(previous, as_of: str) -> list[str]:
-    """A warning when the ``--previous`` run's as_of (its manifest.json; ISO text, as
-    ``as_of``, tonight's) is not before tonight's: later, the nights are swapped and the
-    migration runs backwards; equal, it compares tonight with a run of the same night (a
-    re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
-    try:
-        text = json.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
-        before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
-        if before < tonight:  # (a time zone in an edited manifest: TypeError)
-            return []
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    if before == tonight:
-        return [f"--previous {previous} has tonight's as_of {as_of}: the migration compares "
-                "tonight with another run of the same night, not with the night before"]
-    return [f"--previous {previous} is the run as of {text}, after tonight's as_of {as_of}: "
-            "the migration runs backwards (nights swapped?); give the run before tonight as "
-            "--previous"]
 
 
 def k_reduced(model: dict) -> list[str]:
