@@ -22,6 +22,7 @@ from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
+from segscore.report.migration import previous_not_before
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
@@ -93,6 +94,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     model a problem, as a run refuses it.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
+    ``warnings`` (the texts a run would warn with about these inputs, as in manifest.json:
+    a ``previous`` whose as_of is not before tonight's; no problem, so ``ok`` is unchanged),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
     memory plan, upper-bound estimate with one customer per row), and when ``ok``:
     ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per file).
@@ -166,7 +169,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         problem(None, empty)
 
     report: dict = {
-        "ok": False, "problems": problems,
+        "ok": False, "problems": problems, "warnings": [],
         "files": [{"path": str(i.path), "bytes": i.bytes, "rows": i.rows, "kinds": i.kinds,
                    **({"from_path": i.path_values} if i.path_values else {})}
                   for i in infos],
@@ -230,6 +233,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         return report
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
+    if previous is not None:
+        report["warnings"] += previous_not_before(previous, report["as_of"])
     if not counts["purchases"].sum():  # what the run refuses after its row pass
         problem(None, no_purchase_message(as_of))
         return report
