@@ -658,7 +658,8 @@ def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("as_of, says", [
+#: (tonight's --as-of, the warning a --previous as of 2026-05-31 gives: first_run)
+PREVIOUS_NOT_BEFORE = [
     ("2026-05-01", "--previous {prev} is the run as of 2026-05-31T23:59:59.999999, after "
                    "tonight's as_of 2026-05-01T23:59:59.999999: the migration runs backwards "
                    "(nights swapped?); give the run before tonight as --previous"),
@@ -666,7 +667,10 @@ def test_memory_limit_that_cannot_be_met_stops_before_reading(data, tmp_path):
                    "migration compares tonight with another run of the same night, not with "
                    "the night before"),
     ("2026-06-30", None),
-])
+]
+
+
+@pytest.mark.parametrize("as_of, says", PREVIOUS_NOT_BEFORE)
 def test_previous_not_before_tonight_is_warned(first_run, data, tmp_path, as_of, says):
     """A --previous as of a later night (nights swapped) was taken silently, the migration
     run backwards; one of the same as_of compares the night with itself. Both warn, on
@@ -680,6 +684,26 @@ def test_previous_not_before_tonight_is_warned(first_run, data, tmp_path, as_of,
     else:
         assert warnings == [says.format(prev=first_run)]
         assert f"warning: {warnings[0]}" in r.stderr
+
+
+@pytest.mark.parametrize("as_of, says", PREVIOUS_NOT_BEFORE)
+def test_validate_warns_of_a_previous_not_before_tonight(first_run, data, as_of, says):
+    """validate --previous gives the warning run gives for a --previous not before tonight
+    (it said nothing): on stderr, and in validation_report's ``warnings``; a warning is no
+    problem, so the input stays valid, exit 0."""
+    from segscore.config import parse_as_of
+    from segscore.validation import validation_report
+
+    r = CliRunner().invoke(main, ["validate", str(data), "--as-of", as_of,
+                                  "--previous", str(first_run)])
+    assert r.exit_code == 0 and r.stdout.rstrip().endswith("valid"), r.output
+    report = validation_report(str(data), as_of=parse_as_of(as_of), previous=first_run)
+    assert report["ok"]
+    if says is None:
+        assert report["warnings"] == [] and "warning" not in r.stderr
+    else:
+        assert report["warnings"] == [says.format(prev=first_run)]
+        assert r.stderr == f"warning: {report['warnings'][0]}\n"
 
 
 def test_as_of_after_today_is_warned(tmp_path):
@@ -1060,3 +1084,35 @@ def test_the_package_lists_its_api_before_loading_it():
                          timeout=120)
     assert out.stdout.strip() == ("[] True ['run', 'load_config', 'RunConfig', 'RunResult']"), \
         out.stderr
+
+
+@pytest.mark.parametrize("name", ["NUMBA_NUM_THREADS", "POLARS_MAX_THREADS"])
+def test_the_api_checks_the_environment_before_loading_numba(data, tmp_path, name):
+    """``segscore.run`` (``from segscore import run`` alike) makes the CLI's environment check
+    before it imports numba and polars: a thread count of 0 is segscore's InputError naming
+    the variable, as the CLI's exit 2 is; it was numba's own error while it loaded (and a
+    polars panic in the row pass). The check runs once, whichever API names are asked for."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import segscore\n"
+            "try:\n"
+            f"    segscore.run({str(data)!r}, None)\n"
+            "except segscore.InputError as exc:\n"
+            "    print('InputError:', exc)\n")
+    bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, name: "0"},
+                         capture_output=True, text=True, timeout=300)
+    assert bad.stdout.startswith(f"InputError: {name}=0: must be a positive integer"), \
+        bad.stdout + bad.stderr
+    assert bad.returncode == 0, bad.stderr
+    once = ("import segscore, segscore.environment as env\n"
+            "calls = []\n"
+            "check = env.check\n"
+            "env.check = lambda: calls.append(check())\n"
+            "from segscore import run, load_config\n"
+            "segscore.RunConfig, segscore.RunResult\n"
+            "print(len(calls))\n")
+    out = subprocess.run([sys.executable, "-c", once], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip() == "1", out.stderr

@@ -300,3 +300,54 @@ def test_ids_of_twelve_bytes_sit_in_the_string_view_before_the_row_pass(tmp_path
         assert infos[0].id_length == length
         assert planned_id_bytes(infos) == STRING_ID + payload
         assert measured_id_bytes(pl.Series(ids)) == STRING_ID + payload
+
+
+def test_the_plan_counts_a_models_channel_columns(tmp_path):
+    """Under --model the share columns are the model's (channel_columns), which may be more
+    than tonight's rows show, and which the plan knows before the row pass: the estimate
+    grows by PER_CHANNEL per customer for each one beyond 4 (it assumed 4, or sampled
+    tonight's 2 channel values), and a budget the model's 17 columns do not fit is refused
+    up front, by validate too (it said valid), not after the row pass. Tonight: 30 files of
+    200 one-row customers, so the per-customer tables, not the row batches, make the
+    estimate."""
+    import numpy as np
+
+    from segscore.memory import downstream_bytes
+    from segscore.validation import validation_report
+
+    def frame(n, channels):
+        return pl.DataFrame({
+            "customer_id": np.arange(n),
+            "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
+                                          "5m", eager=True).head(n),
+            "amount": np.random.default_rng(5).random(n) * 100 + 1,
+            "channel": [f"ch{i % channels:02d}" for i in range(n)]})
+
+    cfg = build_config({"clustering": {"enabled": False}})
+    frame(200, 20).write_parquet(tmp_path / "fit.parquet")
+    segscore.run(tmp_path / "fit.parquet", tmp_path / "fit", config=cfg, report=False)
+    model = json.loads((tmp_path / "fit" / "model.json").read_text())
+    assert len(model["channel_columns"]["columns"]) == 16 and model["channel_columns"]["other"]
+    few = dict(model, channel_columns={"columns": dict(list(
+        model["channel_columns"]["columns"].items())[:2]), "other": True})
+    (tmp_path / "few.json").write_text(json.dumps(few))
+    n, files = 6000, 30
+    src = tmp_path / "tx"
+    src.mkdir()
+    tonight = frame(n, 2)
+    for f in range(files):
+        tonight.slice(f * (n // files), n // files).write_parquet(src / f"t{f:02d}.parquet")
+    estimates = {name: segscore.run(src, None, config=cfg, model_path=path, partitions=8,
+                                    report=False).manifest["memory"]["estimated_peak_bytes"]
+                 for name, path in (("few", tmp_path / "few.json"),
+                                    ("all", tmp_path / "fit" / "model.json"))}
+    assert estimates["few"] == downstream_bytes(n, 3) == downstream_bytes(n, 4)
+    assert estimates["all"] == downstream_bytes(n, 17) > estimates["few"]
+    budget = (downstream_bytes(n, 4) + downstream_bytes(n, 17)) // 2
+    report = validation_report(str(src), cfg, model_path=tmp_path / "fit" / "model.json",
+                               memory_limit_bytes=budget)
+    assert [p["message"] for p in report["problems"] if "and 17 channel columns need at "
+            "least" in p["message"]], report["problems"]
+    with pytest.raises(segscore.InputError, match="and 17 channel columns need at least"):
+        segscore.run(src, None, config=cfg, model_path=tmp_path / "fit" / "model.json",
+                     memory_limit_bytes=budget)

@@ -29,7 +29,7 @@ import segscore.passes as passes
 from segscore.config import build_config
 from segscore.errors import InputError
 from segscore.features import money
-from segscore.ingest import amount_units, parse_iso_timestamps
+from segscore.ingest import amount_units, bound_units, parse_iso_timestamps
 from segscore.validation import validation_report
 from tests.naive import customer_features
 
@@ -380,10 +380,10 @@ def test_decimal_amounts_are_exact_units_rounded_half_to_even(tmp_path):
 
 def test_decimal_amounts_at_the_bound_are_exact(tmp_path):
     """Under max_abs_amount = 1e12: 999999999999.9999 is summed as 9,999,999,999,999,999
-    units and written as the double nearest to it (through float64 it was …9998); an amount
-    that rounds to a unit above the bound, whose float64 is the bound, is rejected by its
-    units, so a used row never has more units than the overflow check assumes (1e12 + 0.00004,
-    whose units are the bound's, is used). rejected/ has no units column."""
+    units and written as the double nearest to it (through float64 it was …9998); amounts
+    above the bound whose float64 is the bound are rejected, also 1e12 + 0.00004, whose units
+    are the bound's (test_decimal_amounts_are_compared_exactly_with_the_bound). rejected/ has
+    no units nor above_bound column."""
     amounts = ["999999999999.99990", "123456789012.34570", "1000000000000.00004",
                "1000000000000.00006", "-1000000000000.00006", "5.00000"]
     _write(tmp_path / "t.parquet", customer_id=pa.array([1, 2, 3, 4, 5, 6]),
@@ -393,11 +393,52 @@ def test_decimal_amounts_at_the_bound_are_exact(tmp_path):
     res = segscore.run(str(tmp_path / "t.parquet"), tmp_path / "out", config=cfg,
                        as_of="2025-03-05")
     got = dict(zip(*res.customers.select("customer_id", "monetary")))
-    assert got == {1: 999999999999.9999, 2: 123456789012.3457, 3: 1e12, 6: 5.0}
-    assert res.manifest["rows"]["rejected"] == {"amount_out_of_bounds": 2}
+    assert got == {1: 999999999999.9999, 2: 123456789012.3457, 6: 5.0}
+    assert res.manifest["rows"]["rejected"] == {"amount_out_of_bounds": 3}
     rejected = pq.read_table(tmp_path / "out" / "rejected")
-    assert "units" not in rejected.column_names
-    assert sorted(rejected["customer_id"].to_pylist()) == ["4", "5"]
+    assert not {"units", "above_bound"} & set(rejected.column_names)
+    assert sorted(rejected["customer_id"].to_pylist()) == ["3", "4", "5"]
+
+
+@pytest.mark.parametrize("bound,amounts,over", [
+    (1e12, ["1000000000000", "-1000000000000", "999999999999.999999", "1000000000000.000040",
+            "-1000000000000.000001", "1000000000000.000050", "5"], [3, 4, 5]),
+    # a fifth decimal place: the decimal bound is 209,862 units, its float64's 209,861
+    (20.98615, ["20.98615", "-20.98615", "20.986150", "20.986151", "-20.986151", "1"], [3, 4]),
+])
+def test_decimal_amounts_are_compared_exactly_with_the_bound(tmp_path, bound, amounts, over):
+    """docs/bad-input.md row 9: a decimal amount is compared with quality.max_abs_amount as
+    a decimal: one equal to the bound is used, one above it by less than half a 1/10,000 unit
+    (whose float64 and units are the bound's) is amount_out_of_bounds, in a run and in
+    validate alike; no used amount has more units than the overflow check assumes
+    (ingest.bound_units). Decimal(38, 6), the customer id the row's index."""
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array(range(len(amounts))),
+                 order_ts=pa.array([BASE] * len(amounts)),
+                 amount=pa.array([Decimal(a) for a in amounts], pa.decimal128(38, 6)))
+    cfg = build_config({**FAST, "quality": {"max_abs_amount": bound}})
+    res = segscore.run(str(src), None, config=cfg, as_of="2025-03-05")
+    assert sorted(res.rejected["customer_id"].cast(pl.Int64).to_list()) == over
+    assert res.rejected["reason"].unique().to_list() == ["amount_out_of_bounds"]
+    got = dict(zip(*res.customers.select("customer_id", "monetary")))
+    assert got == {i: float(round(Decimal(a), 4)) for i, a in enumerate(amounts)
+                   if i not in over and Decimal(a) > 0}
+    assert max(_exact_units(abs(Decimal(a))) for i, a in enumerate(amounts)
+               if i not in over) == bound_units(bound)
+    report = validation_report(str(src), cfg, as_of=datetime(2025, 3, 5))
+    assert report["rows"] == res.manifest["rows"]
+
+
+def test_a_bound_with_more_decimal_places_than_a_decimal_can_hold(tmp_path):
+    """quality.max_abs_amount = 1e-40 (allowed: positive) has more places than any decimal
+    column (38); the exact comparison still holds (polars cannot make a decimal of it: it
+    panicked): 0 is within it, 1e-38, the least non-zero Decimal(38, 38), above it."""
+    src = _write(tmp_path / "t.parquet", customer_id=pa.array([1, 2]),
+                 order_ts=pa.array([BASE] * 2),
+                 amount=pa.array([Decimal(0), Decimal("1e-38")], pa.decimal128(38, 38)))
+    cfg = build_config({**FAST, "quality": {"max_abs_amount": 1e-40}})
+    report = validation_report(str(src), cfg, as_of=datetime(2025, 3, 5))
+    assert (report["rows"]["used"], report["rows"]["rejected"]) == (
+        1, {"amount_out_of_bounds": 1})
 
 
 @st.composite

@@ -19,14 +19,23 @@ from segscore.errors import ConfigError, InputError, SegscoreError  # noqa: E402
 #: variables they read and catch a Ctrl-C while they load (docs/bad-input.md)
 _LAZY = {"RunConfig": "segscore.config", "load_config": "segscore.config",
          "RunResult": "segscore.pipeline", "run": "segscore.pipeline"}
+#: segscore.environment.check() has passed in this process (numba and polars read those
+#: variables once, when they load)
+_environment_checked = False
 
 
 def __getattr__(name: str):
-    """``segscore.run`` and the other names of ``_LAZY``, imported when first asked for."""
+    """``segscore.run`` and the other names of ``_LAZY``, imported when first asked for,
+    after the environment check the CLI makes (an InputError naming a variable numba or
+    polars cannot use, not numba's own error while it loads)."""
+    global _environment_checked
     if name not in _LAZY:
         raise AttributeError(f"module 'segscore' has no attribute {name!r}")
     import importlib
 
+    if not _environment_checked:
+        importlib.import_module("segscore.environment").check()
+        _environment_checked = True
     value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
     return value
 

@@ -404,7 +404,8 @@ def generate(customers, out, seed, files, quiet):
 def validate(source, config_path, as_of, window_days, bins, preset, k, attributes, previous,
              model_path):
     """Report every config, file and schema problem and the would-be row reconciliation,
-    without scoring. Exit 2 when there is a problem."""
+    without scoring. Exit 2 when there is a problem; what a run would warn about (a
+    --previous not before tonight) is a warning on stderr, not a problem."""
     from segscore.config import parse_as_of
     from segscore.validation import format_report, validation_report
 
@@ -419,6 +420,8 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
         click.echo(format_report(report))
     except BrokenPipeError:  # `validate … | head -1`: the verdict is the exit code all the same
         _reader_gone()
+    for warning in report["warnings"]:  # as run prints them; they change no verdict
+        click.echo(f"warning: {warning}", err=True)
     if not report["ok"]:
         sys.exit(2)
 

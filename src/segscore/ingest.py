@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segscore.config import OPTIONAL_COLUMNS, ColumnMap, RunConfig
+from segscore.config import OPTIONAL_COLUMNS, RunConfig
 from segscore.errors import ConfigError, InputError
 from segscore.schema import EDGE_DAYS, InputFile
 
@@ -41,7 +42,8 @@ class Roles:
     order_id_dtype: pl.DataType | None
     channel: bool
     category: bool
-    #: some file's amount is a decimal: every row carries ``units`` (see amount_units)
+    #: some file's amount is a decimal: every row carries ``units`` (see amount_units) and
+    #: ``above_bound`` (see above_bound)
     units: bool = False
 
 
@@ -72,6 +74,26 @@ def amount_units(col: pl.Expr, kind: str) -> pl.Expr:
                 .cast(pl.Int64, strict=False))
     return ((col.cast(pl.Float64) * AMOUNT_SCALE).round(0, mode="half_to_even")
             .cast(pl.Int64, strict=False))
+
+
+def decimal_bound(max_abs_amount: float) -> Decimal:
+    """``max_abs_amount`` as written (its shortest repr: 0.1, not the float64's binary
+    expansion), floored to 38 decimal places: a decimal amount has at most 38, so no amount
+    is above the one and not the other (polars holds no decimal of more places)."""
+    bound = Decimal(repr(max_abs_amount))
+    if bound.as_tuple().exponent < -38:  # only a bound below 1e-21 (≤ 17 digits): fits 38
+        bound = bound.quantize(Decimal(1).scaleb(-38), rounding=ROUND_FLOOR)
+    return bound
+
+
+def above_bound(col: pl.Expr, kind: str, max_abs_amount: float) -> pl.Expr:
+    """|amount| > ``max_abs_amount`` for the amount column ``col`` of InputFile kind ``kind``:
+    a decimal's compared exactly, as a decimal, with :func:`decimal_bound` (its float64, or its
+    units rounded to 1/10,000, can equal the bound's when the amount is above it:
+    1e12 + 0.00004); a float's or integer's as a float64, as every float-only run does."""
+    if kind == "decimal":
+        return col.abs() > pl.lit(decimal_bound(max_abs_amount))
+    return col.cast(pl.Float64).abs() > max_abs_amount
 
 
 # ISO 8601 forms accepted in string timestamp columns, tried in this order for every value on
@@ -133,14 +155,18 @@ def _timestamp(col: pl.Expr, kind: str, unit: str = "", clip: bool = False
     return ts.cast(pl.Datetime("us")), raw
 
 
-def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> pl.LazyFrame:
-    """One file as a LazyFrame of the normalized columns (projection pushed into the scan).
+def scan_file(index: int, info: InputFile, config: RunConfig, roles: Roles) -> pl.LazyFrame:
+    """One file as a LazyFrame of the normalized columns (projection pushed into the scan),
+    its columns mapped by ``config.columns``.
 
     Columns: file (UInt32), customer_id (Int64|String), order_ts (Datetime us), order_ts_raw
     (String), amount (Float64), order_id / channel / category when any file has them, and
-    units (Int64, :func:`amount_units`) when any file's amount is a decimal.
+    units (Int64, :func:`amount_units`) and above_bound (Boolean, :func:`above_bound` under
+    ``config.max_abs_amount``) when any file's amount is a decimal.
     A role the file's hive path gives (InputFile.path_values) is that value on every row.
     """
+    columns = config.columns
+
     def source(role: str) -> pl.Expr:
         if role in info.path_values:
             return pl.lit(info.path_values[role], pl.String)
@@ -165,28 +191,28 @@ def scan_file(index: int, info: InputFile, columns: ColumnMap, roles: Roles) -> 
         exprs.append(expr.alias(role))
     if roles.units:
         kind = info.kinds.get("amount", "")
-        exprs.append(amount_units(pl.col(columns.amount), kind).alias("units"))
+        exprs += [amount_units(pl.col(columns.amount), kind).alias("units"),
+                  above_bound(pl.col(columns.amount), kind, config.max_abs_amount)
+                  .alias("above_bound")]
     return pl.scan_parquet(info.path, hive_partitioning=False, glob=False).select(exprs)
 
 
-def scan_inputs(infos: list[InputFile], columns: ColumnMap, roles: Roles) -> pl.LazyFrame:
+def scan_inputs(infos: list[InputFile], config: RunConfig, roles: Roles) -> pl.LazyFrame:
     """All files, concatenated in file order."""
-    return pl.concat([scan_file(i, info, columns, roles) for i, info in enumerate(infos)],
+    return pl.concat([scan_file(i, info, config, roles) for i, info in enumerate(infos)],
                      how="vertical")
 
 
 def _valid_row(max_abs_amount: float, id_is_string: bool, units: bool) -> tuple[pl.Expr, ...]:
     """Conditions (in reason order) that make an in-window row unusable. ``units``: the rows
-    have a ``units`` column (Roles.units)."""
+    have ``units`` and ``above_bound`` columns (Roles.units)."""
     cid = pl.col("customer_id")
     null_id = cid.is_null()
     if id_is_string:
         null_id = null_id | (cid.str.strip_chars() == "")
     amount = pl.col("amount")
-    too_big = amount.abs() > max_abs_amount
-    if units:  # a decimal a little above the bound can be a float64 at it: units decide too,
-        # so no used row has more units than exact_rows_limit assumes
-        too_big = too_big | (pl.col("units").abs() > bound_units(max_abs_amount))
+    # a decimal a little above the bound can be a float64 at it: scan_file compared it exactly
+    too_big = pl.col("above_bound") if units else amount.abs() > max_abs_amount
     return (null_id, amount.is_null(), ~amount.is_finite(), too_big)
 
 
@@ -253,9 +279,12 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
 
 
 def bound_units(max_abs_amount: float) -> int:
-    """The most 1/10,000 units a used row's amount can have (as np.rint rounds a float
-    amount at the bound; a decimal amount with more is rejected by its units)."""
-    return round(max_abs_amount * AMOUNT_SCALE)
+    """The most 1/10,000 units a used row's amount can have: the units of an amount at the
+    bound, a float's (np.rint of the float64 product) or a decimal's (decimal_bound × 10,000
+    half to even), whichever is more (they differ by one where the bound has a fifth decimal
+    place: 20.98615 is 209,861 units as a float, 209,862 as a decimal)."""
+    return max(round(max_abs_amount * AMOUNT_SCALE),
+               round(decimal_bound(max_abs_amount) * AMOUNT_SCALE))
 
 
 def exact_rows_limit(max_abs_amount: float) -> int:
@@ -329,7 +358,7 @@ def classify(rows: pl.LazyFrame, as_of: datetime | None, config: RunConfig,
 
 def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFrame:
     """Unusable rows with ``reason``, ``source_file`` and ``source_row`` (0-based row of that
-    file) last (ids as strings, raw timestamp kept, no units)."""
+    file) last (ids as strings, raw timestamp kept, no units nor above_bound)."""
     return (
         classified.filter(pl.col("status") >= FIRST_REJECT)
         .with_columns(
@@ -340,7 +369,7 @@ def rejected_rows(classified: pl.LazyFrame, infos: list[InputFile]) -> pl.LazyFr
                                           return_dtype=pl.String).alias("source_file"),
             pl.col("customer_id").cast(pl.String),
         )
-        .drop("status", "file", "units", strict=False)
+        .drop("status", "file", "units", "above_bound", strict=False)
         .select(pl.exclude("source_row"), pl.col("source_row"))
     )
 

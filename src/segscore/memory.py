@@ -9,10 +9,11 @@ per customer. A run's peak is the larger of the ingest peak and the downstream p
                                          + id bytes)
 
 batches = BATCHES_ALIVE × ROW_COPIES × (rows of the largest batch) × row_bytes; row_bytes is 8 bytes per
-fixed-width column, 16 per string view plus the encoded size of the string columns (from the
-Parquet footer) and ~14 bytes of bookkeeping. Pair rows (order ids) are the input rows when an
-order id column exists. The number of customers is bounded by the row count; when that bound
-does not fit, the caller counts distinct ids (HyperLogLog, one column) and plans again.
+fixed-width column (1 for a decimal run's above_bound flag), 16 per string view plus the
+encoded size of the string columns (from the Parquet footer) and ~14 bytes of bookkeeping.
+Pair rows (order ids) are the input rows when an order id column exists. The number of
+customers is bounded by the row count; when that bound does not fit, the caller counts
+distinct ids (HyperLogLog, one column) and plans again.
 id bytes = 0 for integer customer ids, else STRING_ID plus the bytes of ids too long to sit
 in polars' 16-byte string view (``id_bytes``): before the row pass from the longest min / max
 id in the footers' statistics, after it from the ids themselves.
@@ -110,7 +111,8 @@ class MemoryPlan:
 
 def _row_bytes(info: InputFile, units: bool) -> float:
     """Decoded bytes per row of one file's normalized columns (``units``: Roles.units)."""
-    per_row = _PER_ROW_OVERHEAD + (2 + units) * _FIXED_WIDTH  # order_ts + amount (+ units)
+    # order_ts + amount (+ units and the above_bound flag, a byte at most)
+    per_row = _PER_ROW_OVERHEAD + 2 * _FIXED_WIDTH + units * (_FIXED_WIDTH + 1)
     for role in ("customer_id", "order_id", "channel", "category"):
         kind = info.kinds.get(role)
         if kind is None:
@@ -257,14 +259,16 @@ def default_limit() -> int | None:
 def plan_memory(infos: list[InputFile], limit_bytes: int | None,
                 customers: int | None = None,
                 count_customers: Callable[[], int] | None = None,
-                channel_columns: Callable[[], int] | None = None) -> MemoryPlan:
+                channel_columns: Callable[[], int] | None = None,
+                model_channels: int | None = None) -> MemoryPlan:
     """The fewest partitions whose estimated peak fits ``limit_bytes`` (None =
     default_limit()).
 
     Without ``customers`` the row count is the bound; when that bound needs more than one
     pass (or does not fit at all) and ``count_customers`` is given, it is called (a streaming
     HyperLogLog count, +2% for its error) and the plan is made for that count instead.
-    The tables after the row pass are planned for BASE_CHANNELS channel columns; only when
+    The tables after the row pass are planned for ``model_channels`` channel columns when a
+    model fixes them (passes.model_channel_columns), else for BASE_CHANNELS; only when
     the most there can be would not fit is ``channel_columns`` (a look at the channel values)
     called and the plan made for its answer (the run checks again after the row pass).
     Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
@@ -272,7 +276,7 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
     """
     if customers is None and count_customers is not None:
         try:
-            plan = plan_memory(infos, limit_bytes)
+            plan = plan_memory(infos, limit_bytes, model_channels=model_channels)
             if plan.partitions == 1:
                 return plan
         except InputError:
@@ -280,9 +284,9 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
         customers = int(count_customers() * 1.02) + 1
     limit = default_limit() if limit_bytes is None else limit_bytes
     n = sum(i.rows for i in infos) if customers is None else customers
-    chan = BASE_CHANNELS
+    chan = BASE_CHANNELS if model_channels is None else model_channels
     per_id = planned_id_bytes(infos)
-    if (limit is not None and channel_columns is not None
+    if (model_channels is None and limit is not None and channel_columns is not None
             and downstream_bytes(n, MAX_CHANNEL_COLUMNS + 1, per_id) > limit):
         chan = channel_columns()
     single = estimate_peak_bytes(infos, 1, customers, chan)

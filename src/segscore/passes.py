@@ -71,7 +71,7 @@ class Gathered:
 def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> int:
     """Approximate distinct customer ids (HyperLogLog over one column, streaming; relative
     standard error 0.41 %, see segscore.distinct)."""
-    return count_distinct(scan_inputs(infos, config.columns, roles), "customer_id")
+    return count_distinct(scan_inputs(infos, config, roles), "customer_id")
 
 
 def sample_channel_columns(infos: list[InputFile], config: RunConfig, roles: Roles) -> int:
@@ -85,10 +85,20 @@ def sample_channel_columns(infos: list[InputFile], config: RunConfig, roles: Rol
         if "channel" not in info.kinds or not info.rows:
             continue
         rows = pq.ParquetFile(info.path).metadata.row_group(0).num_rows
-        values = (scan_file(i, info, config.columns, roles).slice(0, rows).select("channel")
+        values = (scan_file(i, info, config, roles).slice(0, rows).select("channel")
                   .unique().collect()["channel"].drop_nulls())
         seen.update(values.to_list())
     return min(len(seen), MAX_CHANNEL_COLUMNS) + (len(seen) > MAX_CHANNEL_COLUMNS)
+
+
+def model_channel_columns(channels: ChannelColumns | None, roles: Roles) -> int | None:
+    """The channel columns a run applying a model's share columns ``channels`` will have,
+    known before the row pass: the model's (share_other when it has one; a channel it lacks
+    adds share_other, which the run sees after the row pass), none when no file has a
+    channel column. None without a model's columns (the run ranks tonight's channels)."""
+    if channels is None:
+        return None
+    return len(channels.columns) if roles.channel else 0
 
 
 def batches(info: InputFile) -> list[tuple[int, int]]:
@@ -152,7 +162,7 @@ class _Stream:
         return int(min(rows, CAPACITY_BYTES / (8 * (gb.CHANNEL0 + MAX_CHANNEL_COLUMNS))))
 
     def _read(self, i: int, offset: int, rows: int, p: int) -> pl.DataFrame:
-        lf = (scan_file(i, self.infos[i], self.config.columns, self.roles).slice(offset, rows)
+        lf = (scan_file(i, self.infos[i], self.config, self.roles).slice(offset, rows)
               .with_row_index("source_row", offset=offset))
         lf = classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String,
                       self.roles.units)
@@ -221,7 +231,7 @@ class _Stream:
                         rejected_rows(rej.lazy(), self.infos).collect(), raw, self.partitions)
 
     def _empty_classified(self) -> pl.DataFrame:
-        lf = (scan_file(0, self.infos[0], self.config.columns, self.roles).head(0)
+        lf = (scan_file(0, self.infos[0], self.config, self.roles).head(0)
               .with_row_index("source_row"))
         return classify(lf, self.as_of, self.config, self.roles.id_dtype == pl.String,
                         self.roles.units).collect()
@@ -255,7 +265,7 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
     use (a frozen model's), instead of ranking tonight's channels."""
     try:
         if as_of is None and config.window_days is not None:
-            as_of = default_as_of(scan_inputs(infos, config.columns, roles), config,
+            as_of = default_as_of(scan_inputs(infos, config, roles), config,
                                   roles.id_dtype == pl.String, infos, roles.units)
         seeds = list(ID_SEEDS)
         # integer order ids usually rise per customer: count orders on the fly, without pairs
@@ -267,7 +277,7 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
             except OrderKeysDescend:  # some customer's order ids go down: count from pairs
                 order_pairs = True
             except TooManyValues:  # too many channel values to track: rank them first
-                scan = scan_inputs(infos, config.columns, roles)
+                scan = scan_inputs(infos, config, roles)
                 as_of = as_of or default_as_of(scan, config, roles.id_dtype == pl.String, infos,
                                                roles.units)
                 used = classify(scan, as_of, config, roles.id_dtype == pl.String, roles.units)

@@ -4,7 +4,6 @@ write, each stage timed. ``run`` is the Python API; the CLI is a thin layer over
 
 from __future__ import annotations
 
-import json
 import platform
 import uuid
 from contextlib import contextmanager
@@ -25,14 +24,17 @@ from segscore.features import finish, unscored_customers
 from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_message,
                              reconcile, resolve_roles, window_start)
 from segscore.manifest import output_files, report_inputs as report_input_files
-from segscore.memory import (MemoryPlan, ReportInputs, check_downstream, early_sections_fit,
-                             estimate_peak_bytes, measured_id_bytes, plan_memory)
+from segscore.memory import (BASE_CHANNELS, MemoryPlan, ReportInputs, check_downstream,
+                             early_sections_fit, estimate_peak_bytes, measured_id_bytes,
+                             plan_memory)
 from segscore.model import (FrozenModel, check_model_channels, cluster_features, load_model,
                             model_dict)
 from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write_json,
                              write_partitioned, write_table)
-from segscore.passes import count_customers, gather, sample_channel_columns
+from segscore.passes import (count_customers, gather, model_channel_columns,
+                             sample_channel_columns)
 from segscore.report import build_report, check_report_inputs, write_report
+from segscore.report.migration import previous_not_before
 from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
@@ -169,7 +171,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                                             attributes_path=attributes,
                                             id_dtype=roles.id_dtype)
         report_files = report_input_files(previous, attributes)
-        plan = _memory_plan(infos, config, memory_limit_bytes, partitions)
+        plan = _memory_plan(infos, config, memory_limit_bytes, partitions, frozen)
         box["rows"] = sum(i.rows for i in infos)
     if run_dir is not None:
         tmp = run_dir.open()
@@ -259,26 +261,6 @@ def future_as_of(as_of: str, now: datetime) -> list[str]:
             f"({today}, UTC): check the input for mis-dated rows, or pass --as-of"]
 
 
-def previous_not_before(previous, as_of: str) -> list[str]:
-    """A warning when the ``--previous`` run's as_of (its manifest.json; ISO text, as
-    ``as_of``, tonight's) is not before tonight's: later, the nights are swapped and the
-    migration runs backwards; equal, it compares tonight with a run of the same night (a
-    re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
-    try:
-        text = json.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
-        before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
-        if before < tonight:  # (a time zone in an edited manifest: TypeError)
-            return []
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    if before == tonight:
-        return [f"--previous {previous} has tonight's as_of {as_of}: the migration compares "
-                "tonight with another run of the same night, not with the night before"]
-    return [f"--previous {previous} is the run as of {text}, after tonight's as_of {as_of}: "
-            "the migration runs backwards (nights swapped?); give the run before tonight as "
-            "--previous"]
-
-
 def k_reduced(model: dict) -> list[str]:
     """A warning when the clustering had fewer distinct feature rows than clusters asked
     for, so K was cut (model.json clusters.selection.k_reduced)."""
@@ -320,18 +302,24 @@ def _numba_threads(n: int | None):
 
 
 def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
-                 partitions: int | None) -> MemoryPlan:
+                 partitions: int | None, frozen: FrozenModel | None) -> MemoryPlan:
     """Partitions for the row passes: forced, or the fewest that fit the budget (counting the
-    customers when the row-count bound needs more than one pass)."""
+    customers when the row-count bound needs more than one pass), with a model's (``frozen``)
+    channel columns when it fixes them."""
+    roles = resolve_roles(infos)
+    model_channels = model_channel_columns(frozen.channels if frozen is not None else None,
+                                           roles)
     if partitions is not None:
         if partitions < 1:
             raise InputError(f"partitions must be >= 1, got {partitions}")
-        return MemoryPlan(partitions, estimate_peak_bytes(infos, partitions), limit)
-    roles = resolve_roles(infos)
+        return MemoryPlan(partitions, estimate_peak_bytes(
+            infos, partitions, channel_columns=(BASE_CHANNELS if model_channels is None
+                                                else model_channels)), limit)
     try:  # the count and the channel sample are the first reads of the rows
         return plan_memory(infos, limit,
                            count_customers=lambda: count_customers(infos, config, roles),
-                           channel_columns=lambda: sample_channel_columns(infos, config, roles))
+                           channel_columns=lambda: sample_channel_columns(infos, config, roles),
+                           model_channels=model_channels)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise explain_read_error(exc, infos) from None
 

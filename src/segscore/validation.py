@@ -22,6 +22,7 @@ from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
+from segscore.report.migration import previous_not_before
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
@@ -31,7 +32,7 @@ from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_s
 from segscore.memory import plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
-from segscore.passes import count_customers
+from segscore.passes import count_customers, model_channel_columns
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, id_typed,
                              inspect_file, no_rows_problem, read_footer)
 
@@ -93,6 +94,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     model a problem, as a run refuses it.
 
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
+    ``warnings`` (the texts a run would warn with about these inputs, as in manifest.json:
+    a ``previous`` whose as_of is not before tonight's; no problem, so ``ok`` is unchanged),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
     memory plan, upper-bound estimate with one customer per row), and when ``ok``:
     ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per file).
@@ -166,7 +169,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         problem(None, empty)
 
     report: dict = {
-        "ok": False, "problems": problems,
+        "ok": False, "problems": problems, "warnings": [],
         "files": [{"path": str(i.path), "bytes": i.bytes, "rows": i.rows, "kinds": i.kinds,
                    **({"from_path": i.path_values} if i.path_values else {})}
                   for i in infos],
@@ -176,7 +179,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         try:
             count = None if problems else (  # counting reads the id column: good files only
                 lambda: count_customers(infos, config, resolve_roles(infos)))
-            plan = plan_memory(infos, memory_limit_bytes, count_customers=count)
+            plan = plan_memory(infos, memory_limit_bytes, count_customers=count,
+                               model_channels=model_channel_columns(
+                                   frozen.channels if frozen is not None else None,
+                                   resolve_roles(infos)))
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions)
         except InputError as exc:
             problem(None, str(exc))
@@ -201,7 +207,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             problem(previous, str(exc))
             return report
     try:
-        rows = scan_inputs(infos, config.columns, roles)
+        rows = scan_inputs(infos, config, roles)
         if as_of is None:
             as_of = default_as_of(rows, config, id_is_string, infos, roles.units)
         classified = classify(rows, as_of, config, id_is_string, roles.units)
@@ -227,6 +233,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         return report
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
+    if previous is not None:
+        report["warnings"] += previous_not_before(previous, report["as_of"])
     if not counts["purchases"].sum():  # what the run refuses after its row pass
         problem(None, no_purchase_message(as_of))
         return report

@@ -9,6 +9,7 @@ last night's group sizes; column sums over the current values are tonight's.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -72,6 +73,26 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
         if problem is not None:
             raise InputError(problem)
     return manifest
+
+
+def previous_not_before(previous, as_of: str) -> list[str]:
+    """A warning when the ``--previous`` run's as_of (its manifest.json; ISO text, as
+    ``as_of``, tonight's) is not before tonight's: later, the nights are swapped and the
+    migration runs backwards; equal, it compares tonight with a run of the same night (a
+    re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
+    try:
+        text = json.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
+        before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
+        if before < tonight:  # (a time zone in an edited manifest: TypeError)
+            return []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if before == tonight:
+        return [f"--previous {previous} has tonight's as_of {as_of}: the migration compares "
+                "tonight with another run of the same night, not with the night before"]
+    return [f"--previous {previous} is the run as of {text}, after tonight's as_of {as_of}: "
+            "the migration runs backwards (nights swapped?); give the run before tonight as "
+            "--previous"]
 
 
 def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
