@@ -194,7 +194,7 @@ def run_options(fn):
         click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
                      callback=_finite,
                      help="Memory budget in GiB (default: 80% of the memory available: "
-                          "the cgroup limit, else MemAvailable)."),
+                          "the smaller of the cgroup limit and MemAvailable)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing segscore output."),
         click.option("--quiet", is_flag=True, help="No progress output."),
     ]):

@@ -232,7 +232,8 @@ def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
 
 
 def available_memory_bytes() -> int | None:
-    """Memory this process may use: the cgroup limit if any, else MemAvailable; None if unknown."""
+    """Memory this process may use: the smaller of the cgroup limit (if any) and MemAvailable;
+    None if neither is known."""
     candidates = []
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:

@@ -130,7 +130,7 @@ def performance_profile(result, report_wall_s: float, report_cpu_s: float,
         "peak_rss_mb": max((s.get("peak_rss_mb", 0.0) for s in stages), default=None),
         "report_build": {"wall_s": round(report_wall_s, 4), "cpu_s": round(report_cpu_s, 4),
                          "note": "report.json computation only; the pipeline's 'report' stage "
-                                 "(in stages when re-rendered) also includes writing files. "
+                                 "(in the manifest's timings) also includes writing files. "
                                  "Sections started after scoring (manifest memory."
                                  "report_sections_started) ran during the cluster and write "
                                  "stages: their times are not in wall_s / cpu_s",
