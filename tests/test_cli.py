@@ -803,13 +803,24 @@ def test_an_empty_path_is_refused_not_read_as_the_current_directory(args, data, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_api_refuses_an_empty_out(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("arg", ["out", "source", "source item", "config_path", "model_path",
+                                 "previous", "attributes"])
+def test_api_refuses_an_empty_path(data, tmp_path, monkeypatch, arg):
+    """Every path argument of segscore.run, as the CLI's options: "" (or blank) is not the
+    current directory (a source read recursively, a config "Is a directory", last night's
+    output checked in the working directory)."""
     import segscore
 
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(InputError, match="empty path"):
-        segscore.run(str(data), "")
-    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "old").mkdir()  # something the current directory would have offered
+    kw = {"source": str(data), "out": str(tmp_path / "o")}
+    if arg == "source item":
+        kw["source"] = [str(data), " "]
+    else:
+        kw[arg] = ""
+    with pytest.raises(InputError, match=f"^{arg.split()[0]}: an empty path"):
+        segscore.run(kw.pop("source"), kw.pop("out"), **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
 
 def test_validate_window_days_reconciles_as_run_does(data, tmp_path):

@@ -109,6 +109,16 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
     return scored, {"r": r_cut, "f": f_cut, "m": m_cut}, tier_bounds
 
 
+def _refuse_empty_paths(**paths) -> None:
+    """InputError naming the first argument that is an empty or blank path (``source``: or
+    one item of its list): Path("") is the current directory, which a run would read, check
+    as last night's output or write into. None = not given."""
+    for name, value in paths.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not str(item).strip():
+                raise InputError(f"{name}: an empty path; give the path itself")
+
+
 def run(source: str | Path | list, out: str | Path | None = None, *,
         config: RunConfig | None = None, config_path: str | Path | None = None,
         as_of: str | datetime | None = None, model_path: str | Path | None = None,
@@ -136,8 +146,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     if isinstance(config, (str, Path)):
         raise TypeError(f"config takes a RunConfig (segscore.load_config); pass the TOML file "
                         f"{str(config)!r} as config_path=")
-    if out is not None and not str(out).strip():  # Path("") is the current directory
-        raise InputError("out: an empty path; give the output directory itself")
+    _refuse_empty_paths(source=source, out=out, config_path=config_path,
+                        model_path=model_path, previous=previous, attributes=attributes)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
     if run_dir is not None:  # before --previous / --model read last night's output
         run_dir.restore_previous()
