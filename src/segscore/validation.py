@@ -16,7 +16,6 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
@@ -27,8 +26,8 @@ from segscore.config import RunConfig, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
-                             default_as_of, exact_rows_limit, no_purchase_message, reconcile,
-                             resolve_roles, scan_inputs)
+                             default_as_of, exact_rows_limit, find_corrupt_file,
+                             no_purchase_message, reconcile, resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
@@ -38,17 +37,6 @@ from segscore.schema import (InputFile, discover, distinct_files, file_problems,
 
 # ---------------------------------------------------------------------------------------------
 # validation report
-
-def _deep_check(info: InputFile, names: list[str]) -> str | None:
-    """Decode the mapped columns row group by row group: finds corrupt pages the footer hides."""
-    try:
-        pf = pq.ParquetFile(info.path)
-        for g in range(pf.num_row_groups):
-            pf.read_row_group(g, columns=names)
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        return f"{info.path}: corrupt Parquet data ({type(exc).__name__}: {_one_line(exc)})"
-    return None
-
 
 def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
                             classified: pl.LazyFrame, purchase: pl.Expr,
@@ -151,9 +139,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         if deep:
             names = [getattr(config.columns, role) for role in info.kinds
                      if role not in info.path_values]
-            msg = _deep_check(info, names)
-            if msg:
-                problem(path, msg)
+            corrupt = find_corrupt_file([path], names)  # as run names it: the row group
+            if corrupt:
+                problem(path, str(corrupt))
                 continue
         infos.append(info)
     by_kind: dict[str, list[InputFile]] = {}
