@@ -888,6 +888,56 @@ def test_validate_checks_previous_and_model_as_run_does(first_run, data, tmp_pat
     assert bad.exit_code == 2 and "cut_points.m must be finite" in bad.output, bad.output
 
 
+def _broken_previous(first_run, root, how):
+    """A copy of ``first_run`` under ``root``/``how`` that run refuses when its report reads
+    the previous customers: a corrupt data page, a string id '12x' (the other ids cast to
+    tonight's integers and the footers' statistics show no letter) or an id listed twice."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    prev = root / how
+    shutil.copytree(first_run, prev)
+    parts = sorted((prev / "customers").rglob("*.parquet"))
+    if how == "corrupt":
+        meta = pq.read_metadata(parts[-1])
+        col = meta.row_group(0).column(meta.schema.names.index("monetary"))
+        data = bytearray(parts[-1].read_bytes())
+        data[col.data_page_offset + 8:col.data_page_offset + 40] = b"\xff" * 32
+        parts[-1].write_bytes(bytes(data))
+    elif how == "string":
+        for i, part in enumerate(parts):
+            ids = pl.col("customer_id").cast(pl.String)
+            if i == 0:
+                ids = pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("12x")).otherwise(ids)
+            pl.read_parquet(part).with_columns(ids.alias("customer_id")).write_parquet(part)
+    else:
+        shutil.copy(parts[0], parts[0].with_name("extra-copy.parquet"))
+    return prev
+
+
+def test_validate_reads_the_previous_rows_as_run_does(first_run, data, tmp_path):
+    """validate --previous reads the columns the migration reads and refuses what run refuses
+    reading them, with run's message: a corrupt data page (its file and row group), a string
+    id that cannot be cast to tonight's integer ids, an id listed twice (it checked the
+    manifest and the footers only and called them valid, exit 0)."""
+    for how, says in (("corrupt", "corrupt Parquet data in row group 0"),
+                      ("string", "has 1 id(s) that cannot be cast to tonight's customer ids "
+                                 "(Int64) (e.g. '12x')"),
+                      ("duplicate", "previous output has ")):
+        prev = _broken_previous(first_run, tmp_path, how)
+        run = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"),
+                                        "--quiet", "--previous", str(prev)])
+        assert run.exit_code == 2 and not (tmp_path / "o").exists(), run.output
+        error = run.output.strip().splitlines()[-1]
+        assert error.startswith("error: ") and says in error, error
+        v = CliRunner().invoke(main, ["validate", str(data), "--previous", str(prev)])
+        assert v.exit_code == 2, v.output
+        assert f"problem: {error.removeprefix('error: ')}" in v.output.splitlines(), v.output
+    ok = CliRunner().invoke(main, ["validate", str(data), "--previous", str(first_run)])
+    assert f"ok previous output {first_run} · every row checked" in ok.output.splitlines()
+
+
 def test_validate_lists_flags_that_differ_from_the_model_among_its_problems(first_run, data,
                                                                              tmp_path):
     """validate --model with --bins / --segments that differ: each is listed as a problem with

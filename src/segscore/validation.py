@@ -21,7 +21,7 @@ from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
-from segscore.report.migration import previous_not_before
+from segscore.report.migration import check_previous_rows, previous_not_before
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
@@ -75,9 +75,11 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     checks it before its row pass (an id column that casts to the transactions' ids, and the
     columns the ``attr:<column>`` clustering features name) and, with ``deep``, as it reads
     it (every id casts, none twice, the columns decode); a clustering feature
-    ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) and
-    ``model_path`` (``--model``) are checked as a run checks them before its row pass; the
-    model's tables then replace the config's, as in a run. ``model_flags``: the flags a
+    ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) is
+    checked as a run checks it before its row pass and, with ``deep``, as the migration
+    reads it (the columns it reads decode, ids cast, none twice). ``model_path``
+    (``--model``) is checked as a run checks it before its row pass; the model's tables
+    then replace the config's, as in a run. ``model_flags``: the flags a
     model fixes as given ("--bins": 4, …; model.flag_conflicts), each that differs from the
     model a problem, as a run refuses it.
 
@@ -85,7 +87,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     ``warnings`` (the texts a run would warn with about these inputs, as in manifest.json:
     a ``previous`` whose as_of is not before tonight's; no problem, so ``ok`` is unchanged),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
-    memory plan, upper-bound estimate with one customer per row), and when ``ok``:
+    memory plan, upper-bound estimate with one customer per row), ``attributes`` /
+    ``previous`` ({path, rows_checked}) when that input passed, and when ``ok``:
     ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per file).
     """
     problems: list[dict] = []
@@ -188,12 +191,15 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             problem(attributes, str(exc))
             return report
         report["attributes"] = {"path": str(attributes), "rows_checked": bool(deep)}
-    if previous is not None:
-        try:
+    if previous is not None:  # the same: up front, and with ``deep`` what its read finds
+        try:  # (the columns the migration reads decode, ids cast, no id twice)
             check_report_inputs(config, previous_dir=previous, id_dtype=roles.id_dtype)
+            if deep:
+                check_previous_rows(Path(previous), roles.id_dtype)
         except InputError as exc:
             problem(previous, str(exc))
             return report
+        report["previous"] = {"path": str(previous), "rows_checked": bool(deep)}
     try:
         rows = scan_inputs(infos, config, roles)
         if as_of is None:
@@ -237,10 +243,11 @@ def format_report(report: dict) -> str:
         from_path = "".join(f" · {role} = {'null' if v is None else repr(v)} from the path"
                             for role, v in f.get("from_path", {}).items())
         lines.append(f"ok {f['path']} · {f['rows']:,} rows · {f['bytes']:,} bytes{from_path}")
-    attrs = report.get("attributes")
-    if attrs:
-        lines.append(f"ok customer attributes {attrs['path']} · "
-                     + ("every row checked" if attrs["rows_checked"] else "schema and footers"))
+    for key, what in (("attributes", "customer attributes"), ("previous", "previous output")):
+        checked = report.get(key)
+        if checked:
+            lines.append(f"ok {what} {checked['path']} · " + ("every row checked"
+                         if checked["rows_checked"] else "schema and footers"))
     for p in report["problems"]:
         lines.append(f"problem: {p['message']}")
     if report["ok"]:
