@@ -88,13 +88,19 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     a ``previous`` whose as_of is not before tonight's; no problem, so ``ok`` is unchanged),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
     memory plan, upper-bound estimate with one customer per row), ``attributes`` /
-    ``previous`` ({path, rows_checked}) when that input passed, and when ``ok``:
-    ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per file).
+    ``previous`` ({path, rows_checked, ids_cast: False when tonight's id type was unknown})
+    when that input passed, and when the rows were read (no file, config, model or memory
+    plan problem): ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per
+    file). ``attributes`` and ``previous`` are checked whatever else is wrong; tonight's id
+    type, which their ids must cast to, is known only when every transactions file could be
+    read (else their ids are checked as stored: decoding, duplicates, not the cast).
     """
     problems: list[dict] = []
 
     def problem(path, message: str) -> None:
-        problems.append({"path": None if path is None else str(path), "message": message})
+        entry = {"path": None if path is None else str(path), "message": message}
+        if entry not in problems:  # (an unreadable --customers: its features and its ids)
+            problems.append(entry)
 
     config_source = config if isinstance(config, (str, Path)) else None
     if not isinstance(config, RunConfig):
@@ -116,6 +122,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         check_attribute_features(cluster_names, attributes, where)
     except InputError as exc:
         problem(attributes, str(exc))
+    before_files = len(problems)
     sources = source if isinstance(source, list) else [source]
     paths: list[Path] = []
     for item in sources:
@@ -124,7 +131,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(item, str(exc))
     paths = distinct_files(paths)
-    if not paths and not problems:
+    if not paths and len(problems) == before_files:
         problem(None, "no input files")
 
     infos: list[InputFile] = []
@@ -155,9 +162,13 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                             for kind, v in sorted(by_kind.items(), key=lambda kv: str(kv[0])))
         problem(None, f"column '{config.columns.customer_id}': files disagree on the id type "
                       f"({summary}); all files must agree")
-    empty = no_rows_problem(infos) if infos and not problems else None
+    empty = no_rows_problem(infos) if infos and len(problems) == before_files else None
     if empty:
         problem(None, empty)
+    # tonight's id type, which the --customers / --previous ids must cast to: known when
+    # every transactions file could be read (with a bad config, under the default column
+    # names), else None: their ids are then checked as stored
+    id_dtype = resolve_roles(infos).id_dtype if len(problems) == before_files else None
 
     report: dict = {
         "ok": False, "problems": problems, "warnings": [],
@@ -177,29 +188,36 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions)
         except InputError as exc:
             problem(None, str(exc))
-    if problems:
+    # the rows are read (reconciled) only when the files, config, model and plan are fine
+    rows_readable = not problems
+
+    # --customers and --previous whatever else is wrong (the run would refuse them too)
+    def checked(path) -> dict:
+        return {"path": str(path), "rows_checked": bool(deep), "ids_cast": id_dtype is not None}
+
+    if attributes is not None:  # the run's up-front checks (id column, its type, footers),
+        try:  # and with ``deep`` those of its read (columns decode, ids cast, no id twice)
+            check_report_inputs(config, attributes_path=attributes, id_dtype=id_dtype)
+            if deep:
+                check_attribute_rows(attributes, id_dtype, config)
+        except InputError as exc:
+            problem(attributes, str(exc))
+        if all(p["path"] != str(attributes) for p in problems):  # (nor its features)
+            report["attributes"] = checked(attributes)
+    if previous is not None:  # the same: up front, and with ``deep`` what its read finds
+        try:  # (the columns the migration reads decode, ids cast, no id twice)
+            check_report_inputs(config, previous_dir=previous, id_dtype=id_dtype)
+            if deep:
+                check_previous_rows(Path(previous), id_dtype)
+        except InputError as exc:
+            problem(previous, str(exc))
+        else:
+            report["previous"] = checked(previous)
+    if not rows_readable:
         return report
 
     roles = resolve_roles(infos)
     id_is_string = roles.id_dtype == pl.String
-    if attributes is not None:  # the run's up-front checks (id column, its type, footers),
-        try:  # and with ``deep`` those of its read (columns decode, ids cast, no id twice)
-            check_report_inputs(config, attributes_path=attributes, id_dtype=roles.id_dtype)
-            if deep:
-                check_attribute_rows(attributes, roles.id_dtype, config)
-        except InputError as exc:
-            problem(attributes, str(exc))
-            return report
-        report["attributes"] = {"path": str(attributes), "rows_checked": bool(deep)}
-    if previous is not None:  # the same: up front, and with ``deep`` what its read finds
-        try:  # (the columns the migration reads decode, ids cast, no id twice)
-            check_report_inputs(config, previous_dir=previous, id_dtype=roles.id_dtype)
-            if deep:
-                check_previous_rows(Path(previous), roles.id_dtype)
-        except InputError as exc:
-            problem(previous, str(exc))
-            return report
-        report["previous"] = {"path": str(previous), "rows_checked": bool(deep)}
     try:
         rows = scan_inputs(infos, config, roles)
         if as_of is None:
@@ -231,8 +249,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         report["warnings"] += previous_not_before(previous, report["as_of"])
     if not counts["purchases"].sum():  # what the run refuses after its row pass
         problem(None, no_purchase_message(as_of))
-        return report
-    report.update(ok=True)
+    report.update(ok=not problems)
     return report
 
 
@@ -246,8 +263,11 @@ def format_report(report: dict) -> str:
     for key, what in (("attributes", "customer attributes"), ("previous", "previous output")):
         checked = report.get(key)
         if checked:
-            lines.append(f"ok {what} {checked['path']} · " + ("every row checked"
-                         if checked["rows_checked"] else "schema and footers"))
+            lines.append(f"ok {what} {checked['path']} · "
+                         + ("every row checked" if checked["rows_checked"] else
+                            "schema and footers")
+                         + ("" if checked["ids_cast"] else " · ids as stored: tonight's id "
+                            "type is unknown while a transactions file has a problem"))
     for p in report["problems"]:
         lines.append(f"problem: {p['message']}")
     if report["ok"]:
