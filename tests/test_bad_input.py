@@ -282,6 +282,25 @@ def test_corrupt_data_page_explicit_as_of(tmp_path):
                    "t.parquet", "corrupt")
 
 
+def test_corrupt_data_page_validate_names_the_row_group_as_run_does(tmp_path):
+    """validate names the corrupt page's file and row group with run's message (it said
+    "corrupt Parquet data (OSError …)" without the row group)."""
+    src = tmp_path / "in" / "t.parquet"
+    src.parent.mkdir()
+    pq.write_table(good_table(2000), src, compression="none", row_group_size=1000)
+    col = pq.read_metadata(src).row_group(1).column(2)
+    data = bytearray(src.read_bytes())
+    data[col.data_page_offset + 8:col.data_page_offset + 600] = b"\xff" * 592
+    src.write_bytes(bytes(data))
+    run = run_cli(tmp_path, src)
+    assert_refused(tmp_path, run, "t.parquet: corrupt Parquet data in row group 1")
+    v = cli("validate", src)
+    assert v.exit_code == 2
+    error = run.output.strip().splitlines()[-1]
+    assert error.startswith("error: ")
+    assert f"problem: {error.removeprefix('error: ')}" in v.output.splitlines()
+
+
 @pytest.mark.parametrize("column", ["customer_id", "channel"])
 def test_corrupt_data_page_met_by_the_memory_plan(tmp_path, monkeypatch, column):
     """A budget the row-count bound does not fit makes the memory plan count the customers

@@ -899,6 +899,123 @@ def test_validate_checks_previous_and_model_as_run_does(first_run, data, tmp_pat
     assert bad.exit_code == 2 and "cut_points.m must be finite" in bad.output, bad.output
 
 
+def _broken_previous(first_run, root, how):
+    """A copy of ``first_run`` under ``root``/``how`` that run refuses when its report reads
+    the previous customers: a corrupt data page, a string id '12x' (the other ids cast to
+    tonight's integers and the footers' statistics show no letter) or an id listed twice."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    prev = root / how
+    shutil.copytree(first_run, prev)
+    parts = sorted((prev / "customers").rglob("*.parquet"))
+    if how == "corrupt":
+        meta = pq.read_metadata(parts[-1])
+        col = meta.row_group(0).column(meta.schema.names.index("monetary"))
+        data = bytearray(parts[-1].read_bytes())
+        data[col.data_page_offset + 8:col.data_page_offset + 40] = b"\xff" * 32
+        parts[-1].write_bytes(bytes(data))
+    elif how == "string":
+        for i, part in enumerate(parts):
+            ids = pl.col("customer_id").cast(pl.String)
+            if i == 0:
+                ids = pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("12x")).otherwise(ids)
+            pl.read_parquet(part).with_columns(ids.alias("customer_id")).write_parquet(part)
+    else:
+        shutil.copy(parts[0], parts[0].with_name("extra-copy.parquet"))
+    return prev
+
+
+def test_validate_reads_the_previous_rows_as_run_does(first_run, data, tmp_path):
+    """validate --previous reads the columns the migration reads and refuses what run refuses
+    reading them, with run's message: a corrupt data page (its file and row group), a string
+    id that cannot be cast to tonight's integer ids, an id listed twice (it checked the
+    manifest and the footers only and called them valid, exit 0)."""
+    for how, says in (("corrupt", "corrupt Parquet data in row group 0"),
+                      ("string", "has 1 id(s) that cannot be cast to tonight's customer ids "
+                                 "(Int64) (e.g. '12x')"),
+                      ("duplicate", "previous output has ")):
+        prev = _broken_previous(first_run, tmp_path, how)
+        run = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"),
+                                        "--quiet", "--previous", str(prev)])
+        assert run.exit_code == 2 and not (tmp_path / "o").exists(), run.output
+        error = run.output.strip().splitlines()[-1]
+        assert error.startswith("error: ") and says in error, error
+        v = CliRunner().invoke(main, ["validate", str(data), "--previous", str(prev)])
+        assert v.exit_code == 2, v.output
+        assert f"problem: {error.removeprefix('error: ')}" in v.output.splitlines(), v.output
+    ok = CliRunner().invoke(main, ["validate", str(data), "--previous", str(first_run)])
+    assert f"ok previous output {first_run} · every row checked" in ok.output.splitlines()
+
+
+def test_validate_checks_customers_and_previous_whatever_else_is_wrong(first_run, data,
+                                                                       tmp_path):
+    """validate reports a bad --customers and --previous beside every other problem (it
+    stopped before them at any file, config or model problem, and after an attributes
+    problem): with a bad config and a missing --model, each with run's message; after an
+    attributes problem, the row checks too; with a transactions file it cannot read, what
+    can be checked without tonight's id type (the ids as stored: duplicates, not the cast)."""
+    def problems(*args):
+        r = CliRunner().invoke(main, ["validate", *map(str, args)])
+        assert r.exit_code == 2, r.output
+        assert r.output.rstrip().endswith("problem(s): invalid"), r.output
+        return [line.removeprefix("problem: ") for line in r.output.splitlines()
+                if line.startswith("problem: ")], r.output
+
+    ids = pl.read_parquet(first_run / "customers")["customer_id"]
+    dup_attrs = tmp_path / "dup.parquet"
+    pl.DataFrame({"customer_id": pl.concat([ids, ids.head(1)]),
+                  "age": range(ids.len() + 1)}).write_parquet(dup_attrs)
+    attrs_alone, _ = problems(data, "--customers", dup_attrs)
+    uncast = _broken_previous(first_run, tmp_path, "string")
+    uncast_alone, _ = problems(data, "--previous", uncast)
+    assert len(attrs_alone) == len(uncast_alone) == 1
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[scoring]\nbins = 99\n")
+    found, _ = problems(data, "--config", cfg, "--model", tmp_path / "none.json",
+                        "--customers", dup_attrs, "--previous", uncast)
+    assert len(found) == 4 and found[2:] == attrs_alone + uncast_alone, found
+    assert "c.toml" in found[0] and "none.json" in found[1]
+    # nor does a bad config hide an input of no rows, or no input at all (whose id type
+    # would have been taken as integers)
+    empty = tmp_path / "empty.parquet"
+    pl.DataFrame({"customer_id": [], "order_ts": [], "amount": []},
+                 schema={"customer_id": pl.Int64, "order_ts": pl.Datetime,
+                         "amount": pl.Float64}).write_parquet(empty)
+    found, _ = problems(empty, "--config", cfg)
+    assert len(found) == 2 and "the input has no rows" in found[1], found
+    from segscore.validation import validation_report
+
+    assert [p["message"] for p in validation_report([], cfg)["problems"]][1:] == [
+        "no input files"]
+    # an attributes problem no longer hides the row checks (nothing to score before 2000)
+    found, _ = problems(data, "--as-of", "2000-01-01", "--customers", dup_attrs)
+    assert found[0] == attrs_alone[0] and "nothing to score" in found[1]
+
+    missing = tmp_path / "missing" / "t.parquet"  # the audit's case: no amount column
+    missing.parent.mkdir()
+    pl.DataFrame({"customer_id": [1, 2], "order_ts": [datetime(2026, 1, 1)] * 2}).write_parquet(
+        missing)
+    found, _ = problems(missing, "--customers", tmp_path / "nope.parquet")
+    assert len(found) == 2 and "'amount'" in found[0], found
+    assert found[1].startswith(f"{tmp_path / 'nope.parquet'}: cannot read customer attributes")
+    features = tmp_path / "f.toml"  # an attr: feature finds it unreadable too: said once
+    features.write_text('[clustering]\nfeatures = ["recency_days", "attr:age"]\n')
+    assert sorted(problems(missing, "--config", features, "--customers",
+                           tmp_path / "nope.parquet")[0]) == sorted(found)
+    twice = _broken_previous(first_run, tmp_path, "duplicate")
+    found, _ = problems(missing, "--previous", twice, "--customers", dup_attrs)
+    assert len(found) == 3 and "'amount'" in found[0], found
+    assert str(dup_attrs) in found[1] and "duplicate id" in found[1]
+    assert found[2].startswith(f"{twice}: previous output has ") and "duplicate" in found[2]
+    # '12x' is a fine string id as stored: tonight's id type is unknown, and the line says so
+    found, output = problems(missing, "--previous", uncast)
+    assert len(found) == 1 and "'amount'" in found[0], found
+    assert (f"ok previous output {uncast} · every row checked · ids as stored: tonight's id "
+            "type is unknown while a transactions file has a problem") in output.splitlines()
+
+
 def test_validate_lists_flags_that_differ_from_the_model_among_its_problems(first_run, data,
                                                                              tmp_path):
     """validate --model with --bins / --segments that differ: each is listed as a problem with

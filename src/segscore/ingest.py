@@ -251,15 +251,16 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def find_corrupt_file(paths: list[Path]) -> InputError | None:
-    """Decode every file's columns row group by row group; an InputError naming the first file
-    that cannot be decoded (the footer was fine, a data page is not), else None."""
+def find_corrupt_file(paths: list[Path], columns: list[str] | None = None) -> InputError | None:
+    """Decode every file's columns (``columns``, default all) row group by row group; an
+    InputError naming the first file that cannot be decoded (the footer was fine, a data page
+    is not) and the row group, else None."""
     for path in paths:
         g = 0
         try:
             pf = pq.ParquetFile(path)
             for g in range(pf.num_row_groups):
-                pf.read_row_group(g)
+                pf.read_row_group(g, columns=columns)
         except (OSError, pa.ArrowException, ValueError) as exc:
             return InputError(f"{path}: corrupt Parquet data in row group {g} "
                               f"({type(exc).__name__}: {_one_line(exc)})")

@@ -16,19 +16,18 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
-from segscore.report.migration import previous_not_before
+from segscore.report.migration import check_previous_rows, previous_not_before
 from segscore.config import RunConfig, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
-                             default_as_of, exact_rows_limit, no_purchase_message, reconcile,
-                             resolve_roles, scan_inputs)
+                             default_as_of, exact_rows_limit, find_corrupt_file,
+                             no_purchase_message, reconcile, resolve_roles, scan_inputs)
 from segscore.memory import plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
@@ -38,17 +37,6 @@ from segscore.schema import (InputFile, discover, distinct_files, file_problems,
 
 # ---------------------------------------------------------------------------------------------
 # validation report
-
-def _deep_check(info: InputFile, names: list[str]) -> str | None:
-    """Decode the mapped columns row group by row group: finds corrupt pages the footer hides."""
-    try:
-        pf = pq.ParquetFile(info.path)
-        for g in range(pf.num_row_groups):
-            pf.read_row_group(g, columns=names)
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        return f"{info.path}: corrupt Parquet data ({type(exc).__name__}: {_one_line(exc)})"
-    return None
-
 
 def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
                             classified: pl.LazyFrame, purchase: pl.Expr,
@@ -87,9 +75,11 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     checks it before its row pass (an id column that casts to the transactions' ids, and the
     columns the ``attr:<column>`` clustering features name) and, with ``deep``, as it reads
     it (every id casts, none twice, the columns decode); a clustering feature
-    ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) and
-    ``model_path`` (``--model``) are checked as a run checks them before its row pass; the
-    model's tables then replace the config's, as in a run. ``model_flags``: the flags a
+    ``attr:<column>`` needs one. ``previous`` (last night's output, ``--previous``) is
+    checked as a run checks it before its row pass and, with ``deep``, as the migration
+    reads it (the columns it reads decode, ids cast, none twice). ``model_path``
+    (``--model``) is checked as a run checks it before its row pass; the model's tables
+    then replace the config's, as in a run. ``model_flags``: the flags a
     model fixes as given ("--bins": 4, …; model.flag_conflicts), each that differs from the
     model a problem, as a run refuses it.
 
@@ -97,13 +87,20 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     ``warnings`` (the texts a run would warn with about these inputs, as in manifest.json:
     a ``previous`` whose as_of is not before tonight's; no problem, so ``ok`` is unchanged),
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
-    memory plan, upper-bound estimate with one customer per row), and when ``ok``:
-    ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per file).
+    memory plan, upper-bound estimate with one customer per row), ``attributes`` /
+    ``previous`` ({path, rows_checked, ids_cast: False when tonight's id type was unknown})
+    when that input passed, and when the rows were read (no file, config, model or memory
+    plan problem): ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per
+    file). ``attributes`` and ``previous`` are checked whatever else is wrong; tonight's id
+    type, which their ids must cast to, is known only when every transactions file could be
+    read (else their ids are checked as stored: decoding, duplicates, not the cast).
     """
     problems: list[dict] = []
 
     def problem(path, message: str) -> None:
-        problems.append({"path": None if path is None else str(path), "message": message})
+        entry = {"path": None if path is None else str(path), "message": message}
+        if entry not in problems:  # (an unreadable --customers: its features and its ids)
+            problems.append(entry)
 
     config_source = config if isinstance(config, (str, Path)) else None
     if not isinstance(config, RunConfig):
@@ -125,6 +122,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         check_attribute_features(cluster_names, attributes, where)
     except InputError as exc:
         problem(attributes, str(exc))
+    before_files = len(problems)
     sources = source if isinstance(source, list) else [source]
     paths: list[Path] = []
     for item in sources:
@@ -133,7 +131,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         except InputError as exc:
             problem(item, str(exc))
     paths = distinct_files(paths)
-    if not paths and not problems:
+    if not paths and len(problems) == before_files:
         problem(None, "no input files")
 
     infos: list[InputFile] = []
@@ -151,9 +149,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         if deep:
             names = [getattr(config.columns, role) for role in info.kinds
                      if role not in info.path_values]
-            msg = _deep_check(info, names)
-            if msg:
-                problem(path, msg)
+            corrupt = find_corrupt_file([path], names)  # as run names it: the row group
+            if corrupt:
+                problem(path, str(corrupt))
                 continue
         infos.append(info)
     by_kind: dict[str, list[InputFile]] = {}
@@ -164,9 +162,13 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                             for kind, v in sorted(by_kind.items(), key=lambda kv: str(kv[0])))
         problem(None, f"column '{config.columns.customer_id}': files disagree on the id type "
                       f"({summary}); all files must agree")
-    empty = no_rows_problem(infos) if infos and not problems else None
+    empty = no_rows_problem(infos) if infos and len(problems) == before_files else None
     if empty:
         problem(None, empty)
+    # tonight's id type, which the --customers / --previous ids must cast to: known when
+    # every transactions file could be read (with a bad config, under the default column
+    # names), else None: their ids are then checked as stored
+    id_dtype = resolve_roles(infos).id_dtype if len(problems) == before_files else None
 
     report: dict = {
         "ok": False, "problems": problems, "warnings": [],
@@ -186,26 +188,36 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions)
         except InputError as exc:
             problem(None, str(exc))
-    if problems:
+    # the rows are read (reconciled) only when the files, config, model and plan are fine
+    rows_readable = not problems
+
+    # --customers and --previous whatever else is wrong (the run would refuse them too)
+    def checked(path) -> dict:
+        return {"path": str(path), "rows_checked": bool(deep), "ids_cast": id_dtype is not None}
+
+    if attributes is not None:  # the run's up-front checks (id column, its type, footers),
+        try:  # and with ``deep`` those of its read (columns decode, ids cast, no id twice)
+            check_report_inputs(config, attributes_path=attributes, id_dtype=id_dtype)
+            if deep:
+                check_attribute_rows(attributes, id_dtype, config)
+        except InputError as exc:
+            problem(attributes, str(exc))
+        if all(p["path"] != str(attributes) for p in problems):  # (nor its features)
+            report["attributes"] = checked(attributes)
+    if previous is not None:  # the same: up front, and with ``deep`` what its read finds
+        try:  # (the columns the migration reads decode, ids cast, no id twice)
+            check_report_inputs(config, previous_dir=previous, id_dtype=id_dtype)
+            if deep:
+                check_previous_rows(Path(previous), id_dtype)
+        except InputError as exc:
+            problem(previous, str(exc))
+        else:
+            report["previous"] = checked(previous)
+    if not rows_readable:
         return report
 
     roles = resolve_roles(infos)
     id_is_string = roles.id_dtype == pl.String
-    if attributes is not None:  # the run's up-front checks (id column, its type, footers),
-        try:  # and with ``deep`` those of its read (columns decode, ids cast, no id twice)
-            check_report_inputs(config, attributes_path=attributes, id_dtype=roles.id_dtype)
-            if deep:
-                check_attribute_rows(attributes, roles.id_dtype, config)
-        except InputError as exc:
-            problem(attributes, str(exc))
-            return report
-        report["attributes"] = {"path": str(attributes), "rows_checked": bool(deep)}
-    if previous is not None:
-        try:
-            check_report_inputs(config, previous_dir=previous, id_dtype=roles.id_dtype)
-        except InputError as exc:
-            problem(previous, str(exc))
-            return report
     try:
         rows = scan_inputs(infos, config, roles)
         if as_of is None:
@@ -237,8 +249,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         report["warnings"] += previous_not_before(previous, report["as_of"])
     if not counts["purchases"].sum():  # what the run refuses after its row pass
         problem(None, no_purchase_message(as_of))
-        return report
-    report.update(ok=True)
+    report.update(ok=not problems)
     return report
 
 
@@ -249,10 +260,14 @@ def format_report(report: dict) -> str:
         from_path = "".join(f" · {role} = {'null' if v is None else repr(v)} from the path"
                             for role, v in f.get("from_path", {}).items())
         lines.append(f"ok {f['path']} · {f['rows']:,} rows · {f['bytes']:,} bytes{from_path}")
-    attrs = report.get("attributes")
-    if attrs:
-        lines.append(f"ok customer attributes {attrs['path']} · "
-                     + ("every row checked" if attrs["rows_checked"] else "schema and footers"))
+    for key, what in (("attributes", "customer attributes"), ("previous", "previous output")):
+        checked = report.get(key)
+        if checked:
+            lines.append(f"ok {what} {checked['path']} · "
+                         + ("every row checked" if checked["rows_checked"] else
+                            "schema and footers")
+                         + ("" if checked["ids_cast"] else " · ids as stored: tonight's id "
+                            "type is unknown while a transactions file has a problem"))
     for p in report["problems"]:
         lines.append(f"problem: {p['message']}")
     if report["ok"]:

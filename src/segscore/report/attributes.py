@@ -52,14 +52,16 @@ def check_attribute_ids(path: Path, schema: pl.Schema, col: str,
         raise InputError(problem)
 
 
-def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
-    """(attributes frame — ``customer_id`` in the scored dtype, null and blank ids dropped,
-    file order — with only the usable attribute columns; original id column name; load
-    counts; usable columns [{name, dtype, kind}]; ignored columns [{name, dtype}]).
-    Raises InputError naming file and column."""
+def _read_attributes(path, scored_id_dtype: pl.DataType | None, config=None):
+    """(attributes frame — ``customer_id`` in the scored dtype (None: unknown, as stored),
+    null and blank ids dropped, file order — with only the usable attribute columns; original
+    id column name; load counts; usable columns [{name, dtype, kind}]; ignored columns
+    [{name, dtype}]). Raises InputError naming file and column."""
     path = Path(path)
     schema = attributes_schema(path)
     col = id_column(schema, path, config)
+    if scored_id_dtype is None:
+        scored_id_dtype = schema[col]
     cast_ids(schema[col], scored_id_dtype, path, col)  # an incompatible id dtype: refused
     columns, ignored = [], []
     for name, dtype in schema.items():
@@ -78,10 +80,11 @@ def _read_attributes(path, scored_id_dtype: pl.DataType, config=None):
     return df, col, counts, columns, ignored
 
 
-def check_attribute_rows(path, id_dtype: pl.DataType, config) -> None:
+def check_attribute_rows(path, id_dtype: pl.DataType | None, config) -> None:
     """The checks a run makes when it reads the attributes file, for ``validate
-    --customers``: every usable column decodes, every id casts to ``id_dtype``, no id occurs
-    twice. InputError naming the file and the column."""
+    --customers``: every usable column decodes, every id casts to tonight's ``id_dtype``
+    (None: unknown, the ids are taken as stored), no id occurs twice. InputError naming the
+    file and the column."""
     attrs, id_col, *_ = _read_attributes(path, id_dtype, config)
     _refuse_duplicates(duplicates(id_order(attrs["customer_id"])[0]), Path(path), id_col)
 

@@ -95,10 +95,11 @@ def previous_not_before(previous, as_of: str) -> list[str]:
             "--previous"]
 
 
-def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dict]:
+def _read_previous(prev: Path, id_dtype: pl.DataType | None) -> tuple[pl.DataFrame, dict]:
     """(previous customers: customer_id in tonight's dtype, segment / value_tier /
     lifecycle_stage as Enum or String labels, monetary; the previous manifest). Ids of
-    another type are cast as the attributes' are (``input_ids.cast_ids``)."""
+    another type are cast as the attributes' are (``input_ids.cast_ids``); ``id_dtype``
+    None (tonight's unknown: ``check_previous_rows``) reads them as stored."""
     manifest = _check_previous_dir(prev)
     cust_dir = prev / "customers"
     # The segment normally lives in the path (customers/segment=<key>/…): read it as an Enum
@@ -115,14 +116,15 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
                 raise InputError(f"{cust_dir}: previous customers lack column(s) "
                                  f"{', '.join(missing)}")
             pid = schema["customer_id"]
-            idx = cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
+            target = pid if id_dtype is None else id_dtype
+            idx = cast_ids(pid, target, cust_dir, "customer_id", _PREVIOUS_IDS)
             labels = [pl.col(c) if isinstance(schema[c], pl.Enum) else pl.col(c).cast(pl.String)
                       for c in ("segment", "value_tier", "lifecycle_stage")]
             try:
                 df = lf.select(idx, *labels, pl.col("monetary").cast(pl.Float64)).collect()
             except pl.exceptions.PolarsError:
-                problem = (uncast_ids_problem(lf, "customer_id", pid, id_dtype, cust_dir,
-                                              _PREVIOUS_IDS) if pid != id_dtype else None)
+                problem = (uncast_ids_problem(lf, "customer_id", pid, target, cust_dir,
+                                              _PREVIOUS_IDS) if pid != target else None)
                 if problem is not None:
                     raise InputError(problem) from None
                 raise
@@ -135,6 +137,22 @@ def _read_previous(prev: Path, id_dtype: pl.DataType) -> tuple[pl.DataFrame, dic
                    or InputError(f"{cust_dir}: cannot read previous customers: "
                                  f"{str(exc).splitlines()[0]}")) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_previous_rows(prev: Path, id_dtype: pl.DataType | None) -> None:
+    """The checks a run makes when it reads the previous customers, for ``validate
+    --previous``: the columns the migration reads decode, every id casts to tonight's
+    ``id_dtype`` (None: unknown, the ids are taken as stored), no id occurs twice.
+    InputError naming the directory or file, as the run's."""
+    previous, _ = _read_previous(prev, id_dtype)
+    _refuse_duplicates(prev, duplicates(id_order(previous["customer_id"].drop_nulls())[0]))
+
+
+def _refuse_duplicates(prev: Path, dup: pl.Series) -> None:
+    """InputError naming the previous output and a few of the ``dup`` ids, if any."""
+    if dup.len():
+        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
+                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
 
 
 def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
@@ -249,9 +267,7 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         dup = duplicates(ids)
     else:
         dup = coded_duplicates(*coded, ids, cur_src["customer_id"])
-    if dup.len():
-        raise InputError(f"{prev}: previous output has {dup.len()} duplicate customer_id "
-                         f"value(s) (e.g. {', '.join(map(str, dup.head(3).to_list()))})")
+    _refuse_duplicates(prev, dup)
     pc = _side_codes(previous, cats, p_lab, strides)
     pm = previous["monetary"].to_numpy()
     cc = _side_codes(cur_src, cats, c_lab, strides)
