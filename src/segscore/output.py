@@ -412,3 +412,9 @@ def write_table(frame: pl.DataFrame, directory: Path) -> list[dict]:
     writer = PartWriter(directory)
     writer.add(frame)
     return writer.close(frame.head(0))
+
+
+def scan_parts(paths: list) -> pl.LazyFrame:
+    """The Parquet files ``paths`` as one LazyFrame, rows in that order (each path taken as
+    it is: no glob, no hive keys from directory names such as ``date=2026-06-30/``)."""
+    return pl.scan_parquet(paths, hive_partitioning=False, glob=False)
