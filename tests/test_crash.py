@@ -266,9 +266,10 @@ def test_an_old_output_that_cannot_be_removed_after_the_swap_is_a_warning(data, 
     calls = []
 
     def stuck(path, *args, **kwargs):
-        calls.append(path)
-        if len(calls) == 1:
-            raise PermissionError(13, "Permission denied", str(Path(path) / "rejected" / "x"))
+        if Path(path).parent == tmp_path:  # the replaced output, not the row pass's spill
+            calls.append(path)
+            if len(calls) == 1:
+                raise PermissionError(13, "Permission denied", str(Path(path) / "rejected" / "x"))
         return real_rmtree(path, *args, **kwargs)
 
     monkeypatch.setattr(output.shutil, "rmtree", stuck)

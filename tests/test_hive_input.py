@@ -93,7 +93,7 @@ def test_order_date_from_the_path_equals_a_date_column(tmp_path):
     want = customers(flat, config)
     res = segscore.run(tmp_path / "hive", config=config, as_of="2025-01-31")
     assert res.customers.sort("customer_id").equals(want)
-    rejected = res.rejected
+    rejected = res.rejected.collect()
     assert rejected.height == 5
     assert set(rejected["reason"]) == {"unparseable_timestamp"}
     assert set(rejected["order_ts_raw"]) == {"someday"}

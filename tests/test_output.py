@@ -50,3 +50,34 @@ def test_hive_read_back_restores_segment(tmp_path):
     assert back.sort("customer_id").select(
         "customer_id", pl.col("segment").cast(pl.String)).equals(
         table.sort("customer_id").select("customer_id", pl.col("segment").cast(pl.String)))
+
+
+@pytest.mark.parametrize("rows,cuts", [(23, []), (23, [0, 0, 4]), (23, [1, 5, 5, 9, 22]),
+                                       (23, list(range(23))), (0, []),
+                                       (300_001, [150_000])])
+def test_part_writer_writes_the_files_of_the_whole_table_whatever_the_pieces(
+        tmp_path, monkeypatch, rows, cuts):
+    """PartWriter (rejected/, which arrives batch by batch) writes the parts write_table
+    writes for the whole table, byte for byte: the same names, rows per part and bytes, one
+    part of 0 rows for no row. 300,001 rows in two pieces: polars splits a table of two
+    chunks into other row groups than one of a single chunk."""
+    from segscore.output import PartWriter, write_table
+
+    if rows < 100:
+        monkeypatch.setattr(output, "ROWS_PER_PART", 4)
+    table = pl.DataFrame({"id": range(rows), "name": [f"c{i % 7}" for i in range(rows)]})
+    whole = write_table(table, tmp_path / "whole")
+    writer = PartWriter(tmp_path / "pieces")
+    for start, end in zip([0] + cuts, cuts + [rows]):
+        writer.add(table.slice(start, end - start))
+    pieces = writer.close(table.head(0))
+    assert [f["rows"] for f in pieces] == [f["rows"] for f in whole]
+    assert [p.name for p in sorted((tmp_path / "pieces").iterdir())] == \
+        [f"part-{i:05d}.parquet" for i in range(len(whole))]
+    for a, b in zip(whole, pieces):
+        assert open(a["path"], "rb").read() == open(b["path"], "rb").read()
+    if rows == 23:
+        assert [f["rows"] for f in pieces] == [4] * 5 + [3]
+    if rows == 0:
+        assert pieces[0]["rows"] == 0
+        assert pl.read_parquet(pieces[0]["path"]).columns == ["id", "name"]

@@ -3,6 +3,7 @@ and the memory plan picks P from the budget (or refuses clearly)."""
 
 import json
 import shutil
+from datetime import datetime
 from unittest.mock import patch
 
 import polars as pl
@@ -10,6 +11,7 @@ import pytest
 
 import segscore
 import segscore.passes as passes
+from segscore import output, spill
 from segscore.config import build_config
 from segscore.memory import estimate_peak_bytes, partitioned_bytes, plan_memory
 from segscore.schema import discover, inspect_inputs
@@ -24,19 +26,25 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dirty(tmp_path_factory, data):
-    """``data`` with every 50th row of its first file made unusable (null id, NaN amount,
-    null timestamp in turn), so rejected rows fall in every partition and batch."""
+    """``data`` with every 50th row of every file made unusable (null id, NaN amount, null
+    timestamp, null amount in turn), so rejected rows fall in every file, partition and
+    batch; a few of the null amounts are dated after every valid row, so the derived as_of
+    re-counts them as after_as_of."""
     out = tmp_path_factory.mktemp("dirty") / "transactions"
     shutil.copytree(data, out)
-    first = sorted(out.glob("*.parquet"))[0]
-    df = pl.read_parquet(first)
-    kind = pl.int_range(pl.len()) // 50 % 3
-    bad = pl.int_range(pl.len()) % 50 == 0
-    df.with_columns(
-        customer_id=pl.when(bad & (kind == 0)).then(None).otherwise(pl.col("customer_id")),
-        amount=pl.when(bad & (kind == 1)).then(float("nan")).otherwise(pl.col("amount")),
-        order_ts=pl.when(bad & (kind == 2)).then(None).otherwise(pl.col("order_ts")),
-    ).write_parquet(first)
+    for path in sorted(out.glob("*.parquet")):
+        df = pl.read_parquet(path)
+        row = pl.int_range(pl.len())
+        kind = row // 50 % 4
+        bad = row % 50 == 0
+        late = bad & (kind == 3) & (row // 200 % 3 == 0)
+        df.with_columns(
+            customer_id=pl.when(bad & (kind == 0)).then(None).otherwise(pl.col("customer_id")),
+            amount=pl.when(bad & (kind == 1)).then(float("nan"))
+            .when(bad & (kind == 3)).then(None).otherwise(pl.col("amount")),
+            order_ts=pl.when(bad & (kind == 2)).then(None)
+            .when(late).then(pl.datetime(2099, 1, 1)).otherwise(pl.col("order_ts")),
+        ).write_parquet(path, row_group_size=500)
     return out
 
 
@@ -44,10 +52,39 @@ def _customer_bytes(out, part="customers"):
     return {p.relative_to(out): p.read_bytes() for p in sorted((out / part).rglob("*.parquet"))}
 
 
-@pytest.mark.parametrize("partitions,batch_rows", [(1, 997), (2, 2_000_000), (7, 5000)])
-def test_partitioned_run_is_byte_identical_to_one_pass(dirty, tmp_path, partitions, batch_rows):
+def _rejected_as_before(src, as_of, directory):
+    """rejected/ as the row pass wrote it before it spilled: every rejected row in memory,
+    classified with the run's as_of (what re-counting the late rows under a derived as_of
+    gives), sorted by (file, row), converted at once and written a slice of ROWS_PER_PART
+    rows at a time. Returns the rows."""
+    from segscore.ingest import FIRST_REJECT, classify, rejected_rows, resolve_roles, scan_file
+
+    cfg = build_config({})
+    infos = inspect_inputs(discover(src), cfg.columns)
+    roles = resolve_roles(infos)
+    rows = pl.concat([scan_file(i, info, cfg, roles).with_row_index("source_row")
+                      for i, info in enumerate(infos)])
+    classified = (classify(rows, as_of, cfg, roles.id_dtype == pl.String)
+                  .filter(pl.col("status") >= FIRST_REJECT).sort("file", "source_row"))
+    frame = rejected_rows(classified, infos).collect()
+    directory.mkdir(parents=True)
+    for i, start in enumerate(range(0, max(frame.height, 1), output.ROWS_PER_PART)):
+        frame.slice(start, output.ROWS_PER_PART).write_parquet(
+            directory / f"part-{i:05d}.parquet", compression="snappy", statistics=True)
+    return frame
+
+
+@pytest.mark.parametrize("partitions,batch_rows", [(1, 997), (2, 2_000_000), (3, 997),
+                                                   (3, 5000), (7, 5000)])
+def test_partitioned_run_is_byte_identical_to_one_pass(dirty, tmp_path, monkeypatch,
+                                                       partitions, batch_rows):
     """P partition passes and any batch size give the bytes of one pass in one batch each,
-    rejected/ included (in input order, each row located by its file and row)."""
+    rejected/ included: byte for byte the files the row pass wrote when it kept every
+    rejected row in memory (parts of ROWS_PER_PART rows, here 70, so parts span batches
+    and files; the rows spilled in several files), in input order, each row located by
+    its file and row."""
+    monkeypatch.setattr(output, "ROWS_PER_PART", 70)
+    monkeypatch.setattr(spill, "SPILL_BUFFER_BYTES", 2_000)
     cfg = build_config({"clustering": {"k": 4}})
     one = segscore.run(dirty, tmp_path / "one", config=cfg, partitions=1)
     with patch.object(passes, "BATCH_ROWS", batch_rows):
@@ -55,14 +92,20 @@ def test_partitioned_run_is_byte_identical_to_one_pass(dirty, tmp_path, partitio
     assert _customer_bytes(tmp_path / "one") == _customer_bytes(tmp_path / "many")
     assert one.manifest["rows"] == many.manifest["rows"]
     assert one.manifest["inputs"] == many.manifest["inputs"]
+    assert one.manifest["rows"]["after_as_of"] > 0  # late rejected rows re-counted
     assert one.unscored.equals(many.unscored)
-    assert one.rejected.height > 0 and one.rejected.equals(many.rejected)  # same order too
-    source = pl.read_parquet(one.rejected["source_file"][0])
-    located = source[one.rejected["source_row"].to_list()]
-    assert (located["customer_id"].cast(pl.String).equals(one.rejected["customer_id"])
-            and one.rejected["source_row"].is_sorted())
+    before = _rejected_as_before(dirty, datetime.fromisoformat(one.manifest["as_of"]),
+                                 tmp_path / "before" / "rejected")
+    rejected = many.rejected.collect()
+    assert rejected.height == one.manifest["rows"]["rejected_total"] > 3 * 70
+    assert rejected.equals(before) and one.rejected.collect().equals(before)  # order too
+    for f in rejected.partition_by("source_file"):
+        source = pl.read_parquet(f["source_file"][0])
+        located = source[f["source_row"].to_list()]
+        assert located["customer_id"].cast(pl.String).equals(f["customer_id"])
     assert (_customer_bytes(tmp_path / "one", "rejected")
-            == _customer_bytes(tmp_path / "many", "rejected"))
+            == _customer_bytes(tmp_path / "many", "rejected")
+            == _customer_bytes(tmp_path / "before", "rejected"))
     assert json.loads((tmp_path / "many" / "manifest.json").read_text())["memory"]["partitions"] == partitions
 
 

@@ -141,7 +141,7 @@ def test_default_as_of_recounts_late_rejected_rows(tmp_path):
                                datetime(2026, 2, 1, 10)]}).write_parquet(path, row_group_size=1)
     g = gather(path, batch_rows=1)
     assert g.as_of == datetime(2026, 2, 1, 23, 59, 59, 999999)
-    assert g.rejected.height == 0
+    assert g.rejected.collect().height == 0
     counts = dict(zip(g.counts["status"].to_list(), g.counts["len"].to_list()))
     assert counts == {0: 2, 1: 1}
 
@@ -196,11 +196,13 @@ def test_default_as_of_leaves_a_rejected_row_at_as_of_rejected(tmp_path):
     assert derived.as_of == eod
     want = {USED: 1, AFTER_AS_OF: 1, STATUSES.index("null_amount"): 1}
     assert _status_counts(derived) == want
-    assert derived.rejected.select("customer_id", "reason").rows() == [("2", "null_amount")]
+    rejected = derived.rejected.select("customer_id", "reason").collect()
+    assert rejected.rows() == [("2", "null_amount")]
     config = build_config({})
     infos = inspect_inputs(discover(path), config.columns)
     given = passes.gather(infos, config, resolve_roles(infos), eod, 1)
-    assert _status_counts(given) == want and given.rejected.equals(derived.rejected)
+    assert (_status_counts(given) == want
+            and given.rejected.collect().equals(derived.rejected.collect()))
 
 
 @pytest.mark.parametrize("bad", ["null_customer_id", "null_amount", "non_finite_amount",

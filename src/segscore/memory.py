@@ -17,6 +17,9 @@ distinct ids (HyperLogLog, one column) and plans again.
 id bytes = 0 for integer customer ids, else STRING_ID plus the bytes of ids too long to sit
 in polars' 16-byte string view (``id_bytes``): before the row pass from the longest min / max
 id in the footers' statistics, after it from the ids themselves.
+Rejected rows are not counted beyond the batches: the row pass holds at most
+SPILL_BUFFER_BYTES (32 MiB) of them besides the batches and spills the rest to disk; at the
+end, the batches gone, it reads them back one batch at a time (segscore.spill).
 Everything here reads footers only (and, after the row pass, the ids already in memory); the
 callers' callbacks read the customer ids (the count) or a first row group (the channels).
 """

@@ -331,15 +331,42 @@ def refresh_output_entry(out: Path, rel: str) -> None:
         replace_text(out / "manifest.json", _json_text(manifest))
 
 
-def _write_parts(frame: pl.DataFrame, directory: Path) -> list[dict]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, start in enumerate(range(0, max(frame.height, 1), ROWS_PER_PART)):
-        path = directory / f"part-{i:05d}.parquet"
-        frame.slice(start, ROWS_PER_PART).write_parquet(path, compression="snappy",
-                                                        statistics=True)
-        written.append({"path": str(path), "rows": min(ROWS_PER_PART, frame.height - start)})
-    return written
+class PartWriter:
+    """A table that arrives in pieces, in order, written as directory/part-NNNNN.parquet:
+    ROWS_PER_PART rows a part (the last one fewer; one part of 0 rows when no row arrives),
+    snappy, with statistics. A part's bytes do not depend on how the rows were cut into
+    pieces; at most one part's rows plus the last piece are held."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.pending: list[pl.DataFrame] = []
+        self.pending_rows = 0
+        self.written: list[dict] = []  # {path, rows} of the parts so far
+
+    def add(self, piece: pl.DataFrame) -> None:
+        """Append ``piece``'s rows; write every part they complete."""
+        self.pending.append(piece)
+        self.pending_rows += piece.height
+        while self.pending_rows >= ROWS_PER_PART:
+            rows = pl.concat(self.pending)
+            self._write(rows.slice(0, ROWS_PER_PART))
+            rest = rows.slice(ROWS_PER_PART)
+            self.pending, self.pending_rows = [rest], rest.height
+
+    def close(self, empty: pl.DataFrame) -> list[dict]:
+        """Write the last part (``empty``, a 0-row frame of the table's columns, when no row
+        arrived at all); returns every part written, in order."""
+        if self.pending_rows or not self.written:
+            self._write(pl.concat(self.pending) if self.pending else empty)
+        self.pending, self.pending_rows = [], 0
+        return self.written
+
+    def _write(self, rows: pl.DataFrame) -> None:
+        path = self.directory / f"part-{len(self.written):05d}.parquet"
+        # one chunk: polars writes a table of several chunks with other bytes
+        rows.rechunk().write_parquet(path, compression="snappy", statistics=True)
+        self.written.append({"path": str(path), "rows": rows.height})
 
 
 def check_inputs_outside(out: Path, paths: list[Path]) -> None:
@@ -381,5 +408,13 @@ def write_partitioned(customers: pl.DataFrame, keys: list[str], root: Path) -> l
 
 
 def write_table(frame: pl.DataFrame, directory: Path) -> list[dict]:
-    """A (possibly empty) table as directory/part-NNNNN.parquet."""
-    return _write_parts(frame, directory)
+    """A (possibly empty) table as directory/part-NNNNN.parquet (see PartWriter)."""
+    writer = PartWriter(directory)
+    writer.add(frame)
+    return writer.close(frame.head(0))
+
+
+def scan_parts(paths: list) -> pl.LazyFrame:
+    """The Parquet files ``paths`` as one LazyFrame, rows in that order (each path taken as
+    it is: no glob, no hive keys from directory names such as ``date=2026-06-30/``)."""
+    return pl.scan_parquet(paths, hive_partitioning=False, glob=False)

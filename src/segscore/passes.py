@@ -8,11 +8,15 @@ the :class:`~segscore.accumulate.CustomerAccumulator` (numba, GIL released), so 
 batches are alive at once. Every row of a customer lands in the same partition, so
 per-customer aggregates are exact and the result does not depend on P or on the batches.
 
+Rejected rows are not kept in memory beyond a small buffer: they spill to Parquet files
+(segscore.spill) and at the end come back batch by batch, in input order, to be counted by
+reason and written as rejected/ parts (or, without an output directory, returned in memory).
+
 The default as_of (SPEC §1: end of the day of the latest valid transaction) is learned in the
 same pass: rows are classified without an upper bound, then rejected rows later than the
-derived as_of are re-counted as after_as_of. Only a lookback window without ``--as-of`` needs
-a pre-pass (the window start depends on as_of), and more than MAX_TRACKED_CHANNELS channel
-values a restart with the top channels counted first.
+derived as_of are re-counted as after_as_of (as they are read back). Only a lookback window
+without ``--as-of`` needs a pre-pass (the window start depends on as_of), and more than
+MAX_TRACKED_CHANNELS channel values a restart with the top channels counted first.
 
 Distinct orders: with integer order ids the pass first counts them on the fly (exact while
 each customer's ids rise); the first customer whose ids go down stops it and the pass starts
@@ -22,8 +26,9 @@ again collecting (customer, order) pairs, as it always does for string order ids
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -40,7 +45,9 @@ from segscore.features import MAX_CHANNEL_COLUMNS, ChannelColumns, channel_colum
 from segscore.ingest import (AFTER_AS_OF, FIRST_REJECT, STATUSES, USED, Roles, classify,
                              default_as_of, end_of_day, explain_read_error, rejected_rows,
                              scan_file, scan_inputs)
+from segscore.output import PartWriter, scan_parts
 from segscore.schema import InputFile
+from segscore.spill import RejectedSpill
 
 #: seed of the customer-id hash that assigns partitions (any fixed value works)
 PARTITION_SEED = 20_261_123
@@ -56,16 +63,19 @@ _LATE_CHECKED = STATUSES.index("null_customer_id")
 
 @dataclass
 class Gathered:
-    """What the row passes produced: counts per (file, status), rejected rows, per-customer
-    raw aggregates (one row per customer seen in the used rows), and the as_of / channel
-    columns they were computed with."""
+    """What the row passes produced: counts per (file, status), the rejected rows,
+    per-customer raw aggregates (one row per customer seen in the used rows), and the as_of /
+    channel columns they were computed with. ``rejected`` scans the parts written to the rejected
+    directory (``rejected_parts``: their {path, rows}), or holds the rows in memory when no
+    directory was given (``rejected_parts`` empty)."""
 
     as_of: datetime
     channels: ChannelColumns
     counts: pl.DataFrame
-    rejected: pl.DataFrame
+    rejected: pl.LazyFrame
     raw: pl.DataFrame
     partitions: int
+    rejected_parts: list[dict] = field(default_factory=list)
 
 
 def count_customers(infos: list[InputFile], config: RunConfig, roles: Roles) -> int:
@@ -144,8 +154,9 @@ class _Stream:
 
     def __init__(self, infos: list[InputFile], config: RunConfig, roles: Roles,
                  as_of: datetime | None, partitions: int, channels: ChannelColumns | None,
-                 id_seed: int, order_pairs: bool):
+                 id_seed: int, order_pairs: bool, rejected_dir: Path | None):
         self.infos, self.config, self.roles = infos, config, roles
+        self.rejected_dir = rejected_dir
         self.as_of, self.partitions, self.id_seed = as_of, partitions, id_seed
         self.order_pairs = order_pairs
         self.fixed_channels = channels
@@ -172,63 +183,76 @@ class _Stream:
         return lf.collect()
 
     def run(self) -> Gathered:
-        counts, rejected, raws = [], [], []
+        counts, raws = [], []
         keep = _used_columns(self.roles)
-        plan = [(i, batches(info)) for i, info in enumerate(self.infos)]  # footers read once
-        with ThreadPoolExecutor(max_workers=1) as worker:
+        plan = [(i, offset, rows) for i, info in enumerate(self.infos)  # footers read once
+                for offset, rows in batches(info)]
+        if self.rejected_dir is not None:
+            self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        with RejectedSpill(self.rejected_dir) as spill, \
+                ThreadPoolExecutor(max_workers=1) as worker:
             for p in range(self.partitions):
                 acc = CustomerAccumulator(self.roles, self.channel_book, self.category_book,
                                           self.id_seed, self._capacity(), self.order_pairs)
                 pending = None
-                for i, slices in plan:
-                    for offset, rows in slices:
-                        df = self._read(i, offset, rows, p)
-                        per_status = np.bincount(df["status"].to_numpy(),
-                                                 minlength=len(STATUSES))
-                        counts.append(_status_counts(per_status[:FIRST_REJECT], i))
-                        if per_status[FIRST_REJECT:].any():
-                            rejected.append(df.filter(pl.col("status") >= FIRST_REJECT))
-                        all_used = per_status[USED] == df.height
-                        used = (df if all_used else df.filter(pl.col("status") == USED)).select(keep)
-                        del df
-                        if used.height:
-                            latest = used["order_ts"].max()
-                            self.latest = latest if self.latest is None else max(self.latest, latest)
-                        batch = acc.prepare(used)
-                        del used
-                        if pending is not None:
-                            pending.result()
-                        pending = worker.submit(acc.add, batch)
-                        del batch
+                for b, (i, offset, rows) in enumerate(plan):
+                    df = self._read(i, offset, rows, p)
+                    per_status = np.bincount(df["status"].to_numpy(), minlength=len(STATUSES))
+                    counts.append(_status_counts(per_status[:FIRST_REJECT], i))
+                    if per_status[FIRST_REJECT:].any():
+                        spill.add(b, df.filter(pl.col("status") >= FIRST_REJECT))
+                    all_used = per_status[USED] == df.height
+                    used = (df if all_used else df.filter(pl.col("status") == USED)).select(keep)
+                    del df
+                    if used.height:
+                        latest = used["order_ts"].max()
+                        self.latest = latest if self.latest is None else max(self.latest, latest)
+                    batch = acc.prepare(used)
+                    del used
+                    if pending is not None:
+                        pending.result()
+                    pending = worker.submit(acc.add, batch)
+                    del batch
                 if pending is not None:
                     pending.result()
                 raws.append(acc.raw())
                 del acc
-        return self._finish(counts, rejected, raws)
+            return self._finish(counts, spill, raws)
 
-    def _finish(self, counts: list[pl.DataFrame], rejected: list[pl.DataFrame],
+    def _finish(self, counts: list[pl.DataFrame], spill: RejectedSpill,
                 raws: list[pl.DataFrame]) -> Gathered:
         as_of = self.as_of
-        rej = (pl.concat(rejected) if rejected else
-               self._empty_classified())
         if as_of is None:
             if self.latest is None:
                 raise InputError("no valid transaction in the input: cannot derive as_of "
                                  "(every row has a null/unparseable timestamp, id or amount)")
             as_of = end_of_day(self.latest)
-            late = (pl.col("status") >= _LATE_CHECKED) & (pl.col("order_ts") > as_of)
-            rej = rej.with_columns(pl.when(late).then(pl.lit(AFTER_AS_OF, pl.UInt8))
-                                   .otherwise(pl.col("status")).alias("status"))
-        count_cols = ["file", "status", "len"]
-        counts_all = (pl.concat([c.select(count_cols) for c in counts] +
-                                [rej.group_by("file", "status").len().select(count_cols)],
-                                how="vertical_relaxed")
-                      .group_by("file", "status").agg(pl.col("len").sum()))
-        # in input order, whatever the partition passes and batches
-        rej = rej.filter(pl.col("status") >= FIRST_REJECT).sort("file", "source_row")
         channels, raw = self._channel_columns(pl.concat(raws, how="diagonal_relaxed"))
+        writer = PartWriter(self.rejected_dir) if self.rejected_dir is not None else None
+        kept = []
+        for rows in spill.batches():  # in input order, whatever the passes and batches
+            if self.as_of is None:
+                late = (pl.col("status") >= _LATE_CHECKED) & (pl.col("order_ts") > as_of)
+                rows = rows.with_columns(pl.when(late).then(pl.lit(AFTER_AS_OF, pl.UInt8))
+                                         .otherwise(pl.col("status")).alias("status"))
+            counts.append(rows.group_by("file", "status").len())
+            rejected = rejected_rows(rows.lazy(), self.infos).collect()
+            del rows
+            if writer is not None:
+                writer.add(rejected)
+            else:
+                kept.append(rejected)
+        count_cols = ["file", "status", "len"]
+        counts_all = (pl.concat([c.select(count_cols) for c in counts], how="vertical_relaxed")
+                      .group_by("file", "status").agg(pl.col("len").sum()))
+        empty = rejected_rows(self._empty_classified().lazy(), self.infos).collect()
+        if writer is None:
+            return Gathered(as_of, channels, counts_all, pl.concat(kept or [empty]).lazy(),
+                            raw, self.partitions)
+        parts = writer.close(empty)
         return Gathered(as_of, channels, counts_all,
-                        rejected_rows(rej.lazy(), self.infos).collect(), raw, self.partitions)
+                        scan_parts([f["path"] for f in parts]),
+                        raw, self.partitions, parts)
 
     def _empty_classified(self) -> pl.DataFrame:
         lf = (scan_file(0, self.infos[0], self.config, self.roles).head(0)
@@ -260,9 +284,13 @@ class _Stream:
 
 
 def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datetime | None,
-           partitions: int, channels: ChannelColumns | None = None) -> Gathered:
+           partitions: int, channels: ChannelColumns | None = None,
+           rejected_dir: Path | None = None) -> Gathered:
     """Run the row passes (see the module docstring). ``channels``: the share columns to
-    use (a frozen model's), instead of ranking tonight's channels."""
+    use (a frozen model's), instead of ranking tonight's channels. ``rejected_dir``: where
+    to write the rejected rows as part-NNNNN.parquet files (those beyond the spill buffer
+    go meanwhile to a hidden directory in it, removed before returning); None: spill in the
+    system's temporary directory and return the rows in memory."""
     try:
         if as_of is None and config.window_days is not None:
             as_of = default_as_of(scan_inputs(infos, config, roles), config,
@@ -273,7 +301,7 @@ def gather(infos: list[InputFile], config: RunConfig, roles: Roles, as_of: datet
         while seeds:
             try:
                 return _Stream(infos, config, roles, as_of, partitions, channels, seeds[0],
-                               order_pairs).run()
+                               order_pairs, rejected_dir).run()
             except OrderKeysDescend:  # some customer's order ids go down: count from pairs
                 order_pairs = True
             except TooManyValues:  # too many channel values to track: rank them first

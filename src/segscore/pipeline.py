@@ -29,8 +29,8 @@ from segscore.memory import (BASE_CHANNELS, MemoryPlan, ReportInputs, check_down
                              plan_memory)
 from segscore.model import (FrozenModel, check_model_channels, cluster_features, load_model,
                             model_dict)
-from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, write_json,
-                             write_partitioned, write_table)
+from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, scan_parts,
+                             write_json, write_partitioned, write_table)
 from segscore.passes import (count_customers, gather, model_channel_columns,
                              sample_channel_columns)
 from segscore.report import build_report, check_report_inputs, write_report
@@ -50,11 +50,13 @@ SECTIONS_WAIT_S = 5.0
 
 @dataclass
 class RunResult:
-    """What a run produced. ``customers`` has one row per scored customer (sorted by id)."""
+    """What a run produced. ``customers`` has one row per scored customer (sorted by id).
+    ``rejected`` is lazy: with an output directory it scans the rejected/ files written
+    there (read when collected), without one it holds the rejected rows in memory."""
 
     customers: pl.DataFrame
     unscored: pl.DataFrame
-    rejected: pl.DataFrame
+    rejected: pl.LazyFrame
     model: dict
     manifest: dict
     report: dict
@@ -127,7 +129,9 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         partitions: int | None = None, on_stage=None, report: bool = True) -> RunResult:
     """Score every customer in ``source`` (Parquet file, directory, glob or list).
 
-    With ``out``, writes the run directory atomically (SPEC §5); without, only returns.
+    With ``out``, writes the run directory atomically (SPEC §5); without, only returns
+    (``RunResult.rejected`` then holds the rejected rows in memory; with ``out`` it scans
+    out/rejected/).
     ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
     ``previous`` (last night's output directory) adds migration to the report;
     ``attributes`` (Parquet, one row per customer id) adds attribute breakdowns.
@@ -203,9 +207,10 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         return early is not None
 
     try:
-        result, sequential = _run_stages(infos, config, frozen, as_of_dt, plan, report_inputs,
-                                         clock, start_sections, attributes,
-                                         (cluster_names, where))
+        result, sequential, rejected_parts = _run_stages(
+            infos, config, frozen, as_of_dt, plan, report_inputs, clock, start_sections,
+            attributes, (cluster_names, where),
+            tmp / "rejected" if run_dir is not None else None)
         result.manifest["warnings"] = (
             ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
             + (k_reduced(result.model) if frozen is None else [])  # a model's K is its own
@@ -230,7 +235,7 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                 raise failure
         if run_dir is not None:
             with clock.stage("write", rows=result.customers.height):
-                written = _write(tmp, result, config)
+                written = _write(tmp, result, config, rejected_parts)
             result.out_dir = run_dir.out
         result.timings = clock.to_list()
         result.manifest.update(manifest_extra, outputs=[], timings=result.timings,
@@ -249,6 +254,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             result.manifest["outputs"] = output_files(tmp, written)
             write_json(tmp / "manifest.json", result.manifest)
             run_dir.commit()
+            result.rejected = scan_parts([run_dir.out / f["path"] for f in written
+                                          if f["path"].startswith("rejected/")])
             result.manifest["warnings"] += run_dir.warnings  # stderr only: the file is in place
     except BaseException:
         if early is not None:  # their threads may still write into tmp: wait, but not for
@@ -337,9 +344,11 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
 def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel | None,
                 as_of: datetime | None, plan: MemoryPlan, report_inputs: ReportInputs,
                 clock: StageClock, start_sections, attributes,
-                cluster_names: tuple[tuple[str, ...], str]) -> tuple[RunResult, bool]:
-    """The stages up to the output (the RunResult), and whether the report's optional
-    sections must run one after another to stay within the memory budget.
+                cluster_names: tuple[tuple[str, ...], str], rejected_dir: Path | None
+                ) -> tuple[RunResult, bool, list[dict]]:
+    """The stages up to the output (the RunResult), whether the report's optional
+    sections must run one after another to stay within the memory budget, and the rejected
+    parts the row pass wrote into ``rejected_dir`` ({path, rows}; none without it).
     ``cluster_names``: the clustering features and how messages name them
     (model.cluster_features).
     ``start_sections(customers, early_fits)`` is called once the segments exist (with
@@ -348,8 +357,9 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
     roles = resolve_roles(infos)
     with clock.stage("ingest_and_aggregate") as box:
         g = gather(infos, config, roles, as_of, plan.partitions,
-                   frozen.channels if frozen is not None else None)
+                   frozen.channels if frozen is not None else None, rejected_dir)
         as_of, channels, rejected, raw = g.as_of, g.channels, g.rejected, g.raw
+        rejected_parts = g.rejected_parts
         totals, per_file = reconcile(g.counts, infos)
         del g  # raw is the largest table alive; keep a single reference to it
         if not totals["balanced"] or not all(f["balanced"] for f in per_file):
@@ -415,13 +425,15 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
         "cluster_attributes": cluster_attributes,
     }
     return RunResult(customers=table, unscored=unscored, rejected=rejected, model=model,
-                     manifest=manifest, report={}), sequential
+                     manifest=manifest, report={}), sequential, rejected_parts
 
 
-def _write(tmp: Path, result: RunResult, config: RunConfig) -> list[dict]:
-    """Write customers (partitioned), unscored, rejected and model.json into ``tmp``."""
+def _write(tmp: Path, result: RunResult, config: RunConfig,
+           rejected_parts: list[dict]) -> list[dict]:
+    """Write customers (partitioned), unscored and model.json into ``tmp``; the files
+    written, with the row pass's rejected parts after unscored (paths relative to ``tmp``)."""
     files = write_partitioned(result.customers, list(config.segments.keys), tmp / "customers")
     files += write_table(result.unscored, tmp / "unscored")
-    files += write_table(result.rejected, tmp / "rejected")
+    files += rejected_parts
     write_json(tmp / "model.json", result.model)
     return [{"path": str(Path(f["path"]).relative_to(tmp)), "rows": f["rows"]} for f in files]
