@@ -172,6 +172,34 @@ def test_an_interrupted_run_leaves_no_spill_behind(tmp_path, monkeypatch, small,
     assert _leftovers(tmp_path, system_tmp) == []
 
 
+def test_a_full_disk_while_spilling_is_said_at_once(tmp_path, monkeypatch, small, system_tmp):
+    """ENOSPC writing a spill file is the machine's state: exit 1 with the full-disk message,
+    straight away; the inputs are not decoded again in search of a corrupt page (the read
+    errors' explanation), which at scale reads the whole night once more. Nothing left."""
+    import errno
+    import os
+
+    from segscore import ingest
+
+    monkeypatch.setattr(spill, "SPILL_BUFFER_BYTES", 1)
+
+    def disk_full(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "spill.parquet"))
+
+    def searched(*args, **kwargs):
+        raise AssertionError("the inputs were searched for a corrupt page")
+
+    monkeypatch.setattr(spill.RejectedSpill, "_flush", disk_full)
+    monkeypatch.setattr(ingest, "find_corrupt_file", searched)
+    src = _input(tmp_path / "in" / "t.parquet", 2000)
+    result = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "out"),
+                                       "--quiet", "--k", "off"])
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.output
+    assert "nothing was replaced" in result.output
+    assert _leftovers(tmp_path, system_tmp) == []
+
+
 @pytest.mark.parametrize("as_of,message", [(None, "no valid transaction"),
                                            ("2026-02-01", "nothing to score")])
 def test_every_row_rejected_is_still_exit_2_with_nothing_written(tmp_path, monkeypatch, small,

@@ -8,6 +8,7 @@ checks*, then in-window rows with a bad customer id or amount are rejected.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -271,11 +272,15 @@ def explain_read_error(exc: BaseException, infos: list[InputFile]) -> BaseExcept
     """The error to raise when collecting the scan failed with ``exc``: an InputError naming the
     corrupt file when one is found (exit 2), else ``exc`` itself (an internal error).
 
-    Only called on the failure path, so the extra read costs nothing on good input. Use as::
+    Only called on the failure path, so the extra read costs nothing on good input. A full
+    disk or quota (ENOSPC, EDQUOT: the rejected rows' spill, a write) is ``exc`` at once: no
+    input is searched, which at scale reads every file again. Use as::
 
         except (pl.exceptions.ComputeError, OSError) as exc:
             raise explain_read_error(exc, infos) from None
     """
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return exc
     return find_corrupt_file([i.path for i in infos]) or exc
 
 
