@@ -26,6 +26,11 @@ from segscore.schema import discover
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
+#: cells (previous packed code × current packed code) up to which the matrices are counted
+#: in dense arrays (3 × 8 B per cell: 24 MiB; the default tables need 166² = 27,556).
+#: Beyond — rule tables of hundreds of segments × tiers × stages, whose dense arrays grew with
+#: the square of their product (155 GiB for 729 × 10 × 10) — only the cells holding customers
+DENSE_CELLS = 1 << 20
 
 
 def _check_previous_dir(prev: Path) -> dict:
@@ -273,9 +278,10 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     cc = _side_codes(cur_src, cats, c_lab, strides)
     cm = cur_src["monetary"].to_numpy()
     side = n_codes + 1
-    size = side * side
+    size = side * side if side * side <= DENSE_CELLS else None  # None: sparse cells
     moved_ids = None  # the movers' ids, in id order
-    if ids.dtype.is_integer() and ids.dtype == cur_src.schema["customer_id"]:
+    if (size is not None and ids.dtype.is_integer()
+            and ids.dtype == cur_src.schema["customer_id"]):
         # one merge pass over both id-sorted sides (numba): per cell (previous code, current
         # code) the customers and each side's net spend summed in id order, and the movers'
         # ids and codes in id order (only their pages of the output arrays are touched)
@@ -291,6 +297,8 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         moved_ids = pl.Series("customer_id", u_ids[:k].copy(), dtype=ids.dtype)
         p_moved, c_moved = p_all[:k].copy(), c_all[:k].copy()
         del u_ids, p_all, c_all
+        nz = np.flatnonzero(n_pair)
+        n_cell, rp_cell, rc_cell = n_pair[nz], rp_pair[nz], rc_pair[nz]
     elif coded is not None:
         # string ids coded against tonight's: the union in id order, then the cells by
         # bincount (each side summed in id order; the other side's rows add 0.0)
@@ -298,9 +306,9 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         union_ids = union["customer_id"]
         p_all, c_all = union["pc"].to_numpy(), union["cc"].to_numpy()
         pair = p_all.astype(np.int64) * side + c_all
-        n_pair = np.bincount(pair, minlength=size)
-        rp_pair = np.bincount(pair, weights=union["pm"].to_numpy(), minlength=size)
-        rc_pair = np.bincount(pair, weights=union["cm"].to_numpy(), minlength=size)
+        every = slice(None)
+        nz, n_cell, rp_cell, rc_cell = _cell_sums(pair, every, union["pm"].to_numpy(), every,
+                                                  union["cm"].to_numpy(), size)
     else:
         if perm is not None:
             pc, pm = pc[perm], pm[perm]
@@ -312,16 +320,14 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
             on="customer_id", how="full", coalesce=True).collect()
         union_ids, pair = _sorted_pairs(joined, n_codes)
         p_all, c_all = pair // side, pair % side
-        n_pair = np.bincount(pair, minlength=size)
-        rp_pair = np.bincount(pair[p_all != n_codes], weights=pm, minlength=size)
-        rc_pair = np.bincount(pair[c_all != n_codes], weights=cm, minlength=size)
+        nz, n_cell, rp_cell, rc_cell = _cell_sums(pair, p_all != n_codes, pm,
+                                                  c_all != n_codes, cm, size)
     if moved_ids is None:
         # the movers: the customers whose segment, tier or stage changed, new and disappeared
         # (equal packed codes = the same three values both nights)
         changed = p_all != c_all
         moved_ids = union_ids.filter(pl.Series(changed))
         p_moved, c_moved = p_all[changed], c_all[changed]
-    nz = np.flatnonzero(n_pair)
     pair_p, pair_c = nz // side, nz % side
 
     def part(code: np.ndarray, dim: str) -> np.ndarray:
@@ -342,9 +348,9 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
         keys = cats[dim] + [None]
         k1 = len(keys)
         cell = part(pair_p, dim) * k1 + part(pair_c, dim)
-        n = np.bincount(cell, weights=n_pair[nz], minlength=k1 * k1)
-        rp = np.bincount(cell, weights=rp_pair[nz], minlength=k1 * k1)
-        rc = np.bincount(cell, weights=rc_pair[nz], minlength=k1 * k1)
+        n = np.bincount(cell, weights=n_cell, minlength=k1 * k1)
+        rp = np.bincount(cell, weights=rp_cell, minlength=k1 * k1)
+        rc = np.bincount(cell, weights=rc_cell, minlength=k1 * k1)
         cells = {(keys[i // k1], keys[i % k1]): (int(n[i]), float(rp[i]), float(rc[i]))
                  for i in np.flatnonzero(n)}
         section[plural] = _matrix(cells, cats[dim], list(cur_names[dim]), cur_names[dim],
@@ -353,6 +359,24 @@ def migration_report(customers: pl.DataFrame, previous_dir, config) -> tuple[dic
     # ones in customers/
     section["migration_parquet_rows"] = moved_ids.len()
     return section, _table(moved_ids, p_moved, c_moved, cats, part, n_codes)
+
+
+def _cell_sums(pair: np.ndarray, p_rows, pm: np.ndarray, c_rows, cm: np.ndarray,
+               size: int | None) -> tuple[np.ndarray, ...]:
+    """(the cells holding customers, ascending; per cell: customers, last night's and
+    tonight's net spend) of the union's ``pair`` codes (int64, id order). ``pm`` / ``cm``:
+    net spend of the union rows ``p_rows`` / ``c_rows`` (a mask or slice: the rows in that
+    run), each cell summed in id order. ``size``: cells of the dense arrays; None: only the
+    cells found (np.unique), with the same sums."""
+    cells, index = (None, pair) if size is not None else np.unique(pair, return_inverse=True)
+    k = size if cells is None else len(cells)
+    n = np.bincount(index, minlength=k)
+    rp = np.bincount(index[p_rows], weights=pm, minlength=k)
+    rc = np.bincount(index[c_rows], weights=cm, minlength=k)
+    if cells is not None:
+        return cells, n, rp, rc
+    nz = np.flatnonzero(n)
+    return nz, n[nz], rp[nz], rc[nz]
 
 
 def _table(ids: pl.Series, p_codes: np.ndarray, c_codes: np.ndarray, cats: dict, part,
