@@ -657,3 +657,24 @@ def test_report_score_ranges_bound_every_inner_score_on_both_sides(runs):
             raw = q + 1 - d["score"] if k == "r" else d["score"]
             assert d["above"] == (cuts[raw - 2] if raw > 1 else None), (k, d)
             assert d["at_most"] == (cuts[raw - 1] if raw < q else None), (k, d)
+
+
+def test_shares_of_a_negative_net_revenue_have_no_negative_zero(tmp_path):
+    """Returns above purchases make tonight's net revenue negative: an empty group's revenue
+    share (0 / −95) and the Lorenz / Pareto points at 0 are 0.0, not −0.0 (the page showed
+    "-0.0%"), as every zero in report.json is."""
+    from datetime import datetime
+
+    pl.DataFrame({
+        "customer_id": [1, 2, 2],
+        "order_ts": [datetime(2026, 3, 1), datetime(2026, 3, 2), datetime(2026, 3, 3)],
+        "amount": [10.0, 5.0, -110.0],
+    }).write_parquet(tmp_path / "t.parquet")
+    res = segscore.run(tmp_path / "t.parquet", tmp_path / "out",
+                       config=build_config({"clustering": {"enabled": False}}))
+    report = res.report
+    assert report["totals"]["revenue"] == -95.0
+    assert any(s["customers"] == 0 for s in report["segments"])
+    assert "-0.0" not in json.dumps(report)
+    assert "-0.0" not in (tmp_path / "out" / "report" / "index.html").read_text()
+    assert report["concentration"]["lorenz"][0]["revenue_share"] == 0.0

@@ -286,7 +286,7 @@ def _profiles(stats: pl.DataFrame, by: str, names: dict, actions: dict, total_n:
         gross = float(r.get("gross") or 0.0)
         entry = {"key": key, "name": names.get(key, str(key)), "action": actions.get(key, ""),
                  "customers": n, "customer_share": n / total_n if total_n else 0.0,
-                 "revenue": rev, "revenue_share": rev / total_rev if total_rev else None,
+                 "revenue": rev, "revenue_share": rev / total_rev + 0.0 if total_rev else None,
                  "gross_revenue": gross, "return_amount": float(r.get("returns") or 0.0),
                  "orders": int(r.get("orders") or 0),
                  "return_rate": float(r.get("returns") or 0.0) / gross if gross else None,
@@ -346,7 +346,7 @@ def _concentration(monetary: pl.Series) -> dict:
     pareto = top / total if total else [None] * LORENZ_POINTS
 
     def top_share(k):  # revenue share of the top k customers
-        return float((total - cum_at(np.int64(n - k))) / total) if total else None
+        return float((total - cum_at(np.int64(n - k))) / total) + 0.0 if total else None
 
     tops = [(p, -(-p * n // 100)) for p in TOP_SHARE_PERCENTS]  # ⌈p × n / 100⌉, exactly
 
@@ -363,10 +363,10 @@ def _concentration(monetary: pl.Series) -> dict:
         "top_shares": [{"customer_share": p / 100, "customers": int(k),
                         "revenue_share": top_share(k)} for p, k in tops],
         "lorenz": [{"customer_share": i / 100, "customers": int(k),
-                    "revenue_share": None if b is None else float(b)}
+                    "revenue_share": None if b is None else float(b) + 0.0}
                    for i, (k, b) in enumerate(zip(idx, lorenz))],
         "pareto": [{"customer_share": i / 100, "customers": int(k),
-                    "revenue_share": None if b is None else float(b)}
+                    "revenue_share": None if b is None else float(b) + 0.0}
                    for i, (k, b) in enumerate(zip(idx, pareto))],
     }
 
