@@ -222,6 +222,16 @@ NOTES = [
     "``segscore.run``'s first lookup imported them inside the timed region and every arm "
     "grew by the same ≈ 0.5 s (the stages summed to 0.6–0.7 s less than the run). The "
     "harness now imports ``run`` before the clock starts (also runner.py and scale.py).",
+    "* The eighteenth session, 2026-11-25 01:30 and 01:39 (44093c0, 5 rounds each, back to "
+    "back, nothing else running; the report's code changed only for rule tables with many "
+    "keys, the row pass now spills rejected rows, neither touching this data's path): the "
+    "same code read both options +9.1 % ('met') and then +14.9 % ('not met'); plain −1.0 % "
+    "and +3.0 %. Pooled over the 10 rounds (paired medians, run without the report 9.78 s): "
+    "both options +1.20 s = 12.2 %, plain +0.26 s = 2.7 %; the per-round differences of "
+    "both options ranged from 0.11 to 2.52 s. **Not met**: one series of 5 rounds decides "
+    "nothing here. 3 alternating pairs of the run without the report, the session's starting "
+    "commit c5aa71e against 44093c0: 10.67–11.49 s against 10.59–11.21 s, so this session's "
+    "changes did not slow (or speed) the run the ratio is taken of.",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
