@@ -1244,3 +1244,22 @@ def test_the_api_checks_the_environment_before_loading_numba(data, tmp_path, nam
     out = subprocess.run([sys.executable, "-c", once], capture_output=True, text=True,
                          timeout=300)
     assert out.stdout.strip() == "1", out.stderr
+
+
+def test_validate_with_an_invalid_config_keeps_its_column_mapping(tmp_path):
+    """A config whose [columns] maps the input's names but which is invalid elsewhere
+    (bins = 1): validate reports that problem, and checks the files under the mapped names;
+    under the default names it also called every mapped column missing. A config whose
+    [columns] is itself invalid falls back to the default names."""
+    pl.DataFrame({"cust": [1, 2], "ts": [datetime(2026, 3, 1)] * 2, "amt": [5.0, 7.0]}) \
+        .write_parquet(tmp_path / "t.parquet")
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[columns]\ncustomer_id = "cust"\norder_ts = "ts"\namount = "amt"\n\n'
+                   '[scoring]\nbins = 1\n')
+    r = CliRunner().invoke(main, ["validate", str(tmp_path / "t.parquet"), "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert "bins" in r.output
+    assert "missing" not in r.output and "ok " in r.output, r.output
+    cfg.write_text('[columns]\ncustomer_id = 7\n')
+    r = CliRunner().invoke(main, ["validate", str(tmp_path / "t.parquet"), "--config", str(cfg)])
+    assert r.exit_code == 2 and "customer_id" in r.output

@@ -445,6 +445,21 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None,
     return build_config(user, source, flags)
 
 
+def columns_only(path: Path | str | None) -> RunConfig:
+    """The defaults with only the [columns] table of the config file ``path`` (validate's
+    fallback when the rest of the file is invalid: its files are still checked under their
+    mapped column names, not reported as lacking the default ones); the plain defaults when
+    that table cannot be read or is invalid too."""
+    if path is not None:
+        try:
+            user = _read_toml_text(Path(path).read_text("utf-8-sig"), str(path))
+            if isinstance(user.get("columns"), dict):
+                return build_config({"columns": user["columns"]}, str(path))
+        except (OSError, UnicodeDecodeError, ConfigError):
+            pass
+    return build_config({})
+
+
 def parse_as_of(value: str | date | datetime | None) -> datetime | None:
     """``as_of`` as a naive UTC datetime; a date means the end of that day (SPEC §1). An
     aware datetime (or a timestamp with an offset) is converted to UTC; a naive one is UTC."""

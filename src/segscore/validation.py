@@ -22,7 +22,7 @@ from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
 from segscore.report.migration import check_previous_rows, previous_not_before
-from segscore.config import RunConfig, load_config
+from segscore.config import RunConfig, columns_only, load_config
 from segscore.errors import InputError, naming_flag
 from segscore.features import ChannelColumns, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
@@ -108,7 +108,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             config = load_config(config, *(overrides or ()))
         except InputError as exc:
             problem(config, str(exc))
-            config = load_config(None)  # keep checking the files with the default columns
+            config = columns_only(config)  # keep checking the files, under its [columns]
     frozen = None
     if model_path is not None:
         try:
@@ -166,8 +166,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     if empty:
         problem(None, empty)
     # tonight's id type, which the --customers / --previous ids must cast to: known when
-    # every transactions file could be read (with a bad config, under the default column
-    # names), else None: their ids are then checked as stored
+    # every transactions file could be read (with a bad config, under its [columns] or the
+    # default names), else None: their ids are then checked as stored
     id_dtype = resolve_roles(infos).id_dtype if len(problems) == before_files else None
 
     report: dict = {
