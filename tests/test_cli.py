@@ -1197,19 +1197,25 @@ def test_python_dash_m_segscore_is_the_cli(data, tmp_path):
     assert bad.returncode == 2 and "none" in bad.stderr
 
 
-def test_the_package_lists_its_api_before_loading_it():
-    """``import segscore`` loads neither polars nor numba (the CLI starts without them), yet
-    ``dir(segscore)`` and ``__all__`` name the whole API, and each name resolves."""
+def _python(code: str, **env: str):
+    """``code`` run by a fresh interpreter (this one's), ``env`` added to the environment."""
+    import os
     import subprocess
     import sys
 
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_package_lists_its_api_before_loading_it():
+    """``import segscore`` loads neither polars nor numba (the CLI starts without them), yet
+    ``dir(segscore)`` and ``__all__`` name the whole API, and each name resolves."""
     code = ("import sys, segscore; "
             "heavy = [m for m in ('polars', 'numba') if m in sys.modules]; "
             "listed = set(segscore.__all__) <= set(dir(segscore)); "
             "names = [getattr(segscore, n).__name__ for n in ('run', 'load_config', "
             "'RunConfig', 'RunResult')]; print(heavy, listed, names)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    out = _python(code)
     assert out.stdout.strip() == ("[] True ['run', 'load_config', 'RunConfig', 'RunResult']"), \
         out.stderr
 
@@ -1220,17 +1226,12 @@ def test_the_api_checks_the_environment_before_loading_numba(data, tmp_path, nam
     before it imports numba and polars: a thread count of 0 is segscore's InputError naming
     the variable, as the CLI's exit 2 is; it was numba's own error while it loaded (and a
     polars panic in the row pass). The check runs once, whichever API names are asked for."""
-    import os
-    import subprocess
-    import sys
-
     code = ("import segscore\n"
             "try:\n"
             f"    segscore.run({str(data)!r}, None)\n"
             "except segscore.InputError as exc:\n"
             "    print('InputError:', exc)\n")
-    bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, name: "0"},
-                         capture_output=True, text=True, timeout=300)
+    bad = _python(code, **{name: "0"})
     assert bad.stdout.startswith(f"InputError: {name}=0: must be a positive integer"), \
         bad.stdout + bad.stderr
     assert bad.returncode == 0, bad.stderr
@@ -1241,8 +1242,7 @@ def test_the_api_checks_the_environment_before_loading_numba(data, tmp_path, nam
             "from segscore import run, load_config\n"
             "segscore.RunConfig, segscore.RunResult\n"
             "print(len(calls))\n")
-    out = subprocess.run([sys.executable, "-c", once], capture_output=True, text=True,
-                         timeout=300)
+    out = _python(once)
     assert out.stdout.strip() == "1", out.stderr
 
 
