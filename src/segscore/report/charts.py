@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 BLUE = (74, 123, 209)
 ORANGE = (232, 138, 46)
 #: the text of a number report.json does not have (a report written before the field was
 #: added, or an edited one): not blank, which is a null (docs/report.md)
 MISSING = "–"
+#: the most keys a migration heatmap or a share chart shows: beyond it, the largest ones and
+#: one "(other K keys)" row / column / bar summing the rest (docs/report.md, index.html)
+MAX_KEYS = 30
 
 
 def _rgb(c) -> str:
@@ -46,8 +51,29 @@ def _fmt_num(x) -> str:
     return f"{x:.1f}"  # whole or not (no "484" beside "413.5")
 
 
+def _largest(sizes: list[int], n: int) -> set[int]:
+    """Indices of the n largest sizes (ties: the first)."""
+    return set(sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))[:n])
+
+
+def fold_profiles(profiles: list[dict], n: int = MAX_KEYS) -> tuple[list[dict], int]:
+    """More than n groups: the n with the most customers, in their order, then one
+    "(other K keys)" group with the rest's summed shares; and K (0: not folded)."""
+    if len(profiles) <= n:
+        return profiles, 0
+    keep = _largest([p.get("customers") or 0 for p in profiles], n)
+    rest = [p for i, p in enumerate(profiles) if i not in keep]
+    other = {"name": f"(other {len(rest)} keys)", "synthetic": True}
+    for f in ("customer_share", "revenue_share"):
+        if all(f in p for p in rest):
+            other[f] = math.fsum(p[f] or 0.0 for p in rest)
+    return [p for i, p in enumerate(profiles) if i in keep] + [other], len(rest)
+
+
 def share_bars(profiles: list[dict], label_w: int = 170, bar_w: int = 420) -> dict:
-    """Customer share vs revenue share per group (two bars per row)."""
+    """Customer share vs revenue share per group (two bars per row; folded beyond
+    MAX_KEYS groups)."""
+    profiles, folded = fold_profiles(profiles)
     row_h, pad = 34, 24
     top = max([p.get("customer_share") or 0 for p in profiles] +
               [abs(p.get("revenue_share") or 0) for p in profiles] + [1e-9])
@@ -63,9 +89,11 @@ def share_bars(profiles: list[dict], label_w: int = 170, bar_w: int = 420) -> di
             "rtext": _fmt_pct(rs) if "revenue_share" in p else MISSING,
             "ctx": label_w + round(bar_w * cs / top, 1) + 4,
             "rtx": label_w + round(bar_w * max(rs, 0.0) / top, 1) + 4,
+            "synthetic": p.get("synthetic", False),
         })
     return {"width": label_w + bar_w + 70, "height": pad + len(profiles) * row_h + 10,
-            "x0": label_w, "rows": rows, "c_color": _rgb(BLUE), "r_color": _rgb(ORANGE)}
+            "x0": label_w, "rows": rows, "c_color": _rgb(BLUE), "r_color": _rgb(ORANGE),
+            "folded": folded}
 
 
 def rf_heatmap(grid: dict | None) -> dict | None:
@@ -115,11 +143,53 @@ def pareto(conc: dict | None) -> dict | None:
             "xmid": x0 + w / 2}
 
 
+def _fold_axis(a: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """The rows of a summed per group of row indices."""
+    return np.stack([a[g].sum(axis=0) for g in groups])
+
+
+def fold_matrix(m: dict, n: int = MAX_KEYS) -> dict:
+    """A migration matrix as the page shows it: ``{rows, columns: [(name, synthetic)],
+    customers, kept}``. With more than n keys on a side, the n keys with the most customers
+    (last night's plus tonight's) keep their row and column, in the matrix's order; the
+    others are summed, exactly, into one "(other K keys)" row and column before the new row
+    and the disappeared column, so row and column sums are still the group sizes. ``kept``:
+    n when folded, else 0."""
+    rows = [(name, key is None) for name, key in zip(m["row_names"], m["rows"])]
+    cols = [(name, key is None) for name, key in zip(m["column_names"], m["columns"])]
+    if len(rows) - 1 <= n and len(cols) - 1 <= n:
+        return {"rows": rows, "columns": cols, "customers": m["customers"], "kept": 0}
+    a = np.asarray(m["customers"], dtype=np.int64)
+    size: dict = {}
+    for keys, sums in ((m["rows"][:-1], a[:-1].sum(axis=1)),
+                       (m["columns"][:-1], a[:, :-1].sum(axis=0))):
+        for key, s in zip(keys, sums.tolist()):
+            size[key] = size.get(key, 0) + s
+    order = list(size)
+    keep = {order[i] for i in _largest([size[k] for k in order], n)}
+
+    def groups(keys, labels):
+        kept = [i for i, k in enumerate(keys[:-1]) if k in keep]
+        rest = [i for i, k in enumerate(keys[:-1]) if k not in keep]
+        last = len(keys) - 1
+        out = [[i] for i in kept] + ([rest] if rest else []) + [[last]]
+        names = ([labels[i] for i in kept] + ([(f"(other {len(rest)} keys)", True)] if rest
+                                              else []) + [labels[last]])
+        return out, names
+
+    rg, rows = groups(m["rows"], rows)
+    cg, cols = groups(m["columns"], cols)
+    folded = _fold_axis(_fold_axis(a, rg).T, cg).T
+    return {"rows": rows, "columns": cols, "customers": folded.tolist(), "kept": len(keep)}
+
+
 def matrix_heatmap(m: dict | None) -> dict | None:
-    """Migration matrix: colour by the share of the row (previous group) in each cell."""
+    """Migration matrix: colour by the share of the row (previous group) in each cell
+    (folded beyond MAX_KEYS keys: fold_matrix)."""
     if not m or not m.get("customers"):
         return None
-    rows, cols, counts = m["row_names"], m["column_names"], m["customers"]
+    f = fold_matrix(m)
+    rows, cols, counts = [r[0] for r in f["rows"]], [c[0] for c in f["columns"]], f["customers"]
     cell_w, cell_h, x0, y0 = 78, 30, 170, 120
     cells = []
     for i, rname in enumerate(rows):
@@ -132,15 +202,16 @@ def matrix_heatmap(m: dict | None) -> dict | None:
                           "title": f"{rname} → {cname}: {n:,} ({100 * t:.1f}% of row)"})
     return {"width": x0 + len(cols) * cell_w + 20, "height": y0 + len(rows) * cell_h + 20,
             "cells": cells, "cw": cell_w, "ch": cell_h,
-            # the synthetic "(new)" row and "(disappeared)" column (key null) in italics, so
-            # a segment a config names "(new)" is not taken for them
+            # the synthetic "(new)" row and "(disappeared)" column (key null) and the folded
+            # "(other K keys)" in italics, so a segment a config names "(new)" is not taken
+            # for them
             "rlabels": [{"y": y0 + i * cell_h + cell_h / 2 + 4, "t": str(n),
-                         "synthetic": key is None}
-                        for i, (n, key) in enumerate(zip(rows, m["rows"]))],
+                         "synthetic": synthetic}
+                        for i, (n, synthetic) in enumerate(f["rows"])],
             "clabels": [{"x": x0 + j * cell_w + cell_w / 2, "y": y0 - 8, "t": str(n),
-                         "synthetic": key is None}
-                        for j, (n, key) in enumerate(zip(cols, m["columns"]))],
-            "x0": x0}
+                         "synthetic": synthetic}
+                        for j, (n, synthetic) in enumerate(f["columns"])],
+            "x0": x0, "kept": f["kept"], "full": f"{len(m['rows'])} × {len(m['columns'])}"}
 
 
 def cluster_bars(clusters: list[dict] | None) -> dict | None:
