@@ -373,3 +373,17 @@ def test_older_reports_still_render(manychan):
     share = r["segments"][0]["channel_mix"]["share_ch19"]
     assert f"{100 * share:.1f}%" in html
 
+
+
+def test_rf_tooltip_of_an_empty_cell_has_no_mean():
+    """An R×F cell without customers has no mean (null in report.json): its tooltip says
+    the count only; "–" is for a report.json that lacks the means altogether."""
+    from segscore.report.charts import MISSING, rf_heatmap
+
+    grid = {"q": 2, "counts": [[3, 0], [1, 2]], "mean_monetary": [[10.0, None], [4.5, 8.0]]}
+    titles = [c["title"] for c in rf_heatmap(grid)["cells"]]
+    assert titles == ["R=1 F=1: 3 customers, mean monetary 10.0", "R=1 F=2: 0 customers",
+                      "R=2 F=1: 1 customers, mean monetary 4.5",
+                      "R=2 F=2: 2 customers, mean monetary 8.0"]
+    old = rf_heatmap({"q": 2, "counts": grid["counts"]})
+    assert all(c["title"].endswith(f"mean monetary {MISSING}") for c in old["cells"])

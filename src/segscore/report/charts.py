@@ -101,7 +101,9 @@ def rf_heatmap(grid: dict | None) -> dict | None:
         return None
     q = grid["q"]
     cell, x0, y0 = 70, 60, 20
-    counts, mm = grid["counts"], grid.get("mean_monetary") or [[None] * q] * q
+    counts, mm = grid["counts"], grid.get("mean_monetary")
+    lacks_means = mm is None  # a report.json without them: "–"; an empty cell's is null
+    mm = mm or [[None] * q] * q
     peak = max(max(r) for r in counts) or 1
     cells = []
     for r in range(q):
@@ -111,8 +113,10 @@ def rf_heatmap(grid: dict | None) -> dict | None:
             cells.append({"x": x0 + f * cell, "y": y0 + (q - 1 - r) * cell, "w": cell - 2,
                           "fill": heat(t), "ink": ink(t), "n": f"{n:,}",
                           "m": "" if mm[r][f] is None else f"avg {_fmt_num(mm[r][f])}",
-                          "title": f"R={r + 1} F={f + 1}: {n:,} customers, mean monetary "
-                                   f"{_fmt_num(mm[r][f]) or '–'}"})
+                          "title": f"R={r + 1} F={f + 1}: {n:,} customers"
+                                   + (f", mean monetary {MISSING}" if lacks_means
+                                      else "" if mm[r][f] is None
+                                      else f", mean monetary {_fmt_num(mm[r][f])}")})
     return {"width": x0 + q * cell + 20, "height": y0 + q * cell + 50, "cells": cells,
             "xlabels": [{"x": x0 + f * cell + cell / 2, "t": str(f + 1)} for f in range(q)],
             "ylabels": [{"y": y0 + (q - 1 - r) * cell + cell / 2 + 4, "t": str(r + 1)}
