@@ -552,12 +552,17 @@ def render(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rebuild_md() -> None:
+def render_results() -> str:
+    """RESULTS_report.md from every ``results/report-*.json``."""
     results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("report-*.json"))]
     for rec in results:  # the summaries from the raw runs, so every row has today's measures
         rec["summary"] = {cfg: summarize(rec["runs"][cfg], rec["runs"].get(NO_REPORT))
                           for cfg in rec["runs"] if cfg != NO_REPORT}
-    RESULTS_MD.write_text(render(results), "utf-8")
+    return render(results)
+
+
+def rebuild_md() -> None:
+    RESULTS_MD.write_text(render_results(), "utf-8")
     print(f"wrote {RESULTS_MD}")
 
 

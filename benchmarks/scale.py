@@ -452,12 +452,17 @@ def targets(s: dict, rec: dict) -> list[str]:
     return L
 
 
-def write_report() -> Path:
+def render_results() -> str:
+    """RESULTS.md from every ``results/<customers>.json`` and ``results/diagnosis.md``."""
     recs = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))
             if p.stem.isdigit()]  # <customers>.json; other benchmarks keep their own files
     recs.sort(key=lambda r: r["customers_generated"])
+    return render(recs)
+
+
+def write_report() -> Path:
     out = HERE / "RESULTS.md"
-    out.write_text(render(recs))
+    out.write_text(render_results())
     return out
 
 

@@ -142,3 +142,9 @@ def test_small_run_is_listed_without_a_verdict():
     assert "**not met**" not in md and "No 10M-customer measurement yet." in md
     md = br.render([rec(20_000), rec(10_000_000)]).split("## Notes")[0]
     assert md.count("**not met**") == 2  # the 10M row and its verdict
+
+
+def test_committed_results_md_is_what_a_rebuild_writes():
+    """RESULTS_report.md is generated ("do not edit by hand"): a hand edit would be lost by
+    the next run's rebuild."""
+    assert br.render_results() == br.RESULTS_MD.read_text("utf-8")
