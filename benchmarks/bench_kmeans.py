@@ -167,7 +167,29 @@ def compare(n: int = 10_000_000, seeds: int = 3, timeout: float = 300.0,
     return results
 
 
+USAGE = """usage: python benchmarks/bench_kmeans.py [n_rows] [seeds] [timeout_s] [run_minibatch 0/1]
+
+defaults: 10000000 3 300 1. Fit + assign on n_rows x 4 float32, k = 8, every run in a fresh
+process: ours and sklearn KMeans(n_init=1) alternating for random_state 0..seeds-1, then one
+sklearn MiniBatchKMeans run with its defaults unless run_minibatch is 0 (at 10M it takes
+~15 min). A run over timeout_s seconds is killed. Prints one JSON line per run (seconds,
+inertia, peak memory above X); nothing is written to benchmarks/RESULTS_kmeans.md, which is
+kept by hand. The matrix is cached in /tmp/segscore_bench_kmeans_<n_rows>.npy."""
+
+
+def main(argv: list[str]) -> list[dict] | None:
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return None
+    try:
+        args = [float(a) for a in argv]
+    except ValueError:
+        raise SystemExit(USAGE) from None
+    if len(args) > 4:
+        raise SystemExit(USAGE)
+    return compare(int(args[0]) if args else 10_000_000, int(args[1]) if len(args) > 1 else 3,
+                   args[2] if len(args) > 2 else 300.0, minibatch=len(args) < 4 or bool(args[3]))
+
+
 if __name__ == "__main__":
-    args = [float(a) for a in sys.argv[1:]]
-    compare(int(args[0]) if args else 10_000_000, int(args[1]) if len(args) > 1 else 3,
-            args[2] if len(args) > 2 else 300.0, minibatch=len(args) < 4 or bool(args[3]))
+    main(sys.argv[1:])

@@ -29,7 +29,9 @@ compilation (each fresh process still loads its kernels from that cache, as a ni
 does).
 Raw numbers go to ``benchmarks/results/report-<n>-<date>.json`` (one per session);
 ``benchmarks/RESULTS_report.md`` is rebuilt from every such file (``--report-only`` rebuilds it
-without running anything).
+without running anything). The target is judged at 10M customers: a smaller run (e.g.
+``--customers 20000 --repeat 1 --warm-gib 0``, under a minute, to check that the benchmark
+works) is listed without met / not met.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS_report.md"
 TARGET = 0.10  # the report may add at most 10 % to a run's wall time (issue 4)
+#: the size the target is set at: a smaller run's row gets no met / not met
+TARGET_CUSTOMERS = 10_000_000
 CONFIGS = ("plain", "previous+customers")
 #: every configuration, in display order: ``--each-option`` adds the one-option arms
 ALL_CONFIGS = ("plain", "previous", "customers", "previous+customers")
@@ -502,7 +506,7 @@ def render(results: list[dict]) -> str:
         for cfg in [c for c in ALL_CONFIGS if c in rec["summary"]]:
             s = rec["summary"][cfg]
             ok = ("**met**" if share_of(s) <= TARGET else "**not met**") \
-                if cfg == "previous+customers" else ""
+                if cfg == "previous+customers" and rec["customers"] >= TARGET_CUSTOMERS else ""
             sec = lambda k: f"{s[k]:.2f}" if k in s else "–"  # noqa: E731
             added = (f"{s['no_report_wall_s']:.2f} | {s['added_s']:.2f} | "
                      f"{100 * s['added_share']:.1f} %" if "added_s" in s else "– | – | –")
@@ -534,7 +538,7 @@ def render(results: list[dict]) -> str:
                  "added_share" in rec["summary"]["previous+customers"],
                  rec["date"], rec["machine"].get("git_head"))
                 for rec in sorted(results, key=lambda r: r["date"])
-                if rec["customers"] >= 10_000_000 and not rec.get("string_ids")]
+                if rec["customers"] >= TARGET_CUSTOMERS and not rec.get("string_ids")]
     lines += ["", "## Verdict", ""]
     if not verdicts:
         lines.append("No 10M-customer measurement yet.")
@@ -548,12 +552,17 @@ def render(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rebuild_md() -> None:
+def render_results() -> str:
+    """RESULTS_report.md from every ``results/report-*.json``."""
     results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("report-*.json"))]
     for rec in results:  # the summaries from the raw runs, so every row has today's measures
         rec["summary"] = {cfg: summarize(rec["runs"][cfg], rec["runs"].get(NO_REPORT))
                           for cfg in rec["runs"] if cfg != NO_REPORT}
-    RESULTS_MD.write_text(render(results), "utf-8")
+    return render(results)
+
+
+def rebuild_md() -> None:
+    RESULTS_MD.write_text(render_results(), "utf-8")
     print(f"wrote {RESULTS_MD}")
 
 

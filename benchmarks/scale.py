@@ -7,6 +7,10 @@ recorded as the first run of the session), then ``--repeat`` rounds in which eve
 once, alternating (in a seeded random order per round; every input file is read right before
 each run so all engines start with the data in the page cache), each in its own subprocess
 (``benchmarks.runner``). Peak RSS is the OS's ``ru_maxrss`` of that child (``os.wait4``).
+On Linux that is at least this process's own peak RSS when the child started (carried over
+at exec; ~0.3 GiB: this process imports the baselines' packages for their versions), so at
+small sizes the baselines' peaks show that floor; the data is generated in a child process
+for the same reason.
 A baseline whose clustering stage exceeds ``--cluster-timeout`` is killed; its clustering time
 is then a lower bound, and later rounds run it without clustering (its pre-clustering stages
 are still timed every round).
@@ -145,10 +149,10 @@ def machine() -> dict:
 
 def run_size(n: int, repeat: int, engines: tuple[str, ...], cluster_timeout: float,
              warm_gib: float = 0.0) -> dict:
-    from benchmarks.data import dataset
+    from benchmarks.data import dataset_in_child
 
     t0 = time.perf_counter()
-    base = dataset(n)
+    base = dataset_in_child(n)  # not in this process: its peak would floor every child's
     gen_s = time.perf_counter() - t0
     src = base / "transactions"
     rows, nbytes = count_rows(src)
@@ -305,7 +309,9 @@ def render(records: list[dict]) -> str:
          "The machine is a noisy shared VM (each section gives the load average at its start); "
          "engines were alternated within one session and the figures are medians of the "
          "repeats. Peak RSS = the OS's `ru_maxrss` of each "
-         "engine's own subprocess (includes the Python interpreter and imports).",
+         "engine's own subprocess (includes the Python interpreter and imports; on Linux "
+         "it is also at least the benchmark's own process's peak when the child started, "
+         "≈ 0.3 GiB, which is what the baselines show at the smallest sizes).",
          "`work` = wall time of the engine's work inside its process (imports excluded); "
          "`process` = whole subprocess wall (interpreter start + imports + work).", ""]
     notes = RESULTS_DIR / "diagnosis.md"  # hand-written analysis, kept across regenerations
@@ -452,12 +458,17 @@ def targets(s: dict, rec: dict) -> list[str]:
     return L
 
 
-def write_report() -> Path:
+def render_results() -> str:
+    """RESULTS.md from every ``results/<customers>.json`` and ``results/diagnosis.md``."""
     recs = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))
             if p.stem.isdigit()]  # <customers>.json; other benchmarks keep their own files
     recs.sort(key=lambda r: r["customers_generated"])
+    return render(recs)
+
+
+def write_report() -> Path:
     out = HERE / "RESULTS.md"
-    out.write_text(render(recs))
+    out.write_text(render_results())
     return out
 
 

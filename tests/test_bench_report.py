@@ -119,3 +119,32 @@ def test_each_option_arms_pass_their_inputs_and_get_no_verdict(tmp_path):
     verdicts = [x.split("|")[-2].strip() for x in rows]
     # customers alone adds 15 %, but only both options together are judged (9 %: met)
     assert verdicts == ["", "", "", "**met**"]
+
+
+def test_small_run_is_listed_without_a_verdict():
+    """The target is set at 10M customers: a quick 20,000-customer check used to get
+    '**not met**' in its row (the report's fixed cost is a large share of a 1 s run)."""
+    base = [{"wall_s": 0.8, "load_avg": [2.0]}]
+    runs = [{"wall_s": 0.89, "report_s": 0.07, "report_share": 0.08, "report_build_s": 0.04,
+             "sections": {}, "load_avg": [2.0]}]
+    s = br.summarize(runs, base)
+    assert br.share_of(s) > br.TARGET
+
+    def rec(n):
+        return {"customers": n, "date": "2026-11-25T01:50:00+00:00", "repeat": 1,
+                "fresh_processes": True, "machine": {"git_head": "abc1234"},
+                "runs": {"no report": base, "plain": runs, "previous+customers": runs},
+                "summary": {"plain": s, "previous+customers": s}}
+
+    md = br.render([rec(20_000)]).split("## Notes")[0]  # the notes quote old verdicts
+    row = [x for x in md.splitlines() if x.startswith("| 20,000") and "previous+customers" in x]
+    assert row and row[0].split("|")[-2].strip() == ""
+    assert "**not met**" not in md and "No 10M-customer measurement yet." in md
+    md = br.render([rec(20_000), rec(10_000_000)]).split("## Notes")[0]
+    assert md.count("**not met**") == 2  # the 10M row and its verdict
+
+
+def test_committed_results_md_is_what_a_rebuild_writes():
+    """RESULTS_report.md is generated ("do not edit by hand"): a hand edit would be lost by
+    the next run's rebuild."""
+    assert br.render_results() == br.RESULTS_MD.read_text("utf-8")
