@@ -83,6 +83,12 @@ def slug(text: str, max_len: int = 32) -> str:
     return s or "x"
 
 
+def channel_column_count(distinct: int) -> int:
+    """The share columns ``distinct`` channel values get when tonight's channels are ranked:
+    at most MAX_CHANNEL_COLUMNS, + 1 for share_other beyond."""
+    return min(distinct, MAX_CHANNEL_COLUMNS) + (distinct > MAX_CHANNEL_COLUMNS)
+
+
 def channel_columns(used: pl.LazyFrame) -> ChannelColumns:
     """The (up to 16) most frequent non-null channels in the used rows, ties by value."""
     counts = (used.filter(pl.col("channel").is_not_null()).group_by("channel").len()

@@ -158,14 +158,18 @@ def planned_id_bytes(infos: list[InputFile]) -> float:
     return id_bytes(True, longest if longest > STRING_INLINE else 0)
 
 
+def id_payload(ids: pl.Expr) -> pl.Expr:
+    """``id_bytes``' payload of the string ids ``ids``, one per customer: their mean bytes
+    stored outside the string view (0 without ids)."""
+    lengths = ids.str.len_bytes()
+    return (lengths.filter(lengths > STRING_INLINE).sum() / lengths.len()).fill_nan(0.0)
+
+
 def measured_id_bytes(ids: pl.Series) -> float:
     """``id_bytes`` after the row pass, from the customers' ids themselves."""
     if ids.dtype != pl.String:
         return 0.0
-    n = ids.len()
-    lengths = ids.str.len_bytes()
-    payload = float(lengths.filter(lengths > STRING_INLINE).sum()) / n if n else 0.0
-    return id_bytes(True, payload)
+    return id_bytes(True, ids.to_frame().select(id_payload(pl.col(ids.name))).item())
 
 
 def downstream_bytes(customers: int, channel_columns: int = BASE_CHANNELS,

@@ -41,7 +41,8 @@ from segscore.accumulate import (MAX_TRACKED_CHANNELS, Codebook, CustomerAccumul
 from segscore.config import RunConfig
 from segscore.distinct import count_distinct
 from segscore.errors import InputError
-from segscore.features import MAX_CHANNEL_COLUMNS, ChannelColumns, channel_columns
+from segscore.features import (MAX_CHANNEL_COLUMNS, ChannelColumns, channel_column_count,
+                               channel_columns)
 from segscore.ingest import (AFTER_AS_OF, FIRST_REJECT, STATUSES, USED, Roles, classify,
                              default_as_of, end_of_day, explain_read_error, rejected_rows,
                              scan_file, scan_inputs)
@@ -98,7 +99,7 @@ def sample_channel_columns(infos: list[InputFile], config: RunConfig, roles: Rol
         values = (scan_file(i, info, config, roles).slice(0, rows).select("channel")
                   .unique().collect()["channel"].drop_nulls())
         seen.update(values.to_list())
-    return min(len(seen), MAX_CHANNEL_COLUMNS) + (len(seen) > MAX_CHANNEL_COLUMNS)
+    return channel_column_count(len(seen))
 
 
 def model_channel_columns(channels: ChannelColumns | None, roles: Roles) -> int | None:
