@@ -204,6 +204,77 @@ def test_budget_is_checked_again_with_the_customer_ids_bytes(tmp_path, kind, ref
     assert not out.exists()
 
 
+@pytest.mark.parametrize("refused", [True, False])
+def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch, refused):
+    """Long string ids without footer statistics: the plan counts 32 B per id, the check
+    after the row pass 71 B. Under a budget between the two, run passes its plan and stops
+    after the row pass (exit 2); validate reads the same rows and gives the same message
+    (exit 2), its rows still reconciled. Under a budget that holds them, neither refuses.
+    (The row batches taken as free, so that 3,000 customers decide the plan.)"""
+    from click.testing import CliRunner
+
+    from segscore import memory
+    from segscore.cli import main
+    from segscore.validation import validation_report
+
+    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    n = 3000
+    src = _ids_file(tmp_path / "t.parquet", [f"customer-{i:030d}" for i in range(n)],
+                    statistics=False)
+    planned = memory.downstream_bytes(int(n * 1.05), 4, memory.STRING_ID)
+    measured = memory.downstream_bytes(n, 0, memory.STRING_ID + 39)
+    budget = (planned + measured) // 2 if refused else measured + 2**20
+    limit = ["--memory-limit", repr(budget / 2**30)]
+    ran = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "out"),
+                                    "--k", "off", "--quiet", *limit])
+    checked = CliRunner().invoke(main, ["validate", str(src), "--k", "off", *limit])
+    if not refused:
+        assert ran.exit_code == 0, ran.output
+        assert checked.exit_code == 0 and "\nvalid" in checked.output, checked.output
+        return
+    message = ("memory budget exceeded after the row pass: 3,000 customers with 0 channel "
+               "columns and string ids (71 B per customer)")
+    said = " ".join(ran.output.split())  # (the error line may be wrapped)
+    assert ran.exit_code == 2 and message in said, ran.output
+    assert not (tmp_path / "out").exists()
+    assert checked.exit_code == 2, checked.output
+    problems = [line for line in checked.output.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 1 and message in problems[0]
+    assert problems[0].removeprefix("problem: ") in said
+    report = validation_report(src, memory_limit_bytes=budget)  # the rows still reconcile
+    assert report["rows"]["used"] == 2 * n and report["memory_limit_bytes"] == budget
+
+
+def test_validate_counts_the_channel_columns_the_run_has_after_the_row_pass(tmp_path,
+                                                                           monkeypatch):
+    """20 channel values, all after the first row group: the plan samples one channel, the
+    run finds 17 columns (16 + share_other) after its row pass and stops; validate ranks the
+    used rows' channels as the run does and gives the same message."""
+    import numpy as np
+
+    from segscore import memory
+    from segscore.validation import validation_report
+
+    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    n = 3000
+    src = tmp_path / "t.parquet"
+    pl.DataFrame({
+        "customer_id": np.arange(n).repeat(2),
+        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
+                                      "10m", eager=True).head(2 * n),
+        "amount": [5.0] * (2 * n),
+        "channel": ["ch00"] * n + [f"ch{i % 20:02d}" for i in range(n)],
+    }).write_parquet(src, row_group_size=n)
+    budget = (memory.downstream_bytes(int(n * 1.05), 4) + memory.downstream_bytes(n, 17)) // 2
+    cfg = build_config({"clustering": {"enabled": False}})
+    message = "after the row pass: 3,000 customers with 17 channel columns"
+    with pytest.raises(segscore.InputError, match=message):
+        segscore.run(src, config=cfg, memory_limit_bytes=budget)
+    report = validation_report(src, cfg, memory_limit_bytes=budget)
+    assert [p["message"] for p in report["problems"] if message in p["message"]] \
+        and not report["ok"]
+
+
 def test_id_bytes_from_the_footer_and_from_the_ids(tmp_path):
     """Before the row pass every string id counts as long as the longer of the footer
     statistics' min and max (ids of one format share a length); after it, the ids' mean

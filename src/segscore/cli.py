@@ -223,6 +223,11 @@ def _overrides(window_days, bins, preset, k) -> tuple[dict, dict]:
     return over, flags
 
 
+def _limit_bytes(memory_limit_gb: float | None) -> int | None:
+    """--memory-limit in bytes (None: not given, the run's default budget)."""
+    return int(memory_limit_gb * 2**30) if memory_limit_gb else None
+
+
 def _model_flags(bins, preset, k) -> dict:
     """The flags a --model fixes, as model.check_flags compares them (None: not given)."""
     return {"--bins": bins, "--segments": preset,
@@ -249,8 +254,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
         result = run(source, out, config=config, config_path=config_path, as_of=as_of,
                      model_path=model_path,
                      overwrite=overwrite, previous=previous, attributes=attributes,
-                     memory_limit_bytes=(int(memory_limit_gb * 2**30) if memory_limit_gb
-                                         else None),
+                     memory_limit_bytes=_limit_bytes(memory_limit_gb),
                      on_stage=StageProgress(quiet))
     except ConfigError as exc:  # e.g. a --window-days reaching before the year 1
         raise naming_flag(exc, overrides[1], config_path) from None
@@ -400,9 +404,13 @@ def generate(customers, out, seed, files, quiet):
 @click.option("--model", "model_path", type=PathText(dir_okay=False),
               help="model.json the run would re-apply: checked as run checks it (and "
                    "--bins/--segments/--k against it).")
+@click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
+              callback=_finite,
+              help="The run's memory budget in GiB (default, as in run: 80% of the memory "
+                   "available): its plan and its check after the row pass are made for it.")
 @_guard
 def validate(source, config_path, as_of, window_days, bins, preset, k, attributes, previous,
-             model_path):
+             model_path, memory_limit_gb):
     """Report every config, file and schema problem and the would-be row reconciliation,
     without scoring. Exit 2 when there is a problem; what a run would warn about (a
     --previous not before tonight) is a warning on stderr, not a problem."""
@@ -415,7 +423,8 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
     report = validation_report(list(source), config_path, as_of=parse_as_of(as_of),
                                attributes=attributes, previous=previous,
                                model_path=model_path, model_flags=model_flags,
-                               overrides=_overrides(window_days, bins, preset, k))
+                               overrides=_overrides(window_days, bins, preset, k),
+                               memory_limit_bytes=_limit_bytes(memory_limit_gb))
     try:
         click.echo(format_report(report))
     except BrokenPipeError:  # `validate … | head -1`: the verdict is the exit code all the same

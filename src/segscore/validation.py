@@ -6,7 +6,8 @@ first) and, when the input is usable, the row reconciliation a run would produce
 computed with the same classification as the run (:func:`segscore.ingest.classify`).
 
 It also reports the memory plan (see :mod:`segscore.memory`): how many customer-hash
-partitions a run would use under the budget, or the problem when no plan fits.
+partitions a run would use under the budget, or the problem when no plan fits; and, with
+the rows read, whether the run's check after its row pass would refuse them.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from segscore.report.attributes import check_attribute_rows
 from segscore.report.migration import check_previous_rows, previous_not_before
 from segscore.config import RunConfig, columns_only, load_config
 from segscore.errors import InputError, naming_flag
-from segscore.features import ChannelColumns, channel_columns
+from segscore.features import ChannelColumns, channel_column_count, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, find_corrupt_file,
                              no_purchase_message, reconcile, resolve_roles, scan_inputs)
-from segscore.memory import plan_memory
+from segscore.memory import ReportInputs, check_downstream, id_bytes, id_payload, plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
 from segscore.passes import count_customers, model_channel_columns
@@ -57,6 +58,33 @@ def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
         check_model_channels(names, frozen, set(purchased), where)
 
 
+def _check_downstream(used: pl.LazyFrame, roles: Roles, frozen: ChannelColumns | None,
+                      limit: int | None, report_inputs: ReportInputs) -> None:
+    """InputError, as the run raises it right after its row pass (memory.check_downstream),
+    when the per-customer tables or the report stage will not fit ``limit``: with the
+    customers of the ``used`` rows, the channel columns the run would have (tonight's
+    ranking, or the model's ``frozen`` ones plus share_other for a channel they lack) and
+    the bytes of their string ids. One aggregation over the used rows (none without a
+    limit)."""
+    if limit is None:
+        return
+    ids, channel = pl.col("customer_id"), pl.col("channel")
+    aggs = [ids.n_unique().alias("customers")]
+    if roles.id_dtype == pl.String:
+        aggs.append(id_payload(ids.unique()).alias("payload"))
+    if roles.channel and frozen is None:
+        aggs.append(channel.drop_nulls().n_unique().alias("channels"))
+    elif roles.channel:
+        aggs.append((channel.is_not_null() & ~channel.is_in(frozen.values)).any()
+                    .alias("uncoded"))
+    found = used.select(aggs).collect().row(0, named=True)
+    n_channels = (0 if not roles.channel else
+                  channel_column_count(found["channels"]) if frozen is None else
+                  len(frozen.names) + (frozen.other or bool(found["uncoded"])))
+    per_id = id_bytes(True, found["payload"]) if "payload" in found else 0.0
+    check_downstream(found["customers"], n_channels, limit, report_inputs, per_id)
+
+
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
                       memory_limit_bytes: int | None = None, attributes=None,
@@ -69,6 +97,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     latest valid transaction). ``deep`` also decodes the mapped columns of every file, which
     finds corrupt data pages (costs one read of those columns). The memory plan under
     ``memory_limit_bytes`` (None = the run's default budget) is reported; no plan is a problem.
+    With the rows read, the run's check right after its row pass is made too, under the
+    plan's budget (memory.check_downstream: the customers, channel columns and id bytes of
+    the used rows, the ``attributes`` / ``previous`` sizes); its refusal is a problem.
     ``overrides``: (config overrides, the flags that set them) as ``load_config`` takes them
     (the CLI's ``--window-days``), applied to a TOML path or the defaults.
     ``attributes``: the attributes file a run would get (``--customers``), checked as a run
@@ -86,8 +117,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     Returns a JSON-safe dict: ``ok`` (no problem), ``problems`` (list of {path, message}),
     ``warnings`` (the texts a run would warn with about these inputs, as in manifest.json:
     a ``previous`` whose as_of is not before tonight's; no problem, so ``ok`` is unchanged),
-    ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes`` and ``partitions`` (the
-    memory plan, upper-bound estimate with one customer per row), ``attributes`` /
+    ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes``, ``partitions`` and
+    ``memory_limit_bytes`` (the memory plan, upper-bound estimate with one customer per row,
+    and the budget it was made for: None when none is known; ``memory_limit_default``: the
+    run's default, 80% of the memory available), ``attributes`` /
     ``previous`` ({path, rows_checked, ids_cast: False when tonight's id type was unknown})
     when that input passed, and when the rows were read (no file, config, model or memory
     plan problem): ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per
@@ -175,8 +208,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         "files": [{"path": str(i.path), "bytes": i.bytes, "rows": i.rows, "kinds": i.kinds,
                    **({"from_path": i.path_values} if i.path_values else {})}
                   for i in infos],
-        "estimated_peak_bytes": 0, "partitions": None,
+        "estimated_peak_bytes": 0, "partitions": None, "memory_limit_bytes": None,
+        "memory_limit_default": memory_limit_bytes is None,
     }
+    limit = None
     if infos:
         try:
             count = None if problems else (  # counting reads the id column: good files only
@@ -185,7 +220,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                                model_channels=model_channel_columns(
                                    frozen.channels if frozen is not None else None,
                                    resolve_roles(infos)))
-            report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions)
+            limit = plan.limit
+            report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions,
+                          memory_limit_bytes=limit)
         except InputError as exc:
             problem(None, str(exc))
     # the rows are read (reconciled) only when the files, config, model and plan are fine
@@ -195,9 +232,11 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     def checked(path) -> dict:
         return {"path": str(path), "rows_checked": bool(deep), "ids_cast": id_dtype is not None}
 
+    sizes = {"attributes": ReportInputs(), "previous": ReportInputs()}  # for the budget
     if attributes is not None:  # the run's up-front checks (id column, its type, footers),
         try:  # and with ``deep`` those of its read (columns decode, ids cast, no id twice)
-            check_report_inputs(config, attributes_path=attributes, id_dtype=id_dtype)
+            sizes["attributes"] = check_report_inputs(config, attributes_path=attributes,
+                                                      id_dtype=id_dtype)
             if deep:
                 check_attribute_rows(attributes, id_dtype, config)
         except InputError as exc:
@@ -206,7 +245,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             report["attributes"] = checked(attributes)
     if previous is not None:  # the same: up front, and with ``deep`` what its read finds
         try:  # (the columns the migration reads decode, ids cast, no id twice)
-            check_report_inputs(config, previous_dir=previous, id_dtype=id_dtype)
+            sizes["previous"] = check_report_inputs(config, previous_dir=previous,
+                                                    id_dtype=id_dtype)
             if deep:
                 check_previous_rows(Path(previous), id_dtype)
         except InputError as exc:
@@ -236,6 +276,14 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             per_customer = (classified.filter(pl.col("status") == USED)
                             .group_by("customer_id").len().collect()["len"])
             check_exact_sums(per_customer, config.max_abs_amount)
+        try:  # what the run refuses right after its row pass; the rows still reconcile
+            _check_downstream(classified.filter(pl.col("status") == USED), roles,
+                              frozen.channels if frozen is not None else None, limit,
+                              ReportInputs(sizes["attributes"].attribute_rows,
+                                           sizes["attributes"].attribute_row_bytes,
+                                           sizes["previous"].previous_customers))
+        except InputError as exc:
+            problem(None, str(exc))
     except InputError as exc:  # e.g. a --window-days reaching before the year 1
         problem(None, str(naming_flag(exc, overrides[1] if overrides else {},
                                       config_source)))
@@ -276,8 +324,12 @@ def format_report(report: dict) -> str:
         lines.append(f"as_of {report['as_of']}: rows read {r['read']:,} = used {r['used']:,} + "
                      f"after as_of {r['after_as_of']:,} + outside window {r['outside_window']:,} "
                      f"+ rejected {r['rejected_total']:,} ({rejected})")
+        limit = report["memory_limit_bytes"]
         lines.append(f"estimated peak memory {report['estimated_peak_bytes'] / 2**30:.2f} GiB "
-                     f"in {report['partitions']} customer-hash partition pass(es)")
+                     f"in {report['partitions']} customer-hash partition pass(es), budget "
+                     + ("unknown (no limit)" if limit is None else f"{limit / 2**30:.2f} GiB")
+                     + (" (80% of the memory available)" if report["memory_limit_default"]
+                        and limit is not None else ""))
         lines.append("valid")
     else:
         lines.append(f"{len(report['problems'])} problem(s): invalid")
