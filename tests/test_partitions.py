@@ -275,6 +275,43 @@ def test_validate_counts_the_channel_columns_the_run_has_after_the_row_pass(tmp_
         and not report["ok"]
 
 
+def test_validate_samples_the_channels_as_the_runs_plan_does(tmp_path, monkeypatch):
+    """20 channel values in the first row group, a budget that holds 4 channel columns but
+    not 17: the run's plan looks at the channels and refuses before the row pass; validate's
+    plan looks too and gives the same message (it planned for 4 and said it only after
+    reading every row, as the check after the row pass)."""
+    import numpy as np
+
+    from segscore import memory
+    from segscore.validation import validation_report
+
+    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    n = 3000
+    src = tmp_path / "t.parquet"
+    pl.DataFrame({
+        "customer_id": np.arange(n).repeat(2),
+        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
+                                      "10m", eager=True).head(2 * n),
+        "amount": [5.0] * (2 * n),
+        "channel": [f"ch{i % 20:02d}" for i in range(2 * n)],
+    }).write_parquet(src, row_group_size=n)
+    cfg = build_config({"clustering": {"enabled": False}})
+    # the count is exact here (HyperLogLog's error would move the bounds below)
+    for module in ("segscore.pipeline", "segscore.validation"):
+        monkeypatch.setattr(f"{module}.count_customers", lambda *a: n)
+    planned = int(n * 1.02) + 1  # as plan_memory pads the count
+    infos = inspect_inputs(discover(src), cfg.columns)
+    # the tables fit 4 channel columns, not 17; the 6,000-row bound does not fit in one
+    # pass (so the plan counts the customers)
+    budget = (memory.downstream_bytes(planned, 4) + memory.downstream_bytes(planned, 17)) // 2
+    assert estimate_peak_bytes(infos, 1, 2 * n, 4) > budget
+    with pytest.raises(segscore.InputError) as ran:
+        segscore.run(src, config=cfg, memory_limit_bytes=budget)
+    assert "after the row pass" not in str(ran.value)
+    report = validation_report(src, cfg, memory_limit_bytes=budget)
+    assert [p["message"] for p in report["problems"]] == [str(ran.value)]
+
+
 def test_id_bytes_from_the_footer_and_from_the_ids(tmp_path):
     """Before the row pass every string id counts as long as the longer of the footer
     statistics' min and max (ids of one format share a length); after it, the ids' mean

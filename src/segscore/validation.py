@@ -32,7 +32,7 @@ from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_s
 from segscore.memory import ReportInputs, check_downstream, id_bytes, id_payload, plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
-from segscore.passes import count_customers, model_channel_columns
+from segscore.passes import count_customers, model_channel_columns, sample_channel_columns
 from segscore.schema import (InputFile, discover, distinct_files, file_problems, id_typed,
                              inspect_file, no_rows_problem, read_footer)
 
@@ -214,9 +214,14 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     limit = None
     if infos:
         try:
-            count = None if problems else (  # counting reads the id column: good files only
+            # counting reads the id column, sampling the channels a first row group: good
+            # files only (as the run: its plan looks at the channels when 17 might not fit)
+            count = None if problems else (
                 lambda: count_customers(infos, config, resolve_roles(infos)))
+            sample = None if problems else (
+                lambda: sample_channel_columns(infos, config, resolve_roles(infos)))
             plan = plan_memory(infos, memory_limit_bytes, count_customers=count,
+                               channel_columns=sample,
                                model_channels=model_channel_columns(
                                    frozen.channels if frozen is not None else None,
                                    resolve_roles(infos)))
