@@ -245,26 +245,33 @@ def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch,
     assert report["rows"]["used"] == 2 * n and report["memory_limit_bytes"] == budget
 
 
-def test_validate_counts_the_channel_columns_the_run_has_after_the_row_pass(tmp_path,
-                                                                           monkeypatch):
-    """20 channel values, all after the first row group: the plan samples one channel, the
-    run finds 17 columns (16 + share_other) after its row pass and stops; validate ranks the
-    used rows' channels as the run does and gives the same message."""
+def _channel_file(path, n: int, channels: list[str]):
+    """``n`` customers with two purchases each, 10 minutes apart, ``channels`` (2n values)
+    in file order; row groups of ``n`` rows."""
     import numpy as np
 
-    from segscore import memory
-    from segscore.validation import validation_report
-
-    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
-    n = 3000
-    src = tmp_path / "t.parquet"
     pl.DataFrame({
         "customer_id": np.arange(n).repeat(2),
         "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
                                       "10m", eager=True).head(2 * n),
         "amount": [5.0] * (2 * n),
-        "channel": ["ch00"] * n + [f"ch{i % 20:02d}" for i in range(n)],
-    }).write_parquet(src, row_group_size=n)
+        "channel": channels,
+    }).write_parquet(path, row_group_size=n)
+    return path
+
+
+def test_validate_counts_the_channel_columns_the_run_has_after_the_row_pass(tmp_path,
+                                                                           monkeypatch):
+    """20 channel values, all after the first row group: the plan samples one channel, the
+    run finds 17 columns (16 + share_other) after its row pass and stops; validate ranks the
+    used rows' channels as the run does and gives the same message."""
+    from segscore import memory
+    from segscore.validation import validation_report
+
+    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    n = 3000
+    src = _channel_file(tmp_path / "t.parquet", n, ["ch00"] * n + [f"ch{i % 20:02d}"
+                                                                  for i in range(n)])
     budget = (memory.downstream_bytes(int(n * 1.05), 4) + memory.downstream_bytes(n, 17)) // 2
     cfg = build_config({"clustering": {"enabled": False}})
     message = "after the row pass: 3,000 customers with 17 channel columns"
@@ -280,21 +287,12 @@ def test_validate_samples_the_channels_as_the_runs_plan_does(tmp_path, monkeypat
     not 17: the run's plan looks at the channels and refuses before the row pass; validate's
     plan looks too and gives the same message (it planned for 4 and said it only after
     reading every row, as the check after the row pass)."""
-    import numpy as np
-
     from segscore import memory
     from segscore.validation import validation_report
 
     monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
     n = 3000
-    src = tmp_path / "t.parquet"
-    pl.DataFrame({
-        "customer_id": np.arange(n).repeat(2),
-        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
-                                      "10m", eager=True).head(2 * n),
-        "amount": [5.0] * (2 * n),
-        "channel": [f"ch{i % 20:02d}" for i in range(2 * n)],
-    }).write_parquet(src, row_group_size=n)
+    src = _channel_file(tmp_path / "t.parquet", n, [f"ch{i % 20:02d}" for i in range(2 * n)])
     cfg = build_config({"clustering": {"enabled": False}})
     # the count is exact here (HyperLogLog's error would move the bounds below)
     for module in ("segscore.pipeline", "segscore.validation"):
