@@ -559,6 +559,20 @@ def test_iso_timestamps_in_lower_case_and_with_compact_offsets_are_utc():
     assert got.to_list() == [datetime(2025, 3, 2, 10)] * len(values)
 
 
+def test_iso_timestamp_leniency_is_as_documented():
+    """docs/bad-input.md row 3: fields with fewer digits, a leading "+" on the year and a
+    second 60 (the next minute) are read, as polars' parser reads them: none is ambiguous.
+    An offset of hours only, a decimal comma and ISO's basic, week and ordinal forms are
+    not read."""
+    read = {"2025-3-2": datetime(2025, 3, 2), "2025-03-02T1:2": datetime(2025, 3, 2, 1, 2),
+            "+2025-03-02": datetime(2025, 3, 2),
+            "2025-03-02T10:00:60": datetime(2025, 3, 2, 10, 1)}
+    not_read = ["2025-03-02T10:00:00+05", "2025-03-02T10:00:00,5", "20250302T1000",
+                "2025-W09-7", "2025-061"]
+    got = pl.DataFrame({"s": [*read, *not_read]}).select(parse_iso_timestamps(pl.col("s")))
+    assert got["s"].to_list() == [*read.values()] + [None] * len(not_read)
+
+
 def test_float_amounts_beside_a_decimal_file_round_as_in_a_float_only_input(tmp_path):
     """When some file's amount is a decimal, every row carries its units (ingest.amount_units)
     and a float file's rows must get the units a float-only input gives them (np.rint of
