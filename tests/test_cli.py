@@ -1263,3 +1263,16 @@ def test_validate_with_an_invalid_config_keeps_its_column_mapping(tmp_path):
     cfg.write_text('[columns]\ncustomer_id = 7\n')
     r = CliRunner().invoke(main, ["validate", str(tmp_path / "t.parquet"), "--config", str(cfg)])
     assert r.exit_code == 2 and "customer_id" in r.output
+
+
+def test_a_file_name_with_a_newline_is_named_on_one_line(tmp_path):
+    """A control character in a file name (here a newline) is written as its escape in an
+    error message, so log tools that read one problem per line keep it whole."""
+    src = tmp_path / "tx"
+    src.mkdir()
+    pl.DataFrame({"customer_id": [1], "amount": [1.0]}).write_parquet(src / "night\nly.parquet")
+    r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2
+    *stage, line = r.stderr.splitlines()  # the failed stage's line, then the error
+    assert [s.split(":")[0] for s in stage] == ["segscore"]
+    assert line.startswith("error: ") and "night\\nly.parquet" in line and "order_ts" in line

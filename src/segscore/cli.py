@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segscore import environment, stopping
-from segscore.errors import ConfigError, InputError, naming_flag
+from segscore.errors import ConfigError, InputError, naming_flag, one_line
 from segscore.stopping import Terminated
 
 
@@ -100,7 +100,8 @@ def _done(path) -> None:
 
 
 def _fail(exc: Exception, code: int) -> None:
-    click.echo(f"error: {exc}", err=True)
+    """Print ``exc`` and exit with ``code``; an input problem's message on one line."""
+    click.echo(f"error: {one_line(str(exc)) if code == 2 else exc}", err=True)
     sys.exit(code)
 
 
@@ -259,7 +260,7 @@ def _run(source, out, config_path, as_of, window_days, bins, model_path, preset,
     except ConfigError as exc:  # e.g. a --window-days reaching before the year 1
         raise naming_flag(exc, overrides[1], config_path) from None
     for warning in result.manifest.get("warnings", []):  # shown even with --quiet
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {one_line(warning)}", err=True)
     return result
 
 
@@ -430,7 +431,7 @@ def validate(source, config_path, as_of, window_days, bins, preset, k, attribute
     except BrokenPipeError:  # `validate … | head -1`: the verdict is the exit code all the same
         _reader_gone()
     for warning in report["warnings"]:  # as run prints them; they change no verdict
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {one_line(warning)}", err=True)
     if not report["ok"]:
         sys.exit(2)
 

@@ -1,5 +1,7 @@
 """Exception types: the CLI maps InputError to exit code 2, anything else to 1."""
 
+import unicodedata
+
 
 class SegscoreError(Exception):
     """Base class of segscore's own errors."""
@@ -29,3 +31,9 @@ def naming_flag(exc: InputError, flags: dict[str, str], source=None) -> InputErr
         if source is not None:
             return ConfigError(f"{source}: {exc.key}: {exc}", key=exc.key)
     return exc
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters (a newline or tab in a file or column name)
+    written as Python escapes (``\\n``), so a message naming them stays one line."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in text)
