@@ -1276,3 +1276,40 @@ def test_a_file_name_with_a_newline_is_named_on_one_line(tmp_path):
     *stage, line = r.stderr.splitlines()  # the failed stage's line, then the error
     assert [s.split(":")[0] for s in stage] == ["segscore"]
     assert line.startswith("error: ") and "night\\nly.parquet" in line and "order_ts" in line
+
+
+def _latin1_name(directory) -> str:
+    """A Parquet file in ``directory`` whose name holds the Latin-1 byte é (0xE9), as Python
+    names it (a surrogate); returned as that str."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = os.path.join(os.fsencode(directory), b"caf\xe9.parquet")
+    with open(raw, "wb") as fh:
+        pq.write_table(pa.table({"customer_id": [1], "order_ts": [datetime(2026, 5, 1)],
+                                 "amount": [1.0]}), fh)
+    return os.fsdecode(raw)
+
+
+def test_a_path_that_is_not_utf8_is_refused_naming_it(tmp_path):
+    """polars and pyarrow open UTF-8 paths only: a file name with a Latin-1 byte was an
+    internal error (UnicodeEncodeError, exit 1) in a directory source and at --out; now exit
+    2 naming the path with the byte escaped, in run, validate and the API."""
+    import segscore
+
+    src = tmp_path / "tx"
+    src.mkdir()
+    bad = _latin1_name(src)
+    expected = "caf\\xe9.parquet: the path is not valid UTF-8"
+    for args in (["run", str(src), "--out", str(tmp_path / "out")], ["validate", str(src)],
+                 ["run", bad, "--out", str(tmp_path / "out")]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and expected in r.output + r.stderr, args
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "x.parquet"),
+                                  "--out", str(tmp_path) + "/caf\udce9"])
+    assert r.exit_code == 2 and "'--out'" in r.stderr and "caf\\xe9" in r.stderr
+    with pytest.raises(InputError, match=r"^previous: .*caf\\xe9.parquet: the path is not"):
+        segscore.run(str(tmp_path / "x.parquet"), None, previous=bad)
+    assert not (tmp_path / "out").exists()

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segscore import environment, stopping
-from segscore.errors import ConfigError, InputError, naming_flag, one_line
+from segscore.errors import ConfigError, InputError, naming_flag, not_utf8, one_line
 from segscore.stopping import Terminated
 
 
@@ -49,11 +49,14 @@ SEED = click.IntRange(min=0, max=2**63 - 1)
 
 class PathText(click.Path):
     """click.Path that refuses an empty or blank value: it would mean the current directory
-    (``--out "$OUT"`` with OUT unset must not write, or --overwrite, there)."""
+    (``--out "$OUT"`` with OUT unset must not write, or --overwrite, there); and a path
+    that is not valid UTF-8."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value.strip():
             self.fail("an empty path (an unset variable?); give the path itself", param, ctx)
+        if isinstance(value, str) and (problem := not_utf8(value)):
+            self.fail(problem, param, ctx)
         return super().convert(value, param, ctx)
 
 

@@ -1,5 +1,6 @@
 """Exception types: the CLI maps InputError to exit code 2, anything else to 1."""
 
+import os
 import unicodedata
 
 
@@ -37,3 +38,17 @@ def one_line(text: str) -> str:
     """``text`` with its control characters (a newline or tab in a file or column name)
     written as Python escapes (``\\n``), so a message naming them stays one line."""
     return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in text)
+
+
+def not_utf8(path) -> str | None:
+    """Why ``path`` cannot be used, when a name in it is not valid UTF-8 (a Latin-1 ``é``
+    byte, which Python keeps as a surrogate): polars and pyarrow open UTF-8 paths only.
+    The message shows the path with such bytes as ``\\xe9``. None when it is valid."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        return (f"{one_line(shown)}: the path is not valid UTF-8, and polars and pyarrow "
+                "open UTF-8 paths only; rename it")
+    return None

@@ -19,7 +19,7 @@ from segscore import __version__
 from segscore.cluster_attributes import check_attribute_features, join_attribute_features
 from segscore.clusters import attribute_columns, check_input_features, fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
-from segscore.errors import InputError
+from segscore.errors import InputError, not_utf8
 from segscore.features import finish, unscored_customers
 from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_message,
                              reconcile, resolve_roles, window_start)
@@ -114,11 +114,14 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
 def _refuse_empty_paths(**paths) -> None:
     """InputError naming the first argument that is an empty or blank path (``source``: or
     one item of its list): Path("") is the current directory, which a run would read, check
-    as last night's output or write into. None = not given."""
+    as last night's output or write into; or a path that is not valid UTF-8. None = not
+    given."""
     for name, value in paths.items():
         for item in value if isinstance(value, list) else [value]:
             if item is not None and not str(item).strip():
                 raise InputError(f"{name}: an empty path; give the path itself")
+            if item is not None and (problem := not_utf8(item)):
+                raise InputError(f"{name}: {problem}")
 
 
 def run(source: str | Path | list, out: str | Path | None = None, *,

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap
-from segscore.errors import InputError
+from segscore.errors import InputError, not_utf8
 
 #: dates and millisecond timestamps beyond ±90M days (≈ ±246,000 years) are read as that
 #: edge: polars' µs timestamps end at ±292,000 years (the cast would overflow; polars panics
@@ -113,6 +113,8 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
             files.add(path)
         else:
             raise InputError(f"{path}: no such file or directory")
+    for problem in filter(None, map(not_utf8, sorted(files))):
+        raise InputError(problem)
     return distinct_files(files)
 
 
