@@ -204,6 +204,26 @@ def test_budget_is_checked_again_with_the_customer_ids_bytes(tmp_path, kind, ref
     assert not out.exists()
 
 
+def _run_and_validate(tmp_path, args: list[str], budget: int):
+    """``segscore run`` (into tmp_path/out, --quiet) and ``segscore validate`` of the same
+    input ``args`` under the same --memory-limit ``budget`` (bytes), in this process (so the
+    caller's monkeypatches apply): (run's exit code, its output on one line (an error line
+    may be wrapped), validate's exit code, its output, its problem lines without
+    "problem: ")."""
+    from click.testing import CliRunner
+
+    from segscore.cli import main
+
+    limit = ["--memory-limit", repr(budget / 2**30)]
+    ran = CliRunner().invoke(main, ["run", *args, "--out", str(tmp_path / "out"), "--quiet",
+                                    *limit])
+    checked = CliRunner().invoke(main, ["validate", *args, *limit])
+    problems = [line.removeprefix("problem: ") for line in checked.output.splitlines()
+                if line.startswith("problem:")]
+    return ran.exit_code, " ".join(ran.output.split()), checked.exit_code, checked.output, \
+        problems
+
+
 @pytest.mark.parametrize("refused", [True, False])
 def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch, refused):
     """Long string ids without footer statistics: the plan counts 32 B per id, the check
@@ -211,10 +231,7 @@ def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch,
     after the row pass (exit 2); validate reads the same rows and gives the same message
     (exit 2), its rows still reconciled. Under a budget that holds them, neither refuses.
     (The row batches taken as free, so that 3,000 customers decide the plan.)"""
-    from click.testing import CliRunner
-
     from segscore import memory
-    from segscore.cli import main
     from segscore.validation import validation_report
 
     monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
@@ -224,35 +241,30 @@ def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch,
     planned = memory.downstream_bytes(int(n * 1.05), 4, memory.STRING_ID)
     measured = memory.downstream_bytes(n, 0, memory.STRING_ID + 39)
     budget = (planned + measured) // 2 if refused else measured + 2**20
-    limit = ["--memory-limit", repr(budget / 2**30)]
-    ran = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "out"),
-                                    "--k", "off", "--quiet", *limit])
-    checked = CliRunner().invoke(main, ["validate", str(src), "--k", "off", *limit])
+    ran, said, checked, output, problems = _run_and_validate(tmp_path, [str(src), "--k", "off"],
+                                                             budget)
     if not refused:
-        assert ran.exit_code == 0, ran.output
-        assert checked.exit_code == 0 and "\nvalid" in checked.output, checked.output
+        assert ran == 0, said
+        assert checked == 0 and "\nvalid" in output, output
         return
     message = ("memory budget exceeded after the row pass: 3,000 customers with 0 channel "
                "columns and string ids (71 B per customer)")
-    said = " ".join(ran.output.split())  # (the error line may be wrapped)
-    assert ran.exit_code == 2 and message in said, ran.output
+    assert ran == 2 and message in said, said
     assert not (tmp_path / "out").exists()
-    assert checked.exit_code == 2, checked.output
-    problems = [line for line in checked.output.splitlines() if line.startswith("problem:")]
-    assert len(problems) == 1 and message in problems[0]
-    assert problems[0].removeprefix("problem: ") in said
+    assert checked == 2, output
+    assert len(problems) == 1 and message in problems[0] and problems[0] in said
     report = validation_report(src, memory_limit_bytes=budget)  # the rows still reconcile
     assert report["rows"]["used"] == 2 * n and report["memory_limit_bytes"] == budget
 
 
 def _channel_file(path, n: int, channels: list[str]):
-    """``n`` customers with two purchases each, 10 minutes apart, ``channels`` (2n values)
-    in file order; row groups of ``n`` rows."""
+    """``n`` (up to 35,000) customers with two purchases each, 10 minutes apart,
+    ``channels`` (2n values) in file order; row groups of ``n`` rows."""
     import numpy as np
 
     pl.DataFrame({
         "customer_id": np.arange(n).repeat(2),
-        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2026, 3, 1),
+        "order_ts": pl.datetime_range(pl.datetime(2026, 1, 1), pl.datetime(2027, 5, 1),
                                       "10m", eager=True).head(2 * n),
         "amount": [5.0] * (2 * n),
         "channel": channels,
@@ -308,6 +320,90 @@ def test_validate_samples_the_channels_as_the_runs_plan_does(tmp_path, monkeypat
     assert "after the row pass" not in str(ran.value)
     report = validation_report(src, cfg, memory_limit_bytes=budget)
     assert [p["message"] for p in report["problems"]] == [str(ran.value)]
+
+
+def _exact_count(monkeypatch, n: int) -> int:
+    """Make run's and validate's customer counts exactly ``n`` (HyperLogLog's error would
+    move budgets set between two estimates); returns the count the plan pads it to."""
+    for module in ("segscore.pipeline", "segscore.validation"):
+        monkeypatch.setattr(f"{module}.count_customers", lambda *a: n)
+    return int(n * 1.02) + 1
+
+
+@pytest.mark.parametrize("with_model", [False, True])
+def test_validate_counts_a_models_channel_columns_after_the_row_pass(tmp_path, monkeypatch,
+                                                                     with_model):
+    """A model fitted on 16 channels has 16 share columns and no share_other; tonight has
+    3 channel values, one the model lacks. With --model the run's plan counts the model's
+    16 columns, and after its row pass it has 17 (share_other for the channel the model
+    lacks): under a budget between the two it stops there, and validate gives the same
+    message. Without --model both pass (3 columns)."""
+    from segscore import memory
+
+    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    n = 3000
+    fit = _channel_file(tmp_path / "fit.parquet", n, [f"ch{i % 16:02d}" for i in range(2 * n)])
+    segscore.run(fit, tmp_path / "fit", config=build_config({"clustering": {"enabled": False}}),
+                 report=False)
+    model = tmp_path / "fit" / "model.json"
+    columns = json.loads(model.read_text())["channel_columns"]
+    assert len(columns["columns"]) == 16 and not columns["other"]
+    src = _channel_file(tmp_path / "t.parquet", n, [("ch00", "ch01", "new")[i % 3]
+                                                    for i in range(2 * n)])
+    planned = _exact_count(monkeypatch, n)
+    budget = (memory.downstream_bytes(planned, 16) + memory.downstream_bytes(n, 17)) // 2
+    args = [str(src), *(["--model", str(model)] if with_model else ["--k", "off"])]
+    ran, said, checked, output, problems = _run_and_validate(tmp_path, args, budget)
+    if not with_model:
+        assert ran == 0, said
+        assert checked == 0 and "\nvalid" in output, output
+        return
+    message = "memory budget exceeded after the row pass: 3,000 customers with 17 channel columns"
+    assert ran == 2 and message in said, said
+    assert not (tmp_path / "out").exists()
+    assert checked == 2 and len(problems) == 1, output
+    assert message in problems[0] and problems[0] in said
+
+
+@pytest.mark.parametrize("report_input", [None, "--customers", "--previous"])
+def test_validate_counts_the_report_inputs_after_the_row_pass(tmp_path, monkeypatch,
+                                                              report_input):
+    """The plan does not size the report's inputs; the check after the row pass does: the
+    --customers rows and the --previous run's customers at the report stage. Tonight: 3,000
+    customers; either input holds 30,000. Under a budget that holds tonight's tables, the run
+    without them passes, and with either one it stops after the row pass; validate gives the
+    same verdict and the same message."""
+    from segscore import memory
+
+    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    n, others = 3000, 30_000
+    if report_input == "--customers":
+        path = tmp_path / "attributes.parquet"
+        pl.DataFrame({"customer_id": range(others), "age": range(others)}).write_parquet(path)
+    elif report_input == "--previous":
+        last = _channel_file(tmp_path / "last.parquet", others, ["web"] * (2 * others))
+        path = tmp_path / "last"
+        segscore.run(last, path, config=build_config({"clustering": {"enabled": False}}),
+                     report=False)
+        assert json.loads((path / "manifest.json").read_text())["customers"]["scored"] \
+            == others
+    src = _channel_file(tmp_path / "t.parquet", n, ["web"] * (2 * n))
+    planned = _exact_count(monkeypatch, n)
+    # holds tonight's tables, not the report stage with 30,000 rows of the attributes
+    # (16 B each) or the previous run's customers (memory.ReportInputs)
+    budget = memory.downstream_bytes(planned, 4) + 2**16
+    args = [str(src), "--k", "off", *([report_input, str(path)] if report_input else [])]
+    ran, said, checked, output, problems = _run_and_validate(tmp_path, args, budget)
+    if report_input is None:
+        assert ran == 0, said
+        assert checked == 0 and "\nvalid" in output, output
+        return
+    message = ("memory budget exceeded after the row pass: 3,000 customers with the report's "
+               "--customers / --previous inputs need about")
+    assert ran == 2 and message in said, said
+    assert not (tmp_path / "out").exists()
+    assert checked == 2 and len(problems) == 1, output
+    assert message in problems[0] and problems[0] in said
 
 
 def test_id_bytes_from_the_footer_and_from_the_ids(tmp_path):
