@@ -1276,6 +1276,10 @@ def test_a_file_name_with_a_newline_is_named_on_one_line(tmp_path):
     *stage, line = r.stderr.splitlines()  # the failed stage's line, then the error
     assert [s.split(":")[0] for s in stage] == ["segscore"]
     assert line.startswith("error: ") and "night\\nly.parquet" in line and "order_ts" in line
+    r = CliRunner().invoke(main, ["validate", str(src)])  # one line per problem
+    assert r.exit_code == 2 and r.stdout.splitlines()[0].endswith(
+        "night\\nly.parquet: column 'order_ts' (order_ts) is missing; the file has: "
+        "customer_id, amount")
 
 
 def _latin1_name(directory) -> str:

@@ -24,7 +24,7 @@ from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
 from segscore.report.migration import check_previous_rows, previous_not_before
 from segscore.config import RunConfig, columns_only, load_config
-from segscore.errors import InputError, naming_flag
+from segscore.errors import InputError, naming_flag, one_line
 from segscore.features import ChannelColumns, channel_column_count, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, find_corrupt_file,
@@ -312,17 +312,17 @@ def format_report(report: dict) -> str:
     for f in report["files"]:
         from_path = "".join(f" · {role} = {'null' if v is None else repr(v)} from the path"
                             for role, v in f.get("from_path", {}).items())
-        lines.append(f"ok {f['path']} · {f['rows']:,} rows · {f['bytes']:,} bytes{from_path}")
+        lines.append(f"ok {one_line(f['path'])} · {f['rows']:,} rows · {f['bytes']:,} bytes{from_path}")
     for key, what in (("attributes", "customer attributes"), ("previous", "previous output")):
         checked = report.get(key)
         if checked:
-            lines.append(f"ok {what} {checked['path']} · "
+            lines.append(f"ok {what} {one_line(checked['path'])} · "
                          + ("every row checked" if checked["rows_checked"] else
                             "schema and footers")
                          + ("" if checked["ids_cast"] else " · ids as stored: tonight's id "
                             "type is unknown while a transactions file has a problem"))
     for p in report["problems"]:
-        lines.append(f"problem: {p['message']}")
+        lines.append(f"problem: {one_line(p['message'])}")
     if report["ok"]:
         r = report["rows"]
         rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(r["rejected"].items())) or "none"
