@@ -58,16 +58,11 @@ def _check_cluster_features(names: tuple[str, ...], where: str, roles: Roles,
         check_model_channels(names, frozen, set(purchased), where)
 
 
-def _check_downstream(used: pl.LazyFrame, roles: Roles, frozen: ChannelColumns | None,
-                      limit: int | None, report_inputs: ReportInputs) -> None:
-    """InputError, as the run raises it right after its row pass (memory.check_downstream),
-    when the per-customer tables or the report stage will not fit ``limit``: with the
-    customers of the ``used`` rows, the channel columns the run would have (tonight's
-    ranking, or the model's ``frozen`` ones plus share_other for a channel they lack) and
-    the bytes of their string ids. One aggregation over the used rows (none without a
-    limit)."""
-    if limit is None:
-        return
+def _downstream_query(used: pl.LazyFrame, roles: Roles,
+                      frozen: ChannelColumns | None) -> pl.LazyFrame:
+    """One row over the ``used`` rows: the customers, the bytes of their string ids and what
+    the channel columns need (tonight's distinct channels, or whether a channel is not among
+    the model's ``frozen`` ones), for :func:`_check_downstream`."""
     ids, channel = pl.col("customer_id"), pl.col("channel")
     aggs = [ids.n_unique().alias("customers")]
     if roles.id_dtype == pl.String:
@@ -77,7 +72,16 @@ def _check_downstream(used: pl.LazyFrame, roles: Roles, frozen: ChannelColumns |
     elif roles.channel:
         aggs.append((channel.is_not_null() & ~channel.is_in(frozen.values)).any()
                     .alias("uncoded"))
-    found = used.select(aggs).collect().row(0, named=True)
+    return used.select(aggs)
+
+
+def _check_downstream(found: dict, roles: Roles, frozen: ChannelColumns | None,
+                      limit: int, report_inputs: ReportInputs) -> None:
+    """InputError, as the run raises it right after its row pass (memory.check_downstream),
+    when the per-customer tables or the report stage will not fit ``limit``: with the
+    customers ``found`` by :func:`_downstream_query`, the channel columns the run would
+    have (tonight's ranking, or the model's ``frozen`` ones plus share_other for a channel
+    they lack) and the bytes of their string ids."""
     n_channels = (0 if not roles.channel else
                   channel_column_count(found["channels"]) if frozen is None else
                   len(frozen.names) + (frozen.other or bool(found["uncoded"])))
@@ -272,21 +276,27 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         # (as accumulate.prepare takes them: the units column, else amount_units of the float)
         units = pl.col("units") if roles.units else amount_units(pl.col("amount"), "float")
         purchase = (pl.col("status") == USED) & (units > 0)
-        counts = classified.group_by(["file", "status"]).agg(
-            pl.len(), purchase.sum().alias("purchases")).collect()
+        frozen_channels = frozen.channels if frozen is not None else None
+        queries = [classified.group_by(["file", "status"]).agg(
+            pl.len(), purchase.sum().alias("purchases"))]
+        if limit is not None:  # the customers for the check after the row pass, in the
+            # same read of the rows
+            queries.append(_downstream_query(classified.filter(pl.col("status") == USED),
+                                             roles, frozen_channels))
+        counts, *downstream = pl.collect_all(queries)
         _check_cluster_features(cluster_names, where, roles, classified, purchase,
-                                frozen.channels if frozen is not None else None)
+                                frozen_channels)
         used = int(counts.filter(pl.col("status") == USED)["len"].sum())
         if used > exact_rows_limit(config.max_abs_amount):  # else no customer can have that many
             per_customer = (classified.filter(pl.col("status") == USED)
                             .group_by("customer_id").len().collect()["len"])
             check_exact_sums(per_customer, config.max_abs_amount)
         try:  # what the run refuses right after its row pass; the rows still reconcile
-            _check_downstream(classified.filter(pl.col("status") == USED), roles,
-                              frozen.channels if frozen is not None else None, limit,
-                              ReportInputs(sizes["attributes"].attribute_rows,
-                                           sizes["attributes"].attribute_row_bytes,
-                                           sizes["previous"].previous_customers))
+            if downstream:
+                _check_downstream(downstream[0].row(0, named=True), roles, frozen_channels,
+                                  limit, ReportInputs(sizes["attributes"].attribute_rows,
+                                                      sizes["attributes"].attribute_row_bytes,
+                                                      sizes["previous"].previous_customers))
         except InputError as exc:
             problem(None, str(exc))
     except InputError as exc:  # e.g. a --window-days reaching before the year 1
