@@ -257,12 +257,11 @@ def test_ids_all_null_in_every_file_reject_every_row(tmp_path):
     assert_refused(tmp_path, with_as_of, "nothing to score")
 
 
-def _corrupt_data_page(path: Path) -> None:
-    meta = pq.read_metadata(path)
-    col = meta.row_group(0).column(2)
+def _corrupt_data_page(path: Path, column: int = 2, row_group: int = 0) -> None:
+    """Overwrite the start of a data page of ``column`` (index) in ``row_group``."""
+    col = pq.read_metadata(path).row_group(row_group).column(column)
     data = bytearray(path.read_bytes())
-    for i in range(col.data_page_offset + 8, col.data_page_offset + 600):
-        data[i] = 0xFF
+    data[col.data_page_offset + 8:col.data_page_offset + 600] = b"\xff" * 592
     path.write_bytes(bytes(data))
 
 
@@ -288,10 +287,7 @@ def test_corrupt_data_page_validate_names_the_row_group_as_run_does(tmp_path):
     src = tmp_path / "in" / "t.parquet"
     src.parent.mkdir()
     pq.write_table(good_table(2000), src, compression="none", row_group_size=1000)
-    col = pq.read_metadata(src).row_group(1).column(2)
-    data = bytearray(src.read_bytes())
-    data[col.data_page_offset + 8:col.data_page_offset + 600] = b"\xff" * 592
-    src.write_bytes(bytes(data))
+    _corrupt_data_page(src, row_group=1)
     run = run_cli(tmp_path, src)
     assert_refused(tmp_path, run, "t.parquet: corrupt Parquet data in row group 1")
     v = cli("validate", src)
@@ -755,6 +751,43 @@ def test_validation_report_reconciliation(tmp_path):
     assert rows["rejected"] == {"non_finite_amount": 1, "null_timestamp": N}
     assert rows["used"] + rows["after_as_of"] == N - 1
     assert all(f["balanced"] for f in rep["inputs"])
+
+
+def test_validate_finds_a_corrupt_page_in_a_column_the_counts_do_not_need(tmp_path):
+    """validate decodes every column the run reads within its one read of the rows (no
+    file-by-file decode first): a corrupt page of the category column, which the row counts
+    do not read, is still found and named as run names it; every corrupt file is named."""
+    categories = pa.array([f"c{i % 7}" for i in range(2000)])
+    for name in ("a.parquet", "b.parquet"):
+        src = write(tmp_path / "in" / name, good_table(2000, category=categories))
+        _corrupt_data_page(src, column=3)
+    write(tmp_path / "in" / "c.parquet", good_table(2000, category=categories))
+    run = run_cli(tmp_path, tmp_path / "in")
+    assert_refused(tmp_path, run, "a.parquet: corrupt Parquet data in row group 0")
+    v = cli("validate", tmp_path / "in")
+    assert v.exit_code == 2
+    problems = [line for line in v.output.splitlines() if line.startswith("problem: ")]
+    assert [p.split("/")[-1].split(":")[0] for p in problems] == ["a.parquet", "b.parquet"]
+    assert f"problem: {run.output.strip().splitlines()[-1].removeprefix('error: ')}" in problems
+    assert [line.split(" ")[1].split("/")[-1] for line in v.output.splitlines()
+            if line.startswith("ok ")] == ["c.parquet"]
+
+
+def test_validate_decodes_a_clean_night_once(tmp_path, monkeypatch):
+    """On good input the row read is the decode: no file is decoded on its own before it
+    (that doubled validate's reading)."""
+    import segscore.ingest as ingest
+    import segscore.validation as validation
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a file decoded on its own")
+
+    write(tmp_path / "in" / "t.parquet",
+          good_table(2000, category=pa.array([f"c{i % 7}" for i in range(2000)])))
+    monkeypatch.setattr(ingest, "find_corrupt_file", fail)
+    monkeypatch.setattr(validation, "find_corrupt_file", fail)
+    rep = validation_report(str(tmp_path / "in"))
+    assert rep["ok"] and rep["rows"]["read"] == 2000
 
 
 def test_validation_report_finds_corrupt_pages_and_bad_config(tmp_path):

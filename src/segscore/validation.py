@@ -23,7 +23,7 @@ from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
 from segscore.report.migration import check_previous_rows, previous_not_before
-from segscore.config import RunConfig, columns_only, load_config
+from segscore.config import OPTIONAL_COLUMNS, RunConfig, columns_only, load_config
 from segscore.errors import InputError, naming_flag, one_line
 from segscore.features import ChannelColumns, channel_column_count, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
@@ -89,6 +89,34 @@ def _check_downstream(found: dict, roles: Roles, frozen: ChannelColumns | None,
     check_downstream(found["customers"], n_channels, limit, report_inputs, per_id)
 
 
+def _corrupt_files(infos: list[InputFile], config: RunConfig) -> list[tuple[Path, str]]:
+    """(file, message) of every file with a data page the run's read would fail on: its
+    mapped columns decoded row group by row group (``find_corrupt_file`` names the row
+    group, as the run's message does)."""
+    found = []
+    for info in infos:
+        names = [getattr(config.columns, role) for role in info.kinds
+                 if role not in info.path_values]
+        corrupt = find_corrupt_file([info.path], names)
+        if corrupt is not None:
+            found.append((info.path, str(corrupt)))
+    return found
+
+
+def _read_problems(exc: BaseException, infos: list[InputFile],
+                   config: RunConfig) -> list[tuple[Path | None, str]]:
+    """The problems to report when reading the rows failed with ``exc``: every corrupt file
+    (:func:`_corrupt_files`), else the read error itself."""
+    return _corrupt_files(infos, config) or [
+        (None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")]
+
+
+def _drop_problem_files(report: dict) -> None:
+    """Take the files a problem names out of ``report["files"]`` (the files found usable)."""
+    named = {p["path"] for p in report["problems"]}
+    report["files"] = [f for f in report["files"] if f["path"] not in named]
+
+
 def validation_report(source, config: RunConfig | str | Path | None = None, *,
                       as_of: datetime | None = None, deep: bool = True,
                       memory_limit_bytes: int | None = None, attributes=None,
@@ -98,8 +126,9 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
 
     ``config`` is a RunConfig, a TOML path or None (defaults); a bad config file is itself a
     problem (reported, not raised). ``as_of`` None means the run's default (end of the day of the
-    latest valid transaction). ``deep`` also decodes the mapped columns of every file, which
-    finds corrupt data pages (costs one read of those columns). The memory plan under
+    latest valid transaction). ``deep`` also decodes every column the run reads, which finds
+    corrupt data pages: within the read of the rows when they are read (a read error is
+    then explained file by file), else file by file. The memory plan under
     ``memory_limit_bytes`` (None = the run's default budget) is reported; no plan is a problem.
     With the rows read, the run's check right after its row pass is made too, under the
     plan's budget (memory.check_downstream: the customers, channel columns and id bytes of
@@ -182,15 +211,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
             for msg in found:
                 problem(path, msg)
             continue
-        info = inspect_file(path, config.columns)
-        if deep:
-            names = [getattr(config.columns, role) for role in info.kinds
-                     if role not in info.path_values]
-            corrupt = find_corrupt_file([path], names)  # as run names it: the row group
-            if corrupt:
-                problem(path, str(corrupt))
-                continue
-        infos.append(info)
+        infos.append(inspect_file(path, config.columns))
     by_kind: dict[str, list[InputFile]] = {}
     for info in id_typed(infos):
         by_kind.setdefault(info.kinds["customer_id"], []).append(info)
@@ -234,8 +255,17 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                           memory_limit_bytes=limit)
         except InputError as exc:
             problem(None, str(exc))
-    # the rows are read (reconciled) only when the files, config, model and plan are fine
+        except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as exc:
+            for path, message in _read_problems(exc, infos, config):
+                problem(path, message)
+    # the rows are read (reconciled) only when the files, config, model and plan are fine;
+    # else, with ``deep``, every file's pages are decoded now (reading the rows decodes
+    # them on a clean night)
     rows_readable = not problems
+    if deep and not rows_readable:
+        for path, message in _corrupt_files(infos, config):
+            problem(path, message)
+        _drop_problem_files(report)
 
     # --customers and --previous whatever else is wrong (the run would refuse them too)
     def checked(path) -> dict:
@@ -269,21 +299,26 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     id_is_string = roles.id_dtype == pl.String
     try:
         rows = scan_inputs(infos, config, roles)
-        if as_of is None:
-            as_of = default_as_of(rows, config, id_is_string, infos, roles.units)
+        if as_of is None:  # (a read error: see below)
+            as_of = default_as_of(rows, config, id_is_string, [], roles.units)
         classified = classify(rows, as_of, config, id_is_string, roles.units)
         # a purchase: amount > 0 in exact units, rounded half to even as the row pass does
         # (as accumulate.prepare takes them: the units column, else amount_units of the float)
         units = pl.col("units") if roles.units else amount_units(pl.col("amount"), "float")
         purchase = (pl.col("status") == USED) & (units > 0)
         frozen_channels = frozen.channels if frozen is not None else None
-        queries = [classified.group_by(["file", "status"]).agg(
-            pl.len(), purchase.sum().alias("purchases"))]
-        if limit is not None:  # the customers for the check after the row pass, in the
-            # same read of the rows
-            queries.append(_downstream_query(classified.filter(pl.col("status") == USED),
-                                             roles, frozen_channels))
-        counts, *downstream = pl.collect_all(queries)
+        # one read of the rows: the counts; the customers for the check after the row pass;
+        # with ``deep``, the columns the run reads that the counts do not need, decoded
+        queries = {"counts": classified.group_by(["file", "status"]).agg(
+            pl.len(), purchase.sum().alias("purchases"))}
+        if limit is not None:
+            queries["downstream"] = _downstream_query(
+                classified.filter(pl.col("status") == USED), roles, frozen_channels)
+        optional = [c for c in OPTIONAL_COLUMNS if c in rows.collect_schema()]
+        if deep and optional:
+            queries["decoded"] = rows.select(pl.col(optional).null_count())
+        found = dict(zip(queries, pl.collect_all(list(queries.values()))))
+        counts = found["counts"]
         _check_cluster_features(cluster_names, where, roles, classified, purchase,
                                 frozen_channels)
         used = int(counts.filter(pl.col("status") == USED)["len"].sum())
@@ -292,8 +327,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                             .group_by("customer_id").len().collect()["len"])
             check_exact_sums(per_customer, config.max_abs_amount)
         try:  # what the run refuses right after its row pass; the rows still reconcile
-            if downstream:
-                _check_downstream(downstream[0].row(0, named=True), roles, frozen_channels,
+            if limit is not None:
+                _check_downstream(found["downstream"].row(0, named=True), roles, frozen_channels,
                                   limit, ReportInputs(sizes["attributes"].attribute_rows,
                                                       sizes["attributes"].attribute_row_bytes,
                                                       sizes["previous"].previous_customers))
@@ -303,8 +338,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         problem(None, str(naming_flag(exc, overrides[1] if overrides else {},
                                       config_source)))
         return report
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        problem(None, f"cannot read the input rows ({type(exc).__name__}: {_one_line(exc)})")
+    except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as exc:
+        for path, message in _read_problems(exc, infos, config):
+            problem(path, message)
+        _drop_problem_files(report)
         return report
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
@@ -322,7 +359,8 @@ def format_report(report: dict) -> str:
     for f in report["files"]:
         from_path = "".join(f" · {role} = {'null' if v is None else repr(v)} from the path"
                             for role, v in f.get("from_path", {}).items())
-        lines.append(f"ok {one_line(f['path'])} · {f['rows']:,} rows · {f['bytes']:,} bytes{from_path}")
+        lines.append(f"ok {one_line(f['path'])} · {f['rows']:,} rows · {f['bytes']:,} bytes"
+                     + from_path)
     for key, what in (("attributes", "customer attributes"), ("previous", "previous output")):
         checked = report.get(key)
         if checked:
