@@ -29,6 +29,7 @@ from segscore.features import ChannelColumns, channel_column_count, channel_colu
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, find_corrupt_file,
                              no_purchase_message, reconcile, resolve_roles, scan_inputs)
+from segscore import address_space
 from segscore.memory import ReportInputs, check_downstream, id_bytes, id_payload, plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
@@ -210,6 +211,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                   for i in infos],
         "estimated_peak_bytes": 0, "partitions": None, "memory_limit_bytes": None,
         "memory_limit_default": memory_limit_bytes is None,
+        "memory_limit_address_space": False,
     }
     limit = None
     if infos:
@@ -227,7 +229,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                                    resolve_roles(infos)))
             limit = plan.limit
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions,
-                          memory_limit_bytes=limit)
+                          memory_limit_bytes=limit,
+                          memory_limit_address_space=address_space.is_binding(limit))
         except InputError as exc:
             problem(None, str(exc))
     # the rows are read (reconciled) only when the files, config, model and plan are fine
@@ -333,7 +336,8 @@ def format_report(report: dict) -> str:
         lines.append(f"estimated peak memory {report['estimated_peak_bytes'] / 2**30:.2f} GiB "
                      f"in {report['partitions']} customer-hash partition pass(es), budget "
                      + ("unknown (no limit)" if limit is None else f"{limit / 2**30:.2f} GiB")
-                     + (" (80% of the memory available)" if report["memory_limit_default"]
+                     + (f" ({address_space.source()})" if report["memory_limit_address_space"]
+                        else " (80% of the memory available)" if report["memory_limit_default"]
                         and limit is not None else ""))
         lines.append("valid")
     else:
