@@ -121,7 +121,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes``, ``partitions`` and
     ``memory_limit_bytes`` (the memory plan, upper-bound estimate with one customer per row,
     and the budget it was made for: None when none is known; ``memory_limit_default``: the
-    run's default, 80% of the memory available), ``attributes`` /
+    run's default, 80% of the memory available; ``memory_limit_address_space``: what a
+    finite ``ulimit -v`` leaves, smaller than that), ``attributes`` /
     ``previous`` ({path, rows_checked, ids_cast: False when tonight's id type was unknown})
     when that input passed, and when the rows were read (no file, config, model or memory
     plan problem): ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per
