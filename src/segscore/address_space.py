@@ -22,7 +22,7 @@ from segscore.errors import InputError
 BASELINE = 400 * 2**20
 #: address space beyond the data (bytes): fixed, and per thread of a pool, up to one per CPU
 #: (its numba, polars and async workers' stacks and glibc arenas; measured 1 vs 2 threads)
-FIXED, PER_THREAD = int(2.2 * 2**30), int(0.1 * 2**30)
+FIXED, PER_THREAD = int(2.3 * 2**30), int(0.05 * 2**30)
 #: address space per byte of a memory estimate (allocators' retained and fragmented space)
 PER_ESTIMATED_BYTE = 1.15
 
