@@ -7,8 +7,8 @@ The process maps far more address space than it keeps resident: its libraries, t
 stacks, glibc's 64 MiB malloc arenas (one per thread that allocates, up to 8 per CPU),
 pyarrow's 1 GiB mimalloc arena, polars' jemalloc. The constants are measured on a 2-CPU
 machine (docs/decisions.md, Address-space limit): the smallest limits at which runs passed
-every time were about 2.9 GB (20k customers) to 3.1 GB (100k) with 1–2 threads per pool,
-and a 1M-customer run needed 3.75 GB, against 0.3–0.6 GB resident.
+every time were 2.9M–3.0M KiB (20k customers) and 3.0M–3.1M KiB (100k) with 1–2 threads per
+pool, and a 1M-customer run needed about 3.75M KiB, against 0.3–0.6 GiB resident.
 """
 
 from __future__ import annotations
