@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import shutil
@@ -108,16 +109,15 @@ def _fail(exc: Exception, code: int) -> None:
     sys.exit(code)
 
 
-def _guard(fn):
+def _guard(fn, address_space_limit: bool = True):
     """Run a command body: InputError → exit 2 with its message; anything else → exit 1
-    (a full disk or quota with a message saying so, the rest as an internal error)."""
-    import functools
-
+    (a full disk or quota with a message saying so, the rest as an internal error).
+    ``address_space_limit``: the command loads numba and polars (environment.check)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _finished.clear()
         try:
-            environment.check()  # before anything imports numba or polars
+            environment.check(address_space_limit)  # before anything imports numba or polars
             return fn(*args, **kwargs)
         except InputError as exc:
             _fail(exc, 2)
@@ -368,7 +368,7 @@ def _demo_notes(generated: int, result, root: Path, temporary: bool) -> None:
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--files", type=click.IntRange(min=1), help="Number of transaction files.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@_guard
+@functools.partial(_guard, address_space_limit=False)  # numpy and pyarrow only
 def generate(customers, out, seed, files, quiet):
     """Write a realistic synthetic transaction set (bounded memory, any scale)."""
     from segscore_datasets import generate_transactions

@@ -35,6 +35,8 @@ import polars as pl
 
 from native_kernels.groupby import CHANNEL0
 
+from segscore import address_space
+from segscore.address_space import BASELINE
 from segscore.errors import InputError
 from segscore.features import MAX_CHANNEL_COLUMNS
 from segscore.passes import BATCH_ROWS
@@ -81,8 +83,6 @@ REPORT_TABLE = 170
 #: beyond the row's decoded columns (its id sort and lookup; measured at 10M: 55 B for 45 B
 #: of columns)
 PER_PREVIOUS, ATTRIBUTE_OVERHEAD = 90, 12
-#: fixed interpreter + numba + polars baseline
-BASELINE = 400 * 2**20
 #: share of the available memory used when no budget is given
 DEFAULT_SHARE = 0.8
 MAX_PARTITIONS = 256
@@ -222,8 +222,8 @@ def check_downstream(customers: int, channel_columns: int, limit_bytes: int | No
                 f"{report_need / 2**30:.2f} GiB at the report stage")
         raise InputError(
             f"memory budget exceeded after the row pass: {customers:,} customers with {what}, "
-            f"but the budget is {limit_bytes / 2**30:.2f} GiB; raise --memory-limit or run on "
-            f"a bigger machine (nothing was written)")
+            + _exceeded(limit_bytes, "raise --memory-limit or run on a bigger machine")
+            + " (nothing was written)")
     return report_stage_bytes(customers, report, sequential=False, per_id=per_id) > limit_bytes
 
 
@@ -264,13 +264,30 @@ def default_limit() -> int | None:
     return None if available is None else int(available * DEFAULT_SHARE)
 
 
+def budget(limit_bytes: int | None) -> int | None:
+    """A run's budget: ``limit_bytes`` (None: default_limit()), or less when a finite
+    address-space limit (``ulimit -v``) holds less (address_space.budget); None when
+    neither is known."""
+    known = [b for b in (default_limit() if limit_bytes is None else limit_bytes,
+                         address_space.budget()) if b is not None]
+    return min(known) if known else None
+
+
+def _exceeded(limit: int, usual: str) -> str:
+    """The end of a 'memory budget exceeded' message: the budget, where it comes from when
+    the address-space limit sets it, and what to do (``usual`` otherwise)."""
+    if address_space.is_binding(limit):
+        return (f"but the budget is {limit / 2**30:.2f} GiB, {address_space.source()}; "
+                f"{address_space.REMEDY}")
+    return f"but the budget is {limit / 2**30:.2f} GiB; {usual}"
+
+
 def plan_memory(infos: list[InputFile], limit_bytes: int | None,
                 customers: int | None = None,
                 count_customers: Callable[[], int] | None = None,
                 channel_columns: Callable[[], int] | None = None,
                 model_channels: int | None = None) -> MemoryPlan:
-    """The fewest partitions whose estimated peak fits ``limit_bytes`` (None =
-    default_limit()).
+    """The fewest partitions whose estimated peak fits ``budget(limit_bytes)``.
 
     Without ``customers`` the row count is the bound; when that bound needs more than one
     pass (or does not fit at all) and ``count_customers`` is given, it is called (a streaming
@@ -290,7 +307,7 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
         except InputError:
             pass
         customers = int(count_customers() * 1.02) + 1
-    limit = default_limit() if limit_bytes is None else limit_bytes
+    limit = budget(limit_bytes)
     n = sum(i.rows for i in infos) if customers is None else customers
     chan = BASE_CHANNELS if model_channels is None else model_channels
     per_id = planned_id_bytes(infos)
@@ -313,7 +330,7 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
         raise InputError(
             f"memory budget exceeded: {rows:,} input rows in {len(infos)} file(s) with {who} "
             f"need at least {need / 2**30:.2f} GiB (the per-customer tables and row batches "
-            f"plus the process's fixed {BASELINE / 2**30:.2f} GiB), but the "
-            f"budget is {limit / 2**30:.2f} GiB; raise --memory-limit, run on a bigger machine, "
-            f"or shorten --window-days")
+            f"plus the process's fixed {BASELINE / 2**30:.2f} GiB), "
+            + _exceeded(limit, "raise --memory-limit, run on a bigger machine, or shorten "
+                               "--window-days"))
     return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers, chan), limit)

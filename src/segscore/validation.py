@@ -29,6 +29,7 @@ from segscore.features import ChannelColumns, channel_column_count, channel_colu
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, find_corrupt_file,
                              no_purchase_message, reconcile, resolve_roles, scan_inputs)
+from segscore import address_space
 from segscore.memory import ReportInputs, check_downstream, id_bytes, id_payload, plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
                             load_model)
@@ -153,7 +154,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     ``files`` (path, bytes, rows, kinds), ``estimated_peak_bytes``, ``partitions`` and
     ``memory_limit_bytes`` (the memory plan, upper-bound estimate with one customer per row,
     and the budget it was made for: None when none is known; ``memory_limit_default``: the
-    run's default, 80% of the memory available), ``attributes`` /
+    run's default, 80% of the memory available; ``memory_limit_address_space``: what a
+    finite ``ulimit -v`` leaves, smaller than that), ``attributes`` /
     ``previous`` ({path, rows_checked, ids_cast: False when tonight's id type was unknown})
     when that input passed, and when the rows were read (no file, config, model or memory
     plan problem): ``as_of``, ``rows`` (totals as in manifest.json) and ``inputs`` (per
@@ -235,6 +237,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                   for i in infos],
         "estimated_peak_bytes": 0, "partitions": None, "memory_limit_bytes": None,
         "memory_limit_default": memory_limit_bytes is None,
+        "memory_limit_address_space": False,
     }
     limit = None
     if infos:
@@ -252,7 +255,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                                    resolve_roles(infos)))
             limit = plan.limit
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions,
-                          memory_limit_bytes=limit)
+                          memory_limit_bytes=limit,
+                          memory_limit_address_space=address_space.is_binding(limit))
         except InputError as exc:
             problem(None, str(exc))
         except (pl.exceptions.PolarsError, OSError, pa.ArrowException) as exc:
@@ -381,7 +385,8 @@ def format_report(report: dict) -> str:
         lines.append(f"estimated peak memory {report['estimated_peak_bytes'] / 2**30:.2f} GiB "
                      f"in {report['partitions']} customer-hash partition pass(es), budget "
                      + ("unknown (no limit)" if limit is None else f"{limit / 2**30:.2f} GiB")
-                     + (" (80% of the memory available)" if report["memory_limit_default"]
+                     + (f" ({address_space.source()})" if report["memory_limit_address_space"]
+                        else " (80% of the memory available)" if report["memory_limit_default"]
                         and limit is not None else ""))
         lines.append("valid")
     else:
