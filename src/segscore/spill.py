@@ -48,7 +48,7 @@ class RejectedSpill:
 
     def __enter__(self) -> RejectedSpill:
         if self.parent is None:
-            tempdirs.remove_stale(SPILL_TAG, None)
+            tempdirs.remove_stale(SPILL_TAG)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -26,12 +26,12 @@ def make(prefix: str, parent: Path | None) -> Path:
     return Path(tempfile.mkdtemp(prefix=owner, dir=parent))
 
 
-def remove_stale(prefix: str, parent: Path | None) -> None:
-    """Remove the directories ``make(prefix, parent)`` made whose owner is no longer
-    running on this host. Other hosts' directories, those of a running process (this one
-    included) and names of another form are kept; one that cannot be removed (another
-    user's) is left."""
-    root = Path(parent if parent is not None else tempfile.gettempdir())
+def remove_stale(prefix: str) -> None:
+    """Remove the directories ``make(prefix, None)`` made in the system's temporary
+    directory whose owner is no longer running on this host. Other hosts' directories,
+    those of a running process (this one included) and names of another form are kept; one
+    that cannot be removed (another user's) is left."""
+    root = Path(tempfile.gettempdir())
     try:
         names = [p.name for p in root.iterdir() if p.name.startswith(prefix)]
     except OSError:
