@@ -12,10 +12,15 @@ is always pid 1) does not pass for the owner.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
 from pathlib import Path
+
+#: what follows the prefix in a name ``make`` gave: host (which may hold "-"), pid, start and
+#: mkdtemp's random letters
+_OWNER = re.compile(r"(.*)-([0-9]+)-([0-9]+)-[^-]+")
 
 
 def make(prefix: str, parent: Path | None) -> Path:
@@ -37,11 +42,11 @@ def remove_stale(prefix: str) -> None:
     except OSError:
         return
     for name in names:
-        parts = name[len(prefix):].rsplit("-", 3)  # the host may hold "-"; the rest cannot
-        if len(parts) != 4 or parts[0] != _host() or not (parts[1] + parts[2]).isdigit():
+        owner = _OWNER.fullmatch(name[len(prefix):])
+        if owner is None or owner[1] != _host():
             continue
         path = root / name
-        if not _running(int(parts[1]), parts[2]) and not path.is_symlink():
+        if not _running(int(owner[2]), owner[3]) and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
 
 
