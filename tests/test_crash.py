@@ -406,3 +406,48 @@ def test_ctrl_c_while_polars_and_numba_load_is_the_one_line_message(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "terminated (SIGINT)" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _python_m_segscore(prelude: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m segscore ARGS`` after ``prelude`` (Python run first, in the process)."""
+    code = (prelude + "import runpy\n"
+            "runpy.run_module('segscore', run_name='__main__', alter_sys=True)\n")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=ENV, timeout=120)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_cli_loads_is_the_one_line_message(tmp_path, sig):
+    """Ctrl-C or SIGTERM while ``segscore`` (``python -m segscore``) loads click and rich,
+    before the CLI sets its handlers: the one-line message and exit 1 of a later one (it
+    was Python's KeyboardInterrupt traceback; SIGTERM ended the process with no message).
+    The signal is sent as click starts loading."""
+    prelude = (
+        "import os, sys\n"
+        "class Signal:  # an import hook: the signal to this process as click starts loading\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'click':\n"
+        "            sys.meta_path.remove(self)\n"
+        f"            os.kill(os.getpid(), {int(sig)})\n"
+        "sys.meta_path.insert(0, Signal())\n")
+    proc = _python_m_segscore(prelude, "generate", "--customers", "100",
+                              "--out", str(tmp_path / "g"))
+    assert proc.returncode == 1, proc.stderr
+    assert f"terminated ({sig.name})" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["--version"], ["generate", "--customers", "50"]])
+def test_a_command_that_returned_leaves_the_interpreters_own_signal_handlers(tmp_path, args):
+    """Once the command has returned (a command, or --version, which ends before the CLI's
+    own handlers are set) the handlers are the interpreter's again, not those set while the
+    CLI loaded (a signal then would say a finished command was stopped, exit 1)."""
+    prelude = ("import atexit, signal\n"
+               "sigs = (signal.SIGINT, signal.SIGTERM)\n"
+               "before = [signal.getsignal(s) for s in sigs]\n"
+               "atexit.register(lambda: print('same:', [signal.getsignal(s) for s in sigs]"
+               " == before))\n")
+    proc = _python_m_segscore(prelude, *args, *(["--out", str(tmp_path / "g")]
+                                                if len(args) > 1 else []))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "same: True"

@@ -4,7 +4,13 @@ refusal), and ``RunResult.rejected`` reads what was written."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,13 +21,15 @@ from click.testing import CliRunner
 
 import segscore
 import segscore.passes as passes
-from segscore import output, spill
+from segscore import output, spill, tempdirs
 from segscore.cli import main
 from segscore.config import build_config
 
 BATCH = 500  # passes.BATCH_ROWS in these tests: files of row groups of 100 rows
 FAST = {"clustering": {"enabled": False}}
 SPILL_TAG = ".segscore-rejected-spill-"
+#: a child process's environment: this checkout's segscore
+CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "NUMBA_NUM_THREADS": "1"}
 
 
 def _input(path: Path, rejected: int, valid: int = 40) -> Path:
@@ -240,3 +248,69 @@ def test_run_result_rejected_reads_the_written_files(tmp_path, system_tmp):
     assert written.rejected.collect().equals(files)
     assert in_memory.rejected.collect().equals(files)
     assert _leftovers(tmp_path, system_tmp) == [out]
+
+
+def test_a_killed_runs_spill_is_removed_by_the_next_run(tmp_path, system_tmp):
+    """A run without an output directory SIGKILLed (the OOM killer, a scheduler's timeout)
+    while its rows are spilled leaves its spill directory in the system's temporary
+    directory; the next run removes it (each killed run added one, of up to gigabytes)."""
+    src = _input(tmp_path / "in" / "t.parquet", 4000)
+    code = ("import segscore, segscore.passes as passes, segscore.spill as spill\n"
+            f"passes.BATCH_ROWS = {BATCH}\n"
+            "spill.SPILL_BUFFER_BYTES = 1\n"
+            "spill.RejectedSpill.batches = lambda self: __import__('time').sleep(300)\n"  # wait
+            f"segscore.run({str(src)!r}, None, report=False)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], env={**CHILD_ENV,
+                             "TMPDIR": str(system_tmp)}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_spilled(system_tmp)) < 9:  # 4,040 rows: 9 batches, each spilled
+            assert child.poll() is None, child.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    [left] = [p for p in system_tmp.iterdir() if p.name.startswith(SPILL_TAG)]
+    assert len(list(left.glob("*.parquet"))) == 9
+    res = segscore.run(src, None, config=build_config(FAST), report=False)
+    assert res.rejected.collect().height == 4000
+    assert _leftovers(tmp_path, system_tmp) == []
+
+
+def test_only_the_spill_directories_of_processes_no_longer_running_are_removed(
+        tmp_path, system_tmp):
+    """A run removes the spill directories on this host whose process no longer runs (one
+    that exited without removing it; one named after this process's pid but another start
+    time: a pid taken again, as in a container whose command is always pid 1); it keeps
+    those of a running process (another one's, sleeping, and this one's), another host's
+    (a temporary directory shared between machines) and names of another form."""
+    made = ("import sys, time\n"
+            "from segscore import tempdirs\n"
+            f"print(tempdirs.make({SPILL_TAG!r}, None), flush=True)\n"
+            "time.sleep(float(sys.argv[1]))\n")
+    env = {**CHILD_ENV, "TMPDIR": str(system_tmp)}
+    exited = Path(subprocess.run([sys.executable, "-c", made, "0"], env=env, check=True,
+                                 capture_output=True, text=True).stdout.strip())
+    sleeping = subprocess.Popen([sys.executable, "-c", made, "300"], env=env,
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        running = Path(sleeping.stdout.readline().strip())
+        ours = tempdirs.make(SPILL_TAG, None)
+        host, pid, start = socket.gethostname(), os.getpid(), ours.name.split("-")[-2]
+        reused = system_tmp / f"{SPILL_TAG}{host}-{pid}-{int(start) - 1}-x"
+        *_, dead_pid, dead_start, _ = exited.name.split("-")
+        elsewhere = system_tmp / f"{SPILL_TAG}other-host-{dead_pid}-{dead_start}-x"
+        other_form = system_tmp / f"{SPILL_TAG}6q0wt9xn"
+        for path in (reused, elsewhere, other_form):
+            path.mkdir()
+        for path in (exited, running, ours, reused, elsewhere, other_form):
+            (path / "000000.parquet").write_bytes(b"spilled rows")
+        segscore.run(_input(tmp_path / "in" / "t.parquet", 30), None,
+                     config=build_config(FAST), report=False)
+        kept = sorted(p for p in system_tmp.iterdir() if p.name.startswith(SPILL_TAG))
+        assert kept == sorted([running, ours, elsewhere, other_form])
+        assert all((p / "000000.parquet").is_file() for p in kept)
+    finally:
+        sleeping.kill()
+        sleeping.wait()

@@ -1,5 +1,5 @@
 """``python -m segscore …``: the same CLI as the ``segscore`` command."""
 
-from segscore.cli import main
+from segscore.launch import main
 
-main(prog_name="segscore")
+main()

@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from segscore import environment, stopping
+from segscore import environment, launch, stopping
 from segscore.errors import ConfigError, InputError, naming_flag, not_utf8, one_line
 from segscore.stopping import Terminated
 
@@ -124,9 +124,7 @@ def _guard(fn, address_space_limit: bool = True):
         except (click.exceptions.Exit, click.ClickException):
             raise
         except (Terminated, KeyboardInterrupt) as exc:  # exit 1: SPEC §6 has 0, 1 and 2 only
-            name = str(exc) or "SIGINT"
-            click.echo(f"error: terminated ({name}); the run's temporary files were removed "
-                       "and nothing was replaced unless it had finished", err=True)
+            click.echo(launch.message(str(exc) or "SIGINT"), err=True)
             _exit_leaving_stuck_threads(1)
             sys.exit(1)
         except Exception as exc:
@@ -280,6 +278,7 @@ def main(ctx: click.Context) -> None:
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, handler) for sig, handler in
                     ((signal.SIGTERM, _on_sigterm), (signal.SIGINT, _on_sigint))}
+        previous.update(launch.ORIGINAL)  # not segscore.launch's, set while the CLI loaded
         ctx.call_on_close(lambda: [signal.signal(sig, h) for sig, h in previous.items()])
 
 

@@ -14,7 +14,6 @@ whatever the number of partition passes. Memory: the buffer plus one batch's rej
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +21,21 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from segscore import tempdirs
+
 #: rejected rows held in memory before they are written to a spill file (bytes, polars'
 #: estimate)
 SPILL_BUFFER_BYTES = 32 * 2**20
+#: the spill directory's name starts so, then names its process (segscore.tempdirs)
+SPILL_TAG = ".segscore-rejected-spill-"
 
 
 class RejectedSpill:
     """Spill files in a hidden directory made under ``parent`` (None: the system's temporary
     directory) when the buffer is first written, removed on leaving the ``with`` block,
-    whatever ends it."""
+    whatever ends it but a SIGKILL. Without ``parent``, entering the block first removes the
+    spill directories in the system's temporary directory whose process no longer runs (a
+    killed run's; under ``parent``, a run's temporary directory, they go with it)."""
 
     def __init__(self, parent: Path | None):
         self.parent = parent
@@ -42,6 +47,8 @@ class RejectedSpill:
         self.written: dict[int, list[tuple[Path, int]]] = defaultdict(list)
 
     def __enter__(self) -> RejectedSpill:
+        if self.parent is None:
+            tempdirs.remove_stale(SPILL_TAG)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -61,8 +68,7 @@ class RejectedSpill:
         written and read once (a 200k-row batch: 34 ms against 76 ms with dictionaries, the
         same size)."""
         if self.directory is None:
-            self.directory = Path(tempfile.mkdtemp(prefix=".segscore-rejected-spill-",
-                                                   dir=self.parent))
+            self.directory = tempdirs.make(SPILL_TAG, self.parent)
         path = self.directory / f"{self.files:06d}.parquet"
         tables = [(batch, rows.to_arrow()) for batch, rows in self.buffer]
         self.buffer, self.buffered = [], 0
