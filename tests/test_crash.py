@@ -386,6 +386,39 @@ def test_an_interrupted_command_exits_although_a_worker_thread_is_stuck():
     assert "terminated (SIGINT)" in proc.stderr
 
 
+@pytest.mark.parametrize("turned_into", ["RuntimeError", "PanicException"])
+def test_a_signal_a_library_turned_into_another_error_is_still_a_stop(turned_into):
+    """The handler's exception raised inside a library's callback can come out as that
+    library's error: a panic where it crossed Rust code (pyo3's PanicException, seen when
+    SIGTERM met a numpy-crate callback in polars), or another exception. With a stop asked
+    for, that is the stop's one-line message and exit 1, not an internal error; the next
+    command in the process starts without the request."""
+    import click
+
+    from segscore import stopping
+    from segscore.cli import _guard
+
+    error = {"RuntimeError": RuntimeError,
+             "PanicException": type("PanicException", (BaseException,), {})}[turned_into]
+
+    @click.command()
+    @_guard
+    def cmd():
+        stopping.request("SIGTERM")
+        raise error("a callback failed")
+
+    r = CliRunner().invoke(cmd, [])
+    assert r.exit_code == 1 and r.stderr.startswith("error: terminated (SIGTERM); "), r.stderr
+
+    @click.command()
+    @_guard
+    def later():
+        raise error("a callback failed")
+
+    r = CliRunner().invoke(later, [])
+    assert r.exit_code == 1 and r.stderr.startswith("error: internal error"), r.stderr
+
+
 def test_ctrl_c_while_polars_and_numba_load_is_the_one_line_message(tmp_path):
     """Ctrl-C in the first half second, while polars and numba load: the one-line message and
     exit 1 of a later Ctrl-C (it was a traceback: the package imported them before the CLI

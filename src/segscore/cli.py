@@ -109,6 +109,13 @@ def _fail(exc: Exception, code: int) -> None:
     sys.exit(code)
 
 
+def _stopped(signal_name: str) -> None:
+    """A signal stopped the command: its one-line message, exit 1 (SPEC §6 has 0, 1, 2)."""
+    click.echo(launch.message(signal_name), err=True)
+    _exit_leaving_stuck_threads(1)
+    sys.exit(1)
+
+
 def _guard(fn, address_space_limit: bool = True):
     """Run a command body: InputError → exit 2 with its message; anything else → exit 1
     (a full disk or quota with a message saying so, the rest as an internal error).
@@ -116,6 +123,7 @@ def _guard(fn, address_space_limit: bool = True):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _finished.clear()
+        stopping.reset()  # (a command run before it in this process may have been stopped)
         try:
             environment.check(address_space_limit)  # before anything imports numba or polars
             return fn(*args, **kwargs)
@@ -124,10 +132,10 @@ def _guard(fn, address_space_limit: bool = True):
         except (click.exceptions.Exit, click.ClickException):
             raise
         except (Terminated, KeyboardInterrupt) as exc:  # exit 1: SPEC §6 has 0, 1 and 2 only
-            click.echo(launch.message(str(exc) or "SIGINT"), err=True)
-            _exit_leaving_stuck_threads(1)
-            sys.exit(1)
+            _stopped(str(exc) or "SIGINT")
         except Exception as exc:
+            if stopping.requested():  # the signal's exception, turned into another by a
+                _stopped(stopping.requested())  # library it crossed (polars, numba)
             if isinstance(exc, OSError) and _finished:  # e.g. stdout on a full disk
                 _fail(RuntimeError(f"{_finished[0]} is written and in place, but printing to "
                                    f"the terminal failed: {exc.strerror or exc}"), 1)
@@ -142,6 +150,8 @@ def _guard(fn, address_space_limit: bool = True):
             # internal error with its message, not a traceback
             if type(exc).__name__ != "PanicException":
                 raise
+            if stopping.requested():  # the signal's exception met Rust code: a panic
+                _stopped(stopping.requested())
             _fail(RuntimeError(f"internal error (a panic in polars): "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}"), 1)
     return wrapper

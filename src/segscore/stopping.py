@@ -24,10 +24,15 @@ def request(signal_name: str) -> None:
     _REQUESTED.set()
 
 
+def requested() -> str | None:
+    """The name of the signal that asked for a stop, when one did."""
+    return (_SIGNAL[0] if _SIGNAL else "a signal") if _REQUESTED.is_set() else None
+
+
 def check() -> None:
     """Raise Terminated when a stop was asked for (the commit calls it before the swap)."""
-    if _REQUESTED.is_set():
-        raise Terminated(_SIGNAL[0] if _SIGNAL else "a signal")
+    if (name := requested()) is not None:
+        raise Terminated(name)
 
 
 def reset() -> None:
