@@ -253,6 +253,35 @@ def test_previous_output_moved_aside_by_a_kill_is_back_before_previous_reads_it(
     assert leftovers(out) == []
 
 
+def test_a_run_cleans_what_killed_runs_left_for_other_outputs_of_its_directory(data,
+                                                                              tmp_path):
+    """Nightly outputs in dated directories (out/2026-06-01, out/2026-06-02…): no run goes into
+    a killed night's directory again, so its temporary directory stayed. A run into any output
+    of the directory also recovers the others no run is writing: temporary directories
+    removed, a moved-away previous output put back; one whose lock a live run holds is left."""
+    import fcntl
+
+    nights = tmp_path / "nights"
+    killed = segscore(data["small"], nights / "2026-06-01", env={CRASH_ENV: "opened"})
+    assert killed.returncode == -signal.SIGKILL
+    moved = nights / "2026-05-31"
+    shutil.copytree(data["baseline"], moved)
+    killed = segscore(data["small"], moved, "--overwrite", "--as-of", "2026-06-01",
+                      env={CRASH_ENV: "moved_old", EXCHANGE_ENV: "0"})
+    assert killed.returncode == -signal.SIGKILL and not moved.exists()
+    busy = nights / "2026-06-03"
+    (nights / ".2026-06-03.segscore-tmp-live").mkdir()
+    with open(nights / ".2026-06-03.segscore-lock", "w") as lock:  # a run writing it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = segscore(data["small"], nights / "2026-06-02")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(moved) == data["snapshot"]
+    assert leftovers(nights / "2026-06-01") == leftovers(moved) == []
+    assert leftovers(busy) == [".2026-06-03.segscore-tmp-live"]
+    assert sorted(p.name for p in nights.iterdir() if not p.name.endswith("-lock")) == [
+        ".2026-06-03.segscore-tmp-live", "2026-05-31", "2026-06-02"]
+
+
 def test_an_old_output_that_cannot_be_removed_after_the_swap_is_a_warning(data, tmp_path,
                                                                            monkeypatch):
     """Once the new output is in place the run has succeeded: failing to remove the replaced

@@ -65,6 +65,36 @@ def recover_and_clean(out: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _crashed_siblings(out: Path) -> list[Path]:
+    """The other outputs in ``out``'s directory that a killed run left a temporary or a
+    moved-away directory for (``.<name>.segscore-tmp-…``, ``.<name>.segscore-old-…``)."""
+    names = set()
+    for entry in out.parent.iterdir():
+        for tag in (TMP_TAG, OLD_TAG):
+            if entry.name.startswith(".") and tag in entry.name:
+                names.add(entry.name[1:entry.name.rindex(tag)])
+    return [out.parent / name for name in sorted(names - {out.name}) if name]
+
+
+def clean_siblings(out: Path) -> None:
+    """``recover_and_clean`` every other output of ``out``'s directory that no run is writing
+    (its lock can be taken): a scheduler that writes ``out/<date>`` each night never runs
+    into a killed night's directory again, so that night's temporary directory stayed.
+    Best effort: what cannot be cleaned is left for a later run."""
+    for sibling in _crashed_siblings(out):
+        directory = RunDirectory(sibling, overwrite=False)
+        try:
+            directory._lock()
+        except (InputError, OSError):  # a run is writing it (or the OS refuses): not ours
+            continue
+        try:
+            recover_and_clean(directory.out)
+        except OSError:
+            pass
+        finally:
+            directory._unlock()
+
+
 #: errnos by which the OS refuses a path itself (bad usage: exit 2); a full disk or quota is
 #: the machine's state (exit 1, cli._guard says so) and anything else may be a bug
 _PATH_REFUSED = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST,
@@ -221,6 +251,7 @@ class RunDirectory:
             raise
         try:
             recover_and_clean(self.out)  # its failures are not the path's: not mapped
+            clean_siblings(self.out)
             try:
                 check_target(self.out, self.overwrite)
                 self.tmp.mkdir()
