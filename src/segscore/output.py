@@ -55,13 +55,18 @@ def _siblings(out: Path, tag: str) -> list[Path]:
     return sorted(p for p in parent.iterdir() if p.name.startswith(f".{out.name}{tag}"))
 
 
-def recover_and_clean(out: Path) -> None:
-    """Undo what a killed run left: restore a moved-away previous output, drop temp dirs."""
+def _recover(out: Path) -> list[Path]:
+    """Put back a previous output a killed run moved away; the leftovers still to remove."""
     olds = _siblings(out, OLD_TAG)
     if olds and not out.exists():
         os.rename(olds[-1], out)
         olds = olds[:-1]
-    for leftover in _siblings(out, TMP_TAG) + olds:
+    return _siblings(out, TMP_TAG) + olds
+
+
+def recover_and_clean(out: Path) -> None:
+    """Undo what a killed run left: restore a moved-away previous output, drop temp dirs."""
+    for leftover in _recover(out):
         shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -76,11 +81,15 @@ def _crashed_siblings(out: Path) -> list[Path]:
     return [out.parent / name for name in sorted(names - {out.name}) if name]
 
 
-def clean_siblings(out: Path) -> None:
-    """``recover_and_clean`` every other output of ``out``'s directory that no run is writing
-    (its lock can be taken): a scheduler that writes ``out/<date>`` each night never runs
-    into a killed night's directory again, so that night's temporary directory stayed.
-    Best effort: what cannot be cleaned is left for a later run."""
+def clean_siblings(out: Path, own_tmp: Path) -> None:
+    """Recover every other output of ``out``'s directory that no run is writing (its lock
+    can be taken): a scheduler that writes ``out/<date>`` each night never runs into a killed
+    night's directory again, so that night's temporary directory stayed. Under the other's
+    lock its leftovers are only renamed, to names of this run's temporary directory
+    ``own_tmp`` (removed by this run, or with it by the next run into ``out``), so a run
+    starting on that output meanwhile is not refused for long. Best effort: what cannot be
+    cleaned is left for a later run."""
+    trash = []
     for sibling in _crashed_siblings(out):
         directory = RunDirectory(sibling, overwrite=False)
         try:
@@ -88,11 +97,15 @@ def clean_siblings(out: Path) -> None:
         except (InputError, OSError):  # a run is writing it (or the OS refuses): not ours
             continue
         try:
-            recover_and_clean(directory.out)
+            for leftover in _recover(directory.out):
+                trash.append(own_tmp.with_name(f"{own_tmp.name}.trash-{len(trash)}"))
+                os.rename(leftover, trash[-1])
         except OSError:
             pass
         finally:
             directory._unlock()
+    for path in trash:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 #: errnos by which the OS refuses a path itself (bad usage: exit 2); a full disk or quota is
@@ -251,7 +264,7 @@ class RunDirectory:
             raise
         try:
             recover_and_clean(self.out)  # its failures are not the path's: not mapped
-            clean_siblings(self.out)
+            clean_siblings(self.out, self.tmp)
             try:
                 check_target(self.out, self.overwrite)
                 self.tmp.mkdir()
