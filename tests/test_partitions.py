@@ -204,12 +204,13 @@ def test_budget_is_checked_again_with_the_customer_ids_bytes(tmp_path, kind, ref
     assert not out.exists()
 
 
-def _run_and_validate(tmp_path, args: list[str], budget: int):
+def _run_and_validate_agree(tmp_path, args: list[str], budget: int,
+                            refusal: str | None) -> None:
     """``segscore run`` (into tmp_path/out, --quiet) and ``segscore validate`` of the same
     input ``args`` under the same --memory-limit ``budget`` (bytes), in this process (so the
-    caller's monkeypatches apply): (run's exit code, its output on one line (an error line
-    may be wrapped), validate's exit code, its output, its problem lines without
-    "problem: ")."""
+    caller's monkeypatches apply): both pass (``refusal`` None), or both exit 2, the run
+    with nothing written and ``refusal`` in its error, validate with one problem, the run's
+    message word for word."""
     from click.testing import CliRunner
 
     from segscore.cli import main
@@ -217,11 +218,18 @@ def _run_and_validate(tmp_path, args: list[str], budget: int):
     limit = ["--memory-limit", repr(budget / 2**30)]
     ran = CliRunner().invoke(main, ["run", *args, "--out", str(tmp_path / "out"), "--quiet",
                                     *limit])
+    said = " ".join(ran.output.split())  # (an error line may be wrapped)
     checked = CliRunner().invoke(main, ["validate", *args, *limit])
+    if refusal is None:
+        assert ran.exit_code == 0, said
+        assert checked.exit_code == 0 and "\nvalid" in checked.output, checked.output
+        return
     problems = [line.removeprefix("problem: ") for line in checked.output.splitlines()
                 if line.startswith("problem:")]
-    return ran.exit_code, " ".join(ran.output.split()), checked.exit_code, checked.output, \
-        problems
+    assert ran.exit_code == 2 and refusal in said, said
+    assert not (tmp_path / "out").exists()
+    assert checked.exit_code == 2 and len(problems) == 1, checked.output
+    assert refusal in problems[0] and problems[0] in said
 
 
 @pytest.mark.parametrize("refused", [True, False])
@@ -241,18 +249,11 @@ def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch,
     planned = memory.downstream_bytes(int(n * 1.05), 4, memory.STRING_ID)
     measured = memory.downstream_bytes(n, 0, memory.STRING_ID + 39)
     budget = (planned + measured) // 2 if refused else measured + 2**20
-    ran, said, checked, output, problems = _run_and_validate(tmp_path, [str(src), "--k", "off"],
-                                                             budget)
+    _run_and_validate_agree(tmp_path, [str(src), "--k", "off"], budget, None if not refused else
+                            "memory budget exceeded after the row pass: 3,000 customers with 0 "
+                            "channel columns and string ids (71 B per customer)")
     if not refused:
-        assert ran == 0, said
-        assert checked == 0 and "\nvalid" in output, output
         return
-    message = ("memory budget exceeded after the row pass: 3,000 customers with 0 channel "
-               "columns and string ids (71 B per customer)")
-    assert ran == 2 and message in said, said
-    assert not (tmp_path / "out").exists()
-    assert checked == 2, output
-    assert len(problems) == 1 and message in problems[0] and problems[0] in said
     report = validation_report(src, memory_limit_bytes=budget)  # the rows still reconcile
     assert report["rows"]["used"] == 2 * n and report["memory_limit_bytes"] == budget
 
@@ -353,16 +354,8 @@ def test_validate_counts_a_models_channel_columns_after_the_row_pass(tmp_path, m
     planned = _exact_count(monkeypatch, n)
     budget = (memory.downstream_bytes(planned, 16) + memory.downstream_bytes(n, 17)) // 2
     args = [str(src), *(["--model", str(model)] if with_model else ["--k", "off"])]
-    ran, said, checked, output, problems = _run_and_validate(tmp_path, args, budget)
-    if not with_model:
-        assert ran == 0, said
-        assert checked == 0 and "\nvalid" in output, output
-        return
-    message = "memory budget exceeded after the row pass: 3,000 customers with 17 channel columns"
-    assert ran == 2 and message in said, said
-    assert not (tmp_path / "out").exists()
-    assert checked == 2 and len(problems) == 1, output
-    assert message in problems[0] and problems[0] in said
+    _run_and_validate_agree(tmp_path, args, budget, "memory budget exceeded after the row pass: "
+                            "3,000 customers with 17 channel columns" if with_model else None)
 
 
 @pytest.mark.parametrize("report_input", [None, "--customers", "--previous"])
@@ -393,17 +386,9 @@ def test_validate_counts_the_report_inputs_after_the_row_pass(tmp_path, monkeypa
     # (16 B each) or the previous run's customers (memory.ReportInputs)
     budget = memory.downstream_bytes(planned, 4) + 2**16
     args = [str(src), "--k", "off", *([report_input, str(path)] if report_input else [])]
-    ran, said, checked, output, problems = _run_and_validate(tmp_path, args, budget)
-    if report_input is None:
-        assert ran == 0, said
-        assert checked == 0 and "\nvalid" in output, output
-        return
-    message = ("memory budget exceeded after the row pass: 3,000 customers with the report's "
-               "--customers / --previous inputs need about")
-    assert ran == 2 and message in said, said
-    assert not (tmp_path / "out").exists()
-    assert checked == 2 and len(problems) == 1, output
-    assert message in problems[0] and problems[0] in said
+    _run_and_validate_agree(tmp_path, args, budget, report_input and (
+        "memory budget exceeded after the row pass: 3,000 customers with the report's "
+        "--customers / --previous inputs need about"))
 
 
 def test_id_bytes_from_the_footer_and_from_the_ids(tmp_path):
