@@ -34,7 +34,8 @@ from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, scan_
 from segscore.passes import (count_customers, gather, model_channel_columns,
                              sample_channel_columns)
 from segscore.report import build_report, check_report_inputs, write_report
-from segscore.report.migration import previous_not_before
+from segscore.report.migration import (previous_not_before, previous_rules_differ,
+                                       previous_shares_no_customer)
 from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
@@ -217,8 +218,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
         result.manifest["warnings"] = (
             ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
             + (k_reduced(result.model) if frozen is None else [])  # a model's K is its own
-            + (previous_not_before(previous, result.manifest["as_of"]) if previous is not None
-               else []))
+            + (previous_not_before(previous, result.manifest["as_of"])
+               + previous_rules_differ(previous, config) if previous is not None else []))
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
@@ -249,6 +250,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                     result, config, previous_dir=previous, attributes_path=attributes,
                     migration_path=migration_path, sequential=sequential,
                     sections=early)
+                result.manifest["warnings"] += previous_shares_no_customer(
+                    result.report.get("migration"), previous)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()

@@ -22,7 +22,8 @@ from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
-from segscore.report.migration import check_previous_rows, previous_not_before
+from segscore.report.migration import (check_previous_rows, previous_not_before,
+                                       previous_rules_differ)
 from segscore.config import OPTIONAL_COLUMNS, RunConfig, columns_only, load_config
 from segscore.errors import InputError, naming_flag, one_line
 from segscore.features import ChannelColumns, channel_column_count, channel_columns
@@ -350,7 +351,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
     if previous is not None:
-        report["warnings"] += previous_not_before(previous, report["as_of"])
+        report["warnings"] += (previous_not_before(previous, report["as_of"])
+                               + previous_rules_differ(previous, config))
     if not counts["purchases"].sum():  # what the run refuses after its row pass
         problem(None, no_purchase_message(as_of))
     report.update(ok=not problems)
