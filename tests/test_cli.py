@@ -776,6 +776,41 @@ def test_previous_without_a_customer_in_common_is_warned(first_run, data, tmp_pa
     assert r.exit_code == 0 and "warning" not in r.stderr, r.output
     assert json.loads((tmp_path / "same" / "manifest.json").read_text())["warnings"] == []
 
+
+def test_integer_amounts_beside_float_ones_are_warned(tmp_path):
+    """A night's file whose amounts are integer cents beside float files of currency units
+    was read without a word (exit 0): its customers' spend counted 100 times. run and
+    validate now warn, naming both kinds of file; a float file beside a decimal one (the
+    same unit) is not warned about, nor are integer amounts throughout."""
+    from decimal import Decimal
+
+    ts = [datetime(2026, 6, d) for d in (1, 2)]
+    night = {"customer_id": [1, 2], "order_ts": ts}
+    src = tmp_path / "tx"
+    src.mkdir()
+    pl.DataFrame({**night, "amount": [12.5, 30.0]}).write_parquet(src / "a.parquet")
+    pl.DataFrame({**night, "amount": [1250, 3000]}).write_parquet(src / "b.parquet")
+    says = (f"column 'amount' holds integers in 1 file(s) (e.g. {src / 'b.parquet'}) and "
+            f"floats or decimals in 1 (e.g. {src / 'a.parquet'}): integers are read as "
+            "currency units, so amounts stored in cents would count 100 times; check that "
+            "every file has the same unit")
+    r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--k", "off"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["warnings"] == [says]
+    assert f"warning: {says}" in r.stderr
+    v = CliRunner().invoke(main, ["validate", str(src)])
+    assert v.exit_code == 0 and v.stderr == f"warning: {says}\n", v.output
+    decimals = pl.Series([Decimal("12.50"), Decimal("30.00")], dtype=pl.Decimal(18, 2))
+    for case, (a, b) in enumerate((([12.5, 30.0], decimals), ([1250, 3000], [1250, 3000]))):
+        pl.DataFrame({**night, "amount": a}).write_parquet(src / "a.parquet")
+        pl.DataFrame({**night, "amount": b}).write_parquet(src / "b.parquet")
+        r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / f"o{case}"),
+                                      "--quiet", "--k", "off"])
+        assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+        v = CliRunner().invoke(main, ["validate", str(src)])
+        assert v.exit_code == 0 and "warning" not in v.stderr, v.output
+
 def test_as_of_after_today_is_warned(tmp_path):
     """A mis-dated row (next year) becomes the default as_of (SPEC §1) and would make every
     customer look lapsed: the run warns on stderr, even with --quiet, and in the manifest;

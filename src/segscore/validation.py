@@ -29,7 +29,8 @@ from segscore.errors import InputError, naming_flag, one_line
 from segscore.features import ChannelColumns, channel_column_count, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, find_corrupt_file,
-                             no_purchase_message, reconcile, resolve_roles, scan_inputs)
+                             mixed_amount_types, no_purchase_message, reconcile, resolve_roles,
+                             scan_inputs)
 from segscore import address_space
 from segscore.memory import ReportInputs, check_downstream, id_bytes, id_payload, plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
@@ -350,6 +351,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         return report
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
+    report["warnings"] += mixed_amount_types(infos, config.columns.amount)
     if previous is not None:
         report["warnings"] += (previous_not_before(previous, report["as_of"])
                                + previous_rules_differ(previous, config))
