@@ -706,6 +706,111 @@ def test_validate_warns_of_a_previous_not_before_tonight(first_run, data, as_of,
         assert r.stderr == f"warning: {report['warnings'][0]}\n"
 
 
+
+#: (tonight's flags against first_run's defaults, the rules the warning names as changed)
+RULES_CHANGED = [
+    (["--segments", "value_behaviour"], "the segment table"),
+    (["--window-days", "365"], "scoring.window_days"),
+    (["--k", "off"], None),  # clustering takes no part in the migration
+]
+
+
+@pytest.mark.parametrize("flags, changed", RULES_CHANGED)
+def test_previous_scored_with_other_rules_is_warned(first_run, data, tmp_path, flags, changed):
+    """A --previous scored with another segment table (or bins, window, tiers, stages) was
+    compared silently: nearly every customer "moved" because the rules changed, exit 0,
+    no warning. run and validate now warn, naming what changed; a change that moves nobody
+    (the clustering) does not."""
+    from segscore.config import load_config, parse_as_of
+    from segscore.validation import validation_report
+
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--as-of", "2026-06-30", "--previous", str(first_run),
+                                  *flags])
+    assert r.exit_code == 0, r.output
+    warnings = json.loads((tmp_path / "o" / "manifest.json").read_text())["warnings"]
+    v = CliRunner().invoke(main, ["validate", str(data), "--as-of", "2026-06-30",
+                                  "--previous", str(first_run), *flags])
+    assert v.exit_code == 0 and v.stdout.rstrip().endswith("valid"), v.output
+    if changed is None:
+        assert warnings == [] and "warning" not in r.stderr and "warning" not in v.stderr
+        return
+    says = (f"--previous {first_run} was scored with other rules than tonight's (changed: "
+            f"{changed}): the migration shows the change of rules as well as the "
+            "customers' movement")
+    assert warnings == [says] and f"warning: {says}" in r.stderr
+    assert v.stderr == f"warning: {says}\n"
+    overrides = {"--segments": ("segments", "preset"), "--window-days": ("scoring", "window_days")}
+    section, key = overrides[flags[0]]
+    value = int(flags[1]) if flags[1].isdigit() else flags[1]
+    report = validation_report(str(data), load_config(None, {section: {key: value}}),
+                               as_of=parse_as_of("2026-06-30"), previous=first_run)
+    assert report["ok"] and report["warnings"] == [says]
+
+
+def test_previous_without_a_customer_in_common_is_warned(first_run, data, tmp_path):
+    """Tonight's ids in another form than last night's (an upstream change from 123 to
+    "C123": last night's integers are cast to "123") share no customer: the migration called
+    every customer new and every one of last night's disappeared, exit 0, no warning."""
+    src = tmp_path / "tx"
+    src.mkdir()
+    for f in sorted(data.glob("*.parquet")):
+        pl.read_parquet(f).with_columns(pl.format("C{}", "customer_id").alias("customer_id")
+                                        ).write_parquet(src / f.name)
+    r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--as-of", "2026-06-30", "--previous", str(first_run)])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    mig = json.loads((tmp_path / "o" / "report" / "report.json").read_text())["migration"]
+    previous_n = json.loads((first_run / "manifest.json").read_text())["customers"]["scored"]
+    assert mig["segments"]["new"] == manifest["customers"]["scored"] == mig["current_customers"]
+    assert mig["segments"]["disappeared"] == previous_n == mig["previous_customers"]
+    says = (f"--previous {first_run}: none of its {previous_n:,} customers is among tonight's "
+            f"{mig['current_customers']:,}, so the migration shows every customer as new and "
+            "every one of last night's as disappeared; check that both runs' customer ids "
+            "are in the same form")
+    assert manifest["warnings"] == [says] and f"warning: {says}" in r.stderr
+    # the same ids as last night: customers in common, no warning
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "same"), "--quiet",
+                                  "--as-of", "2026-06-30", "--previous", str(first_run)])
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+    assert json.loads((tmp_path / "same" / "manifest.json").read_text())["warnings"] == []
+
+
+def test_integer_amounts_beside_float_ones_are_warned(tmp_path):
+    """A night's file whose amounts are integer cents beside float files of currency units
+    was read without a word (exit 0): its customers' spend counted 100 times. run and
+    validate now warn, naming both kinds of file; a float file beside a decimal one (the
+    same unit) is not warned about, nor are integer amounts throughout."""
+    from decimal import Decimal
+
+    ts = [datetime(2026, 6, d) for d in (1, 2)]
+    night = {"customer_id": [1, 2], "order_ts": ts}
+    src = tmp_path / "tx"
+    src.mkdir()
+    pl.DataFrame({**night, "amount": [12.5, 30.0]}).write_parquet(src / "a.parquet")
+    pl.DataFrame({**night, "amount": [1250, 3000]}).write_parquet(src / "b.parquet")
+    says = (f"column 'amount' holds integers in 1 file(s) (e.g. {src / 'b.parquet'}) and "
+            f"floats or decimals in 1 (e.g. {src / 'a.parquet'}): integers are read as "
+            "currency units, so amounts stored in cents would count 100 times; check that "
+            "every file has the same unit")
+    r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--k", "off"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["warnings"] == [says]
+    assert f"warning: {says}" in r.stderr
+    v = CliRunner().invoke(main, ["validate", str(src)])
+    assert v.exit_code == 0 and v.stderr == f"warning: {says}\n", v.output
+    decimals = pl.Series([Decimal("12.50"), Decimal("30.00")], dtype=pl.Decimal(18, 2))
+    for case, (a, b) in enumerate((([12.5, 30.0], decimals), ([1250, 3000], [1250, 3000]))):
+        pl.DataFrame({**night, "amount": a}).write_parquet(src / "a.parquet")
+        pl.DataFrame({**night, "amount": b}).write_parquet(src / "b.parquet")
+        r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / f"o{case}"),
+                                      "--quiet", "--k", "off"])
+        assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+        v = CliRunner().invoke(main, ["validate", str(src)])
+        assert v.exit_code == 0 and "warning" not in v.stderr, v.output
+
 def test_as_of_after_today_is_warned(tmp_path):
     """A mis-dated row (next year) becomes the default as_of (SPEC §1) and would make every
     customer look lapsed: the run warns on stderr, even with --quiet, and in the manifest;

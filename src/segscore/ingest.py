@@ -64,6 +64,22 @@ def resolve_roles(infos: list[InputFile]) -> Roles:
     )
 
 
+def mixed_amount_types(infos: list[InputFile], column: str) -> list[str]:
+    """A warning when the amount ``column`` is an integer in some files with rows and a float
+    or decimal in others: an integer is read as currency units (SPEC §1's amount), so a
+    source that changed between cents and units would count some amounts 100 times over
+    (or a hundredth) without any row failing a check."""
+    def files(kinds: set[str]) -> list[Path]:
+        return [i.path for i in infos if i.rows and i.kinds.get("amount") in kinds]
+
+    ints, fractional = files({"int"}), files({"float", "decimal"})
+    if not ints or not fractional:
+        return []
+    return [f"column '{column}' holds integers in {len(ints)} file(s) (e.g. {ints[0]}) and "
+            f"floats or decimals in {len(fractional)} (e.g. {fractional[0]}): integers are "
+            "read as currency units, so amounts stored in cents would count 100 times; "
+            "check that every file has the same unit"]
+
 def amount_units(col: pl.Expr, kind: str) -> pl.Expr:
     """Int64 1/AMOUNT_SCALE units of the amount column ``col`` (of InputFile kind ``kind``),
     rounded half to even: a decimal's exactly (rescaled as a decimal, never through a float:

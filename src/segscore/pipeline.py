@@ -21,8 +21,8 @@ from segscore.clusters import attribute_columns, check_input_features, fit_assig
 from segscore.config import RunConfig, load_config, parse_as_of
 from segscore.errors import InputError, not_utf8
 from segscore.features import finish, unscored_customers
-from segscore.ingest import (check_exact_sums, explain_read_error, no_purchase_message,
-                             reconcile, resolve_roles, window_start)
+from segscore.ingest import (check_exact_sums, explain_read_error, mixed_amount_types,
+                             no_purchase_message, reconcile, resolve_roles, window_start)
 from segscore.manifest import output_files, report_inputs as report_input_files
 from segscore.memory import (BASE_CHANNELS, MemoryPlan, ReportInputs, check_downstream,
                              early_sections_fit, estimate_peak_bytes, measured_id_bytes,
@@ -34,7 +34,8 @@ from segscore.output import (PRODUCER, RunDirectory, check_inputs_outside, scan_
 from segscore.passes import (count_customers, gather, model_channel_columns,
                              sample_channel_columns)
 from segscore.report import build_report, check_report_inputs, write_report
-from segscore.report.migration import previous_not_before
+from segscore.report.migration import (previous_not_before, previous_rules_differ,
+                                       previous_shares_no_customer)
 from segscore.report.sections import OptionalSections
 from segscore.schema import InputFile, discover, inspect_inputs, source_reaching
 from segscore.scoring import cut_points_of, quantile_scores, score_probabilities
@@ -215,10 +216,11 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
             attributes, (cluster_names, where),
             tmp / "rejected" if run_dir is not None else None)
         result.manifest["warnings"] = (
-            ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
+            mixed_amount_types(infos, config.columns.amount)
+            + ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
             + (k_reduced(result.model) if frozen is None else [])  # a model's K is its own
-            + (previous_not_before(previous, result.manifest["as_of"]) if previous is not None
-               else []))
+            + (previous_not_before(previous, result.manifest["as_of"])
+               + previous_rules_differ(previous, config) if previous is not None else []))
         manifest_extra = {"run_id": run_id, "started_at": started.isoformat(),
                           "memory": {"partitions": plan.partitions,
                                      "estimated_peak_bytes": plan.estimate,
@@ -249,6 +251,8 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
                     result, config, previous_dir=previous, attributes_path=attributes,
                     migration_path=migration_path, sequential=sequential,
                     sections=early)
+                result.manifest["warnings"] += previous_shares_no_customer(
+                    result.report.get("migration"), previous)
                 if run_dir is not None:
                     write_report(tmp / "report", result.report)
         result.timings = clock.to_list()

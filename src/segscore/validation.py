@@ -22,13 +22,15 @@ from segscore.cluster_attributes import check_attribute_features
 from segscore.clusters import check_input_features
 from segscore.report import check_report_inputs
 from segscore.report.attributes import check_attribute_rows
-from segscore.report.migration import check_previous_rows, previous_not_before
+from segscore.report.migration import (check_previous_rows, previous_not_before,
+                                       previous_rules_differ)
 from segscore.config import OPTIONAL_COLUMNS, RunConfig, columns_only, load_config
 from segscore.errors import InputError, naming_flag, one_line
 from segscore.features import ChannelColumns, channel_column_count, channel_columns
 from segscore.ingest import (USED, Roles, _one_line, amount_units, check_exact_sums, classify,
                              default_as_of, exact_rows_limit, find_corrupt_file,
-                             no_purchase_message, reconcile, resolve_roles, scan_inputs)
+                             mixed_amount_types, no_purchase_message, reconcile, resolve_roles,
+                             scan_inputs)
 from segscore import address_space
 from segscore.memory import ReportInputs, check_downstream, id_bytes, id_payload, plan_memory
 from segscore.model import (check_model_channels, cluster_features, flag_conflicts,
@@ -349,8 +351,10 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         return report
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
+    report["warnings"] += mixed_amount_types(infos, config.columns.amount)
     if previous is not None:
-        report["warnings"] += previous_not_before(previous, report["as_of"])
+        report["warnings"] += (previous_not_before(previous, report["as_of"])
+                               + previous_rules_differ(previous, config))
     if not counts["purchases"].sum():  # what the run refuses after its row pass
         problem(None, no_purchase_message(as_of))
     report.update(ok=not problems)

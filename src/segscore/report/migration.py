@@ -100,6 +100,62 @@ def previous_not_before(previous, as_of: str) -> list[str]:
             "--previous"]
 
 
+def _group_rules(config: dict) -> dict:
+    """What decides a customer's segment, value tier and lifecycle stage in an effective
+    config (model.json's ``config``, or ``RunConfig.to_dict()`` through JSON), by the name a
+    warning gives it; display names and actions are left out (a rename moves nobody)."""
+    def table(t: dict) -> list:
+        return [t.get("fields"), [(r.get("key"), r.get("ranges")) for r in t.get("rules", [])]]
+
+    tiers = config.get("value_tier", {})
+    return {"scoring.bins": config.get("bins"),
+            "scoring.window_days": config.get("window_days"),
+            "the segment table": table(config.get("segments", {})),
+            "the value tiers": [tiers.get("method"),
+                                [(t.get("key"), t.get("top_share"), t.get("min_monetary"))
+                                 for t in tiers.get("tiers", [])]],
+            "the lifecycle stages": table(config.get("lifecycle", {}))}
+
+
+def previous_rules_differ(previous, config) -> list[str]:
+    """A warning when the ``--previous`` run (its model.json's ``config``) was scored with
+    other bins, lookback window, segment table, value tiers or lifecycle stages than
+    tonight's ``config`` (a RunConfig): the migration then shows the change of rules as well
+    as the customers' movement (after a change of the segment table nearly everyone
+    "moves"). Nothing when that model.json is missing or not a segscore model's."""
+    try:
+        before = json.loads((Path(previous) / "model.json").read_text("utf-8"))["config"]
+        if not isinstance(before, dict):
+            return []
+        old = _group_rules(before)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    new = _group_rules(json.loads(json.dumps(config.to_dict())))
+    changed = [name for name in new
+               if json.dumps(old[name], sort_keys=True) != json.dumps(new[name], sort_keys=True)]
+    if not changed:
+        return []
+    return [f"--previous {previous} was scored with other rules than tonight's (changed: "
+            f"{', '.join(changed)}): the migration shows the change of rules as well as the "
+            "customers' movement"]
+
+
+def previous_shares_no_customer(section: dict | None, previous) -> list[str]:
+    """A warning when the migration ``section`` found no customer scored in both runs while
+    each scored some: every customer is "new" and every one of last night's "disappeared",
+    which nearly always means the ids changed form upstream (``123`` against ``C123``)."""
+    if not section:
+        return []
+    seg = section["segments"]
+    if seg["stayed"] + seg["moved"] or not section["previous_customers"] \
+            or not section["current_customers"]:
+        return []
+    return [f"--previous {previous}: none of its {section['previous_customers']:,} customers "
+            f"is among tonight's {section['current_customers']:,}, so the migration shows "
+            "every customer as new and every one of last night's as disappeared; check that "
+            "both runs' customer ids are in the same form"]
+
+
 def _read_previous(prev: Path, id_dtype: pl.DataType | None) -> tuple[pl.DataFrame, dict]:
     """(previous customers: customer_id in tonight's dtype, segment / value_tier /
     lifecycle_stage as Enum or String labels, monetary; the previous manifest). Ids of
