@@ -80,6 +80,7 @@ def mixed_amount_types(infos: list[InputFile], column: str) -> list[str]:
             "read as currency units, so amounts stored in cents would count 100 times; "
             "check that every file has the same unit"]
 
+
 def amount_units(col: pl.Expr, kind: str) -> pl.Expr:
     """Int64 1/AMOUNT_SCALE units of the amount column ``col`` (of InputFile kind ``kind``),
     rounded half to even: a decimal's exactly (rescaled as a decimal, never through a float:
