@@ -690,14 +690,18 @@ def test_validate_takes_runs_scoring_flags_and_refuses_what_run_refuses(tmp_path
 
 @pytest.mark.parametrize("args, needle", [
     (["--memory-limit", "nan"], "--memory-limit"), (["--memory-limit", "inf"], "--memory-limit"),
+    (["--memory-limit", "1e308"], "--memory-limit"),
     (["--k", "²"], "--k"), (["--k", "٣"], "--k"),
 ])
 def test_run_options_that_are_not_plain_numbers_are_refused(tmp_path, args, needle):
-    """nan / inf memory limits and non-ASCII digits for --k: exit 2 naming the option (nan,
-    inf and "²" were internal errors; "٣" was taken as 3)."""
+    """nan / inf / overflowing memory limits and non-ASCII digits for --k: exit 2 naming the
+    option (nan, inf, 1e308 — inf bytes — and "²" were internal errors; "٣" was taken as 3);
+    validate refuses them the same way."""
     src = write(tmp_path / "in" / "t.parquet", good_table())
     r = run_cli(tmp_path, src, extra=args)
     assert_refused(tmp_path, r, needle)
+    v = cli("validate", src, *args)
+    assert v.exit_code == 2 and needle in v.output and "internal error" not in v.output, v.output
 
 
 def test_config_not_utf8_and_missing(tmp_path):

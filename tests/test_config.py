@@ -218,6 +218,18 @@ def test_lifecycle_table_check_equals_brute_force_over_possible_customers(boxes)
     ({"segments": {"preset": "nope"}}, "unknown preset"),
     ({"scoring": {"bins": 3}, "segments": {"rules": [{"key": "a", "r": [4, 5]}, {"key": "o"}]}},
      r"outside 1\.\.3"),
+    # TOML integers have no limit: a lifecycle bound beyond int64 passed the checks and was
+    # an internal error (OverflowError) when the rules were applied; a number beyond float64
+    # one as soon as the config was read
+    ({"lifecycle": {"rules": [{"key": "a", "frequency": {"min": 10**20}}, {"key": "b"}]}},
+     r"lifecycle.rules\[0\].frequency: bound 100000000000000000000 is outside the 64-bit"),
+    ({"lifecycle": {"rules": [{"key": "a", "tenure_days": [0, 2**63]}, {"key": "b"}]}},
+     r"lifecycle.rules\[0\].tenure_days: bound 9223372036854775808 is outside the 64-bit"),
+    ({"value_tier": {"method": "thresholds", "tiers": [{"key": "a", "min_monetary": 10**400},
+                                                       {"key": "b"}]}},
+     r"value_tier.tiers\[0\].min_monetary: an integer of 401 digits is too large"),
+    ({"quality": {"max_abs_amount": -10**400}},
+     r"quality.max_abs_amount: an integer of 401 digits is too large"),
 ])
 def test_bad_options_are_rejected(user, message):
     with pytest.raises(ConfigError, match=message):
