@@ -98,6 +98,10 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("channels_other", "channel_columns.columns must map at most 16 share_<slug> names"),
     ("channels_list", "channel_columns must be {\"columns\""),
     ("channels_missing", "no field 'channel_columns'"),
+    ("ranges_number", "config.segments.rules[1].ranges must be an object, got 4"),
+    ("lifecycle_ranges_text", "config.lifecycle.rules[0].ranges must be an object, got 'x'"),
+    ("tier_number", "config.value_tier.tiers[2] must be an object, got 5"),
+    ("cut_points_list", "cut_points must be an object, got []"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
@@ -131,6 +135,13 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
         "channels_other": lambda: model["channel_columns"]["columns"].update(share_other="x"),
         "channels_list": lambda: model.update(channel_columns=[]),
         "channels_missing": lambda: model.pop("channel_columns"),
+        # a number or text where an object goes: internal errors (AttributeError), found by
+        # fuzzing model.json
+        "ranges_number": lambda: model["config"]["segments"]["rules"][1].update(ranges=4),
+        "lifecycle_ranges_text": lambda: model["config"]["lifecycle"]["rules"][0].update(
+            ranges="x"),
+        "tier_number": lambda: model["config"]["value_tier"]["tiers"].__setitem__(2, 5),
+        "cut_points_list": lambda: model.update(cut_points=[]),
     }
     if edit in cluster_edits:
         cluster_edits[edit]()

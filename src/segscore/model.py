@@ -42,9 +42,17 @@ def model_dict(config: RunConfig, frozen: FrozenModel, extra: dict) -> dict:
     }
 
 
-def _ranges(rule: dict) -> dict:
+def _object(value, where: str) -> dict:
+    """``value`` when it is a JSON object; ValueError naming the field ``where`` otherwise
+    (a hand-edited model with a number there was an internal error, AttributeError)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be an object, got {value!r}"[:300])
+    return value
+
+
+def _ranges(rule: dict, where: str) -> dict:
     return {f: {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
-            for f, (lo, hi) in rule["ranges"].items()}
+            for f, (lo, hi) in _object(rule["ranges"], f"{where}.ranges").items()}
 
 
 def _clustering(cfg: dict) -> dict:
@@ -153,12 +161,15 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         user = {
             "scoring": {"bins": d["bins"]},
             "segments": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
-                                    **_ranges(r)} for r in cfg["segments"]["rules"]]},
+                                    **_ranges(r, f"config.segments.rules[{i}]")}
+                                   for i, r in enumerate(cfg["segments"]["rules"])]},
             "value_tier": {"method": cfg["value_tier"]["method"],
-                           "tiers": [{k: v for k, v in t.items() if v is not None}
-                                     for t in cfg["value_tier"]["tiers"]]},
+                           "tiers": [{k: v for k, v in _object(
+                               t, f"config.value_tier.tiers[{i}]").items() if v is not None}
+                                     for i, t in enumerate(cfg["value_tier"]["tiers"])]},
             "lifecycle": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
-                                     **_ranges(r)} for r in cfg["lifecycle"]["rules"]]},
+                                     **_ranges(r, f"config.lifecycle.rules[{i}]")}
+                                    for i, r in enumerate(cfg["lifecycle"]["rules"])]},
             "clustering": _clustering(cfg["clustering"]),
         }
         model_cfg = build_config(user, str(p))
@@ -166,7 +177,8 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         if not isinstance(name, str):
             raise ValueError(f"config.segments.name must be a string, got {name!r}")
         frozen = FrozenModel(
-            cuts={k: np.asarray(v, dtype=np.float64) for k, v in d["cut_points"].items()},
+            cuts={k: np.asarray(v, dtype=np.float64)
+                  for k, v in _object(d["cut_points"], "cut_points").items()},
             tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
             clusters=(ClusterModel.from_dict(d["clusters"]) if d["clusters"] is not None
                       else None),
