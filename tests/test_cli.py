@@ -102,6 +102,9 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("lifecycle_ranges_text", "config.lifecycle.rules[0].ranges must be an object, got 'x'"),
     ("tier_number", "config.value_tier.tiers[2] must be an object, got 5"),
     ("cut_points_list", "cut_points must be an object, got []"),
+    ("cut_huge", "cut_points.m must hold finite numbers"),
+    ("bound_huge", "value_tier_bounds must hold finite numbers"),
+    ("centroid_huge", "clusters.centroids must hold"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
@@ -142,6 +145,10 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
             ranges="x"),
         "tier_number": lambda: model["config"]["value_tier"]["tiers"].__setitem__(2, 5),
         "cut_points_list": lambda: model.update(cut_points=[]),
+        # an integer beyond float64 (JSON integers have no limit): OverflowError, exit 1
+        "cut_huge": lambda: model["cut_points"]["m"].__setitem__(0, -10**400),
+        "bound_huge": lambda: model["value_tier_bounds"].__setitem__(0, 10**400),
+        "centroid_huge": lambda: clusters["centroids"][0].__setitem__(0, 10**400),
     }
     if edit in cluster_edits:
         cluster_edits[edit]()

@@ -200,7 +200,7 @@ def _finite(value, shape: tuple[int, ...], name: str) -> np.ndarray:
         bad = not all(type(v) in (int, float)
                       for v in np.ravel(np.asarray(value, dtype=object)))
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float64
         bad, arr = True, np.empty(0)
     if bad or arr.shape != shape or not np.isfinite(arr).all():
         dims = " × ".join(map(str, shape))

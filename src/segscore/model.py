@@ -50,6 +50,15 @@ def _object(value, where: str) -> dict:
     return value
 
 
+def _floats(value, where: str) -> np.ndarray:
+    """``value`` as a float64 array; ValueError naming the field ``where`` for an integer
+    too large for a float64 (JSON integers have no limit)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"{where} must hold finite numbers, got {value!r}"[:300]) from None
+
+
 def _ranges(rule: dict, where: str) -> dict:
     return {f: {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
             for f, (lo, hi) in _object(rule["ranges"], f"{where}.ranges").items()}
@@ -177,9 +186,9 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         if not isinstance(name, str):
             raise ValueError(f"config.segments.name must be a string, got {name!r}")
         frozen = FrozenModel(
-            cuts={k: np.asarray(v, dtype=np.float64)
+            cuts={k: _floats(v, f"cut_points.{k}")
                   for k, v in _object(d["cut_points"], "cut_points").items()},
-            tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
+            tier_bounds=_floats(d["value_tier_bounds"], "value_tier_bounds"),
             clusters=(ClusterModel.from_dict(d["clusters"]) if d["clusters"] is not None
                       else None),
             channels=ChannelColumns.from_dict(d["channel_columns"]),
