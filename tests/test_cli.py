@@ -105,6 +105,9 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("cut_huge", "cut_points.m must hold finite numbers"),
     ("bound_huge", "value_tier_bounds must hold finite numbers"),
     ("centroid_huge", "clusters.centroids must hold"),
+    ("profile_z_text", "clusters.profiles[0].centroid_z must hold"),
+    ("profile_z_list", "clusters.profiles[1].centroid_z must map each feature"),
+    ("profile_centroid_missing", "clusters.profiles[0].centroid must map each feature"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
@@ -149,6 +152,12 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
         "cut_huge": lambda: model["cut_points"]["m"].__setitem__(0, -10**400),
         "bound_huge": lambda: model["value_tier_bounds"].__setitem__(0, 10**400),
         "centroid_huge": lambda: clusters["centroids"][0].__setitem__(0, 10**400),
+        # the profiles' centroids that the report draws: a text, list or huge number there
+        # failed in the report stage (exit 1, after the output was written)
+        "profile_z_text": lambda: clusters["profiles"][0]["centroid_z"].update(
+            monetary="x"),
+        "profile_z_list": lambda: clusters["profiles"][1].update(centroid_z=[]),
+        "profile_centroid_missing": lambda: clusters["profiles"][0].pop("centroid"),
     }
     if edit in cluster_edits:
         cluster_edits[edit]()
