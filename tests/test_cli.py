@@ -697,6 +697,27 @@ PREVIOUS_NOT_BEFORE = [
 ]
 
 
+@pytest.mark.parametrize("counts", ["amount", [1, 2], {"scored": "12"}])
+def test_previous_manifest_with_odd_customer_counts_is_used(first_run, data, tmp_path, counts):
+    """The previous manifest's customers.scored only sizes the memory plan: an edited one
+    that is text or a list is taken as unknown, and run and validate work
+    (a non-object was an internal error, AttributeError, before any stage)."""
+    import shutil
+
+    prev = tmp_path / "prev"
+    shutil.copytree(first_run, prev)
+    manifest = json.loads((prev / "manifest.json").read_text())
+    manifest["customers"] = counts
+    (prev / "manifest.json").write_text(json.dumps(manifest))
+    v = CliRunner().invoke(main, ["validate", str(data), "--previous", str(prev)])
+    assert v.exit_code == 0, v.output
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--k", "off", "--as-of", "2026-06-30", "--previous", str(prev)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "o" / "report" / "report.json").read_text())
+    assert report["migration"]["previous_dir"] == str(prev.resolve())
+
+
 @pytest.mark.parametrize("as_of, says", PREVIOUS_NOT_BEFORE)
 def test_previous_not_before_tonight_is_warned(first_run, data, tmp_path, as_of, says):
     """A --previous as of a later night (nights swapped) was taken silently, the migration
