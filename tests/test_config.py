@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from segscore.config import build_config, load_config, parse_as_of
 from segscore.errors import ConfigError
-from segscore.segments import segment_lookup
+from segscore.segments import assign_lifecycle, segment_lookup
 
 import naive
 
@@ -201,6 +201,31 @@ def test_lifecycle_table_check_equals_brute_force_over_possible_customers(boxes)
     except ConfigError:
         accepted = False
     assert accepted == expected
+
+
+_WIDE = st.one_of(st.none(), st.integers(0, 400), st.integers(2**62, 2**65),
+                  st.sampled_from([-2**63 - 1, -1, 3_652_058, 2**63 - 1, 2**63]))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(_WIDE, _WIDE, _WIDE, _WIDE, _WIDE, _WIDE), min_size=1, max_size=3))
+def test_an_accepted_lifecycle_table_applies_whatever_its_bounds(boxes):
+    """TOML integers have no limit: a table the config accepts is one the rule kernel can
+    apply (a bound beyond int64 was accepted, then an OverflowError when applied); any other
+    is a ConfigError, never another exception."""
+    rules = [{"key": f"k{i}", **{name: {k: v for k, v in (("min", lo), ("max", hi))
+                                        if v is not None}
+                                 for name, lo, hi in (("recency_days", *box[0:2]),
+                                                      ("tenure_days", *box[2:4]),
+                                                      ("frequency", *box[4:6]))}}
+             for i, box in enumerate(boxes)] + [{"key": "o"}]
+    try:
+        table = build_config({"lifecycle": {"rules": rules}}).lifecycle
+    except ConfigError:
+        return
+    days = np.array([0, 5, 3_652_058], dtype=np.int64)
+    out = assign_lifecycle(days, days, np.array([1, 2, 2**62], dtype=np.int64), table)
+    assert ((0 <= out) & (out < len(rules))).all()
 
 
 @pytest.mark.parametrize("user, message", [
