@@ -498,6 +498,34 @@ def test_bad_previous_is_refused_before_any_stage(data, tmp_path):
     assert "ingest_and_aggregate" not in r.output and not (tmp_path / "o").exists()
 
 
+DEEP_JSON = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON parser recurses
+
+
+@pytest.mark.parametrize("command, file, needle", [
+    ("model", "model.json", "cannot use as --model: invalid JSON: arrays or objects nested "
+                            "too deeply"),
+    ("previous", "manifest.json", "--previous is not a segscore output directory"),
+    ("report", "report/report.json", "cannot read report.json: invalid JSON: arrays or "
+                                     "objects nested too deeply"),
+])
+def test_json_nested_too_deeply_is_refused_naming_the_file(first_run, data, tmp_path, command,
+                                                           file, needle):
+    """A model.json, a --previous manifest.json or a report.json of nested arrays deeper than
+    the JSON parser recurses: exit 2 naming the file, as for any invalid JSON (it was an
+    internal error, RecursionError); found by fuzzing."""
+    import shutil
+
+    out = tmp_path / "night"
+    shutil.copytree(first_run, out)
+    (out / file).write_text(DEEP_JSON)
+    args = {"model": ["validate", str(data), "--model", str(out / file)],
+            "previous": ["validate", str(data), "--previous", str(out)],
+            "report": ["report", str(out)]}[command]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and needle in " ".join(r.output.split()), r.output
+    assert "internal error" not in r.output
+
+
 def _tiny_channel_input(path):
     pl.DataFrame({"customer_id": [1, 2, 3, 4], "amount": [10.0, 20.0, 30.0, 40.0],
                   "order_ts": [datetime(2026, 6, d) for d in (1, 2, 3, 4)],

@@ -228,6 +228,20 @@ def test_an_accepted_lifecycle_table_applies_whatever_its_bounds(boxes):
     assert ((0 <= out) & (out < len(rules))).all()
 
 
+@pytest.mark.parametrize("text", [
+    "[clustering]\nfeatures = " + "[" * 50_000 + "]" * 50_000,
+    "[quality]\nmax_abs_amount = {" + "a = {" * 3_000 + "}" * 3_001,
+])
+def test_toml_nested_too_deeply_is_invalid_toml(tmp_path, text):
+    """Arrays or inline tables nested deeper than tomllib recurses: a ConfigError naming the
+    file (it was a RecursionError, an internal error); found by fuzzing."""
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"deep\.toml: invalid TOML: arrays or tables nested "
+                                          r"too deeply"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("user, message", [
     ({"scoring": {"bins": 12}}, "bins must be in 2..9"),
     ({"scoring": {"bins": "5"}}, "expected int"),

@@ -106,6 +106,9 @@ def _read_toml_text(text: str, source: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables by recursion
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too "
+                          "deeply") from None
 
 
 def _preset(name: str) -> dict:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from segscore import jsontext
 from segscore.clusters import ClusterModel
 from segscore.config import RunConfig, build_config
 from segscore.errors import InputError
@@ -74,7 +74,7 @@ def _clustering(cfg: dict) -> dict:
 
 
 def _read(p: Path) -> dict:
-    d = json.loads(p.read_text("utf-8"))
+    d = jsontext.loads(p.read_text("utf-8"))
     if not isinstance(d, dict) or d.get("producer") != "segscore" or \
             d.get("schema_version") != MODEL_SCHEMA_VERSION:
         raise ValueError("not a segscore model.json of a supported version")
