@@ -362,6 +362,10 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     ("share", "a field does not have the type the page needs"),
     ("cuts", "a field does not have the type the page needs"),
     ("as_of", "as_of is not a JSON string"),
+    # an integer beyond float64 in a number the page formats (was an internal error,
+    # OverflowError; found by fuzzing report.json)
+    ("huge_share", "a number is too large for a float64"),
+    ("huge_point", "a number is too large for a float64"),
 ])
 def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_path, content,
                                                               problem):
@@ -374,7 +378,10 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
              "stages": lambda r: r["performance"].update(stages="x"),
              "share": lambda r: r["segments"][0].update(customer_share="x"),
              "cuts": lambda r: r["cut_points"].update(r=None),
-             "as_of": lambda r: r.update(as_of=5)}
+             "as_of": lambda r: r.update(as_of=5),
+             "huge_share": lambda r: r["segments"][0].update(customer_share=10**400),
+             "huge_point": lambda r: r["concentration"]["pareto"][3].update(
+                 customer_share=10**400)}
     if content in edits:
         edits[content](real)
         content = json.dumps(real)

@@ -67,6 +67,8 @@ def rerender(out_dir: Path) -> Path:
         except (TypeError, ValueError, AttributeError) as exc:
             # a field deeper down has the wrong type (hand-edited, or not segscore's)
             problem = f"a field does not have the type the page needs: {exc}"
+        except OverflowError:  # an integer no float64 holds (JSON integers have no limit)
+            problem = "a number is too large for a float64 (above about 1.8e308)"
     if problem is not None:
         raise InputError(f"{path}: not a segscore report ({problem})")
     index = path.parent / "index.html"
