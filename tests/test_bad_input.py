@@ -257,6 +257,20 @@ def test_ids_all_null_in_every_file_reject_every_row(tmp_path):
     assert_refused(tmp_path, with_as_of, "nothing to score")
 
 
+def test_every_amount_above_the_configs_bound_names_the_bound(tmp_path):
+    """A max_abs_amount below every amount rejects every row (amount_out_of_bounds): the
+    message names quality.max_abs_amount and its value, in run and validate (it said only
+    "every row has a null/unparseable timestamp, id or amount", which none had)."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[quality]\nmax_abs_amount = 0.5\n")
+    needle = "no valid transaction in the input"
+    assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--config", cfg)), needle,
+                   "quality.max_abs_amount = 0.5")
+    v = cli("validate", src, "--config", cfg)
+    assert v.exit_code == 2 and "quality.max_abs_amount = 0.5" in v.output, v.output
+
+
 def _corrupt_data_page(path: Path, column: int = 2, row_group: int = 0) -> None:
     """Overwrite the start of a data page of ``column`` (index) in ``row_group``."""
     col = pq.read_metadata(path).row_group(row_group).column(column)
@@ -690,14 +704,18 @@ def test_validate_takes_runs_scoring_flags_and_refuses_what_run_refuses(tmp_path
 
 @pytest.mark.parametrize("args, needle", [
     (["--memory-limit", "nan"], "--memory-limit"), (["--memory-limit", "inf"], "--memory-limit"),
+    (["--memory-limit", "1e308"], "--memory-limit"),
     (["--k", "²"], "--k"), (["--k", "٣"], "--k"),
 ])
 def test_run_options_that_are_not_plain_numbers_are_refused(tmp_path, args, needle):
-    """nan / inf memory limits and non-ASCII digits for --k: exit 2 naming the option (nan,
-    inf and "²" were internal errors; "٣" was taken as 3)."""
+    """nan / inf / overflowing memory limits and non-ASCII digits for --k: exit 2 naming the
+    option (nan, inf, 1e308 — inf bytes — and "²" were internal errors; "٣" was taken as 3);
+    validate refuses them the same way."""
     src = write(tmp_path / "in" / "t.parquet", good_table())
     r = run_cli(tmp_path, src, extra=args)
     assert_refused(tmp_path, r, needle)
+    v = cli("validate", src, *args)
+    assert v.exit_code == 2 and needle in v.output and "internal error" not in v.output, v.output
 
 
 def test_config_not_utf8_and_missing(tmp_path):

@@ -98,6 +98,16 @@ def test_model_reapplies_frozen_cut_points(first_run, data, tmp_path):
     ("channels_other", "channel_columns.columns must map at most 16 share_<slug> names"),
     ("channels_list", "channel_columns must be {\"columns\""),
     ("channels_missing", "no field 'channel_columns'"),
+    ("ranges_number", "config.segments.rules[1].ranges must be an object, got 4"),
+    ("lifecycle_ranges_text", "config.lifecycle.rules[0].ranges must be an object, got 'x'"),
+    ("tier_number", "config.value_tier.tiers[2] must be an object, got 5"),
+    ("cut_points_list", "cut_points must be an object, got []"),
+    ("cut_huge", "cut_points.m must hold finite numbers"),
+    ("bound_huge", "value_tier_bounds must hold finite numbers"),
+    ("centroid_huge", "clusters.centroids must hold"),
+    ("profile_z_text", "clusters.profiles[0].centroid_z must hold"),
+    ("profile_z_list", "clusters.profiles[1].centroid_z must map each feature"),
+    ("profile_centroid_missing", "clusters.profiles[0].centroid must map each feature"),
 ])
 def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data, tmp_path,
                                                                  edit, message):
@@ -131,6 +141,23 @@ def test_model_with_broken_values_is_refused_before_the_row_pass(first_run, data
         "channels_other": lambda: model["channel_columns"]["columns"].update(share_other="x"),
         "channels_list": lambda: model.update(channel_columns=[]),
         "channels_missing": lambda: model.pop("channel_columns"),
+        # a number or text where an object goes: internal errors (AttributeError), found by
+        # fuzzing model.json
+        "ranges_number": lambda: model["config"]["segments"]["rules"][1].update(ranges=4),
+        "lifecycle_ranges_text": lambda: model["config"]["lifecycle"]["rules"][0].update(
+            ranges="x"),
+        "tier_number": lambda: model["config"]["value_tier"]["tiers"].__setitem__(2, 5),
+        "cut_points_list": lambda: model.update(cut_points=[]),
+        # an integer beyond float64 (JSON integers have no limit): OverflowError, exit 1
+        "cut_huge": lambda: model["cut_points"]["m"].__setitem__(0, -10**400),
+        "bound_huge": lambda: model["value_tier_bounds"].__setitem__(0, 10**400),
+        "centroid_huge": lambda: clusters["centroids"][0].__setitem__(0, 10**400),
+        # the profiles' centroids that the report draws: a text, list or huge number there
+        # failed in the report stage (exit 1, after the output was written)
+        "profile_z_text": lambda: clusters["profiles"][0]["centroid_z"].update(
+            monetary="x"),
+        "profile_z_list": lambda: clusters["profiles"][1].update(centroid_z=[]),
+        "profile_centroid_missing": lambda: clusters["profiles"][0].pop("centroid"),
     }
     if edit in cluster_edits:
         cluster_edits[edit]()
@@ -335,6 +362,10 @@ def test_generate_and_demo_refuse_an_out_below_a_file(tmp_path, command):
     ("share", "a field does not have the type the page needs"),
     ("cuts", "a field does not have the type the page needs"),
     ("as_of", "as_of is not a JSON string"),
+    # an integer beyond float64 in a number the page formats (was an internal error,
+    # OverflowError; found by fuzzing report.json)
+    ("huge_share", "a number is too large for a float64"),
+    ("huge_point", "a number is too large for a float64"),
 ])
 def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_path, content,
                                                               problem):
@@ -347,7 +378,10 @@ def test_report_command_refuses_what_is_not_a_segscore_report(first_run, tmp_pat
              "stages": lambda r: r["performance"].update(stages="x"),
              "share": lambda r: r["segments"][0].update(customer_share="x"),
              "cuts": lambda r: r["cut_points"].update(r=None),
-             "as_of": lambda r: r.update(as_of=5)}
+             "as_of": lambda r: r.update(as_of=5),
+             "huge_share": lambda r: r["segments"][0].update(customer_share=10**400),
+             "huge_point": lambda r: r["concentration"]["pareto"][3].update(
+                 customer_share=10**400)}
     if content in edits:
         edits[content](real)
         content = json.dumps(real)
@@ -469,6 +503,34 @@ def test_bad_previous_is_refused_before_any_stage(data, tmp_path):
                                   str(tmp_path / "notes"), "--quiet"])
     assert r.exit_code == 2 and "notes" in r.output
     assert "ingest_and_aggregate" not in r.output and not (tmp_path / "o").exists()
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON parser recurses
+
+
+@pytest.mark.parametrize("command, file, needle", [
+    ("model", "model.json", "cannot use as --model: invalid JSON: arrays or objects nested "
+                            "too deeply"),
+    ("previous", "manifest.json", "--previous is not a segscore output directory"),
+    ("report", "report/report.json", "cannot read report.json: invalid JSON: arrays or "
+                                     "objects nested too deeply"),
+])
+def test_json_nested_too_deeply_is_refused_naming_the_file(first_run, data, tmp_path, command,
+                                                           file, needle):
+    """A model.json, a --previous manifest.json or a report.json of nested arrays deeper than
+    the JSON parser recurses: exit 2 naming the file, as for any invalid JSON (it was an
+    internal error, RecursionError); found by fuzzing."""
+    import shutil
+
+    out = tmp_path / "night"
+    shutil.copytree(first_run, out)
+    (out / file).write_text(DEEP_JSON)
+    args = {"model": ["validate", str(data), "--model", str(out / file)],
+            "previous": ["validate", str(data), "--previous", str(out)],
+            "report": ["report", str(out)]}[command]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and needle in " ".join(r.output.split()), r.output
+    assert "internal error" not in r.output
 
 
 def _tiny_channel_input(path):
@@ -668,6 +730,27 @@ PREVIOUS_NOT_BEFORE = [
                    "the night before"),
     ("2026-06-30", None),
 ]
+
+
+@pytest.mark.parametrize("counts", ["amount", [1, 2], {"scored": "12"}])
+def test_previous_manifest_with_odd_customer_counts_is_used(first_run, data, tmp_path, counts):
+    """The previous manifest's customers.scored only sizes the memory plan: an edited one
+    that is text or a list is taken as unknown, and run and validate work
+    (a non-object was an internal error, AttributeError, before any stage)."""
+    import shutil
+
+    prev = tmp_path / "prev"
+    shutil.copytree(first_run, prev)
+    manifest = json.loads((prev / "manifest.json").read_text())
+    manifest["customers"] = counts
+    (prev / "manifest.json").write_text(json.dumps(manifest))
+    v = CliRunner().invoke(main, ["validate", str(data), "--previous", str(prev)])
+    assert v.exit_code == 0, v.output
+    r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",
+                                  "--k", "off", "--as-of", "2026-06-30", "--previous", str(prev)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "o" / "report" / "report.json").read_text())
+    assert report["migration"]["previous_dir"] == str(prev.resolve())
 
 
 @pytest.mark.parametrize("as_of, says", PREVIOUS_NOT_BEFORE)

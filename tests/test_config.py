@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from segscore.config import build_config, load_config, parse_as_of
 from segscore.errors import ConfigError
-from segscore.segments import segment_lookup
+from segscore.segments import assign_lifecycle, segment_lookup
 
 import naive
 
@@ -203,6 +203,45 @@ def test_lifecycle_table_check_equals_brute_force_over_possible_customers(boxes)
     assert accepted == expected
 
 
+_WIDE = st.one_of(st.none(), st.integers(0, 400), st.integers(2**62, 2**65),
+                  st.sampled_from([-2**63 - 1, -1, 3_652_058, 2**63 - 1, 2**63]))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(_WIDE, _WIDE, _WIDE, _WIDE, _WIDE, _WIDE), min_size=1, max_size=3))
+def test_an_accepted_lifecycle_table_applies_whatever_its_bounds(boxes):
+    """TOML integers have no limit: a table the config accepts is one the rule kernel can
+    apply (a bound beyond int64 was accepted, then an OverflowError when applied); any other
+    is a ConfigError, never another exception."""
+    rules = [{"key": f"k{i}", **{name: {k: v for k, v in (("min", lo), ("max", hi))
+                                        if v is not None}
+                                 for name, lo, hi in (("recency_days", *box[0:2]),
+                                                      ("tenure_days", *box[2:4]),
+                                                      ("frequency", *box[4:6]))}}
+             for i, box in enumerate(boxes)] + [{"key": "o"}]
+    try:
+        table = build_config({"lifecycle": {"rules": rules}}).lifecycle
+    except ConfigError:
+        return
+    days = np.array([0, 5, 3_652_058], dtype=np.int64)
+    out = assign_lifecycle(days, days, np.array([1, 2, 2**62], dtype=np.int64), table)
+    assert ((0 <= out) & (out < len(rules))).all()
+
+
+@pytest.mark.parametrize("text", [
+    "[clustering]\nfeatures = " + "[" * 50_000 + "]" * 50_000,
+    "[quality]\nmax_abs_amount = {" + "a = {" * 3_000 + "}" * 3_001,
+])
+def test_toml_nested_too_deeply_is_invalid_toml(tmp_path, text):
+    """Arrays or inline tables nested deeper than tomllib recurses: a ConfigError naming the
+    file (it was a RecursionError, an internal error); found by fuzzing."""
+    path = tmp_path / "deep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"deep\.toml: invalid TOML: arrays or tables nested "
+                                          r"too deeply"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("user, message", [
     ({"scoring": {"bins": 12}}, "bins must be in 2..9"),
     ({"scoring": {"bins": "5"}}, "expected int"),
@@ -218,6 +257,18 @@ def test_lifecycle_table_check_equals_brute_force_over_possible_customers(boxes)
     ({"segments": {"preset": "nope"}}, "unknown preset"),
     ({"scoring": {"bins": 3}, "segments": {"rules": [{"key": "a", "r": [4, 5]}, {"key": "o"}]}},
      r"outside 1\.\.3"),
+    # TOML integers have no limit: a lifecycle bound beyond int64 passed the checks and was
+    # an internal error (OverflowError) when the rules were applied; a number beyond float64
+    # one as soon as the config was read
+    ({"lifecycle": {"rules": [{"key": "a", "frequency": {"min": 10**20}}, {"key": "b"}]}},
+     r"lifecycle.rules\[0\].frequency: bound 100000000000000000000 is outside the 64-bit"),
+    ({"lifecycle": {"rules": [{"key": "a", "tenure_days": [0, 2**63]}, {"key": "b"}]}},
+     r"lifecycle.rules\[0\].tenure_days: bound 9223372036854775808 is outside the 64-bit"),
+    ({"value_tier": {"method": "thresholds", "tiers": [{"key": "a", "min_monetary": 10**400},
+                                                       {"key": "b"}]}},
+     r"value_tier.tiers\[0\].min_monetary: an integer of 401 digits is too large"),
+    ({"quality": {"max_abs_amount": -10**400}},
+     r"quality.max_abs_amount: an integer of 401 digits is too large"),
 ])
 def test_bad_options_are_rejected(user, message):
     with pytest.raises(ConfigError, match=message):

@@ -61,6 +61,11 @@ class PathText(click.Path):
         return super().convert(value, param, ctx)
 
 
+#: --memory-limit in GiB: at most the 64-bit address space, 16 EiB (1e308 GiB overflowed the
+#: byte count: an internal error)
+MEMORY_GIB = click.FloatRange(min=0.1, max=2.0**34)
+
+
 def _finite(ctx, param, value):
     """click callback: refuse nan and inf (FloatRange lets them through)."""
     if value is not None and not math.isfinite(value):
@@ -203,7 +208,7 @@ def run_options(fn):
         click.option("--customers", "attributes", type=PathText(dir_okay=False),
                      help="Customer attributes Parquet (one row per customer id) for the "
                           "profiles, and for attr:<column> clustering features."),
-        click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
+        click.option("--memory-limit", "memory_limit_gb", type=MEMORY_GIB,
                      callback=_finite,
                      help="Memory budget in GiB (default: 80% of the memory available: "
                           "the smaller of the cgroup limit and MemAvailable)."),
@@ -417,7 +422,7 @@ def generate(customers, out, seed, files, quiet):
 @click.option("--model", "model_path", type=PathText(dir_okay=False),
               help="model.json the run would re-apply: checked as run checks it (and "
                    "--bins/--segments/--k against it).")
-@click.option("--memory-limit", "memory_limit_gb", type=click.FloatRange(min=0.1),
+@click.option("--memory-limit", "memory_limit_gb", type=MEMORY_GIB,
               callback=_finite,
               help="The run's memory budget in GiB (default, as in run: 80% of the memory "
                    "available): its plan and its check after the row pass are made for it.")

@@ -182,6 +182,14 @@ class ClusterModel:
                        for i, p in enumerate(profiles))):
             raise ValueError(f"clusters.profiles must hold {k} objects, the i-th with "
                              "cluster = i and a label")
+        for i, p in enumerate(profiles):  # the report draws them (a text there was exit 1)
+            for part in ("centroid_z", "centroid"):
+                values = p.get(part)
+                if not isinstance(values, dict) or set(values) != set(features):
+                    raise ValueError(f"clusters.profiles[{i}].{part} must map each feature "
+                                     f"({', '.join(features)}) to a number, got "
+                                     f"{values!r}"[:300])
+                _finite(list(values.values()), (dims,), f"clusters.profiles[{i}].{part}")
         if not isinstance(d["selection"], dict):
             raise ValueError("clusters.selection must be an object")
         return cls(
@@ -200,7 +208,7 @@ def _finite(value, shape: tuple[int, ...], name: str) -> np.ndarray:
         bad = not all(type(v) in (int, float)
                       for v in np.ravel(np.asarray(value, dtype=object)))
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float64
         bad, arr = True, np.empty(0)
     if bad or arr.shape != shape or not np.isfinite(arr).all():
         dims = " × ".join(map(str, shape))

@@ -34,6 +34,8 @@ MAX_WINDOW_DAYS = (date(9999, 12, 31) - date(1, 1, 1)).days
 #: apart (a bound in the domain would refuse [0, 99999999], a range that can match)
 LIFECYCLE_DOMAIN = ((0, None), (0, None), (1, None))
 OPTIONAL_COLUMNS = ("order_id", "channel", "category")
+#: the bounds a rule's range may have: the rule kernels compare int64 values
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ def _read_toml_text(text: str, source: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables by recursion
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too "
+                          "deeply") from None
 
 
 def _preset(name: str) -> dict:
@@ -149,6 +154,16 @@ def _typed(value: Any, kinds: tuple[type, ...], where: str) -> Any:
     return value
 
 
+def _number(value: Any, where: str) -> float:
+    """An int or float config value as a float; ConfigError for an integer too large for a
+    float64 (TOML integers have no limit: 1e400 written as digits)."""
+    try:
+        return float(_typed(value, (int, float), where))
+    except OverflowError:
+        raise ConfigError(f"{where}: an integer of {len(str(abs(value)))} digits is too large "
+                          "(a float64 holds at most about 1.8e308)") from None
+
+
 def _key(value: Any, where: str) -> str:
     _typed(value, (str,), where)
     if not KEY_PATTERN.match(value):
@@ -169,8 +184,9 @@ def _range(value: Any, where: str) -> tuple[int | None, int | None]:
     else:
         raise ConfigError(f"{where}: a range is [lo, hi] or {{ min = .., max = .. }}, got {value!r}")
     for bound in (lo, hi):
-        if bound is not None:
-            _typed(bound, (int,), where)
+        if bound is not None and not INT64_MIN <= _typed(bound, (int,), where) <= INT64_MAX:
+            raise ConfigError(f"{where}: bound {bound} is outside the 64-bit integer range "
+                              f"{INT64_MIN}..{INT64_MAX}; leave a bound out for no limit")
     return lo, hi
 
 
@@ -251,7 +267,7 @@ def _value_tier(raw: dict, where: str) -> ValueTierConfig:
             raise ConfigError(f"{at}: the last tier is the catch-all and takes no {bound}")
         if not last and bound not in item:
             raise ConfigError(f"{at}: missing {bound} (only the last tier is the catch-all)")
-        value = None if last else float(_typed(item[bound], (int, float), f"{at}.{bound}"))
+        value = None if last else _number(item[bound], f"{at}.{bound}")
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{at}.{bound}: expected a finite number, got {value}")
         tiers.append(Tier(key=key, name=_text(item.get("name", key), f"{at}.name"),
@@ -390,7 +406,7 @@ def build_config(user: dict, source: str = "config", flags: dict[str, str] | Non
                           f"most {MAX_WINDOW_DAYS:,} (the calendar's span), got {window}")
     quality = raw["quality"]
     _only(quality, {"max_abs_amount"}, f"{source}: [quality]")
-    bound = float(_typed(quality["max_abs_amount"], (int, float), f"{source}: quality.max_abs_amount"))
+    bound = _number(quality["max_abs_amount"], f"{source}: quality.max_abs_amount")
     if not 0 < bound <= MAX_ABS_AMOUNT_LIMIT:
         raise ConfigError(f"{source}: quality.max_abs_amount must be positive and at most "
                           f"{MAX_ABS_AMOUNT_LIMIT:,.0f}, got {bound:g}")

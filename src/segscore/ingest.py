@@ -250,9 +250,16 @@ def default_as_of(rows: pl.LazyFrame, config: RunConfig, id_is_string: bool,
     except (pl.exceptions.ComputeError, OSError) as exc:
         raise explain_read_error(exc, infos) if infos else exc
     if latest is None:
-        raise InputError("no valid transaction in the input: cannot derive as_of "
-                         "(every row has a null/unparseable timestamp, id or amount)")
+        raise InputError(no_valid_row_message(config))
     return end_of_day(latest)
+
+
+def no_valid_row_message(config: RunConfig) -> str:
+    """Why a run without ``--as-of`` has no as_of: every row is rejected. It names the
+    config's amount bound, which rejects every row when set below every amount."""
+    return ("no valid transaction in the input: cannot derive as_of (every row has a "
+            "null/unparseable timestamp, id or amount, or an |amount| above "
+            f"quality.max_abs_amount = {config.max_abs_amount:g})")
 
 
 def _out_of_range(ts: pl.Expr) -> pl.Expr:

@@ -4,11 +4,11 @@ from the file system and Parquet footers; no data is read."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from segscore import jsontext
 from segscore.schema import discover, read_footer
 
 
@@ -28,7 +28,7 @@ def report_inputs(previous_dir=None, attributes_path=None) -> dict:
         attributes = _entry(path, discover(path))
     if previous_dir is not None:
         path = Path(previous_dir)
-        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+        manifest = jsontext.loads((path / "manifest.json").read_text("utf-8"))
         previous = {**_entry(path, discover(path / "customers")),
                     "run_id": manifest.get("run_id")}
     return {"attributes": attributes, "previous": previous}

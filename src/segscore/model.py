@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from segscore import jsontext
 from segscore.clusters import ClusterModel
 from segscore.config import RunConfig, build_config
 from segscore.errors import InputError
@@ -42,9 +42,26 @@ def model_dict(config: RunConfig, frozen: FrozenModel, extra: dict) -> dict:
     }
 
 
-def _ranges(rule: dict) -> dict:
+def _object(value, where: str) -> dict:
+    """``value`` when it is a JSON object; ValueError naming the field ``where`` otherwise
+    (a hand-edited model with a number there was an internal error, AttributeError)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be an object, got {value!r}"[:300])
+    return value
+
+
+def _floats(value, where: str) -> np.ndarray:
+    """``value`` as a float64 array; ValueError naming the field ``where`` for an integer
+    too large for a float64 (JSON integers have no limit)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"{where} must hold finite numbers, got {value!r}"[:300]) from None
+
+
+def _ranges(rule: dict, where: str) -> dict:
     return {f: {k: v for k, v in (("min", lo), ("max", hi)) if v is not None}
-            for f, (lo, hi) in rule["ranges"].items()}
+            for f, (lo, hi) in _object(rule["ranges"], f"{where}.ranges").items()}
 
 
 def _clustering(cfg: dict) -> dict:
@@ -57,7 +74,7 @@ def _clustering(cfg: dict) -> dict:
 
 
 def _read(p: Path) -> dict:
-    d = json.loads(p.read_text("utf-8"))
+    d = jsontext.loads(p.read_text("utf-8"))
     if not isinstance(d, dict) or d.get("producer") != "segscore" or \
             d.get("schema_version") != MODEL_SCHEMA_VERSION:
         raise ValueError("not a segscore model.json of a supported version")
@@ -153,12 +170,15 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         user = {
             "scoring": {"bins": d["bins"]},
             "segments": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
-                                    **_ranges(r)} for r in cfg["segments"]["rules"]]},
+                                    **_ranges(r, f"config.segments.rules[{i}]")}
+                                   for i, r in enumerate(cfg["segments"]["rules"])]},
             "value_tier": {"method": cfg["value_tier"]["method"],
-                           "tiers": [{k: v for k, v in t.items() if v is not None}
-                                     for t in cfg["value_tier"]["tiers"]]},
+                           "tiers": [{k: v for k, v in _object(
+                               t, f"config.value_tier.tiers[{i}]").items() if v is not None}
+                                     for i, t in enumerate(cfg["value_tier"]["tiers"])]},
             "lifecycle": {"rules": [{"key": r["key"], "name": r["name"], "action": r["action"],
-                                     **_ranges(r)} for r in cfg["lifecycle"]["rules"]]},
+                                     **_ranges(r, f"config.lifecycle.rules[{i}]")}
+                                    for i, r in enumerate(cfg["lifecycle"]["rules"])]},
             "clustering": _clustering(cfg["clustering"]),
         }
         model_cfg = build_config(user, str(p))
@@ -166,8 +186,9 @@ def load_model(path: Path | str, current: RunConfig) -> tuple[RunConfig, FrozenM
         if not isinstance(name, str):
             raise ValueError(f"config.segments.name must be a string, got {name!r}")
         frozen = FrozenModel(
-            cuts={k: np.asarray(v, dtype=np.float64) for k, v in d["cut_points"].items()},
-            tier_bounds=np.asarray(d["value_tier_bounds"], dtype=np.float64),
+            cuts={k: _floats(v, f"cut_points.{k}")
+                  for k, v in _object(d["cut_points"], "cut_points").items()},
+            tier_bounds=_floats(d["value_tier_bounds"], "value_tier_bounds"),
             clusters=(ClusterModel.from_dict(d["clusters"]) if d["clusters"] is not None
                       else None),
             channels=ChannelColumns.from_dict(d["channel_columns"]),

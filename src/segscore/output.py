@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from segscore import stopping
+from segscore import jsontext, stopping
 from segscore.errors import InputError
 
 TMP_TAG = ".segscore-tmp-"
@@ -42,7 +42,7 @@ def _crash_point(name: str) -> None:
 def is_segscore_output(path: Path) -> bool:
     """True when ``path`` holds a manifest.json written by segscore."""
     try:
-        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
+        manifest = jsontext.loads((path / "manifest.json").read_text("utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and manifest.get("producer") == PRODUCER
@@ -366,7 +366,7 @@ def refresh_output_entry(out: Path, rel: str) -> None:
     (not segscore's, or older) is left as it is."""
     if not is_segscore_output(out):
         return
-    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    manifest = jsontext.loads((out / "manifest.json").read_text("utf-8"))
     size = (out / rel).stat().st_size
     entry = next((e for e in manifest.get("outputs") or []
                   if isinstance(e, dict) and e.get("path") == rel), None)

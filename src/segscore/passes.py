@@ -44,8 +44,8 @@ from segscore.errors import InputError
 from segscore.features import (MAX_CHANNEL_COLUMNS, ChannelColumns, channel_column_count,
                                channel_columns)
 from segscore.ingest import (AFTER_AS_OF, FIRST_REJECT, STATUSES, USED, Roles, classify,
-                             default_as_of, end_of_day, explain_read_error, rejected_rows,
-                             scan_file, scan_inputs)
+                             default_as_of, end_of_day, explain_read_error, no_valid_row_message,
+                             rejected_rows, scan_file, scan_inputs)
 from segscore.output import PartWriter, scan_parts
 from segscore.schema import InputFile
 from segscore.spill import RejectedSpill
@@ -225,8 +225,7 @@ class _Stream:
         as_of = self.as_of
         if as_of is None:
             if self.latest is None:
-                raise InputError("no valid transaction in the input: cannot derive as_of "
-                                 "(every row has a null/unparseable timestamp, id or amount)")
+                raise InputError(no_valid_row_message(self.config))
             as_of = end_of_day(self.latest)
         channels, raw = self._channel_columns(pl.concat(raws, how="diagonal_relaxed"))
         writer = PartWriter(self.rejected_dir) if self.rejected_dir is not None else None

@@ -8,7 +8,6 @@ last night's group sizes; column sums over the current values are tonight's.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,6 +15,7 @@ from urllib.parse import unquote
 import numpy as np
 import polars as pl
 
+from segscore import jsontext
 from segscore.errors import InputError
 from segscore.ingest import find_corrupt_file
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
@@ -37,7 +37,7 @@ def _check_previous_dir(prev: Path) -> dict:
     """The previous run's manifest; InputError unless ``prev`` is a segscore output."""
     manifest_path = prev / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
+        manifest = jsontext.loads(manifest_path.read_text("utf-8"))
     except (OSError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("producer") != "segscore":
@@ -86,7 +86,7 @@ def previous_not_before(previous, as_of: str) -> list[str]:
     migration runs backwards; equal, it compares tonight with a run of the same night (a
     re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
     try:
-        text = json.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
+        text = jsontext.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
         before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
         if before < tonight:  # (a time zone in an edited manifest: TypeError)
             return []
@@ -220,7 +220,7 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     """Display names of the previous run's keys (from its model.json config), if any."""
     out = {"segment": {}, "value_tier": {}, "lifecycle_stage": {}}
     try:
-        cfg = json.loads((prev / "model.json").read_text("utf-8")).get("config", {})
+        cfg = jsontext.loads((prev / "model.json").read_text("utf-8")).get("config", {})
         for dim, sec in (("segment", "segments"), ("lifecycle_stage", "lifecycle")):
             for r in (cfg.get(sec) or {}).get("rules", []):
                 out[dim][r["key"]] = r.get("name", r["key"])

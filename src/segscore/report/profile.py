@@ -421,8 +421,10 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
     sizes = {}
     if previous_dir is not None:
         manifest = check_previous(Path(previous_dir), id_dtype)
-        customers = (manifest.get("customers") or {}).get("scored")
-        sizes["previous_customers"] = customers if isinstance(customers, int) else 0
+        counts = manifest.get("customers")  # an edited manifest may hold anything there
+        customers = counts.get("scored") if isinstance(counts, dict) else None
+        sizes["previous_customers"] = (customers if type(customers) is int and customers >= 0
+                                       else 0)
     if attributes_path is not None:
         path = Path(attributes_path)
         schema = attributes_schema(path)

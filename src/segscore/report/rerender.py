@@ -3,11 +3,11 @@ index.html again and keep the manifest's entry for it true (docs/report.md)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from jinja2 import UndefinedError
 
+from segscore import jsontext
 from segscore.errors import InputError
 from segscore.output import cannot_write, refresh_output_entry, replace_text
 from segscore.report.html import render_html
@@ -53,7 +53,7 @@ def rerender(out_dir: Path) -> Path:
     when report.json cannot be read, is not a segscore report or the page cannot be written."""
     path = Path(out_dir) / "report" / "report.json"
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = jsontext.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read report.json: {exc}") from None
     problem = report_problem(data)
@@ -67,6 +67,8 @@ def rerender(out_dir: Path) -> Path:
         except (TypeError, ValueError, AttributeError) as exc:
             # a field deeper down has the wrong type (hand-edited, or not segscore's)
             problem = f"a field does not have the type the page needs: {exc}"
+        except OverflowError:  # an integer no float64 holds (JSON integers have no limit)
+            problem = "a number is too large for a float64 (above about 1.8e308)"
     if problem is not None:
         raise InputError(f"{path}: not a segscore report ({problem})")
     index = path.parent / "index.html"
