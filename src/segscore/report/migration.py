@@ -8,6 +8,7 @@ last night's group sizes; column sums over the current values are tonight's.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -124,7 +125,7 @@ def previous_rules_differ(previous, config) -> list[str]:
     as the customers' movement (after a change of the segment table nearly everyone
     "moves"). Nothing when that model.json is missing or not a segscore model's."""
     try:
-        before = json.loads((Path(previous) / "model.json").read_text("utf-8"))["config"]
+        before = jsontext.loads((Path(previous) / "model.json").read_text("utf-8"))["config"]
         if not isinstance(before, dict):
             return []
         old = _group_rules(before)
