@@ -448,6 +448,29 @@ def test_a_signal_a_library_turned_into_another_error_is_still_a_stop(turned_int
     assert r.exit_code == 1 and r.stderr.startswith("error: internal error"), r.stderr
 
 
+def test_a_stopped_command_leaves_no_stop_request_for_a_later_api_run(tmp_path):
+    """A notebook that ran a CLI command in its process and interrupted it: a
+    ``segscore.run`` after it writes its output (the command's stop request stayed set, and
+    the run did all its work, then refused to commit: Terminated SIGINT)."""
+    import click
+
+    from segscore import stopping
+    from segscore.cli import _guard
+
+    @click.command()
+    @_guard
+    def cmd():
+        stopping.request("SIGINT")
+        raise KeyboardInterrupt
+
+    r = CliRunner().invoke(cmd, [])
+    assert r.exit_code == 1 and "terminated (SIGINT)" in r.stderr, r.stderr
+    gen = generate_transactions(tmp_path / "data", 200, seed=2, attributes=False)
+    result = api_run(gen.out_dir / "transactions", tmp_path / "out", report=False)
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert result.out_dir == tmp_path / "out"
+
+
 def test_ctrl_c_while_polars_and_numba_load_is_the_one_line_message(tmp_path):
     """Ctrl-C in the first half second, while polars and numba load: the one-line message and
     exit 1 of a later Ctrl-C (it was a traceback: the package imported them before the CLI

@@ -159,6 +159,8 @@ def _guard(fn, address_space_limit: bool = True):
                 _stopped(stopping.requested())
             _fail(RuntimeError(f"internal error (a panic in polars): "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}"), 1)
+        finally:  # the request was this command's: a segscore.run later in this process
+            stopping.reset()  # (a notebook's) would otherwise refuse to commit its output
     return wrapper
 
 
