@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import platform
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numba
 import numpy as np
 import polars as pl
 
-from segscore import __version__
+from segscore import __version__, arguments
 from segscore.cluster_attributes import check_attribute_features, join_attribute_features
 from segscore.clusters import attribute_columns, check_input_features, fit_assign_clusters
 from segscore.config import RunConfig, load_config, parse_as_of
-from segscore.errors import InputError, not_utf8
+from segscore.errors import ConfigError, InputError, naming_flag
 from segscore.features import finish, unscored_customers
 from segscore.ingest import (check_exact_sums, explain_read_error, mixed_amount_types,
                              no_purchase_message, reconcile, resolve_roles, window_start)
@@ -51,9 +52,21 @@ SECTIONS_WAIT_S = 5.0
 
 @dataclass
 class RunResult:
-    """What a run produced. ``customers`` has one row per scored customer (sorted by id).
-    ``rejected`` is lazy: with an output directory it scans the rejected/ files written
-    there (read when collected), without one it holds the rejected rows in memory."""
+    """What a run produced (the files of the run directory, docs/output.md, as objects).
+
+    - ``customers``: one row per scored customer (sorted by id), the columns of customers/.
+    - ``unscored``: the customers seen but not scored (unscored/).
+    - ``rejected``: the rejected rows (rejected/), lazy: with an output directory it scans
+      the files written there, read when collected (collect it before a later run replaces
+      that directory: it then reads the new run's files or fails); without one it holds the
+      rows in memory.
+    - ``model``, ``manifest``, ``report``: model.json, manifest.json and report/report.json
+      as dicts (``report`` is empty with ``report=False``; ``manifest["warnings"]`` has the
+      warnings the CLI prints).
+    - ``out_dir``: the run directory, None without ``out``.
+    - ``timings``: the stages, as in the manifest.
+
+    Its repr is a summary (the dicts are large)."""
 
     customers: pl.DataFrame
     unscored: pl.DataFrame
@@ -63,6 +76,19 @@ class RunResult:
     report: dict
     out_dir: Path | None = None
     timings: list[dict] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        """One line: the tables' shapes, as_of, the output directory and the warnings."""
+        return (f"RunResult(as_of={self.manifest.get('as_of')!r}, customers="
+                f"{_shape(self.customers)}, unscored={_shape(self.unscored)}, "
+                f"rejected=LazyFrame({self.manifest.get('rows', {}).get('rejected_total')} "
+                f"rows), out_dir={self.out_dir!r}, "
+                f"warnings={len(self.manifest.get('warnings', []))})")
+
+
+def _shape(table: pl.DataFrame) -> str:
+    """``table``'s shape as the repr shows it: "DataFrame(2,546 × 26)"."""
+    return f"DataFrame({table.height:,} × {table.width})"
 
 
 def _versions() -> dict:
@@ -112,26 +138,14 @@ def _score_and_label(table: pl.DataFrame, config: RunConfig,
     return scored, {"r": r_cut, "f": f_cut, "m": m_cut}, tier_bounds
 
 
-def _refuse_empty_paths(**paths) -> None:
-    """InputError naming the first argument that is an empty or blank path (``source``: or
-    one item of its list): Path("") is the current directory, which a run would read, check
-    as last night's output or write into; or a path that is not valid UTF-8. None = not
-    given."""
-    for name, value in paths.items():
-        for item in value if isinstance(value, list) else [value]:
-            if item is not None and not str(item).strip():
-                raise InputError(f"{name}: an empty path; give the path itself")
-            if item is not None and (problem := not_utf8(item)):
-                raise InputError(f"{name}: {problem}")
-
-
-def run(source: str | Path | list, out: str | Path | None = None, *,
-        config: RunConfig | None = None, config_path: str | Path | None = None,
-        as_of: str | datetime | None = None, model_path: str | Path | None = None,
+def run(source: str | Path | list | tuple | Iterator, out: str | Path | None = None, *,
+        config: RunConfig | dict | None = None, config_path: str | Path | None = None,
+        as_of: str | date | datetime | None = None, model_path: str | Path | None = None,
         overwrite: bool = False, previous: str | Path | None = None,
         attributes: str | Path | None = None, memory_limit_bytes: int | None = None,
         partitions: int | None = None, on_stage=None, report: bool = True) -> RunResult:
-    """Score every customer in ``source`` (Parquet file, directory, glob or list).
+    """Score every customer in ``source`` (Parquet file, directory, glob, or a list, tuple
+    or iterator of these).
 
     With ``out``, writes the run directory atomically (SPEC §5); without, only returns
     (``RunResult.rejected`` then holds the rejected rows in memory; with ``out`` it scans
@@ -139,8 +153,11 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     ``model_path`` re-applies a previous model.json's cut points, tables and clusters.
     ``previous`` (last night's output directory) adds migration to the report;
     ``attributes`` (Parquet, one row per customer id) adds attribute breakdowns.
-    ``config_path`` with ``config``: the file ``config`` was loaded from (only checked to be
-    outside ``out``, which the run replaces).
+    ``config``: a RunConfig, or a dict of the TOML's tables (checked as a config file is);
+    ``config_path`` without it: the TOML file; with it: the file ``config`` was loaded from
+    (only checked to be outside ``out``, which the run replaces).
+    ``as_of``: an ISO date (the end of that day) or timestamp, a date, or a datetime (that
+    instant; naive is UTC, aware is converted).
     ``memory_limit_bytes`` (default: 80% of the memory available) sets how many customer-hash
     partition passes the rows are read in (see segscore.memory); InputError when no number of
     passes fits. ``partitions`` forces a number of passes.
@@ -148,14 +165,28 @@ def run(source: str | Path | list, out: str | Path | None = None, *,
     ``report=False`` skips the report stage (no report/; benchmarks/bench_report.py measures
     what the report adds to a run against it); ``previous`` needs a report, and so does
     ``attributes`` unless the clustering uses an ``attr:<column>`` feature.
+    Bad input raises InputError (ConfigError for a config) with the CLI's message; an
+    argument of a type the run cannot use raises TypeError saying what it takes.
     """
+    source = arguments.source_paths(source)
+    out, config_path, model_path, previous, attributes = (
+        arguments.path_or_none(name, value) for name, value in (
+            ("out", out), ("config_path", config_path), ("model_path", model_path),
+            ("previous", previous), ("attributes", attributes)))
+    arguments.check_others(as_of, overwrite, report, memory_limit_bytes, partitions, on_stage)
+    config, config_source = arguments.run_config(config, config_path)
+    try:
+        return _run(source, out, config, config_path, as_of, model_path, overwrite, previous,
+                    attributes, memory_limit_bytes, partitions, on_stage, report)
+    except ConfigError as exc:  # a config key the data or as_of makes unusable (window_days)
+        raise naming_flag(exc, {}, config_source) from None
+
+
+def _run(source, out, config, config_path, as_of, model_path, overwrite, previous,
+         attributes, memory_limit_bytes, partitions, on_stage, report) -> RunResult:
+    """``run`` with its arguments checked (``config`` a RunConfig or None)."""
     started = datetime.now(timezone.utc)
     run_id = uuid.uuid4().hex
-    if isinstance(config, (str, Path)):
-        raise TypeError(f"config takes a RunConfig (segscore.load_config); pass the TOML file "
-                        f"{str(config)!r} as config_path=")
-    _refuse_empty_paths(source=source, out=out, config_path=config_path,
-                        model_path=model_path, previous=previous, attributes=attributes)
     run_dir = RunDirectory(Path(out), overwrite, run_id) if out is not None else None
     if run_dir is not None:  # before --previous / --model read last night's output
         run_dir.restore_previous()
