@@ -23,7 +23,7 @@ from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, r
                           string_codes)
 from segscore.report.input_ids import (cast_ids, footer_cast_problem, sorted_by_id,
                                        uncast_ids_problem)
-from segscore.schema import discover
+from segscore.schema import discover, read_footer
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -56,12 +56,14 @@ _NEED = ("customer_id", "segment", "value_tier", "lifecycle_stage", "monetary")
 _PREVIOUS_IDS = ("previous customers' id column", "tonight's customer ids")
 
 
-def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
+def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> int:
     """The up-front checks of ``--previous`` (``check_report_inputs``; manifest and Parquet
     footers only, no row read): a segscore output with a customers/ dataset holding the
     columns the migration reads, and, given tonight's ``id_dtype``, ids that can be cast to
-    it (their dtype; their footers' statistics). Returns the previous manifest."""
-    manifest = _check_previous_dir(prev)
+    it (their dtype; their footers' statistics). Returns the previous customers: the rows
+    the migration will read, from the footers of customers/ (not the manifest's
+    ``customers.scored``, which an edit can make anything)."""
+    _check_previous_dir(prev)
     cust_dir = prev / "customers"
     try:
         schema = pl.scan_parquet(cust_dir, hive_partitioning=True).collect_schema()
@@ -78,7 +80,7 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
                                       _PREVIOUS_IDS)
         if problem is not None:
             raise InputError(problem)
-    return manifest
+    return sum(read_footer(f).num_rows for f in discover(cust_dir))
 
 
 def previous_not_before(previous, as_of: str) -> list[str]:
