@@ -17,6 +17,7 @@ from typing import Any
 
 from segscore.clusters import FEATURES, ClusterSettings, unknown_features
 from segscore.errors import ConfigError
+from segscore.regular import read_text
 from segscore.rules import Rule, RuleTable, check_table
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -448,7 +449,7 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None,
     if path is not None:
         p = Path(path)
         try:
-            text = p.read_text("utf-8-sig")  # a byte-order mark (Windows editors) is skipped
+            text = read_text(p, "utf-8-sig")  # a byte-order mark (Windows editors) is skipped
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -468,7 +469,7 @@ def columns_only(path: Path | str | None) -> RunConfig:
     that table cannot be read or is invalid too."""
     if path is not None:
         try:
-            user = _read_toml_text(Path(path).read_text("utf-8-sig"), str(path))
+            user = _read_toml_text(read_text(path, "utf-8-sig"), str(path))
             if isinstance(user.get("columns"), dict):
                 return build_config({"columns": user["columns"]}, str(path))
         except (OSError, UnicodeDecodeError, ConfigError):

@@ -18,6 +18,7 @@ import polars as pl
 
 from segscore import jsontext
 from segscore.errors import InputError
+from segscore.regular import read_text
 from segscore.ingest import find_corrupt_file
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
@@ -38,7 +39,7 @@ def _check_previous_dir(prev: Path) -> dict:
     """The previous run's manifest; InputError unless ``prev`` is a segscore output."""
     manifest_path = prev / "manifest.json"
     try:
-        manifest = jsontext.loads(manifest_path.read_text("utf-8"))
+        manifest = jsontext.loads(read_text(manifest_path, "utf-8"))
     except (OSError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("producer") != "segscore":
@@ -89,7 +90,7 @@ def previous_not_before(previous, as_of: str) -> list[str]:
     migration runs backwards; equal, it compares tonight with a run of the same night (a
     re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
     try:
-        text = jsontext.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
+        text = jsontext.loads(read_text(Path(previous) / "manifest.json", "utf-8"))["as_of"]
         before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
         if before < tonight:  # (a time zone in an edited manifest: TypeError)
             return []
@@ -127,7 +128,7 @@ def previous_rules_differ(previous, config) -> list[str]:
     as the customers' movement (after a change of the segment table nearly everyone
     "moves"). Nothing when that model.json is missing or not a segscore model's."""
     try:
-        before = jsontext.loads((Path(previous) / "model.json").read_text("utf-8"))["config"]
+        before = jsontext.loads(read_text(Path(previous) / "model.json", "utf-8"))["config"]
         if not isinstance(before, dict):
             return []
         old = _group_rules(before)
@@ -223,7 +224,7 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     """Display names of the previous run's keys (from its model.json config), if any."""
     out = {"segment": {}, "value_tier": {}, "lifecycle_stage": {}}
     try:
-        cfg = jsontext.loads((prev / "model.json").read_text("utf-8")).get("config", {})
+        cfg = jsontext.loads(read_text(prev / "model.json", "utf-8")).get("config", {})
         for dim, sec in (("segment", "segments"), ("lifecycle_stage", "lifecycle")):
             for r in (cfg.get(sec) or {}).get("rules", []):
                 out[dim][r["key"]] = r.get("name", r["key"])
