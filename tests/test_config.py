@@ -102,6 +102,9 @@ def test_spec_example_code_545_is_champion_and_111_lost():
     ([{"key": "a", "r": [1, 6]}, {"key": "o"}], r"outside 1\.\.5"),
     ([{"key": "a", "r": [0, 5]}, {"key": "o"}], r"r range 0\.\.5 is outside 1\.\.5"),
     ([{"key": "a", "m": [-2, 3]}, {"key": "o"}], r"m range -2\.\.3 is outside 1\.\.5"),
+    # an open bound is written as the domain's is (it printed "6..None", "None..0")
+    ([{"key": "a", "m": {"min": 6}}, {"key": "o"}], r"m range 6\.\.∞ is outside 1\.\.5$"),
+    ([{"key": "a", "f": {"max": 0}}, {"key": "o"}], r"f range -∞\.\.0 is outside 1\.\.5$"),
     ([{"key": "a", "r": [3, 2]}, {"key": "o"}], r"is empty"),
     ([{"key": "a", "r": [1, 2]}], r"must end in a catch-all"),
     ([{"key": "a", "x": [1, 2]}, {"key": "o"}], r"unknown field\(s\) x"),
