@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from segscore.clusters import FEATURES, ClusterSettings, unknown_features
+from segscore.clusters import FEATURES, MAX_K, ClusterSettings, unknown_features
 from segscore.errors import ConfigError
 from segscore.regular import read_text
 from segscore.rules import Rule, RuleTable, check_table
@@ -294,6 +294,13 @@ def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> C
     enabled = _typed(raw.get("enabled", True), (bool,), f"{where}.enabled")
     k_min = _typed(raw.get("k_min", 3), (int,), f"{where}.k_min")
     k_max = _typed(raw.get("k_max", 10), (int,), f"{where}.k_max")
+    for name, value in (("k_min", k_min), ("k_max", k_max)):
+        if not 2 <= value <= MAX_K:
+            raise ConfigError(f"{where}.{name}: expected an integer in 2..{MAX_K}, got {value}")
+    if k_min > k_max:
+        shown = [f"{n} = {v}" + ("" if n in given else " (the default)")
+                 for n, v in (("k_min", k_min), ("k_max", k_max))]
+        raise ConfigError(f"{where}: {shown[0]} is above {shown[1]}; need k_min <= k_max")
     if k == "off":
         if enabled and "enabled" in given:
             raise ConfigError(f"{where}: k = 'off' contradicts enabled = true; keep one of them")
