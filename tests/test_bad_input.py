@@ -694,7 +694,8 @@ CONFIGS = {
     "inf_min_monetary": (
         '[value_tier]\nmethod = "thresholds"\n[[value_tier.tiers]]\nkey = "a"\n'
         'min_monetary = inf\n[[value_tier.tiers]]\nkey = "c"\n', "finite"),
-    "k_max_above_64": ('[clustering]\nk_min = 70\nk_max = 100\n', "k_max <= 64"),
+    "k_max_above_64": ('[clustering]\nk_min = 70\nk_max = 100\n',
+                       "clustering.k_min: expected an integer in 2..64, got 70"),
     "window_longer_than_calendar": ('[scoring]\nwindow_days = 9999999\n', "at most 3,652,058"),
 }
 
