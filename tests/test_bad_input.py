@@ -423,6 +423,65 @@ def test_broken_symlink(tmp_path):
     assert_refused(tmp_path, run_cli(tmp_path, link), "t.parquet")
 
 
+def cli_process(*args) -> subprocess.CompletedProcess:
+    """The CLI in a fresh process, killed after 60 s (a read of a FIFO blocks in C code, where
+    neither SIGTERM nor pytest can end it); ``exit_code`` and ``output`` as CliRunner's."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "400"}
+    try:
+        proc = subprocess.run([sys.executable, "-c", "from segscore.cli import main; main()",
+                               *map(str, args)], env=env, capture_output=True, text=True,
+                              timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"segscore {' '.join(map(str, args))} still ran after 60 s (a blocked read?)")
+    proc.exit_code, proc.output = proc.returncode, proc.stdout
+    return proc
+
+
+@pytest.mark.parametrize("option", ["--config", "--model", "--customers", None])
+def test_a_fifo_or_device_named_as_a_file_is_refused_not_read(tmp_path, option):
+    """A FIFO (or a device: /dev/null) given as --config, --model, --customers or as a
+    transactions source is refused naming it, exit 2, before it is opened: a FIFO blocked
+    the run for good (SIGTERM could not end it), --config /dev/zero read until memory ran
+    out, and --config /dev/null ran with the defaults; a source FIFO was "no such file or
+    directory"; validate says the same."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    fifo = tmp_path / "pipe.parquet"
+    os.mkfifo(fifo)
+    for special, kind in ((fifo, "a FIFO"), (Path(os.devnull), "a character device")):
+        given = (special,) if option is None else (src, option, special)
+        says = f"{special}: " if option is None else f"{special}: cannot "
+        run = (cli_process if special == fifo else cli)(
+            "run", *given, "--out", tmp_path / "out", "--quiet", "--k", "off")
+        assert_refused(tmp_path, run, says, f"not a regular file ({kind})")
+        valid = (cli_process if special == fifo else cli)("validate", *given)
+        assert valid.exit_code == 2, valid.output
+        assert f"problem: {says}" in valid.output
+        assert f"not a regular file ({kind})" in valid.output
+
+
+def test_a_fifo_inside_a_source_directory_is_skipped(tmp_path):
+    """A FIFO named *.parquet inside a transactions directory (or matched by a glob) or in a
+    --previous output's customers/ is skipped, as the directory's hidden files are and as
+    polars skips it reading such a directory (docs/decisions.md): it holds no Parquet file
+    (a Parquet reader seeks), and opening it would block the run."""
+    src = write(tmp_path / "in" / "t.parquet", good_table())
+    first = cli("run", src, "--out", tmp_path / "prev", "--quiet", "--k", "off",
+                "--as-of", "2025-01-28")
+    assert first.exit_code == 0, first.output
+    os.mkfifo(tmp_path / "in" / "x.parquet")
+    part = next((tmp_path / "prev" / "customers").rglob("*.parquet"))
+    os.mkfifo(part.parent / "zz.parquet")
+    for source in (tmp_path / "in", tmp_path / "in" / "*.parquet"):
+        shutil.rmtree(tmp_path / "out", ignore_errors=True)
+        r = cli_process("run", source, "--out", tmp_path / "out", "--quiet", "--k", "off",
+                        "--previous", tmp_path / "prev")
+        assert r.exit_code == 0, r.stderr
+        manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        assert [Path(i["path"]).name for i in manifest["inputs"]] == ["t.parquet"]
+        v = cli_process("validate", source, "--previous", tmp_path / "prev")
+        assert v.exit_code == 0 and v.output.rstrip().endswith("valid"), v.output
+
+
 def cli_bound_by_permissions(*args) -> subprocess.CompletedProcess:
     """The CLI in a fresh process that file permission bits bind: as root (CI), without the
     capabilities that bypass them (``setpriv``, util-linux)."""
@@ -635,7 +694,8 @@ CONFIGS = {
     "inf_min_monetary": (
         '[value_tier]\nmethod = "thresholds"\n[[value_tier.tiers]]\nkey = "a"\n'
         'min_monetary = inf\n[[value_tier.tiers]]\nkey = "c"\n', "finite"),
-    "k_max_above_64": ('[clustering]\nk_min = 70\nk_max = 100\n', "k_max <= 64"),
+    "k_max_above_64": ('[clustering]\nk_min = 70\nk_max = 100\n',
+                       "clustering.k_min: expected an integer in 2..64, got 70"),
     "window_longer_than_calendar": ('[scoring]\nwindow_days = 9999999\n', "at most 3,652,058"),
 }
 

@@ -732,18 +732,26 @@ PREVIOUS_NOT_BEFORE = [
 ]
 
 
-@pytest.mark.parametrize("counts", ["amount", [1, 2], {"scored": "12"}])
+@pytest.mark.parametrize("counts", ["amount", [1, 2], {"scored": "12"}, {"scored": 10**30}])
 def test_previous_manifest_with_odd_customer_counts_is_used(first_run, data, tmp_path, counts):
-    """The previous manifest's customers.scored only sizes the memory plan: an edited one
-    that is text or a list is taken as unknown, and run and validate work
-    (a non-object was an internal error, AttributeError, before any stage)."""
+    """The memory budget sizes the migration from the rows in the previous customers/
+    footers, not from the manifest's customers.scored: an edited one that is text, a list
+    or a huge count changes nothing, and run and validate work (a non-object was an
+    internal error, AttributeError, before any stage; a scored of 10**30 was a refusal,
+    "the report's --customers / --previous inputs need about 8e22 GiB")."""
     import shutil
+
+    from segscore.config import load_config
+    from segscore.report import check_report_inputs
 
     prev = tmp_path / "prev"
     shutil.copytree(first_run, prev)
     manifest = json.loads((prev / "manifest.json").read_text())
     manifest["customers"] = counts
     (prev / "manifest.json").write_text(json.dumps(manifest))
+    rows = pl.scan_parquet(prev / "customers", hive_partitioning=True).select(pl.len()).collect()
+    assert check_report_inputs(load_config(), previous_dir=prev).previous_customers \
+        == rows.item() > 0
     v = CliRunner().invoke(main, ["validate", str(data), "--previous", str(prev)])
     assert v.exit_code == 0, v.output
     r = CliRunner().invoke(main, ["run", str(data), "--out", str(tmp_path / "o"), "--quiet",

@@ -1,6 +1,7 @@
 """Config and rule tables: presets valid, bad tables rejected before any data is read."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -102,6 +103,9 @@ def test_spec_example_code_545_is_champion_and_111_lost():
     ([{"key": "a", "r": [1, 6]}, {"key": "o"}], r"outside 1\.\.5"),
     ([{"key": "a", "r": [0, 5]}, {"key": "o"}], r"r range 0\.\.5 is outside 1\.\.5"),
     ([{"key": "a", "m": [-2, 3]}, {"key": "o"}], r"m range -2\.\.3 is outside 1\.\.5"),
+    # an open bound is written as the domain's is (it printed "6..None", "None..0")
+    ([{"key": "a", "m": {"min": 6}}, {"key": "o"}], r"m range 6\.\.∞ is outside 1\.\.5$"),
+    ([{"key": "a", "f": {"max": 0}}, {"key": "o"}], r"f range -∞\.\.0 is outside 1\.\.5$"),
     ([{"key": "a", "r": [3, 2]}, {"key": "o"}], r"is empty"),
     ([{"key": "a", "r": [1, 2]}], r"must end in a catch-all"),
     ([{"key": "a", "x": [1, 2]}, {"key": "o"}], r"unknown field\(s\) x"),
@@ -354,6 +358,23 @@ def test_k_off_in_toml_turns_clustering_off(tmp_path):
     flagged = build_config({"clustering": {"k": 6, "enabled": True}},
                            flags={"clustering.k": "--k 6"})
     assert flagged.clustering.enabled and flagged.clustering.k == 6
+
+
+@pytest.mark.parametrize("bounds, message", [
+    ({"k_min": 1}, r"clustering\.k_min: expected an integer in 2\.\.64, got 1$"),
+    ({"k_max": 65}, r"clustering\.k_max: expected an integer in 2\.\.64, got 65$"),
+    ({"k_min": 8, "k_max": 5}, r"clustering: k_min = 8 is above k_max = 5; need k_min <= k_max$"),
+    ({"k_min": 12}, r"clustering: k_min = 12 is above k_max = 10 \(the default\); need"),
+    ({"k_max": 2}, r"clustering: k_min = 3 \(the default\) is above k_max = 2; need"),
+])
+def test_k_min_k_max_out_of_order_or_range_name_the_key_and_value(tmp_path, bounds, message):
+    """A bad k_min / k_max names the key (or both, with their values, and which is the
+    default) in the file, as the other config messages do; it was "clustering: need 2 <=
+    k_min <= k_max <= 64, got 12..10", naming neither."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[clustering]\n" + "".join(f"{k} = {v}\n" for k, v in bounds.items()))
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(cfg))}: {message}"):
+        load_config(cfg)
 
 
 @pytest.mark.parametrize("bounds", [{"k_min": 8}, {"k_max": 5}, {"k_min": 7, "k_max": 9}])

@@ -15,8 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from segscore.clusters import FEATURES, ClusterSettings, unknown_features
+from segscore.clusters import FEATURES, MAX_K, ClusterSettings, unknown_features
 from segscore.errors import ConfigError
+from segscore.regular import read_text
 from segscore.rules import Rule, RuleTable, check_table
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -293,6 +294,13 @@ def _clustering(raw: dict, given: set[str], where: str, k_flag: str | None) -> C
     enabled = _typed(raw.get("enabled", True), (bool,), f"{where}.enabled")
     k_min = _typed(raw.get("k_min", 3), (int,), f"{where}.k_min")
     k_max = _typed(raw.get("k_max", 10), (int,), f"{where}.k_max")
+    for name, value in (("k_min", k_min), ("k_max", k_max)):
+        if not 2 <= value <= MAX_K:
+            raise ConfigError(f"{where}.{name}: expected an integer in 2..{MAX_K}, got {value}")
+    if k_min > k_max:
+        shown = [f"{n} = {v}" + ("" if n in given else " (the default)")
+                 for n, v in (("k_min", k_min), ("k_max", k_max))]
+        raise ConfigError(f"{where}: {shown[0]} is above {shown[1]}; need k_min <= k_max")
     if k == "off":
         if enabled and "enabled" in given:
             raise ConfigError(f"{where}: k = 'off' contradicts enabled = true; keep one of them")
@@ -448,7 +456,7 @@ def load_config(path: Path | str | None = None, overrides: dict | None = None,
     if path is not None:
         p = Path(path)
         try:
-            text = p.read_text("utf-8-sig")  # a byte-order mark (Windows editors) is skipped
+            text = read_text(p, "utf-8-sig")  # a byte-order mark (Windows editors) is skipped
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -468,7 +476,7 @@ def columns_only(path: Path | str | None) -> RunConfig:
     that table cannot be read or is invalid too."""
     if path is not None:
         try:
-            user = _read_toml_text(Path(path).read_text("utf-8-sig"), str(path))
+            user = _read_toml_text(read_text(path, "utf-8-sig"), str(path))
             if isinstance(user.get("columns"), dict):
                 return build_config({"columns": user["columns"]}, str(path))
         except (OSError, UnicodeDecodeError, ConfigError):

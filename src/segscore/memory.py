@@ -90,7 +90,7 @@ MAX_PARTITIONS = 256
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """Sizes of the report's optional inputs, from Parquet footers and the previous manifest:
+    """Sizes of the report's optional inputs, from Parquet footers:
     attribute rows and the decoded bytes of one such row; customers of the previous run."""
 
     attribute_rows: int = 0

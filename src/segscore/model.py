@@ -12,6 +12,7 @@ from segscore.clusters import ClusterModel
 from segscore.config import RunConfig, build_config
 from segscore.errors import InputError
 from segscore.features import ChannelColumns
+from segscore.regular import read_text
 
 MODEL_SCHEMA_VERSION = 1
 
@@ -74,7 +75,7 @@ def _clustering(cfg: dict) -> dict:
 
 
 def _read(p: Path) -> dict:
-    d = jsontext.loads(p.read_text("utf-8"))
+    d = jsontext.loads(read_text(p, "utf-8"))
     if not isinstance(d, dict) or d.get("producer") != "segscore" or \
             d.get("schema_version") != MODEL_SCHEMA_VERSION:
         raise ValueError("not a segscore model.json of a supported version")

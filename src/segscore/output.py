@@ -19,6 +19,7 @@ import polars as pl
 
 from segscore import jsontext, stopping
 from segscore.errors import InputError
+from segscore.regular import read_text
 
 TMP_TAG = ".segscore-tmp-"
 OLD_TAG = ".segscore-old-"
@@ -42,7 +43,7 @@ def _crash_point(name: str) -> None:
 def is_segscore_output(path: Path) -> bool:
     """True when ``path`` holds a manifest.json written by segscore."""
     try:
-        manifest = jsontext.loads((path / "manifest.json").read_text("utf-8"))
+        manifest = jsontext.loads(read_text(path / "manifest.json", "utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and manifest.get("producer") == PRODUCER

@@ -96,6 +96,11 @@ def _matches(rule: Rule, fields: tuple[str, ...], point: tuple[int, ...]) -> boo
     return True
 
 
+def _span(lo: int | None, hi: int | None) -> str:
+    """An inclusive range as messages write it, an open bound as -∞ / ∞ ("6..∞")."""
+    return f"{'-∞' if lo is None else lo}..{'∞' if hi is None else hi}"
+
+
 def check_table(table: RuleTable, where: str) -> None:
     """Raise ConfigError unless every rule owns a cell and the table ends in a catch-all.
 
@@ -116,9 +121,8 @@ def check_table(table: RuleTable, where: str) -> None:
             bad_lo = lo is not None and (lo < dlo or (dhi is not None and lo > dhi))
             bad_hi = hi is not None and (hi < dlo or (dhi is not None and hi > dhi))
             if bad_lo or bad_hi:
-                span = f"{dlo}..{dhi if dhi is not None else '∞'}"
                 raise ConfigError(f"{where}[{i}] ({rule.key}): {field} range "
-                                  f"{lo}..{hi} is outside {span}")
+                                  f"{_span(lo, hi)} is outside {_span(dlo, dhi)}")
     if not table.rules[-1].is_catch_all:
         raise ConfigError(f"{where}: the table must end in a catch-all rule (no ranges), "
                           f"but ends with '{table.rules[-1].key}'")

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from segscore.config import OPTIONAL_COLUMNS, ColumnMap
 from segscore.errors import InputError, not_utf8
+from segscore.regular import not_regular
 
 #: dates and millisecond timestamps beyond ±90M days (≈ ±246,000 years) are read as that
 #: edge: polars' µs timestamps end at ±292,000 years (the cast would overflow; polars panics
@@ -111,6 +112,8 @@ def discover(source: str | Path | list[str | Path]) -> list[Path]:
             files.update(found)
         elif path.is_file():
             files.add(path)
+        elif problem := not_regular(path):  # a FIFO would block the read, a device not end
+            raise InputError(f"{path}: {problem}")
         else:
             raise InputError(f"{path}: no such file or directory")
     for problem in filter(None, map(not_utf8, sorted(files))):

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segscore.errors import InputError
+from segscore.regular import not_regular
 from segscore.schema import (MAX_DECIMAL_DIGITS, read_footer, reader_schema, uint64_max,
                              zone_problems)
 
@@ -33,7 +34,10 @@ def id_column(schema: pl.Schema, path: Path, config) -> str:
 
 def attributes_schema(path: Path) -> pl.Schema:
     """The attributes file's schema (footer only); InputError naming the file when it cannot
-    be read, or has a timestamp column in a zone polars cannot read (its reader panics)."""
+    be read (a FIFO or device: before it is opened, which would block), or has a timestamp
+    column in a zone polars cannot read (its reader panics)."""
+    if problem := not_regular(path):
+        raise InputError(f"{path}: cannot read customer attributes Parquet: {problem}")
     try:
         zones = zone_problems(path, reader_schema(pq.read_metadata(path)))
         if zones:

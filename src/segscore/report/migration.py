@@ -18,12 +18,13 @@ import polars as pl
 
 from segscore import jsontext
 from segscore.errors import InputError
+from segscore.regular import read_text
 from segscore.ingest import find_corrupt_file
 from segscore.ids import (coded_duplicates, duplicates, id_order, label_codes, recode_table,
                           string_codes)
 from segscore.report.input_ids import (cast_ids, footer_cast_problem, sorted_by_id,
                                        uncast_ids_problem)
-from segscore.schema import discover
+from segscore.schema import discover, read_footer
 
 DIMENSIONS = (("segment", "segments"), ("value_tier", "value_tiers"),
               ("lifecycle_stage", "lifecycle_stages"))
@@ -38,7 +39,7 @@ def _check_previous_dir(prev: Path) -> dict:
     """The previous run's manifest; InputError unless ``prev`` is a segscore output."""
     manifest_path = prev / "manifest.json"
     try:
-        manifest = jsontext.loads(manifest_path.read_text("utf-8"))
+        manifest = jsontext.loads(read_text(manifest_path, "utf-8"))
     except (OSError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("producer") != "segscore":
@@ -56,12 +57,14 @@ _NEED = ("customer_id", "segment", "value_tier", "lifecycle_stage", "monetary")
 _PREVIOUS_IDS = ("previous customers' id column", "tonight's customer ids")
 
 
-def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
+def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> int:
     """The up-front checks of ``--previous`` (``check_report_inputs``; manifest and Parquet
     footers only, no row read): a segscore output with a customers/ dataset holding the
     columns the migration reads, and, given tonight's ``id_dtype``, ids that can be cast to
-    it (their dtype; their footers' statistics). Returns the previous manifest."""
-    manifest = _check_previous_dir(prev)
+    it (their dtype; their footers' statistics). Returns the previous customers: the rows
+    the migration will read, from the footers of customers/ (not the manifest's
+    ``customers.scored``, which an edit can make anything)."""
+    _check_previous_dir(prev)
     cust_dir = prev / "customers"
     try:
         schema = pl.scan_parquet(cust_dir, hive_partitioning=True).collect_schema()
@@ -78,7 +81,7 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> dict:
                                       _PREVIOUS_IDS)
         if problem is not None:
             raise InputError(problem)
-    return manifest
+    return sum(read_footer(f).num_rows for f in discover(cust_dir))
 
 
 def previous_not_before(previous, as_of: str) -> list[str]:
@@ -87,7 +90,7 @@ def previous_not_before(previous, as_of: str) -> list[str]:
     migration runs backwards; equal, it compares tonight with a run of the same night (a
     re-run), not with the night before. Nothing when that as_of is missing or no ISO text."""
     try:
-        text = jsontext.loads((Path(previous) / "manifest.json").read_text("utf-8"))["as_of"]
+        text = jsontext.loads(read_text(Path(previous) / "manifest.json", "utf-8"))["as_of"]
         before, tonight = datetime.fromisoformat(text), datetime.fromisoformat(as_of)
         if before < tonight:  # (a time zone in an edited manifest: TypeError)
             return []
@@ -125,7 +128,7 @@ def previous_rules_differ(previous, config) -> list[str]:
     as the customers' movement (after a change of the segment table nearly everyone
     "moves"). Nothing when that model.json is missing or not a segscore model's."""
     try:
-        before = jsontext.loads((Path(previous) / "model.json").read_text("utf-8"))["config"]
+        before = jsontext.loads(read_text(Path(previous) / "model.json", "utf-8"))["config"]
         if not isinstance(before, dict):
             return []
         old = _group_rules(before)
@@ -221,7 +224,7 @@ def _previous_names(prev: Path) -> dict[str, dict[str, str]]:
     """Display names of the previous run's keys (from its model.json config), if any."""
     out = {"segment": {}, "value_tier": {}, "lifecycle_stage": {}}
     try:
-        cfg = jsontext.loads((prev / "model.json").read_text("utf-8")).get("config", {})
+        cfg = jsontext.loads(read_text(prev / "model.json", "utf-8")).get("config", {})
         for dim, sec in (("segment", "segments"), ("lifecycle_stage", "lifecycle")):
             for r in (cfg.get(sec) or {}).get("rules", []):
                 out[dim][r["key"]] = r.get("name", r["key"])

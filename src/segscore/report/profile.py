@@ -408,7 +408,8 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
     ``id_dtype``: tonight's customer id dtype (the transactions'), when known: the inputs'
     ids must cast to it (their dtype, and what their footers' statistics show).
     Raises InputError naming the path (and column). Returns their sizes for the memory
-    budget (attribute rows and decoded row bytes, the previous run's customers)."""
+    budget (attribute rows and decoded row bytes, the previous run's customers: the rows
+    of its customers/ footers)."""
     from pathlib import Path
 
     import pyarrow.parquet as pq
@@ -420,11 +421,7 @@ def check_report_inputs(config, *, previous_dir=None, attributes_path=None,
 
     sizes = {}
     if previous_dir is not None:
-        manifest = check_previous(Path(previous_dir), id_dtype)
-        counts = manifest.get("customers")  # an edited manifest may hold anything there
-        customers = counts.get("scored") if isinstance(counts, dict) else None
-        sizes["previous_customers"] = (customers if type(customers) is int and customers >= 0
-                                       else 0)
+        sizes["previous_customers"] = check_previous(Path(previous_dir), id_dtype)
     if attributes_path is not None:
         path = Path(attributes_path)
         schema = attributes_schema(path)

@@ -10,6 +10,7 @@ from jinja2 import UndefinedError
 from segscore import jsontext
 from segscore.errors import InputError
 from segscore.output import cannot_write, refresh_output_entry, replace_text
+from segscore.regular import read_text
 from segscore.report.html import render_html
 from segscore.report.profile import REPORT_SCHEMA_VERSION
 
@@ -53,7 +54,7 @@ def rerender(out_dir: Path) -> Path:
     when report.json cannot be read, is not a segscore report or the page cannot be written."""
     path = Path(out_dir) / "report" / "report.json"
     try:
-        data = jsontext.loads(path.read_text("utf-8"))
+        data = jsontext.loads(read_text(path, "utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read report.json: {exc}") from None
     problem = report_problem(data)
