@@ -236,6 +236,12 @@ NOTES = [
     "nothing here. 3 alternating pairs of the run without the report, the session's starting "
     "commit c5aa71e against 44093c0: 10.67–11.49 s against 10.59–11.21 s, so this session's "
     "changes did not slow (or speed) the run the ratio is taken of.",
+    "* The nineteenth session, 2026-11-25 04:04 (56326d0, 5 rounds, nothing else running; "
+    "this session changed no report or run code on this data's path: validate, CLI and API "
+    "argument checks, warnings, output clean-up): without the report 8.69–9.06 s (median "
+    "9.04 s, below the 9.37–9.99 s of 01:39); both options 9.93–10.56 s, per-round "
+    "differences 0.89–1.52 s, paired median +15.9 % (+11.0 % after scoring); plain +2.1 %. "
+    "**Not met**, as in every session since the no-report arm was added.",
     "* Before the report work of this issue (report code as of b8821c3, other work running): "
     "report stage 6.4 s of a 21.7 s run at 10M with both options (30 %), at 1M 0.8–1.0 s "
     "of 3.5–4 s.",
