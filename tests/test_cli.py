@@ -884,7 +884,8 @@ def test_integer_amounts_beside_float_ones_are_warned(tmp_path):
     says = (f"column 'amount' holds integers in 1 file(s) (e.g. {src / 'b.parquet'}) and "
             f"floats or decimals in 1 (e.g. {src / 'a.parquet'}): integers are read as "
             "currency units, so amounts stored in cents would count 100 times; check that "
-            "every file has the same unit")
+            "every file has the same unit (set [columns] amount_decimals = 2 if the integers "
+            "are cents)")
     r = CliRunner().invoke(main, ["run", str(src), "--out", str(tmp_path / "o"), "--quiet",
                                   "--k", "off"])
     assert r.exit_code == 0, r.output

@@ -23,6 +23,9 @@ from segscore.rules import Rule, RuleTable, check_table
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SEGMENT_PRESETS = ("rfm", "value_behaviour")
 LIFECYCLE_FIELDS = ("recency_days", "tenure_days", "frequency")
+#: the most implied decimal places [columns] amount_decimals may give integer amounts: they
+#: are summed in exact 1/10,000 units (ingest.AMOUNT_DIGITS)
+MAX_AMOUNT_DECIMALS = 4
 #: the largest quality.max_abs_amount: amounts are summed as int64 1/10,000 units, so a row
 #: of this size is 1e16 units (a run also checks rows × bound per customer:
 #: ingest.check_exact_sums)
@@ -42,7 +45,8 @@ INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 @dataclass(frozen=True)
 class ColumnMap:
     """Input column names. Optional columns are used when present; ``explicit`` lists the
-    optional ones the user named, which must then exist."""
+    optional ones the user named, which must then exist. ``amount_decimals``: the implied
+    decimal places of an integer amount (2: integer cents; 0: currency units)."""
 
     customer_id: str = "customer_id"
     order_ts: str = "order_ts"
@@ -51,6 +55,7 @@ class ColumnMap:
     channel: str = "channel"
     category: str = "category"
     explicit: tuple[str, ...] = ()
+    amount_decimals: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,13 @@ class RunConfig:
     clustering: ClusterSettings = field(default_factory=ClusterSettings)
 
     def to_dict(self) -> dict:
-        """JSON-safe form (model.json, config hash)."""
+        """JSON-safe form (model.json, config hash). ``columns.amount_decimals`` only when
+        set (> 0): a config without it keeps the hash it had before the key existed."""
+        columns = asdict(self.columns)
+        if not columns["amount_decimals"]:
+            del columns["amount_decimals"]
         return {
-            "columns": asdict(self.columns),
+            "columns": columns,
             "bins": self.bins,
             "window_days": self.window_days,
             "max_abs_amount": self.max_abs_amount,
@@ -352,15 +361,22 @@ def _columns(raw: dict, where: str) -> ColumnMap:
     """The column map of a [columns] table laid over the defaults. An optional role set to ""
     is not read. Two roles naming one column are refused (order_id = "customer_id" made every
     frequency 1): the message names both, and ``= ""`` for an optional role the user did not
-    set, whose default name another role took."""
+    set, whose default name another role took. ``amount_decimals`` (not a column name):
+    0..MAX_AMOUNT_DECIMALS."""
     names = {"customer_id", "order_ts", "amount", *OPTIONAL_COLUMNS}
-    _only(raw, names, where)
-    values = {k: _typed(v, (str,), f"{where}.{k}") for k, v in raw.items()}
+    _only(raw, names | {"amount_decimals"}, where)
+    decimals = _typed(raw.get("amount_decimals", 0), (int,), f"{where}.amount_decimals")
+    if not 0 <= decimals <= MAX_AMOUNT_DECIMALS:
+        raise ConfigError(f"{where}.amount_decimals: expected an integer in "
+                          f"0..{MAX_AMOUNT_DECIMALS} (the implied decimal places of an integer "
+                          f"amount; amounts are summed in exact 1/10,000 units), got {decimals}")
+    values = {k: _typed(v, (str,), f"{where}.{k}") for k, v in raw.items()
+              if k != "amount_decimals"}
     for k, v in values.items():
         if not v and k not in OPTIONAL_COLUMNS:
             raise ConfigError(f"{where}.{k}: column name is empty")
     explicit = tuple(sorted(k for k in OPTIONAL_COLUMNS if values.get(k)))
-    columns = ColumnMap(**values, explicit=explicit)
+    columns = ColumnMap(**values, explicit=explicit, amount_decimals=decimals)
     taken: dict[str, str] = {}
     for role in ("customer_id", "order_ts", "amount", *OPTIONAL_COLUMNS):
         name = getattr(columns, role)

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segscore.config import OPTIONAL_COLUMNS, RunConfig
+from segscore.config import OPTIONAL_COLUMNS, ColumnMap, RunConfig
 from segscore.errors import ConfigError, InputError
 from segscore.schema import EDGE_DAYS, InputFile
 
@@ -43,14 +43,16 @@ class Roles:
     order_id_dtype: pl.DataType | None
     channel: bool
     category: bool
-    #: some file's amount is a decimal: every row carries ``units`` (see amount_units) and
+    #: some file's amount is a decimal, or an integer of implied decimal places ([columns]
+    #: amount_decimals > 0): every row carries ``units`` (see amount_units) and
     #: ``above_bound`` (see above_bound)
     units: bool = False
 
 
-def resolve_roles(infos: list[InputFile]) -> Roles:
+def resolve_roles(infos: list[InputFile], amount_decimals: int = 0) -> Roles:
     """Common dtypes across the files with rows (a 0-row file decides no type): string if
-    any file holds strings, else Int64 (also when every id column is all null)."""
+    any file holds strings, else Int64 (also when every id column is all null).
+    ``amount_decimals``: ColumnMap.amount_decimals."""
     def kinds(role: str) -> set[str]:
         return {i.kinds[role] for i in infos if role in i.kinds and i.rows}
 
@@ -60,15 +62,21 @@ def resolve_roles(infos: list[InputFile]) -> Roles:
         order_id_dtype=None if not order_kinds else (pl.String if "string" in order_kinds else pl.Int64),
         channel=bool(kinds("channel")),
         category=bool(kinds("category")),
-        units="decimal" in kinds("amount"),
+        units="decimal" in kinds("amount")
+        or (amount_decimals > 0 and "int" in kinds("amount")),
     )
 
 
-def mixed_amount_types(infos: list[InputFile], column: str) -> list[str]:
-    """A warning when the amount ``column`` is an integer in some files with rows and a float
-    or decimal in others: an integer is read as currency units (SPEC §1's amount), so a
-    source that changed between cents and units would count some amounts 100 times over
+def mixed_amount_types(infos: list[InputFile], columns: ColumnMap) -> list[str]:
+    """A warning when the amount column (of the column map ``columns``) is an integer in some
+    files with rows and a float or decimal in others, unless ``columns.amount_decimals`` says
+    what the integers are: with 0 an integer is read as currency units (SPEC §1's amount), so
+    a source that changed between cents and units would count some amounts 100 times over
     (or a hundredth) without any row failing a check."""
+    if columns.amount_decimals:
+        return []
+    column = columns.amount
+
     def files(kinds: set[str]) -> list[Path]:
         return [i.path for i in infos if i.rows and i.kinds.get("amount") in kinds]
 
@@ -78,15 +86,23 @@ def mixed_amount_types(infos: list[InputFile], column: str) -> list[str]:
     return [f"column '{column}' holds integers in {len(ints)} file(s) (e.g. {ints[0]}) and "
             f"floats or decimals in {len(fractional)} (e.g. {fractional[0]}): integers are "
             "read as currency units, so amounts stored in cents would count 100 times; "
-            "check that every file has the same unit"]
+            "check that every file has the same unit (set [columns] amount_decimals = 2 "
+            "if the integers are cents)"]
 
 
-def amount_units(col: pl.Expr, kind: str) -> pl.Expr:
+def amount_units(col: pl.Expr, kind: str, decimals: int = 0) -> pl.Expr:
     """Int64 1/AMOUNT_SCALE units of the amount column ``col`` (of InputFile kind ``kind``),
     rounded half to even: a decimal's exactly (rescaled as a decimal, never through a float:
-    0.00015 is 2 units, 999999999999.9999 is 9999999999999999), a float's or integer's as
-    accumulate.prepare does (np.rint of the float64 product). Null for NaN / ±inf and where
-    the units leave Int64 (such an amount is far beyond any max_abs_amount)."""
+    0.00015 is 2 units, 999999999999.9999 is 9999999999999999), an integer's of ``decimals``
+    implied places (ColumnMap.amount_decimals > 0) exactly too (a × 10^(4 − decimals): 1999
+    cents is 199,900 units), a float's or other integer's as accumulate.prepare does (np.rint
+    of the float64 product). Null for NaN / ±inf and where the units leave Int64 (such an
+    amount is far beyond any max_abs_amount)."""
+    if kind == "int" and decimals:
+        factor = 10 ** (AMOUNT_DIGITS - decimals)
+        most = (2**63 - 1) // factor
+        whole = col.cast(pl.Int64, strict=False)  # a UInt64 beyond Int64: null
+        return pl.when((whole >= -most) & (whole <= most)).then(whole * factor)
     if kind == "decimal":  # polars rounds a decimal cast to a smaller scale half to even
         return (col.cast(pl.Decimal(38, AMOUNT_DIGITS), strict=False).to_physical()
                 .cast(pl.Int64, strict=False))
@@ -104,11 +120,16 @@ def decimal_bound(max_abs_amount: float) -> Decimal:
     return bound
 
 
-def above_bound(col: pl.Expr, kind: str, max_abs_amount: float) -> pl.Expr:
+def above_bound(col: pl.Expr, kind: str, max_abs_amount: float, decimals: int = 0) -> pl.Expr:
     """|amount| > ``max_abs_amount`` for the amount column ``col`` of InputFile kind ``kind``:
     a decimal's compared exactly, as a decimal, with :func:`decimal_bound` (its float64, or its
     units rounded to 1/10,000, can equal the bound's when the amount is above it:
-    1e12 + 0.00004); a float's or integer's as a float64, as every float-only run does."""
+    1e12 + 0.00004); an integer's of ``decimals`` implied places (> 0) exactly, as the
+    integer a / 10^decimals; a float's or other integer's as a float64, as every float-only
+    run does."""
+    if kind == "int" and decimals:  # a / 10^d > bound ⇔ a > floor(bound × 10^d), a an integer
+        most = int((decimal_bound(max_abs_amount).scaleb(decimals)).to_integral_value(ROUND_FLOOR))
+        return (col > most) | (col < -most)  # not abs(): abs(-2**63) wraps
     if kind == "decimal":
         return col.abs() > pl.lit(decimal_bound(max_abs_amount))
     return col.cast(pl.Float64).abs() > max_abs_amount
@@ -178,9 +199,10 @@ def scan_file(index: int, info: InputFile, config: RunConfig, roles: Roles) -> p
     its columns mapped by ``config.columns``.
 
     Columns: file (UInt32), customer_id (Int64|String), order_ts (Datetime us), order_ts_raw
-    (String), amount (Float64), order_id / channel / category when any file has them, and
-    units (Int64, :func:`amount_units`) and above_bound (Boolean, :func:`above_bound` under
-    ``config.max_abs_amount``) when any file's amount is a decimal.
+    (String), amount (Float64, currency units: an integer amount divided by
+    10^``config.columns.amount_decimals``), order_id / channel / category when any file has
+    them, and units (Int64, :func:`amount_units`) and above_bound (Boolean,
+    :func:`above_bound` under ``config.max_abs_amount``) when Roles.units.
     A role the file's hive path gives (InputFile.path_values) is that value on every row.
     """
     columns = config.columns
@@ -192,12 +214,16 @@ def scan_file(index: int, info: InputFile, config: RunConfig, roles: Roles) -> p
 
     ts, raw = _timestamp(source("order_ts"), info.kinds["order_ts"], info.order_ts_unit,
                          info.order_ts_clip)
+    kind, decimals = info.kinds.get("amount", ""), columns.amount_decimals
+    amount = pl.col(columns.amount).cast(pl.Float64)
+    if kind == "int" and decimals:
+        amount = amount / 10**decimals
     exprs = [
         pl.lit(index, pl.UInt32).alias("file"),
         pl.col(columns.customer_id).cast(roles.id_dtype).alias("customer_id"),
         ts.alias("order_ts"),
         raw.alias("order_ts_raw"),
-        pl.col(columns.amount).cast(pl.Float64).alias("amount"),
+        amount.alias("amount"),
     ]
     wanted = {"order_id": roles.order_id_dtype, "channel": pl.String if roles.channel else None,
               "category": pl.String if roles.category else None}
@@ -208,9 +234,8 @@ def scan_file(index: int, info: InputFile, config: RunConfig, roles: Roles) -> p
         expr = source(role).cast(dtype) if role in info.kinds else pl.lit(None, dtype)
         exprs.append(expr.alias(role))
     if roles.units:
-        kind = info.kinds.get("amount", "")
-        exprs += [amount_units(pl.col(columns.amount), kind).alias("units"),
-                  above_bound(pl.col(columns.amount), kind, config.max_abs_amount)
+        exprs += [amount_units(pl.col(columns.amount), kind, decimals).alias("units"),
+                  above_bound(pl.col(columns.amount), kind, config.max_abs_amount, decimals)
                   .alias("above_bound")]
     return pl.scan_parquet(info.path, hive_partitioning=False, glob=False).select(exprs)
 

@@ -212,7 +212,7 @@ def _run(source, out, config, config_path, as_of, model_path, overwrite, previou
             _check_out_apart(source, run_dir.out)
             check_inputs_outside(run_dir.out, [i.path for i in infos] + [
                 Path(p) for p in (attributes, config_path) if p is not None])
-        roles = resolve_roles(infos)
+        roles = resolve_roles(infos, config.columns.amount_decimals)
         # a share_ / distinct_categories feature of an input without that column (footers)
         check_input_features(cluster_names, None if roles.channel else (), roles.category,
                              where)
@@ -247,7 +247,7 @@ def _run(source, out, config, config_path, as_of, model_path, overwrite, previou
             attributes, (cluster_names, where),
             tmp / "rejected" if run_dir is not None else None)
         result.manifest["warnings"] = (
-            mixed_amount_types(infos, config.columns.amount)
+            mixed_amount_types(infos, config.columns)
             + ([] if as_of_dt is not None else future_as_of(result.manifest["as_of"], started))
             + (k_reduced(result.model) if frozen is None else [])  # a model's K is its own
             + (previous_not_before(previous, result.manifest["as_of"])
@@ -361,7 +361,7 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
     """Partitions for the row passes: forced, or the fewest that fit the budget (counting the
     customers when the row-count bound needs more than one pass), with a model's (``frozen``)
     channel columns when it fixes them."""
-    roles = resolve_roles(infos)
+    roles = resolve_roles(infos, config.columns.amount_decimals)
     model_channels = model_channel_columns(frozen.channels if frozen is not None else None,
                                            roles)
     if partitions is not None:
@@ -392,7 +392,7 @@ def _run_stages(infos: list[InputFile], config: RunConfig, frozen: FrozenModel |
     ``start_sections(customers, early_fits)`` is called once the segments exist (with
     whether the budget holds the optional sections from then on) and returns whether it
     started them."""
-    roles = resolve_roles(infos)
+    roles = resolve_roles(infos, config.columns.amount_decimals)
     with clock.stage("ingest_and_aggregate") as box:
         g = gather(infos, config, roles, as_of, plan.partitions,
                    frozen.channels if frozen is not None else None, rejected_dir)

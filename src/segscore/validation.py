@@ -243,18 +243,19 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     }
     limit = None
     if infos:
+        roles = resolve_roles(infos, config.columns.amount_decimals)
         try:
             # counting reads the id column, sampling the channels a first row group: good
             # files only (as the run: its plan looks at the channels when 17 might not fit)
             count = None if problems else (
-                lambda: count_customers(infos, config, resolve_roles(infos)))
+                lambda: count_customers(infos, config, roles))
             sample = None if problems else (
-                lambda: sample_channel_columns(infos, config, resolve_roles(infos)))
+                lambda: sample_channel_columns(infos, config, roles))
             plan = plan_memory(infos, memory_limit_bytes, count_customers=count,
                                channel_columns=sample,
                                model_channels=model_channel_columns(
                                    frozen.channels if frozen is not None else None,
-                                   resolve_roles(infos)))
+                                   roles))
             limit = plan.limit
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions,
                           memory_limit_bytes=limit,
@@ -301,7 +302,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
     if not rows_readable:
         return report
 
-    roles = resolve_roles(infos)
+    roles = resolve_roles(infos, config.columns.amount_decimals)
     id_is_string = roles.id_dtype == pl.String
     try:
         rows = scan_inputs(infos, config, roles)
@@ -351,7 +352,7 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
         return report
     totals, per_file = reconcile(counts.drop("purchases"), infos)
     report.update(as_of=as_of.isoformat(), rows=totals, inputs=per_file)
-    report["warnings"] += mixed_amount_types(infos, config.columns.amount)
+    report["warnings"] += mixed_amount_types(infos, config.columns)
     if previous is not None:
         report["warnings"] += (previous_not_before(previous, report["as_of"])
                                + previous_rules_differ(previous, config))
