@@ -179,3 +179,13 @@ def test_integer_cents_beside_float_units_are_not_warned_when_declared(tmp_path)
     v = CliRunner().invoke(main, ["validate", str(src), "--config", str(config)])
     assert v.exit_code == 0 and "warning" not in v.stderr, v.output
 
+
+def test_the_memory_plan_counts_the_units_integer_cents_carry(tmp_path):
+    """With amount_decimals > 0 every row of an integer-amount input carries the units and
+    above_bound columns, as a decimal input's do: the batches' working set counts them."""
+    from segscore.memory import batch_bytes
+    from segscore.schema import inspect_inputs
+
+    _write(tmp_path / "a.parquet", pa.array([1999, 250], pa.int64()), [1, 2])
+    infos = inspect_inputs([tmp_path / "a.parquet"], build_config({}).columns)
+    assert batch_bytes(infos, 2) > batch_bytes(infos, 0) == batch_bytes(infos)

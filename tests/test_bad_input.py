@@ -326,11 +326,11 @@ def test_corrupt_data_page_met_by_the_memory_plan(tmp_path, monkeypatch, column)
     src.write_bytes(bytes(data))
     real = pipeline.plan_memory
 
-    def counting(infos, limit, count_customers, channel_columns, model_channels):
+    def counting(infos, limit, count_customers, channel_columns, **more):
         channel_columns()  # the big-input path
         count_customers()
         return real(infos, limit, count_customers=count_customers,
-                    channel_columns=channel_columns, model_channels=model_channels)
+                    channel_columns=channel_columns, **more)
 
     monkeypatch.setattr(pipeline, "plan_memory", counting)
     assert_refused(tmp_path, run_cli(tmp_path, src, extra=("--as-of", "2025-02-01")),

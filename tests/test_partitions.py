@@ -242,7 +242,7 @@ def test_validate_makes_the_runs_check_after_the_row_pass(tmp_path, monkeypatch,
     from segscore import memory
     from segscore.validation import validation_report
 
-    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    monkeypatch.setattr(memory, "batch_bytes", lambda *a: 0)
     n = 3000
     src = _ids_file(tmp_path / "t.parquet", [f"customer-{i:030d}" for i in range(n)],
                     statistics=False)
@@ -281,7 +281,7 @@ def test_validate_counts_the_channel_columns_the_run_has_after_the_row_pass(tmp_
     from segscore import memory
     from segscore.validation import validation_report
 
-    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    monkeypatch.setattr(memory, "batch_bytes", lambda *a: 0)
     n = 3000
     src = _channel_file(tmp_path / "t.parquet", n, ["ch00"] * n + [f"ch{i % 20:02d}"
                                                                   for i in range(n)])
@@ -303,7 +303,7 @@ def test_validate_samples_the_channels_as_the_runs_plan_does(tmp_path, monkeypat
     from segscore import memory
     from segscore.validation import validation_report
 
-    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    monkeypatch.setattr(memory, "batch_bytes", lambda *a: 0)
     n = 3000
     src = _channel_file(tmp_path / "t.parquet", n, [f"ch{i % 20:02d}" for i in range(2 * n)])
     cfg = build_config({"clustering": {"enabled": False}})
@@ -341,7 +341,7 @@ def test_validate_counts_a_models_channel_columns_after_the_row_pass(tmp_path, m
     message. Without --model both pass (3 columns)."""
     from segscore import memory
 
-    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    monkeypatch.setattr(memory, "batch_bytes", lambda *a: 0)
     n = 3000
     fit = _channel_file(tmp_path / "fit.parquet", n, [f"ch{i % 16:02d}" for i in range(2 * n)])
     segscore.run(fit, tmp_path / "fit", config=build_config({"clustering": {"enabled": False}}),
@@ -368,7 +368,7 @@ def test_validate_counts_the_report_inputs_after_the_row_pass(tmp_path, monkeypa
     same verdict and the same message."""
     from segscore import memory
 
-    monkeypatch.setattr(memory, "batch_bytes", lambda infos: 0)
+    monkeypatch.setattr(memory, "batch_bytes", lambda *a: 0)
     n, others = 3000, 30_000
     if report_input == "--customers":
         path = tmp_path / "attributes.parquet"

@@ -127,9 +127,12 @@ def _row_bytes(info: InputFile, units: bool) -> float:
     return per_row
 
 
-def batch_bytes(infos: list[InputFile]) -> int:
-    """Working set of the batches alive at once (independent of the input size)."""
-    units = any(i.kinds.get("amount") == "decimal" for i in infos)
+def batch_bytes(infos: list[InputFile], amount_decimals: int = 0) -> int:
+    """Working set of the batches alive at once (independent of the input size).
+    ``amount_decimals``: ColumnMap.amount_decimals (with it, integer amounts carry units too,
+    as ingest.resolve_roles says)."""
+    units = any(i.kinds.get("amount") == "decimal"
+                or (amount_decimals > 0 and i.kinds.get("amount") == "int") for i in infos)
     largest = max((min(i.rows, BATCH_ROWS) * _row_bytes(i, units) for i in infos),
                   default=0.0)
     return int(BATCHES_ALIVE * ROW_COPIES * largest)
@@ -229,11 +232,12 @@ def check_downstream(customers: int, channel_columns: int, limit_bytes: int | No
 
 def estimate_peak_bytes(infos: list[InputFile], partitions: int = 1,
                         customers: int | None = None,
-                        channel_columns: int = BASE_CHANNELS) -> int:
+                        channel_columns: int = BASE_CHANNELS, amount_decimals: int = 0) -> int:
     """Estimated peak resident bytes with ``partitions`` passes and ``customers`` distinct ids
-    (default: the row count, an upper bound)."""
+    (default: the row count, an upper bound). ``amount_decimals``: see batch_bytes."""
     n = sum(i.rows for i in infos) if customers is None else customers
-    ingest = batch_bytes(infos) + partitioned_bytes(infos, n) / partitions + n * RAW
+    ingest = (batch_bytes(infos, amount_decimals) + partitioned_bytes(infos, n) / partitions
+              + n * RAW)
     down = downstream_bytes(n, channel_columns, planned_id_bytes(infos))
     return int(BASELINE + max(ingest, down - BASELINE))
 
@@ -286,7 +290,7 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
                 customers: int | None = None,
                 count_customers: Callable[[], int] | None = None,
                 channel_columns: Callable[[], int] | None = None,
-                model_channels: int | None = None) -> MemoryPlan:
+                model_channels: int | None = None, amount_decimals: int = 0) -> MemoryPlan:
     """The fewest partitions whose estimated peak fits ``budget(limit_bytes)``.
 
     Without ``customers`` the row count is the bound; when that bound needs more than one
@@ -297,7 +301,7 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
     the most there can be would not fit is ``channel_columns`` (a look at the channel values)
     called and the plan made for its answer (the run checks again after the row pass).
     Raises InputError when even MAX_PARTITIONS passes cannot fit: the per-customer tables
-    alone exceed the budget.
+    alone exceed the budget. ``amount_decimals``: see batch_bytes.
     """
     if customers is None and count_customers is not None:
         try:
@@ -314,10 +318,10 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
     if (model_channels is None and limit is not None and channel_columns is not None
             and downstream_bytes(n, MAX_CHANNEL_COLUMNS + 1, per_id) > limit):
         chan = channel_columns()
-    single = estimate_peak_bytes(infos, 1, customers, chan)
+    single = estimate_peak_bytes(infos, 1, customers, chan, amount_decimals)
     if limit is None or single <= limit:
         return MemoryPlan(1, single, limit)
-    fixed = BASELINE + batch_bytes(infos) + n * RAW
+    fixed = BASELINE + batch_bytes(infos, amount_decimals) + n * RAW
     room = limit - fixed
     parts = (max(1, math.ceil(partitioned_bytes(infos, n) / room))
              if room > 0 and downstream_bytes(n, chan, per_id) <= limit else MAX_PARTITIONS + 1)
@@ -333,4 +337,5 @@ def plan_memory(infos: list[InputFile], limit_bytes: int | None,
             f"plus the process's fixed {BASELINE / 2**30:.2f} GiB), "
             + _exceeded(limit, "raise --memory-limit, run on a bigger machine, or shorten "
                                "--window-days"))
-    return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers, chan), limit)
+    return MemoryPlan(parts, estimate_peak_bytes(infos, parts, customers, chan, amount_decimals),
+                      limit)

@@ -369,12 +369,14 @@ def _memory_plan(infos: list[InputFile], config: RunConfig, limit: int | None,
             raise InputError(f"partitions must be >= 1, got {partitions}")
         return MemoryPlan(partitions, estimate_peak_bytes(
             infos, partitions, channel_columns=(BASE_CHANNELS if model_channels is None
-                                                else model_channels)), limit)
+                                                else model_channels),
+            amount_decimals=config.columns.amount_decimals), limit)
     try:  # the count and the channel sample are the first reads of the rows
         return plan_memory(infos, limit,
                            count_customers=lambda: count_customers(infos, config, roles),
                            channel_columns=lambda: sample_channel_columns(infos, config, roles),
-                           model_channels=model_channels)
+                           model_channels=model_channels,
+                           amount_decimals=config.columns.amount_decimals)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise explain_read_error(exc, infos) from None
 

@@ -255,7 +255,8 @@ def validation_report(source, config: RunConfig | str | Path | None = None, *,
                                channel_columns=sample,
                                model_channels=model_channel_columns(
                                    frozen.channels if frozen is not None else None,
-                                   roles))
+                                   roles),
+                               amount_decimals=config.columns.amount_decimals)
             limit = plan.limit
             report.update(estimated_peak_bytes=plan.estimate, partitions=plan.partitions,
                           memory_limit_bytes=limit,
