@@ -74,14 +74,14 @@ def check_previous(prev: Path, id_dtype: pl.DataType | None = None) -> int:
     missing = [c for c in _NEED if c not in schema]
     if missing:
         raise InputError(f"{cust_dir}: previous customers lack column(s) {', '.join(missing)}")
+    files = discover(cust_dir)
     if id_dtype is not None:
         pid = schema["customer_id"]
         cast_ids(pid, id_dtype, cust_dir, "customer_id", _PREVIOUS_IDS)
-        problem = footer_cast_problem(discover(cust_dir), "customer_id", pid, id_dtype,
-                                      _PREVIOUS_IDS)
+        problem = footer_cast_problem(files, "customer_id", pid, id_dtype, _PREVIOUS_IDS)
         if problem is not None:
             raise InputError(problem)
-    return sum(read_footer(f).num_rows for f in discover(cust_dir))
+    return sum(read_footer(f).num_rows for f in files)
 
 
 def previous_not_before(previous, as_of: str) -> list[str]:
